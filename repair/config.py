@@ -1,0 +1,85 @@
+"""Settings: embedded defaults, overridden by REPAIRDESK_* environment variables."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: str | int | float | timedelta) -> timedelta:
+    """Returns the timedelta for '30m', '2h', '45s', '1d' or a number of seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    match = _DURATION.match(value)
+    if not match:
+        raise ValueError(f"not a duration: {value!r} (use e.g. 45s, 30m, 2h, 1d)")
+    number, unit = match.groups()
+    return timedelta(seconds=float(number) * _UNIT_SECONDS[unit])
+
+
+def default_settings(instance_path: str) -> dict:
+    """Returns the embedded defaults; every key can be set as REPAIRDESK_<KEY>."""
+    instance = Path(instance_path)
+    return {
+        "SECRET_KEY": None,
+        "DATABASE_URL": f"sqlite:///{instance / 'repairdesk.sqlite3'}",
+        "REDIS_URL": "",
+        "EMBEDDED_REDIS_FILE": str(instance / "redis.rdb"),
+        "PHOTO_DIR": str(instance / "photos"),
+        "PUBLIC_URL": "http://127.0.0.1:5000",
+        "SMS_BACKEND": "console",
+        "DEFAULT_TIMEZONE": "Asia/Shanghai",
+        "SLA_TRIAGE": "1h",
+        "SLA_URGENT_CONTACT": "30m",
+        "SLA_URGENT_ON_SITE": "2h",
+        "SLA_GENERAL_ON_SITE": "24h",
+        "PHOTO_MAX_BYTES": 20 * 1024 * 1024,
+        "PHOTO_MAX_PIXELS": 50_000_000,
+        "PHOTOS_PER_TICKET": 3,
+        "SUBMIT_RATE_LIMIT": "20 per hour",
+        "TWILIO_ACCOUNT_SID": "",
+        "TWILIO_AUTH_TOKEN": "",
+        "TWILIO_FROM": "",
+        "TWILIO_MESSAGING_SERVICE_SID": "",
+        "TWILIO_API_BASE_URL": "",
+    }
+
+
+def finalize(config: dict) -> None:
+    """Derives Flask and extension settings from RepairDesk's own keys."""
+    config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(config["DATABASE_URL"])
+    config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(config["DATABASE_URL"]))
+    for key in (
+        "SLA_TRIAGE",
+        "SLA_URGENT_CONTACT",
+        "SLA_URGENT_ON_SITE",
+        "SLA_GENERAL_ON_SITE",
+    ):
+        config[key] = parse_duration(config[key])
+    config["MAX_CONTENT_LENGTH"] = (
+        int(config["PHOTO_MAX_BYTES"]) * int(config["PHOTOS_PER_TICKET"]) + 1024 * 1024
+    )
+    config["PUBLIC_URL"] = config["PUBLIC_URL"].rstrip("/")
+    config.setdefault("BABEL_DEFAULT_LOCALE", "zh_CN")
+    config.setdefault("BABEL_DEFAULT_TIMEZONE", config["DEFAULT_TIMEZONE"])
+
+
+def normalize_database_url(url: str) -> str:
+    """Returns the URL with the psycopg 3 driver named for plain postgresql URLs."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def engine_options(url: str) -> dict:
+    """Returns engine options: SQLite waits for locks instead of failing at once."""
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 30}}
+    return {"pool_pre_ping": True}

@@ -1,0 +1,65 @@
+"""Languages: Chinese first, English second; chosen by toggle, cookie or browser."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from flask import Flask, g, request
+from flask_babel import Babel, get_locale
+
+LOCALES = ("zh_CN", "en")
+DEFAULT_LOCALE = "zh_CN"
+COOKIE = "lang"
+TRANSLATIONS_DIR = str(Path(__file__).with_name("translations"))
+
+babel = Babel()
+
+
+def select_locale() -> str:
+    """Returns ?lang=, else the lang cookie, else the best Accept-Language match."""
+    for candidate in (request.args.get(COOKIE), request.cookies.get(COOKIE)):
+        if candidate in LOCALES:
+            return candidate
+    best = request.accept_languages.best_match(
+        ["zh-CN", "zh", "en"], default=None
+    )
+    return "en" if best == "en" else DEFAULT_LOCALE
+
+
+def current_locale() -> str:
+    """Returns the request's locale as a string such as 'zh_CN' or 'en'."""
+    return str(get_locale() or DEFAULT_LOCALE)
+
+
+def local_time(value: datetime | None, tz: str | None = None) -> datetime | None:
+    """Converts an aware UTC datetime to the community's (or default) time zone."""
+    if value is None:
+        return None
+    zone = tz or getattr(g, "timezone", None) or "Asia/Shanghai"
+    return value.astimezone(ZoneInfo(zone))
+
+
+def format_local(value: datetime | None, tz: str | None = None) -> str:
+    """Formats a UTC datetime as local 'YYYY-MM-DD HH:MM' for display."""
+    local = local_time(value, tz)
+    return local.strftime("%Y-%m-%d %H:%M") if local else ""
+
+
+def init_app(app: Flask) -> None:
+    """Binds Flask-Babel and remembers an explicit ?lang= choice in a cookie."""
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", TRANSLATIONS_DIR)
+    babel.init_app(app, locale_selector=select_locale)
+    app.jinja_env.filters["localtime"] = format_local
+    app.jinja_env.globals["current_locale"] = current_locale
+    app.jinja_env.globals["LOCALES"] = LOCALES
+
+    @app.after_request
+    def remember_language(response):
+        chosen = request.args.get(COOKIE)
+        if chosen in LOCALES and request.cookies.get(COOKIE) != chosen:
+            response.set_cookie(
+                COOKIE, chosen, max_age=365 * 86400, samesite="Lax", httponly=True
+            )
+        return response

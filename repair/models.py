@@ -1,0 +1,285 @@
+"""The data model: places, categories, contractors, users, tickets, events, photos."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from repair.db import UTCDateTime, db, utcnow
+
+
+class TicketStatus(str, enum.Enum):
+    NEW = "new"
+    DISPATCHED = "dispatched"
+    ACCEPTED = "accepted"
+    ON_SITE = "on_site"
+    COMPLETED = "completed"
+    CLOSED = "closed"
+    REJECTED = "rejected"
+    DUPLICATE = "duplicate"
+
+    @property
+    def is_open(self) -> bool:
+        return self not in CLOSED_STATUSES
+
+
+CLOSED_STATUSES = frozenset(
+    {TicketStatus.CLOSED, TicketStatus.REJECTED, TicketStatus.DUPLICATE}
+)
+
+
+class Urgency(str, enum.Enum):
+    URGENT = "urgent"
+    GENERAL = "general"
+
+
+class Channel(str, enum.Enum):
+    """Where an action came from, recorded on every event."""
+
+    QR = "qr"
+    PHONE = "phone"
+    WALK_IN = "walk_in"
+    BOARD = "board"
+    JOB_LINK = "job_link"
+    SMS = "sms"
+    SYSTEM = "system"
+
+
+class ActorType(str, enum.Enum):
+    RESIDENT = "resident"
+    OFFICER = "officer"
+    CONTRACTOR = "contractor"
+    SYSTEM = "system"
+
+
+class Role(str, enum.Enum):
+    OFFICER = "officer"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+
+def _enum(enum_cls: type[enum.Enum], length: int = 16) -> sa.Enum:
+    # Stored as plain strings: adding a value needs no database enum migration.
+    return sa.Enum(
+        enum_cls,
+        native_enum=False,
+        create_constraint=False,
+        length=length,
+        values_callable=lambda cls: [member.value for member in cls],
+    )
+
+
+class Community(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(120))
+    name_en: Mapped[str | None] = mapped_column(sa.String(120))
+    ticket_prefix: Mapped[str] = mapped_column(sa.String(8))
+    timezone: Mapped[str] = mapped_column(sa.String(64), default="Asia/Shanghai")
+    service_phone: Mapped[str | None] = mapped_column(sa.String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    buildings: Mapped[list[Building]] = relationship(
+        back_populates="community", order_by="Building.sort_order"
+    )
+
+    def display_name(self, locale: str = "zh_CN") -> str:
+        """Returns the community's name in the locale, falling back to Chinese."""
+        return (self.name_en or self.name) if locale.startswith("en") else self.name
+
+
+class Building(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(sa.ForeignKey("community.id"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(64))
+    name_en: Mapped[str | None] = mapped_column(sa.String(64))
+    sort_order: Mapped[int] = mapped_column(default=0)
+
+    community: Mapped[Community] = relationship(back_populates="buildings")
+    entrances: Mapped[list[Entrance]] = relationship(
+        back_populates="building", order_by="Entrance.sort_order"
+    )
+
+
+class Entrance(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    building_id: Mapped[int] = mapped_column(sa.ForeignKey("building.id"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(64))
+    name_en: Mapped[str | None] = mapped_column(sa.String(64))
+    sort_order: Mapped[int] = mapped_column(default=0)
+    code: Mapped[str] = mapped_column(sa.String(16), unique=True)
+
+    building: Mapped[Building] = relationship(back_populates="entrances")
+
+    @property
+    def community(self) -> Community:
+        return self.building.community
+
+    def label(self, locale: str = "zh_CN") -> str:
+        """Returns 'community building entrance' as printed on the sticker."""
+        if locale.startswith("en"):
+            parts = [
+                self.community.name_en or self.community.name,
+                self.building.name_en or self.building.name,
+                self.name_en or self.name,
+            ]
+            return ", ".join(parts)
+        return f"{self.community.name} {self.building.name} {self.name}"
+
+
+class EntranceCode(db.Model):
+    """Every code an entrance ever had, so a rotated sticker still gets an answer."""
+
+    code: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    entrance_id: Mapped[int] = mapped_column(sa.ForeignKey("entrance.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    entrance: Mapped[Entrance] = relationship()
+
+
+class Category(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(64))
+    name_en: Mapped[str] = mapped_column(sa.String(64))
+    sort_order: Mapped[int] = mapped_column(default=0)
+
+    def display_name(self, locale: str = "zh_CN") -> str:
+        return self.name_en if locale.startswith("en") else self.name
+
+
+class Contractor(db.Model):
+    """A maintenance company (维保单位) that can be assigned a ticket."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(120))
+    contact_name: Mapped[str | None] = mapped_column(sa.String(64))
+    phone: Mapped[str] = mapped_column(sa.String(32))
+    language: Mapped[str] = mapped_column(sa.String(8), default="zh_CN")
+    is_active: Mapped[bool] = mapped_column(default=True)
+
+
+user_community = sa.Table(
+    "user_community",
+    db.metadata,
+    sa.Column("user_id", sa.ForeignKey("user.id"), primary_key=True),
+    sa.Column("community_id", sa.ForeignKey("community.id"), primary_key=True),
+)
+
+
+class User(UserMixin, db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    display_name: Mapped[str | None] = mapped_column(sa.String(64))
+    password_hash: Mapped[str] = mapped_column(sa.String(256))
+    role: Mapped[Role] = mapped_column(_enum(Role), default=Role.OFFICER)
+    phone: Mapped[str | None] = mapped_column(sa.String(32))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    communities: Mapped[list[Community]] = relationship(secondary=user_community)
+
+
+class Ticket(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    community_id: Mapped[int] = mapped_column(sa.ForeignKey("community.id"), index=True)
+    entrance_id: Mapped[int | None] = mapped_column(sa.ForeignKey("entrance.id"))
+    category_id: Mapped[int | None] = mapped_column(sa.ForeignKey("category.id"))
+    spot: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str] = mapped_column(sa.Text)
+    reporter_name: Mapped[str | None] = mapped_column(sa.String(64))
+    reporter_phone: Mapped[str | None] = mapped_column(sa.String(32))
+    channel: Mapped[Channel] = mapped_column(_enum(Channel))
+    status: Mapped[TicketStatus] = mapped_column(
+        _enum(TicketStatus), default=TicketStatus.NEW, index=True
+    )
+    urgency: Mapped[Urgency | None] = mapped_column(_enum(Urgency))
+    urgency_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    classification: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    contractor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("contractor.id"))
+    submission_key: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    resident_key: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    triage_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    contact_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    on_site_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    on_site_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_by_name: Mapped[str | None] = mapped_column(sa.String(64))
+    completion_note: Mapped[str | None] = mapped_column(sa.Text)
+    duplicate_of_id: Mapped[int | None] = mapped_column(sa.ForeignKey("ticket.id"))
+
+    community: Mapped[Community] = relationship()
+    entrance: Mapped[Entrance | None] = relationship()
+    category: Mapped[Category | None] = relationship()
+    contractor: Mapped[Contractor | None] = relationship()
+    events: Mapped[list[TicketEvent]] = relationship(
+        back_populates="ticket", order_by="TicketEvent.id"
+    )
+    photos: Mapped[list[Photo]] = relationship(
+        back_populates="ticket", order_by="Photo.id"
+    )
+
+    @property
+    def report_photos(self) -> list[Photo]:
+        return [photo for photo in self.photos if photo.purpose == "report"]
+
+    @property
+    def completion_photos(self) -> list[Photo]:
+        return [photo for photo in self.photos if photo.purpose == "completion"]
+
+
+class TicketEvent(db.Model):
+    """One line of a ticket's audit trail: who did what, when, from where."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("ticket.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    action: Mapped[str] = mapped_column(sa.String(32))
+    from_status: Mapped[TicketStatus | None] = mapped_column(_enum(TicketStatus))
+    to_status: Mapped[TicketStatus | None] = mapped_column(_enum(TicketStatus))
+    actor_type: Mapped[ActorType] = mapped_column(_enum(ActorType))
+    actor_id: Mapped[int | None]
+    actor_name: Mapped[str | None] = mapped_column(sa.String(120))
+    channel: Mapped[Channel] = mapped_column(_enum(Channel))
+    note: Mapped[str | None] = mapped_column(sa.Text)
+    data: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="events")
+
+
+class Photo(db.Model):
+    """A stored photo; its files are named by the content hash of the display copy."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("ticket.id"), index=True
+    )
+    purpose: Mapped[str] = mapped_column(sa.String(16), default="report")
+    sha256: Mapped[str] = mapped_column(sa.String(64), index=True)
+    width: Mapped[int]
+    height: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    ticket: Mapped[Ticket | None] = relationship(back_populates="photos")
+
+
+class TicketCounter(db.Model):
+    """The last ticket sequence number handed out per community and local day."""
+
+    community_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("community.id"), primary_key=True
+    )
+    day: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
+    last: Mapped[int] = mapped_column(default=0)

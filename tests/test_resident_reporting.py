@@ -1,0 +1,160 @@
+"""A resident scans the sticker, reports with a photo, gets a number and follows it."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from repair.db import db
+from repair.models import Photo, Ticket, TicketEvent, TicketStatus
+from tests.actions import hidden_fields
+from tests.factories import jpeg_bytes
+
+
+def test_resident_scans_sticker_and_sees_where_they_are(resident):
+    response = resident.open_form()
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "阳光花园 3栋 2单元" in html
+    assert 'capture="environment"' in html
+    assert "电梯" in html  # category chips, in Chinese by default
+
+
+def test_resident_reports_with_photo_and_gets_ticket_number(app, resident, client):
+    number = resident.report(description="扶手松动", phone="138 0013 8000", name="张")
+    assert number.startswith("YG-")
+    with app.app_context():
+        ticket = db.session.scalar(sa.select(Ticket).where(Ticket.number == number))
+        assert ticket.status is TicketStatus.NEW
+        assert ticket.reporter_phone == "+8613800138000"
+        assert ticket.entrance.label() == "阳光花园 3栋 2单元"
+        assert len(ticket.report_photos) == 1
+        event = db.session.scalar(sa.select(TicketEvent).where(TicketEvent.ticket == ticket))
+        assert (event.action, event.actor_type.value, event.channel.value) == (
+            "submitted", "resident", "qr",
+        )
+    tracking = client.get(f"/t/{number}").get_data(as_text=True)
+    assert "扶手松动" in tracking
+    assert "阳光花园 3栋 2单元" in tracking
+    assert "138" not in tracking and "8000" not in tracking.replace("0800", "")
+
+
+def test_tracking_page_never_shows_the_residents_phone(app, resident, client):
+    number = resident.report(phone="13912345678")
+    for page in (f"/t/{number}", f"/t/{number}?lang=en"):
+        assert "13912345678" not in client.get(page).get_data(as_text=True)
+        assert "+8613912345678" not in client.get(page).get_data(as_text=True)
+
+
+def test_confirmation_shows_the_number_and_the_tracking_link(resident, client):
+    response = resident.submit()
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    number = page.split('id="ticket-number">')[1].split("<")[0]
+    assert f'href="/t/{number}"' in page
+    assert "k=" in page  # the resident's private link for confirming the repair later
+
+
+def test_someone_else_opening_the_confirmation_gets_the_public_page(app, resident):
+    response = resident.submit()
+    stranger = app.test_client()
+    assert stranger.get(response.headers["Location"]).status_code == 302
+
+
+def test_times_are_shown_in_shanghai_time(app, resident, client):
+    from freezegun import freeze_time
+
+    with freeze_time("2026-11-22 01:30:00"):  # 09:30 in Shanghai
+        number = resident.report()
+    assert number.startswith("YG-20261122-")
+    assert "2026-11-22 09:30" in client.get(f"/t/{number}").get_data(as_text=True)
+
+
+def test_ticket_numbers_follow_the_local_day(app, resident):
+    from freezegun import freeze_time
+
+    with freeze_time("2026-11-22 16:30:00"):  # already 00:30 on the 23rd in Shanghai
+        first = resident.report()
+        second = resident.report()
+    assert first == "YG-20261123-0001"
+    assert second == "YG-20261123-0002"
+
+
+def test_double_submission_gives_one_ticket(app, resident, client):
+    resident.open_form()
+    first = resident.submit(reuse_form=True)
+    again = resident.submit(reuse_form=True)
+    assert first.status_code == again.status_code == 303
+    assert first.headers["Location"] == again.headers["Location"]
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(Ticket.id))) == 1
+
+
+def test_english_by_accept_language_and_by_toggle(resident, client):
+    html = resident.open_form(**{"Accept-Language": "en-US,en;q=0.9"}).get_data(as_text=True)
+    assert "Report a repair" in html and "Send report" in html
+    assert 'lang="en"' in html
+    toggled = client.get(f"/q/{resident.code}?lang=zh_CN").get_data(as_text=True)
+    assert "提交" in toggled
+    # the choice sticks in a cookie
+    again = client.get(f"/q/{resident.code}", headers={"Accept-Language": "en"})
+    assert 'lang="zh-CN"' in again.get_data(as_text=True)
+
+
+def test_form_page_is_small_and_self_contained(resident):
+    response = resident.open_form()
+    body = response.get_data()
+    assert len(body) <= 30 * 1024, len(body)
+    html = body.decode()
+    assert "http://" not in html.replace("http://repair.test", "")
+    assert "https://" not in html
+    assert "<link" not in html  # no external stylesheet or font
+
+
+def test_rotated_sticker_answers_with_a_friendly_page(app, resident, client):
+    from repair.models import Entrance
+    from repair.places import assign_new_code
+
+    with app.app_context():
+        entrance = db.session.scalar(sa.select(Entrance).where(Entrance.code == resident.code))
+        new_code = assign_new_code(entrance)
+        db.session.commit()
+    old = client.get(f"/q/{resident.code}")
+    assert old.status_code == 410
+    html = old.get_data(as_text=True)
+    assert "阳光花园 3栋 2单元" in html and "0755-8888 6666" in html
+    assert client.get(f"/q/{new_code}").status_code == 200
+
+
+def test_unknown_sticker_code_gets_a_helpful_page(client, demo):
+    response = client.get("/q/zzzzzzzz")
+    assert response.status_code == 404
+    assert "不认识" in response.get_data(as_text=True) or "recognise" in response.get_data(
+        as_text=True
+    )
+
+
+def test_photos_are_served_only_through_the_app(app, resident, client):
+    number = resident.report(photos=[(jpeg_bytes(gps=True), "gps.jpg")])
+    with app.app_context():
+        photo = db.session.scalar(sa.select(Photo))
+    display = client.get(f"/photos/{photo.sha256}/display.jpg")
+    assert display.status_code == 200 and display.mimetype == "image/jpeg"
+    assert b"Exif" not in display.data[:4096]
+    assert client.get(f"/photos/{photo.sha256}/thumb.jpg").status_code == 200
+    assert client.get("/photos/../../etc/passwd/display.jpg").status_code == 404
+    assert client.get(f"/photos/{'0' * 64}/display.jpg").status_code == 404
+    assert number
+
+
+def test_healthz_reports_database_and_redis(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json["database"] == "ok"
+    assert response.json["redis"] == "ok"
+
+
+def test_csrf_token_is_required(resident, client):
+    resident.open_form()
+    data = dict(resident.last_form, description="x", csrf_token="forged")
+    response = client.post(f"/q/{resident.code}", data=data)
+    assert response.status_code == 422
+    assert hidden_fields(response.get_data(as_text=True))["submission_key"]
