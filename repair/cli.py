@@ -106,7 +106,9 @@ def _print_welcome(app: Flask, host: str, port: int) -> None:
     if os.path.exists(credentials):
         with open(credentials) as handle:
             user, _, password = handle.read().partition("\n")
-        click.echo(f"Demo officer login: {user.strip() or DEMO_OFFICER} / {password.strip()}")
+        click.echo(
+            f"Demo officer login: {user.strip() or DEMO_OFFICER} / {password.strip()}"
+        )
     for title, url_for_base in WELCOME_LINES:
         click.echo(f"{title}: {url_for_base(base)}")
     click.echo("Press Ctrl-C to stop.\n")

@@ -54,7 +54,9 @@ def default_settings(instance_path: str) -> dict:
 def finalize(config: dict) -> None:
     """Derives Flask and extension settings from RepairDesk's own keys."""
     config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(config["DATABASE_URL"])
-    config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(config["DATABASE_URL"]))
+    config.setdefault(
+        "SQLALCHEMY_ENGINE_OPTIONS", engine_options(config["DATABASE_URL"])
+    )
     for key in (
         "SLA_TRIAGE",
         "SLA_URGENT_CONTACT",
@@ -62,8 +64,11 @@ def finalize(config: dict) -> None:
         "SLA_GENERAL_ON_SITE",
     ):
         config[key] = parse_duration(config[key])
+    # Generous on purpose: a photo over its own limit gets a message that keeps the
+    # typed report; only a request far beyond any valid one meets the bare 413.
     config["MAX_CONTENT_LENGTH"] = (
-        int(config["PHOTO_MAX_BYTES"]) * int(config["PHOTOS_PER_TICKET"]) + 1024 * 1024
+        int(config["PHOTO_MAX_BYTES"]) * (int(config["PHOTOS_PER_TICKET"]) + 2)
+        + 1024 * 1024
     )
     config["PUBLIC_URL"] = config["PUBLIC_URL"].rstrip("/")
     config.setdefault("BABEL_DEFAULT_LOCALE", "zh_CN")

@@ -22,15 +22,14 @@ def select_locale() -> str:
     for candidate in (request.args.get(COOKIE), request.cookies.get(COOKIE)):
         if candidate in LOCALES:
             return candidate
-    best = request.accept_languages.best_match(
-        ["zh-CN", "zh", "en"], default=None
-    )
+    best = request.accept_languages.best_match(["zh-CN", "zh", "en"], default=None)
     return "en" if best == "en" else DEFAULT_LOCALE
 
 
 def current_locale() -> str:
-    """Returns the request's locale as a string such as 'zh_CN' or 'en'."""
-    return str(get_locale() or DEFAULT_LOCALE)
+    """Returns the request's locale as one of LOCALES ('zh_CN' or 'en')."""
+    locale = get_locale()
+    return "en" if locale is not None and locale.language == "en" else DEFAULT_LOCALE
 
 
 def local_time(value: datetime | None, tz: str | None = None) -> datetime | None:

@@ -141,8 +141,14 @@ def transition(
     ticket.status = target
     ticket.updated_at = now
     return record_event(
-        ticket, action, actor, now, from_status=previous, to_status=target,
-        note=note, data=data,
+        ticket,
+        action,
+        actor,
+        now,
+        from_status=previous,
+        to_status=target,
+        note=note,
+        data=data,
     )
 
 

@@ -40,9 +40,7 @@ def assign_new_code(entrance: Entrance) -> str:
 def landing_url(entrance_or_code: Entrance | str) -> str:
     """Returns the public QR landing URL printed on the entrance's sticker."""
     code = (
-        entrance_or_code
-        if isinstance(entrance_or_code, str)
-        else entrance_or_code.code
+        entrance_or_code if isinstance(entrance_or_code, str) else entrance_or_code.code
     )
     return f"{current_app.config['PUBLIC_URL']}/q/{code}"
 

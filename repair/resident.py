@@ -52,7 +52,9 @@ PHOTO_ERRORS = {
         "“%(name)s” is not a supported format. Use JPEG, PNG, WebP or HEIC."
     ),
     "too_large": _l("“%(name)s” is too large (at most %(mb)s MB)."),
-    "too_many_pixels": _l("“%(name)s” has too many pixels. Please use a smaller photo."),
+    "too_many_pixels": _l(
+        "“%(name)s” has too many pixels. Please use a smaller photo."
+    ),
 }
 SESSION_TICKETS = "my_tickets"
 
@@ -66,7 +68,9 @@ def validate_phone(form, field) -> None:
     except phonenumbers.NumberParseException:
         number = None
     if number is None or not phonenumbers.is_valid_number(number):
-        raise ValidationError(_l("Please enter a valid phone number, e.g. 138 0013 8000."))
+        raise ValidationError(
+            _l("Please enter a valid phone number, e.g. 138 0013 8000.")
+        )
     field.data = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -74,7 +78,8 @@ class ReportForm(FlaskForm):
     photos = MultipleFileField(_l("Photos"))
     kept_photos = HiddenField()
     spot = StringField(
-        _l("Exact spot"), validators=[Optional(), Length(max=200)],
+        _l("Exact spot"),
+        validators=[Optional(), Length(max=200)],
         filters=[lambda value: value.strip() if value else value],
     )
     description = TextAreaField(
@@ -89,7 +94,9 @@ class ReportForm(FlaskForm):
     phone = TelField(
         _l("Phone for progress SMS (optional)"), validators=[Optional(), validate_phone]
     )
-    name = StringField(_l("Your name (optional)"), validators=[Optional(), Length(max=64)])
+    name = StringField(
+        _l("Your name (optional)"), validators=[Optional(), Length(max=64)]
+    )
     submission_key = HiddenField()
 
 
@@ -118,9 +125,7 @@ def _categories() -> list[Category]:
 
 
 @bp.route("/q/<code>", methods=["GET", "POST"])
-@limiter.limit(
-    lambda: current_app.config["SUBMIT_RATE_LIMIT"], methods=["POST"]
-)
+@limiter.limit(lambda: current_app.config["SUBMIT_RATE_LIMIT"], methods=["POST"])
 def report(code: str):
     """Shows the report form for an entrance and turns a valid post into a ticket."""
     known = find_entrance_code(code)
@@ -133,12 +138,18 @@ def report(code: str):
 
     form = ReportForm()
     categories = _categories()
-    form.category.choices = [(c.slug, c.display_name(current_locale())) for c in categories]
+    form.category.choices = [
+        (c.slug, c.display_name(current_locale())) for c in categories
+    ]
     if request.method == "GET":
         form.submission_key.data = uuid.uuid4().hex
         return render_template(
-            "resident/report.html", form=form, entrance=entrance, kept=[],
-            photo_errors=[], accept=",".join(ACCEPTED_MIME_TYPES),
+            "resident/report.html",
+            form=form,
+            entrance=entrance,
+            kept=[],
+            photo_errors=[],
+            accept=",".join(ACCEPTED_MIME_TYPES),
         )
 
     existing = _ticket_for_submission(form.submission_key.data)
@@ -153,12 +164,17 @@ def report(code: str):
         photo_errors.append(_l("Please add at least one photo that shows the spot."))
     if len(kept) > limit:
         kept = kept[:limit]
-        photo_errors.append(_l("At most %(n)s photos; we kept the first %(n)s.", n=limit))
+        photo_errors.append(
+            _l("At most %(n)s photos; we kept the first %(n)s.", n=limit)
+        )
     if not fields_ok or photo_errors:
         form.kept_photos.data = _kept_serializer().dumps(kept) if kept else ""
         status = 422
         page = render_template(
-            "resident/report.html", form=form, entrance=entrance, photo_errors=photo_errors,
+            "resident/report.html",
+            form=form,
+            entrance=entrance,
+            photo_errors=photo_errors,
             kept=[dict(item, src=_thumbnail_data_uri(item["sha256"])) for item in kept],
             accept=",".join(ACCEPTED_MIME_TYPES),
         )
@@ -175,7 +191,7 @@ def report(code: str):
 
 def _take_uploaded_photos(kept: list[dict]) -> list:
     errors = []
-    max_mb = int(current_app.config["PHOTO_MAX_BYTES"]) // (1024 * 1024)
+    max_mb = f"{int(current_app.config['PHOTO_MAX_BYTES']) / 1048576:.3g}"
     for upload in request.files.getlist("photos"):
         if not upload or not upload.filename and not upload.content_length:
             continue
@@ -183,8 +199,10 @@ def _take_uploaded_photos(kept: list[dict]) -> list:
         try:
             photo = take_photo(upload.stream)
         except PhotoRejected as rejected:
-            errors.append(PHOTO_ERRORS.get(rejected.reason, PHOTO_ERRORS["not_an_image"])
-                          % {"name": name, "mb": max_mb})
+            errors.append(
+                PHOTO_ERRORS.get(rejected.reason, PHOTO_ERRORS["not_an_image"])
+                % {"name": name, "mb": max_mb}
+            )
             continue
         if all(item["sha256"] != photo.sha256 for item in kept):
             kept.append({"sha256": photo.sha256, "w": photo.width, "h": photo.height})
@@ -206,8 +224,13 @@ def _open(entrance: Entrance, form: ReportForm, category, kept) -> Ticket | None
         ticket = lifecycle.open_ticket(report, actor)
         for item in kept:
             db.session.add(
-                Photo(ticket=ticket, purpose="report", sha256=item["sha256"],
-                      width=item["w"], height=item["h"])
+                Photo(
+                    ticket=ticket,
+                    purpose="report",
+                    sha256=item["sha256"],
+                    width=item["w"],
+                    height=item["h"],
+                )
             )
         db.session.commit()
     except IntegrityError:
@@ -252,7 +275,8 @@ def received(number: str):
         "resident.track", number=ticket.number, k=ticket.resident_key, _external=False
     )
     return render_template(
-        "resident/received.html", ticket=ticket,
+        "resident/received.html",
+        ticket=ticket,
         public_url=current_app.config["PUBLIC_URL"],
         private_url=private_url,
     )

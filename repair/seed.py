@@ -9,7 +9,15 @@ import sqlalchemy as sa
 from werkzeug.security import generate_password_hash
 
 from repair.db import db
-from repair.models import Building, Category, Community, Contractor, Entrance, Role, User
+from repair.models import (
+    Building,
+    Category,
+    Community,
+    Contractor,
+    Entrance,
+    Role,
+    User,
+)
 from repair.places import assign_new_code
 
 CATEGORIES = [
@@ -45,7 +53,9 @@ def seed_categories() -> list[Category]:
 def seed_demo(instance_path: str) -> dict:
     """Creates the demo community once; returns what a newcomer needs to know."""
     seed_categories()
-    community = db.session.scalar(sa.select(Community).where(Community.slug == DEMO_SLUG))
+    community = db.session.scalar(
+        sa.select(Community).where(Community.slug == DEMO_SLUG)
+    )
     if community is None:
         community = _demo_community()
     officer = db.session.scalar(sa.select(User).where(User.username == DEMO_OFFICER))

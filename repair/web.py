@@ -45,13 +45,19 @@ def _database_status() -> str:
     return "ok"
 
 
+@bp.get("/favicon.ico")
+def favicon():
+    """Answers browsers' favicon requests without an error page."""
+    return "", 204, {"Cache-Control": "public, max-age=86400"}
+
+
 @bp.get("/photos/<sha256>/<any(display, thumb):variant>.jpg")
 def photo(sha256: str, variant: str):
     """Serves a stored photo that belongs to a ticket (never an orphan upload)."""
     attached = db.session.scalar(
-        sa.select(Photo.id).where(
-            Photo.sha256 == sha256, Photo.ticket_id.is_not(None)
-        ).limit(1)
+        sa.select(Photo.id)
+        .where(Photo.sha256 == sha256, Photo.ticket_id.is_not(None))
+        .limit(1)
     )
     store = photo_store()
     try:

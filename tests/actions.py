@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import re
 
-_HIDDEN = re.compile(r'name="(csrf_token|submission_key|kept_photos)" type="hidden" value="([^"]*)"')
+_HIDDEN = re.compile(
+    r'name="(csrf_token|submission_key|kept_photos)" type="hidden" value="([^"]*)"'
+)
 _NUMBER = re.compile(r'id="ticket-number">([A-Z]+-\d{8}-\d{4,})<')
 
 
@@ -33,6 +35,7 @@ class ResidentActions:
         spot: str = "3楼楼梯间扶手",
         photos: list[tuple[bytes, str]] | None = None,
         reuse_form: bool = False,
+        headers: dict[str, str] | None = None,
         **fields,
     ):
         """Posts the form like a browser without JavaScript; returns the response."""
@@ -47,7 +50,10 @@ class ResidentActions:
         data.update(fields)
         data["photos"] = [(io.BytesIO(content), name) for content, name in photos]
         response = self.client.post(
-            f"/q/{self.code}", data=data, content_type="multipart/form-data"
+            f"/q/{self.code}",
+            data=data,
+            content_type="multipart/form-data",
+            headers=headers or {},
         )
         if response.status_code == 422:
             self.last_form = hidden_fields(response.get_data(as_text=True))

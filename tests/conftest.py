@@ -25,10 +25,8 @@ PUBLIC_URL = "http://repair.test"
 
 
 def pytest_report_header(config):
-    return (
-        f"repairdesk database: {_database_kind()}, "
-        f"redis: {'server' if os.environ.get('REPAIRDESK_TEST_REDIS_URL') else 'embedded'}"
-    )
+    redis = "server" if os.environ.get("REPAIRDESK_TEST_REDIS_URL") else "embedded"
+    return f"repairdesk database: {_database_kind()}, redis: {redis}"
 
 
 def _database_kind() -> str:
@@ -170,11 +168,13 @@ def live_server(app):
 
 @pytest.fixture(scope="session")
 def browser():
-    """Launches Debian's headless Chromium through Playwright (never a downloaded one)."""
+    """Launches Debian's headless Chromium through Playwright (never a download)."""
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (make test does)")
+        pytest.fail(
+            f"{CHROMIUM} is missing: install Debian's chromium (make test does)"
+        )
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,

@@ -28,9 +28,13 @@ def test_resident_reports_with_photo_and_gets_ticket_number(app, resident, clien
         assert ticket.reporter_phone == "+8613800138000"
         assert ticket.entrance.label() == "阳光花园 3栋 2单元"
         assert len(ticket.report_photos) == 1
-        event = db.session.scalar(sa.select(TicketEvent).where(TicketEvent.ticket == ticket))
+        event = db.session.scalar(
+            sa.select(TicketEvent).where(TicketEvent.ticket == ticket)
+        )
         assert (event.action, event.actor_type.value, event.channel.value) == (
-            "submitted", "resident", "qr",
+            "submitted",
+            "resident",
+            "qr",
         )
     tracking = client.get(f"/t/{number}").get_data(as_text=True)
     assert "扶手松动" in tracking
@@ -89,7 +93,9 @@ def test_double_submission_gives_one_ticket(app, resident, client):
 
 
 def test_english_by_accept_language_and_by_toggle(resident, client):
-    html = resident.open_form(**{"Accept-Language": "en-US,en;q=0.9"}).get_data(as_text=True)
+    html = resident.open_form(**{"Accept-Language": "en-US,en;q=0.9"}).get_data(
+        as_text=True
+    )
     assert "Report a repair" in html and "Send report" in html
     assert 'lang="en"' in html
     toggled = client.get(f"/q/{resident.code}?lang=zh_CN").get_data(as_text=True)
@@ -114,7 +120,9 @@ def test_rotated_sticker_answers_with_a_friendly_page(app, resident, client):
     from repair.places import assign_new_code
 
     with app.app_context():
-        entrance = db.session.scalar(sa.select(Entrance).where(Entrance.code == resident.code))
+        entrance = db.session.scalar(
+            sa.select(Entrance).where(Entrance.code == resident.code)
+        )
         new_code = assign_new_code(entrance)
         db.session.commit()
     old = client.get(f"/q/{resident.code}")
@@ -127,9 +135,9 @@ def test_rotated_sticker_answers_with_a_friendly_page(app, resident, client):
 def test_unknown_sticker_code_gets_a_helpful_page(client, demo):
     response = client.get("/q/zzzzzzzz")
     assert response.status_code == 404
-    assert "不认识" in response.get_data(as_text=True) or "recognise" in response.get_data(
+    assert "不认识" in response.get_data(
         as_text=True
-    )
+    ) or "recognise" in response.get_data(as_text=True)
 
 
 def test_photos_are_served_only_through_the_app(app, resident, client):

@@ -1,0 +1,177 @@
+"""Bad input gets a clear message in the resident's language and loses nothing typed."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import pytest
+import sqlalchemy as sa
+from PIL import Image
+
+from repair.db import db
+from repair.models import Ticket
+from tests.factories import jpeg_bytes
+
+TYPED = {
+    "description": "楼道灯一直闪，晚上看不清台阶",
+    "spot": "5楼楼梯口",
+    "name": "王阿姨",
+}
+
+
+def _ticket_count(app) -> int:
+    with app.app_context():
+        return db.session.scalar(sa.select(sa.func.count(Ticket.id)))
+
+
+def _bomb_png(width: int = 20000, height: int = 20000) -> bytes:
+    """Returns a small PNG whose header claims a huge image (a decompression bomb)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    rows = zlib.compress(b"\x00" * (width + 1) * 64, 9)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows)
+
+
+def _keeps_what_was_typed(html: str) -> None:
+    assert TYPED["description"] in html
+    assert TYPED["spot"] in html
+    assert TYPED["name"] in html
+
+
+@pytest.mark.parametrize(
+    ("photo", "message"),
+    [
+        ((b"just some text", "notes.txt"), "不是可识别的照片"),
+        ((b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "scan.pdf"), "不是可识别的照片"),
+        ((jpeg_bytes()[:800], "cut.jpg"), "不是可识别的照片"),
+        ((_bomb_png(), "bomb.png"), "像素过多"),
+        ((b"", "empty.jpg"), "是空的"),
+    ],
+    ids=["text", "pdf", "truncated-jpeg", "decompression-bomb", "empty-file"],
+)
+def test_rejected_photo_keeps_the_typed_report(app, resident, photo, message):
+    response = resident.submit(photos=[photo], **TYPED)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert message in html
+    _keeps_what_was_typed(html)
+    assert _ticket_count(app) == 0
+
+
+def _app_with(settings: dict, **overrides):
+    from repair import create_app
+    from repair.seed import seed_demo
+
+    app = create_app({**settings, **overrides})
+    with app.app_context():
+        seed_demo(app.instance_path)
+    return app
+
+
+def _any_code(app) -> str:
+    from repair.models import Entrance
+
+    with app.app_context():
+        return db.session.scalar(sa.select(Entrance.code).limit(1))
+
+
+def test_photo_over_the_size_limit_is_explained_in_english(settings):
+    from tests.actions import ResidentActions
+
+    app = _app_with(settings, PHOTO_MAX_BYTES=50_000)
+    client = app.test_client()
+    resident = ResidentActions(client, _any_code(app))
+    resident.open_form(**{"Accept-Language": "en"})
+    noisy = Image.effect_noise((500, 400), 80).convert("RGB")
+    buffer = io.BytesIO()
+    noisy.save(buffer, "JPEG", quality=95)
+    response = resident.submit(
+        photos=[(buffer.getvalue(), "huge.jpg")],
+        reuse_form=True,
+        headers={"Accept-Language": "en"},
+        **TYPED,
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "“huge.jpg” is too large (at most 0.0477 MB)" in html
+    _keeps_what_was_typed(html)
+    assert _ticket_count(app) == 0
+
+
+def test_no_photo_asks_for_one(app, resident):
+    response = resident.submit(photos=[], **TYPED)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "请至少拍一张能看清具体位置的照片" in html
+    _keeps_what_was_typed(html)
+
+
+def test_empty_description_is_refused_and_the_photo_is_kept(app, resident):
+    response = resident.submit(description="   ", spot="5楼楼梯口", name="王阿姨")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "请描述一下问题" in html
+    assert "已上传 1 张照片" in html  # the accepted photo is kept, not asked for again
+    assert _ticket_count(app) == 0
+    # the resident only adds the description; the kept photo goes with the ticket
+    fixed = resident.submit(photos=[], reuse_form=True, **TYPED)
+    assert fixed.status_code == 303
+    with app.app_context():
+        ticket = db.session.scalar(sa.select(Ticket))
+        assert len(ticket.report_photos) == 1
+
+
+def test_invalid_phone_is_explained(app, resident):
+    response = resident.submit(phone="12345", **TYPED)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "请输入有效的电话号码" in html
+    assert 'value="12345"' in html
+    _keeps_what_was_typed(html)
+
+
+def test_forged_kept_photos_are_ignored(app, resident):
+    resident.open_form()
+    resident.last_form["kept_photos"] = "forged.token"
+    response = resident.submit(photos=[], reuse_form=True, **TYPED)
+    assert response.status_code == 422
+    assert "请至少拍一张" in response.get_data(as_text=True)
+
+
+def test_iphone_heic_photo_is_accepted(app, resident):
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    buffer = io.BytesIO()
+    Image.new("RGB", (640, 480), (200, 100, 50)).save(buffer, format="HEIF")
+    number = resident.report(photos=[(buffer.getvalue(), "IMG_0001.HEIC")])
+    assert number
+
+
+def test_more_than_three_photos_keeps_the_first_three(app, resident):
+    photos = [(jpeg_bytes(color=(i * 40, 80, 80)), f"p{i}.jpg") for i in range(4)]
+    response = resident.submit(photos=photos, **TYPED)
+    assert response.status_code == 422
+    assert "已保留前 3 张" in response.get_data(as_text=True)
+    assert resident.submit(photos=[], reuse_form=True, **TYPED).status_code == 303
+
+
+def test_ticket_is_saved_when_redis_is_down(settings):
+    from tests.actions import ResidentActions
+
+    # nothing listens on port 1
+    app = _app_with(settings, REDIS_URL="redis://127.0.0.1:1/0")
+    client = app.test_client()
+    resident = ResidentActions(client, _any_code(app))
+    number = resident.report()
+    assert number
+    health = client.get("/healthz")
+    assert health.status_code == 503
+    assert health.json["database"] == "ok"
+    assert health.json["redis"].startswith("error")

@@ -1,0 +1,79 @@
+"""The resident's whole story in headless Chromium at a phone's size."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.factories import jpeg_bytes
+
+pytestmark = pytest.mark.browser
+
+
+def test_resident_scans_sticker_and_reports_with_photo(
+    live_server, entrance_code, phone, screenshot, tmp_path
+):
+    photo = tmp_path / "stairwell.jpg"
+    photo.write_bytes(jpeg_bytes(size=(4032, 3024), gps=True))
+    phone.goto(f"{live_server}/q/{entrance_code}")
+    assert "阳光花园 3栋 2单元" in phone.locator("#place").inner_text()
+    screenshot(phone, "1-form")
+
+    phone.set_input_files("#photo-library", str(photo))
+    assert phone.locator("#previews img").count() == 1
+    phone.fill("#spot", "3楼楼梯间扶手")
+    phone.fill("#description", "扶手松动，老人上下楼很危险")
+    phone.click("label[for=cat-structure]")
+    phone.fill("#phone", "13800138000")
+    screenshot(phone, "2-filled")
+    phone.click("#submit")
+
+    phone.wait_for_url(re.compile(r"/t/YG-\d{8}-\d{4}/received$"))
+    number = phone.locator("#ticket-number").inner_text()
+    assert re.fullmatch(r"YG-\d{8}-0001", number)
+    screenshot(phone, "3-received")
+
+    phone.click("#track-link")
+    phone.wait_for_url(re.compile(rf"/t/{number}$"))
+    assert "扶手松动" in phone.locator("#ticket-description").inner_text()
+    assert phone.locator(".thumbs img").count() == 1
+    assert "13800138000" not in phone.content()
+    assert phone.locator("#timeline li").count() >= 1
+    screenshot(phone, "4-tracking")
+
+
+def test_resident_without_javascript_gets_errors_and_keeps_text(
+    browser, live_server, entrance_code, screenshot, tmp_path
+):
+    context = browser.new_context(
+        viewport={"width": 360, "height": 740},
+        java_script_enabled=False,
+        locale="zh-CN",
+    )
+    page = context.new_page()
+    page.goto(f"{live_server}/q/{entrance_code}")
+    page.fill("#description", "电梯门关不上")
+    not_a_photo = tmp_path / "notes.txt"
+    not_a_photo.write_text("hello")
+    page.set_input_files("#photo-library", str(not_a_photo))
+    page.click("#submit")
+    assert "不是可识别的照片" in page.locator("#form-errors").inner_text()
+    assert page.input_value("#description") == "电梯门关不上"
+    screenshot(page, "error")
+
+    photo = tmp_path / "lift.jpg"
+    photo.write_bytes(jpeg_bytes())
+    page.set_input_files("#photo-library", str(photo))
+    page.click("#submit")
+    page.wait_for_url(re.compile(r"/received$"))
+    assert page.locator("#ticket-number").inner_text().startswith("YG-")
+    context.close()
+
+
+def test_english_toggle_on_the_phone(live_server, entrance_code, phone):
+    phone.goto(f"{live_server}/q/{entrance_code}")
+    phone.click("a.lang")
+    assert phone.locator("#submit").inner_text() == "Send report"
+    phone.goto(f"{live_server}/q/{entrance_code}")
+    assert phone.locator("#submit").inner_text() == "Send report"  # remembered
