@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import BinaryIO
+
 from flask import Flask, current_app
 
 from repair.photos import LocalPhotoStore, ProcessedPhoto, process_photo
@@ -19,7 +21,7 @@ def photo_store() -> LocalPhotoStore:
     return current_app.extensions[_KEY]
 
 
-def take_photo(data: bytes) -> ProcessedPhoto:
+def take_photo(data: bytes | BinaryIO) -> ProcessedPhoto:
     """Processes an upload under the app's limits and stores it; may raise."""
     photo = process_photo(
         data,
