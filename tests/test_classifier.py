@@ -1,0 +1,301 @@
+"""Tests for the urgency classifier, its rules file and the classify command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from dispatch.classifier import (
+    DEFAULT_RULES_PATH,
+    GENERAL,
+    RULES_ENV,
+    URGENT,
+    Classification,
+    classify,
+    load_rules,
+)
+from dispatch.cli import classify_command
+
+CASES_PATH = Path(__file__).parent / "data" / "urgency_cases.jsonl"
+CATEGORIES = {
+    "lift",
+    "water",
+    "gas",
+    "electrical",
+    "structure",
+    "drainage",
+    "lighting",
+    "doors",
+    "roads",
+    "fire",
+    "greenery",
+    "other",
+}
+
+
+def load_cases() -> list[dict]:
+    """Returns the labelled resident reports."""
+    with CASES_PATH.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def evaluate(cases: list[dict]) -> dict[str, float]:
+    """Returns precision/recall per class, accuracy and category accuracy."""
+    counts = {(gold, got): 0 for gold in (URGENT, GENERAL) for got in (URGENT, GENERAL)}
+    category_hits = 0
+    for case in cases:
+        result = classify(case["text"], case.get("category"))
+        counts[(case["urgency"], result.urgency)] += 1
+        category_hits += result.category == case["expected_category"]
+    figures: dict[str, float] = {"n": float(len(cases))}
+    for label in (URGENT, GENERAL):
+        true_positive = counts[(label, label)]
+        predicted = sum(v for (_, got), v in counts.items() if got == label)
+        actual = sum(v for (gold, _), v in counts.items() if gold == label)
+        figures[f"{label}_precision"] = true_positive / predicted if predicted else 0.0
+        figures[f"{label}_recall"] = true_positive / actual if actual else 0.0
+    correct = counts[(URGENT, URGENT)] + counts[(GENERAL, GENERAL)]
+    figures["accuracy"] = correct / len(cases)
+    figures["category_accuracy"] = category_hits / len(cases)
+    return figures
+
+
+def format_table(figures: dict[str, float]) -> str:
+    """Returns the evaluation figures as a small text table."""
+    lines = [
+        f"urgency classifier on {int(figures['n'])} labelled reports",
+        f"{'class':<10}{'precision':>10}{'recall':>10}",
+    ]
+    for label in (URGENT, GENERAL):
+        lines.append(
+            f"{label:<10}{figures[f'{label}_precision']:>10.3f}"
+            f"{figures[f'{label}_recall']:>10.3f}"
+        )
+    lines.append(f"{'accuracy':<20}{figures['accuracy']:>10.3f}")
+    lines.append(f"{'category accuracy':<20}{figures['category_accuracy']:>10.3f}")
+    return "\n".join(lines)
+
+
+def test_labelled_cases_are_well_formed() -> None:
+    cases = load_cases()
+    assert len(cases) >= 170
+    for case in cases:
+        assert case["text"].strip()
+        assert case["urgency"] in (URGENT, GENERAL)
+        assert case["expected_category"] in CATEGORIES
+        assert case.get("category") in CATEGORIES | {None}
+
+
+def test_classifier_meets_recall_and_accuracy_on_labelled_reports() -> None:
+    figures = evaluate(load_cases())
+    table = format_table(figures)
+    print("\n" + table)
+    assert figures["urgent_recall"] >= 0.98, table
+    assert figures["accuracy"] >= 0.92, table
+
+
+# --- the resident's story, behaviour by behaviour -------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["电梯坏了", "lift stuck", "3栋电梯困人了", "电梯卡在两层中间不动了", "电梯门夹人"],
+)
+def test_resident_reports_lift_fault_and_it_is_urgent(text: str) -> None:
+    result = classify(text)
+    assert (result.urgency, result.category) == (URGENT, "lift")
+
+
+def test_resident_says_lift_is_not_moving_and_the_negator_belongs_to_the_fault() -> (
+    None
+):
+    assert classify("电梯停在一楼不动了").urgency == URGENT
+    assert classify("lift won't move").urgency == URGENT
+
+
+def test_resident_reports_broken_street_lamp_and_it_is_general() -> None:
+    result = classify("路灯不亮")
+    assert (result.urgency, result.category) == (GENERAL, "lighting")
+
+
+def test_no_exposed_wires_next_to_a_dark_lamp_stays_general() -> None:
+    result = classify("楼道灯不亮，没有电线裸露")
+    assert result.urgency == GENERAL
+    assert "negated:electrical:电线裸露" in result.reasons
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "没有煤气味，就是燃气表箱门坏了",
+        "不是漏水，是墙上有水渍",
+        "No gas smell, just the meter box door is broken",
+        "There are no exposed wires, the cable cover is loose",
+        "the lift is not stuck, it is just slow",
+    ],
+)
+def test_resident_negates_the_danger_and_it_is_general(text: str) -> None:
+    assert classify(text).urgency == GENERAL
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "电梯昨天坏过现在已经好了",
+        "上周的水管爆裂已经修好了",
+        "The gas leak from this morning has been fixed",
+        "lift was stuck this morning, it's been fixed now",
+    ],
+)
+def test_resident_reports_a_resolved_problem_and_it_is_general(text: str) -> None:
+    result = classify(text)
+    assert result.urgency == GENERAL
+    assert any(reason.startswith("resolved:") for reason in result.reasons)
+
+
+def test_a_fix_that_did_not_happen_keeps_the_report_urgent() -> None:
+    assert classify("电梯坏了三天了还没修好").urgency == URGENT
+    assert classify("lift out of order since Monday, still not fixed").urgency == URGENT
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "有点闻到煤气味",
+        "好像有股燃气的味道",
+        "smells a bit like gas",
+        "maybe a faint gas smell",
+    ],
+)
+def test_resident_hedges_about_gas_and_it_is_still_urgent(text: str) -> None:
+    result = classify(text)
+    assert (result.urgency, result.category) == (URGENT, "gas")
+    assert any(reason.startswith("hedged:gas:") for reason in result.reasons)
+
+
+def test_resident_hedges_about_a_burning_smell_and_it_is_urgent() -> None:
+    assert classify("好像有烧焦的味道").urgency == URGENT
+
+
+def test_a_drip_is_general_but_a_burst_pipe_is_urgent() -> None:
+    assert classify("洗手池下面有点漏水").urgency == GENERAL
+    assert classify("水管爆了，水一直往外喷").urgency == URGENT
+    assert classify("楼道里全是水").urgency == URGENT
+    assert classify("漏水很严重，楼道里到处是水").urgency == URGENT
+
+
+def test_chosen_category_is_kept_when_the_text_agrees() -> None:
+    result = classify("消防栓在漏水", category="fire")
+    assert result.category == "fire"
+    assert "hint:fire:kept" in result.reasons
+
+
+def test_chosen_category_is_kept_when_the_text_names_nothing() -> None:
+    assert classify("坏了，打不开", category="doors").category == "doors"
+
+
+def test_resident_chose_lighting_but_wires_spark_so_it_is_urgent_electrical() -> None:
+    result = classify("路灯那边电线冒火花", category="lighting")
+    assert (result.urgency, result.category) == (URGENT, "electrical")
+    assert "hint:lighting:overridden" in result.reasons
+
+
+def test_chosen_category_gives_way_when_text_clearly_says_otherwise() -> None:
+    assert classify("单元门口的路灯不亮", category="doors").category == "lighting"
+
+
+def test_unknown_chosen_category_is_ignored() -> None:
+    assert classify("路灯不亮", category="spaceship").category == "lighting"
+
+
+def test_falling_object_takes_the_category_of_what_is_falling() -> None:
+    assert classify("路灯杆被车撞歪了，快要倒了").category == "lighting"
+    assert classify("楼前那棵大树歪了，随时要倒").category == "greenery"
+    assert classify("外墙砖要掉下来了").category == "structure"
+
+
+def test_empty_report_is_general_other() -> None:
+    assert classify("") == Classification(GENERAL, "other", ())
+
+
+def test_classification_serialises_for_the_board() -> None:
+    result = classify("电梯困人")
+    assert result.to_dict() == {
+        "urgency": URGENT,
+        "category": "lift",
+        "reasons": ["urgent:lift:困人"],
+    }
+    assert json.loads(result.to_json()) == result.to_dict()
+    assert "困人" in result.to_json()
+    assert result.is_urgent
+
+
+def test_rules_carry_labels_in_both_languages() -> None:
+    rules = load_rules()
+    assert set(rules.categories) == CATEGORIES
+    assert rules.label("lift", "zh") == "电梯"
+    assert rules.label("lift", "en") == "Lift"
+
+
+# --- the classify command --------------------------------------------------
+
+
+def test_officer_pipes_reports_through_classify_command() -> None:
+    lines = [
+        json.dumps({"text": "电梯卡住了，里面有人"}, ensure_ascii=False),
+        "",
+        "this is not json",
+        json.dumps({"text": "路灯不亮", "category": "lighting"}, ensure_ascii=False),
+        json.dumps({"category": "water"}),
+    ]
+    result = CliRunner().invoke(classify_command, input="\n".join(lines) + "\n")
+    assert result.exit_code == 0, result.output
+    out = [json.loads(line) for line in result.output.splitlines()]
+    assert len(out) == 4
+    assert out[0] == {
+        "urgency": URGENT,
+        "category": "lift",
+        "reasons": ["urgent:lift:电梯卡住"],
+    }
+    assert "error" in out[1] and out[1]["line"] == 3
+    assert out[2]["urgency"] == GENERAL and out[2]["category"] == "lighting"
+    assert "error" in out[3]
+    assert "电梯卡住" in result.output
+
+
+# --- administrators extend the rules --------------------------------------
+
+
+def test_admin_adds_an_urgent_term_through_an_override_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = "楼道里有一个马蜂窝，好多马蜂"
+    assert classify(text).urgency == GENERAL
+    override = tmp_path / "urgency.toml"
+    original = DEFAULT_RULES_PATH.read_text(encoding="utf-8")
+    override.write_text(
+        original + '\n[[rules]]\ncategory = "other"\nterms = ["马蜂窝", "wasp nest"]\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv(RULES_ENV, str(override))
+    result = classify(text)
+    assert (result.urgency, result.category) == (URGENT, "other")
+    assert "urgent:other:马蜂窝" in result.reasons
+    command = CliRunner().invoke(
+        classify_command, input=json.dumps({"text": "wasp nest by the door"}) + "\n"
+    )
+    assert json.loads(command.output)["urgency"] == URGENT
+
+
+def test_rules_with_an_unknown_category_are_refused(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text(
+        '[categories.other]\nterms = ["x"]\n[[rules]]\ncategory = "nope"\n'
+        'terms = ["y"]\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ValueError, match="nope"):
+        load_rules(broken)
