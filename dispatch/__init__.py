@@ -1,7 +1,43 @@
-"""Dispatch: classification, routing, SLA clock, jobs, notifications, board."""
+"""Dispatch: classification, routing, SLA clock, jobs, notifications, board.
+
+`init_app` subscribes to what repair announces; repair never imports dispatch.
+"""
+
+from __future__ import annotations
 
 from flask import Flask
 
+from repair import signals
+
 
 def init_app(app: Flask) -> None:
-    """Wires dispatch into the app (subscribes to repair's signals)."""
+    """Wires dispatch into the app: models, SMS backend, signal receivers, pages."""
+    from dispatch import cli, models, outbox, views  # noqa: F401  (models: tables)
+
+    outbox.init_app(app)
+    views.init_app(app)
+    cli.init_app(app)
+    signals.ticket_opened.connect(_on_ticket_opened, weak=False)
+    signals.event_recorded.connect(_on_event_recorded, weak=False)
+    signals.demo_seeded.connect(_on_demo_seeded, weak=False)
+
+
+def _on_ticket_opened(_sender, *, ticket, actor, now, **_) -> None:
+    from dispatch.intake import on_ticket_opened
+
+    on_ticket_opened(ticket, actor, now)
+
+
+def _on_event_recorded(_sender, *, ticket, event, **_) -> None:
+    from dispatch.escalation import QUIET_ACTIONS, plan_jobs
+    from dispatch.notify import on_event
+
+    on_event(ticket, event)
+    if event.action not in QUIET_ACTIONS:
+        plan_jobs(ticket)
+
+
+def _on_demo_seeded(_sender, *, community, **_) -> None:
+    from dispatch.seed import seed_demo_routes
+
+    seed_demo_routes(community)

@@ -1,4 +1,4 @@
-"""The ``classify`` console command: JSON lines of reports in, verdicts out."""
+"""Dispatch's console commands: ``classify`` (JSON lines) and ``worker`` (rq)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import json
 from typing import Any, TextIO
 
 import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
 
 from dispatch.classifier import Rules, classify, load_rules
 
@@ -50,6 +52,50 @@ def classify_command(source: TextIO, rules_path: str | None) -> None:
         if "error" in result:
             result["line"] = number
         click.echo(json.dumps(result, ensure_ascii=False))
+
+
+@click.command("worker")
+@click.option(
+    "--with-scheduler/--without-scheduler",
+    default=True,
+    show_default=True,
+    help="Also move due scheduled jobs (SLA rungs, SMS retries) onto the queue.",
+)
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+@click.option("--simple", is_flag=True, help="Run jobs in this process (no fork).")
+@with_appcontext
+def worker_command(with_scheduler: bool, burst: bool, simple: bool) -> None:
+    """Run an rq worker for RepairDesk's jobs, with the minute sweep."""
+    from rq import SimpleWorker, Worker
+
+    from dispatch.jobs import get_queue
+    from dispatch.ticker import SweepTicker
+
+    app = current_app._get_current_object()
+    queue = get_queue(app)
+    worker = (SimpleWorker if simple else Worker)([queue], connection=queue.connection)
+    ticker = None if burst else SweepTicker(app)
+    if ticker:
+        ticker.start()
+    try:
+        worker.work(with_scheduler=with_scheduler, burst=burst)
+    finally:
+        if ticker:
+            ticker.stop()
+
+
+def init_app(app: Flask) -> None:
+    """Adds dispatch's commands to the app's CLI group."""
+    from repair.cli import WELCOME_LINES
+
+    app.cli.add_command(classify_command)
+    app.cli.add_command(worker_command)
+    if ("SMS outbox", _outbox_url) not in WELCOME_LINES:
+        WELCOME_LINES.append(("SMS outbox", _outbox_url))
+
+
+def _outbox_url(base: str) -> str:
+    return f"{base}/outbox"
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,7 +12,10 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
 
+log = logging.getLogger(__name__)
+
 MIGRATIONS_DIR = str(Path(__file__).with_name("migrations"))
+_AFTER_COMMIT = "repairdesk.after_commit"
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -56,10 +61,45 @@ class UTCDateTime(sa.types.TypeDecorator):
         return value.astimezone(UTC)
 
 
+def after_commit(callback: Callable[[], object], key: object = None) -> None:
+    """Runs ``callback`` once the current transaction commits; drops it on rollback.
+
+    Callbacks must not use the session (it cannot emit SQL at that point); they are
+    for work outside the database, such as queueing jobs in Redis. A failing
+    callback is logged and never undoes or hides the commit. A callback registered
+    again under the same ``key`` replaces the earlier one: the latest plan wins.
+    """
+    pending = db.session.info.setdefault(_AFTER_COMMIT, {})
+    pending[key if key is not None else object()] = callback
+
+
+def object_id(instance) -> int:
+    """Returns a flushed instance's primary key without loading it (post-commit)."""
+    return sa.inspect(instance).identity[0]
+
+
+def _run_after_commit(session) -> None:
+    for callback in session.info.pop(_AFTER_COMMIT, {}).values():
+        try:
+            callback()
+        except Exception:
+            log.exception("after-commit callback failed: %r", callback)
+
+
+def _drop_after_commit(session) -> None:
+    session.info.pop(_AFTER_COMMIT, None)
+
+
 def init_app(app) -> None:
     """Binds the database and Alembic migrations to the app."""
     db.init_app(app)
     migrate.init_app(app, db)
+    with app.app_context():
+        session_class = db.session.session_factory.class_
+    if not getattr(session_class, "_repairdesk_after_commit", False):
+        sa.event.listen(session_class, "after_commit", _run_after_commit)
+        sa.event.listen(session_class, "after_rollback", _drop_after_commit)
+        session_class._repairdesk_after_commit = True
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         with app.app_context():
             sa.event.listen(db.engine, "connect", _sqlite_connect)

@@ -8,16 +8,15 @@ transaction, and queues an announcement that is sent once the caller commits.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import event as sa_event
-from sqlalchemy.orm import Session
 
 from repair import signals
-from repair.db import db, utcnow
+from repair.db import after_commit, db, utcnow
 from repair.models import (
     ActorType,
     Category,
@@ -26,6 +25,7 @@ from repair.models import (
     Ticket,
     TicketEvent,
     TicketStatus,
+    Urgency,
 )
 from repair.numbering import next_ticket_number
 
@@ -44,9 +44,6 @@ TRANSITIONS: dict[str, tuple[frozenset[TicketStatus], TicketStatus]] = {
     "reject": (OPEN, S.REJECTED),
     "mark_duplicate": (OPEN, S.DUPLICATE),
 }
-
-_PENDING = "repairdesk.pending_events"
-_READY = "repairdesk.ready_announcements"
 
 
 class TransitionNotAllowed(Exception):
@@ -82,6 +79,7 @@ class Report:
     category: Category | None = None
     reporter_name: str | None = None
     reporter_phone: str | None = None
+    reporter_locale: str | None = None
     submission_key: str | None = None
 
 
@@ -98,6 +96,7 @@ def open_ticket(report: Report, actor: Actor, now: datetime | None = None) -> Ti
         description=report.description,
         reporter_name=report.reporter_name,
         reporter_phone=report.reporter_phone,
+        reporter_locale=report.reporter_locale,
         channel=actor.channel,
         status=S.NEW,
         submission_key=report.submission_key,
@@ -110,6 +109,55 @@ def open_ticket(report: Report, actor: Actor, now: datetime | None = None) -> Ti
     db.session.flush()
     signals.ticket_opened.send(ticket, ticket=ticket, actor=actor, now=now)
     return ticket
+
+
+DEADLINE_FIELDS = ("triage_due_at", "contact_due_at", "on_site_due_at")
+
+
+def assess(
+    ticket: Ticket,
+    urgency: Urgency,
+    actor: Actor,
+    now: datetime | None = None,
+    *,
+    deadlines: Mapping[str, datetime | None],
+    category: Category | None = None,
+    classification: dict[str, Any] | None = None,
+    confirmed: bool = False,
+) -> TicketEvent:
+    """Sets urgency, category and deadlines: by the classifier, or confirmed by an
+    officer (which also meets the triage clock)."""
+    if ticket.status not in OPEN:
+        raise TransitionNotAllowed(ticket, "assess")
+    now = now or utcnow()
+    previous = {
+        "urgency": ticket.urgency.value if ticket.urgency else None,
+        "category": ticket.category.slug if ticket.category else None,
+    }
+    ticket.urgency = urgency
+    if category is not None:
+        ticket.category = category
+    if classification is not None:
+        ticket.classification = classification
+    for name in DEADLINE_FIELDS:
+        setattr(ticket, name, deadlines.get(name))
+    if confirmed and ticket.urgency_confirmed_at is None:
+        ticket.urgency_confirmed_at = now
+    ticket.updated_at = now
+    data = {
+        "urgency": urgency.value,
+        "category": ticket.category.slug if ticket.category else None,
+        "previous": previous,
+    }
+    if classification is not None:
+        data["reasons"] = list(classification.get("reasons", []))
+    return record_event(
+        ticket,
+        "urgency_confirmed" if confirmed else "classified",
+        actor,
+        now,
+        data=data,
+    )
 
 
 def can(ticket: Ticket, action: str) -> bool:
@@ -178,40 +226,16 @@ def record_event(
         data=data,
     )
     db.session.add(event)
-    db.session.info.setdefault(_PENDING, []).append(event)
+    db.session.flush()
+    signals.event_recorded.send(ticket, ticket=ticket, event=event)
+    ticket_id, event_id = ticket.id, event.id
+    after_commit(
+        lambda: signals.ticket_changed.send(
+            None, ticket_id=ticket_id, event_id=event_id, action=action
+        )
+    )
     return event
 
 
 def init_app(app: Flask) -> None:
-    """Sends queued announcements after each commit of the app's session."""
-    with app.app_context():
-        session_class = db.session.session_factory.class_
-    if getattr(session_class, "_repairdesk_announces", False):
-        return
-    sa_event.listen(session_class, "before_commit", _prepare_announcements)
-    sa_event.listen(session_class, "after_commit", _announce)
-    sa_event.listen(session_class, "after_rollback", _forget)
-    session_class._repairdesk_announces = True
-
-
-def _prepare_announcements(session: Session) -> None:
-    # Objects are expired once committed, so their ids are read here, after a flush.
-    if not session.info.get(_PENDING):
-        return
-    session.flush()
-    events = session.info.pop(_PENDING)
-    session.info.setdefault(_READY, []).extend(
-        (event.ticket_id, event.id, event.action) for event in events
-    )
-
-
-def _announce(session: Session) -> None:
-    for ticket_id, event_id, action in session.info.pop(_READY, []):
-        signals.ticket_changed.send(
-            None, ticket_id=ticket_id, event_id=event_id, action=action
-        )
-
-
-def _forget(session: Session) -> None:
-    session.info.pop(_PENDING, None)
-    session.info.pop(_READY, None)
+    """Nothing to bind: announcements ride on repair.db.after_commit."""

@@ -196,6 +196,8 @@ class Ticket(db.Model):
     description: Mapped[str] = mapped_column(sa.Text)
     reporter_name: Mapped[str | None] = mapped_column(sa.String(64))
     reporter_phone: Mapped[str | None] = mapped_column(sa.String(32))
+    #: The language the resident reported in, for the SMS they receive.
+    reporter_locale: Mapped[str | None] = mapped_column(sa.String(8))
     channel: Mapped[Channel] = mapped_column(_enum(Channel))
     status: Mapped[TicketStatus] = mapped_column(
         _enum(TicketStatus), default=TicketStatus.NEW, index=True
@@ -208,9 +210,9 @@ class Ticket(db.Model):
     resident_key: Mapped[str] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    triage_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    contact_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    on_site_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    triage_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    contact_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    on_site_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     on_site_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

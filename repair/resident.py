@@ -217,6 +217,7 @@ def _open(entrance: Entrance, form: ReportForm, category, kept) -> Ticket | None
         category=category,
         reporter_name=form.name.data or None,
         reporter_phone=form.phone.data or None,
+        reporter_locale=current_locale(),
         submission_key=form.submission_key.data or None,
     )
     actor = lifecycle.Actor(ActorType.RESIDENT, Channel.QR, name=form.name.data or None)

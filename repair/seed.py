@@ -8,6 +8,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from werkzeug.security import generate_password_hash
 
+from repair import signals
 from repair.db import db
 from repair.models import (
     Building,
@@ -37,6 +38,7 @@ CATEGORIES = [
 
 DEMO_SLUG = "yangguang"
 DEMO_OFFICER = "officer"
+DEMO_SUPERVISOR = "supervisor"
 
 
 def seed_categories() -> list[Category]:
@@ -66,12 +68,28 @@ def seed_demo(instance_path: str) -> dict:
             username=DEMO_OFFICER,
             display_name="李专干",
             role=Role.OFFICER,
+            phone="+8613800000009",
             password_hash=generate_password_hash(password),
             communities=[community],
         )
         db.session.add(officer)
         credentials.write_text(f"{DEMO_OFFICER}\n{password}\n")
         credentials.chmod(0o600)
+    supervisor = sa.select(User).where(User.username == DEMO_SUPERVISOR)
+    if db.session.scalar(supervisor) is None:
+        db.session.add(
+            User(
+                username=DEMO_SUPERVISOR,
+                display_name="陈主任",
+                role=Role.SUPERVISOR,
+                phone="+8613800000010",
+                # No one logs in as the demo supervisor until a password is set.
+                password_hash="!",
+                communities=[community],
+            )
+        )
+    db.session.flush()
+    signals.demo_seeded.send(community, community=community)
     db.session.commit()
     lines = credentials.read_text().split() if credentials.exists() else [DEMO_OFFICER]
     return {

@@ -8,6 +8,15 @@ _signals = Namespace()
 #: may classify, route and dispatch the ticket in the same transaction.
 ticket_opened = _signals.signal("ticket-opened")
 
+#: Sent inside the transaction for every event recorded on a ticket, with
+#: ``ticket=`` and ``event=``: receivers may write rows that belong with the event
+#: (outbox messages, assignments) and queue after-commit work.
+event_recorded = _signals.signal("event-recorded")
+
+#: Sent by ``repairdesk seed-demo`` with ``community=`` once the demo community
+#: exists, so other packages can seed their own demo data (routes, for example).
+demo_seeded = _signals.signal("demo-seeded")
+
 #: Sent after the commit that made a transition durable, with ``ticket_id=``,
 #: ``event_id=``, ``action=``: receivers enqueue work (jobs, messages).
 ticket_changed = _signals.signal("ticket-changed")

@@ -71,3 +71,32 @@ def ticket_number(html: str) -> str:
     match = _NUMBER.search(html)
     assert match, "no ticket number on the page"
     return match.group(1)
+
+
+class Jobs:
+    """Runs RepairDesk's rq jobs for real: the scheduler moves what is due (by the
+    frozen clock) onto the queue, and a SimpleWorker works it off in burst mode."""
+
+    def __init__(self, app):
+        self.app = app
+
+    @property
+    def queue(self):
+        from dispatch.jobs import get_queue
+
+        return get_queue(self.app)
+
+    def run_due(self) -> None:
+        from rq import SimpleWorker
+        from rq.scheduler import RQScheduler
+
+        with self.app.app_context():  # as `repairdesk worker` runs its jobs
+            queue = self.queue
+            scheduler = RQScheduler([queue], connection=queue.connection)
+            scheduler.prepare_registries([queue.name])
+            scheduler.enqueue_scheduled_jobs()
+            SimpleWorker([queue], connection=queue.connection).work(burst=True)
+
+    def scheduled_ids(self) -> set[str]:
+        """Returns the ids of jobs waiting in rq's schedule."""
+        return set(self.queue.scheduled_job_registry.get_job_ids())

@@ -219,3 +219,32 @@ def screenshot(request):
         return path
 
     return take
+
+
+@pytest.fixture
+def fake_twilio():
+    """A local HTTP server that answers like Twilio's Messages API."""
+    from tests.fake_twilio import FakeTwilio
+
+    with FakeTwilio() as fake:
+        yield fake
+
+
+@pytest.fixture
+def twilio_settings(settings, fake_twilio) -> dict:
+    """Settings that send SMS through the real twilio SDK to the local fake."""
+    settings.update(
+        SMS_BACKEND="twilio",
+        TWILIO_ACCOUNT_SID=fake_twilio.account_sid,
+        TWILIO_AUTH_TOKEN=fake_twilio.auth_token,
+        TWILIO_FROM="+15005550006",
+        TWILIO_API_BASE_URL=fake_twilio.base_url,
+    )
+    return settings
+
+
+@pytest.fixture
+def jobs(app):
+    from tests.actions import Jobs
+
+    return Jobs(app)

@@ -24,7 +24,13 @@ def test_resident_reports_with_photo_and_gets_ticket_number(app, resident, clien
     assert number.startswith("YG-")
     with app.app_context():
         ticket = db.session.scalar(sa.select(Ticket).where(Ticket.number == number))
-        assert ticket.status is TicketStatus.NEW
+        # classified and sent to the demo route's contractor at once
+        assert ticket.status is TicketStatus.DISPATCHED
+        assert [e.action for e in ticket.events] == [
+            "submitted",
+            "classified",
+            "dispatch",
+        ]
         assert ticket.reporter_phone == "+8613800138000"
         assert ticket.entrance.label() == "阳光花园 3栋 2单元"
         assert len(ticket.report_photos) == 1

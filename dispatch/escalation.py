@@ -1,0 +1,206 @@
+"""The SLA clock at work: per-ticket rung jobs, the ladder's actions, AB backup."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import Flask, current_app
+
+from dispatch import sla
+from dispatch.jobs import cancel_jobs, get_queue, job
+from dispatch.models import Assignment, SlaPolicy, SlaStep
+from dispatch.routing import backup_for, current_assignment, open_assignment
+from repair import lifecycle
+from repair.db import after_commit, db, utcnow
+from repair.models import Contractor, Ticket
+
+log = logging.getLogger(__name__)
+
+#: Events that move no clock and need no rescheduling.
+QUIET_ACTIONS = frozenset({"escalated", "note", "sms_failed", "submitted"})
+
+#: Every (clock, rung) a ticket can have a job for, to cancel what is no longer due.
+ALL_RUNGS = (
+    ("triage", "breach"),
+    ("contact", "remind"),
+    ("contact", "breach"),
+    ("contact", "supervisor"),
+    ("on_site", "breach"),
+    ("on_site", "supervisor"),
+)
+
+
+def policy_for(community_id: int) -> sla.Policy:
+    """Returns the community's SLA policy: its own durations over the settings."""
+    config = current_app.config
+    own = db.session.get(SlaPolicy, community_id)
+
+    def pick(seconds: int | None, key: str) -> timedelta:
+        return timedelta(seconds=seconds) if seconds else config[key]
+
+    return sla.Policy(
+        triage=pick(own and own.triage_seconds, "SLA_TRIAGE"),
+        urgent_contact=pick(own and own.urgent_contact_seconds, "SLA_URGENT_CONTACT"),
+        urgent_on_site=pick(own and own.urgent_on_site_seconds, "SLA_URGENT_ON_SITE"),
+        general_on_site=pick(
+            own and own.general_on_site_seconds, "SLA_GENERAL_ON_SITE"
+        ),
+        supervisor_grace=config["SLA_SUPERVISOR_GRACE"],
+    )
+
+
+def deadlines_for(ticket: Ticket, urgency: str) -> dict:
+    """Returns the ticket's deadline columns for ``urgency`` under its policy."""
+    return sla.deadlines(urgency, ticket.created_at, policy_for(ticket.community_id))
+
+
+def job_id(ticket_id: int, clock: str, rung: str) -> str:
+    """Returns the stable rq job id of one rung of one ticket's clock."""
+    return f"sla-{ticket_id}-{clock}-{rung}"
+
+
+def plan_jobs(ticket: Ticket) -> None:
+    """(Re)schedules the ticket's rung jobs after the commit; met clocks lose theirs."""
+    steps = []
+    if ticket.status in lifecycle.OPEN:
+        urgency = ticket.urgency.value if ticket.urgency else None
+        steps = sla.schedule(ticket, urgency, policy_for(ticket.community_id))
+    plan = [(rung.clock, rung.name, when) for rung, when in steps]
+    app = current_app._get_current_object()
+    ticket_id = ticket.id
+    after_commit(lambda: apply_plan(app, ticket_id, plan), key=("sla-plan", ticket_id))
+
+
+def apply_plan(
+    app: Flask, ticket_id: int, plan: list[tuple[str, str, datetime]]
+) -> None:
+    """Puts the planned rung jobs on rq's schedule and deletes the others."""
+    wanted = {(clock, name) for clock, name, _ in plan}
+    cancel_jobs(
+        app, [job_id(ticket_id, c, n) for c, n in ALL_RUNGS if (c, n) not in wanted]
+    )
+    queue = get_queue(app)
+    for clock, name, when in plan:
+        queue.enqueue_at(
+            when,
+            escalate_if_overdue,
+            ticket_id,
+            clock,
+            name,
+            job_id=job_id(ticket_id, clock, name),
+            result_ttl=3600,
+        )
+
+
+@job
+def escalate_if_overdue(
+    ticket_id: int, clock: str, rung_name: str, now: datetime | None = None
+) -> bool:
+    """Takes a rung of the ladder if its deadline is really missed; True if taken."""
+    now = now or utcnow()
+    ticket = db.session.get(Ticket, ticket_id)
+    if ticket is None:
+        return False
+    urgency = ticket.urgency.value if ticket.urgency else None
+    rung = sla.find_rung(clock, rung_name, urgency, policy_for(ticket.community_id))
+    taken = rung is not None and take_rung(ticket, rung, now)
+    db.session.commit()
+    return taken
+
+
+def take_rung(ticket: Ticket, rung: sla.Rung, now: datetime) -> bool:
+    """Records and acts on a rung once per deadline; False if not due or taken."""
+    due = sla.due_at(ticket, rung.clock)
+    if (
+        ticket.status not in lifecycle.OPEN
+        or due is None
+        or sla.is_met(ticket, rung.clock)
+        or now < due + rung.delay
+    ):
+        return False
+    try:
+        with db.session.begin_nested():
+            db.session.add(
+                SlaStep(
+                    ticket_id=ticket.id,
+                    clock=rung.clock,
+                    rung=rung.name,
+                    due_at=due,
+                    taken_at=now,
+                )
+            )
+    except sa.exc.IntegrityError:
+        return False  # another worker (or an earlier run) took it
+    if rung.delay < timedelta(0) and now >= due:
+        return False  # a nudge before the deadline is moot after it; marked as handled
+    assignment = current_assignment(ticket)
+    lifecycle.record_event(
+        ticket,
+        "escalated",
+        lifecycle.Actor.system(),
+        now,
+        data={
+            "clock": rung.clock,
+            "rung": rung.name,
+            "actions": list(rung.actions),
+            "due_at": due.isoformat(),
+            "assignment_id": assignment.id if assignment else None,
+        },
+    )
+    if "dispatch_backup" in rung.actions:
+        dispatch_backup(ticket, now, reason="no_contact")
+    return True
+
+
+def dispatch_to(
+    ticket: Ticket,
+    contractor: Contractor,
+    actor: lifecycle.Actor,
+    now: datetime | None = None,
+    *,
+    role: str = "primary",
+    reason: str | None = None,
+    note: str | None = None,
+) -> Assignment:
+    """Assigns the ticket to a contractor: a new assignment and a 'dispatch' event."""
+    now = now or utcnow()
+    previous_id = ticket.contractor_id
+    assignment = open_assignment(ticket, contractor, role)
+    lifecycle.transition(
+        ticket,
+        "dispatch",
+        actor,
+        now,
+        note=note,
+        data={
+            "assignment_id": assignment.id,
+            "contractor_id": contractor.id,
+            "contractor": contractor.name,
+            "previous_contractor_id": previous_id,
+            "role": role,
+            "reason": reason,
+        },
+        contractor_id=contractor.id,
+        dispatched_at=now,
+        accepted_at=None,
+        on_site_at=None,
+    )
+    return assignment
+
+
+def dispatch_backup(ticket: Ticket, now: datetime, reason: str) -> Assignment | None:
+    """Hands the ticket to the backup contractor (AB岗), if there is one to hand to."""
+    if ticket.status not in (
+        lifecycle.S.NEW,
+        lifecycle.S.DISPATCHED,
+    ):
+        return None
+    backup = backup_for(ticket)
+    if backup is None:
+        log.warning("%s: no backup contractor to hand to (%s)", ticket.number, reason)
+        return None
+    return dispatch_to(
+        ticket, backup, lifecycle.Actor.system(), now, role="backup", reason=reason
+    )

@@ -1,0 +1,122 @@
+"""rq plumbing: the queue, the app context jobs run in, and after-commit enqueueing.
+
+Jobs take ids, re-read their rows and are safe to run twice. They are put on the
+queue only after the transaction that made them necessary commits; if Redis is
+unreachable then, nothing is lost: the sweep re-derives the work from the database.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import redis
+from flask import Flask, current_app, has_app_context
+from rq import Queue
+from rq.job import Job
+
+from repair.broker import get_redis
+from repair.db import after_commit, db
+
+log = logging.getLogger(__name__)
+
+QUEUE_NAME = "repairdesk"
+_fallback_app: Flask | None = None
+_engine_pid: int | None = None
+
+
+def get_queue(app: Flask | None = None) -> Queue:
+    """Returns the app's rq queue."""
+    app = app or current_app._get_current_object()
+    return Queue(QUEUE_NAME, connection=get_redis(app))
+
+
+def job(func: Callable) -> Callable:
+    """Makes a function an rq job: runs it in an app context, cleans the session."""
+
+    @functools.wraps(func)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        if has_app_context():
+            return _run_clean(func, args, kwargs)
+        with _app_for_jobs().app_context():
+            return _run_clean(func, args, kwargs)
+
+    return run
+
+
+def _run_clean(func: Callable, args: tuple, kwargs: dict) -> Any:
+    global _engine_pid
+    if _engine_pid not in (None, os.getpid()):
+        # A forked work horse must not share the parent's pooled connections.
+        db.engine.dispose(close=False)
+    _engine_pid = os.getpid()
+    try:
+        return func(*args, **kwargs)
+    finally:
+        db.session.remove()
+
+
+def _app_for_jobs() -> Flask:
+    # A worker started as plain `rq worker` has no app; build one on first use,
+    # never at import time.
+    global _fallback_app
+    if _fallback_app is None:
+        from repair import create_app
+
+        _fallback_app = create_app()
+    return _fallback_app
+
+
+def enqueue_after_commit(func: Callable, *args: Any, job_id: str | None = None) -> None:
+    """Queues ``func(*args)`` once the current transaction commits."""
+    app = current_app._get_current_object()
+    after_commit(lambda: _safely(app, "enqueue", func, args, job_id, None))
+
+
+def schedule_after_commit(
+    when: datetime, func: Callable, *args: Any, job_id: str
+) -> None:
+    """Schedules ``func(*args)`` at ``when`` under a stable id, after the commit."""
+    app = current_app._get_current_object()
+    after_commit(lambda: _safely(app, "enqueue_at", func, args, job_id, when))
+
+
+def cancel_after_commit(job_ids: list[str]) -> None:
+    """Deletes scheduled jobs (a met clock) once the current transaction commits."""
+    app = current_app._get_current_object()
+    after_commit(lambda: cancel_jobs(app, job_ids))
+
+
+def cancel_jobs(app: Flask, job_ids: list[str]) -> None:
+    """Deletes the jobs with these ids, if they exist; Redis errors are logged."""
+    try:
+        connection = get_redis(app)
+        for job_id in job_ids:
+            existing = Job.fetch_many([job_id], connection=connection)[0]
+            if existing is not None:
+                existing.delete()
+    except (redis.RedisError, OSError):
+        log.warning("could not cancel jobs %s; they will find nothing to do", job_ids)
+
+
+def _safely(
+    app: Flask,
+    how: str,
+    func: Callable,
+    args: tuple,
+    job_id: str | None,
+    when: datetime | None,
+) -> None:
+    try:
+        queue = get_queue(app)
+        if how == "enqueue_at":
+            queue.enqueue_at(when, func, *args, job_id=job_id, result_ttl=3600)
+        else:
+            queue.enqueue(func, *args, job_id=job_id, result_ttl=3600)
+    except (redis.RedisError, OSError):
+        # The database holds the truth; the sweep will find this work again.
+        log.warning("Redis unavailable; %s(%s) left to the sweep", func.__name__, args)

@@ -1,0 +1,112 @@
+"""Dispatch's tables: routes, assignments, SLA policy and steps, the SMS outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from repair.db import UTCDateTime, db, utcnow
+from repair.models import Contractor, Ticket
+
+
+class Route(db.Model):
+    """Which contractor (and backup, AB岗) a community's category goes to.
+
+    Lookup prefers building + category, then category, then building, then the
+    community's default route (both left empty).
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(sa.ForeignKey("community.id"), index=True)
+    category_id: Mapped[int | None] = mapped_column(sa.ForeignKey("category.id"))
+    building_id: Mapped[int | None] = mapped_column(sa.ForeignKey("building.id"))
+    primary_contractor_id: Mapped[int] = mapped_column(sa.ForeignKey("contractor.id"))
+    backup_contractor_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("contractor.id")
+    )
+
+    primary: Mapped[Contractor] = relationship(foreign_keys=[primary_contractor_id])
+    backup: Mapped[Contractor | None] = relationship(
+        foreign_keys=[backup_contractor_id]
+    )
+
+
+class Assignment(db.Model):
+    """One contractor's turn at one ticket; its job link lives as long as it does."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("ticket.id"), index=True)
+    contractor_id: Mapped[int] = mapped_column(sa.ForeignKey("contractor.id"))
+    role: Mapped[str] = mapped_column(sa.String(16))  # primary | backup | manual
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    end_reason: Mapped[str | None] = mapped_column(sa.String(32))
+
+    ticket: Mapped[Ticket] = relationship()
+    contractor: Mapped[Contractor] = relationship()
+
+    @property
+    def is_current(self) -> bool:
+        return self.ended_at is None
+
+
+class SlaPolicy(db.Model):
+    """A community's own SLA durations in seconds; empty fields use the settings."""
+
+    community_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("community.id"), primary_key=True
+    )
+    triage_seconds: Mapped[int | None]
+    urgent_contact_seconds: Mapped[int | None]
+    urgent_on_site_seconds: Mapped[int | None]
+    general_on_site_seconds: Mapped[int | None]
+
+
+class SlaStep(db.Model):
+    """A rung of the escalation ladder that was taken: taken once per deadline."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("ticket_id", "clock", "rung", "due_at", name="uq_sla_step"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("ticket.id"), index=True)
+    clock: Mapped[str] = mapped_column(sa.String(16))
+    rung: Mapped[str] = mapped_column(sa.String(16))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OutboxMessage(db.Model):
+    """An SMS to send, written in the transaction of the event that causes it."""
+
+    __table_args__ = (sa.Index("ix_outbox_pending", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: event id + recipient + template: the same event never messages anyone twice.
+    dedupe_key: Mapped[str] = mapped_column(sa.String(120), unique=True)
+    ticket_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("ticket.id"), index=True
+    )
+    event_id: Mapped[int | None] = mapped_column(sa.ForeignKey("ticket_event.id"))
+    template: Mapped[str] = mapped_column(sa.String(32))
+    recipient_type: Mapped[str] = mapped_column(sa.String(16))
+    recipient_id: Mapped[int | None]
+    to_phone: Mapped[str] = mapped_column(sa.String(32))
+    body: Mapped[str] = mapped_column(sa.Text)
+    urgent: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    provider_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    provider_status: Mapped[str | None] = mapped_column(sa.String(32))
+    error_code: Mapped[int | None]
+    error_message: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    ticket: Mapped[Ticket | None] = relationship()

@@ -1,0 +1,188 @@
+"""Sending the SMS outbox: at most once per message, retried while it can succeed."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import Flask, current_app
+
+from dispatch.jobs import enqueue_after_commit, job, schedule_after_commit
+from dispatch.models import OutboxMessage
+from dispatch.sms import PermanentSmsError, SmsBackend, SmsError, backend_from_settings
+from repair.db import db, utcnow
+
+log = logging.getLogger(__name__)
+
+_KEY = "repairdesk.sms"
+
+#: Waits before the 2nd, 3rd … attempt after a transient failure.
+BACKOFF = (
+    timedelta(seconds=10),
+    timedelta(seconds=30),
+    timedelta(minutes=2),
+    timedelta(minutes=5),
+    timedelta(minutes=15),
+)
+MAX_ATTEMPTS = len(BACKOFF) + 1
+#: A message left "sending" this long was interrupted mid-send; it is not sent again
+#: (it may have gone out) but shown to the officer as failed.
+STUCK_AFTER = timedelta(minutes=10)
+
+
+def init_app(app: Flask) -> None:
+    """Builds the SMS backend chosen by REPAIRDESK_SMS_BACKEND."""
+    app.extensions[_KEY] = backend_from_settings(app.config)
+
+
+def sms_backend() -> SmsBackend:
+    """Returns the current app's SMS backend."""
+    return current_app.extensions[_KEY]
+
+
+def queue_message(message: OutboxMessage) -> None:
+    """Queues the send job for a (flushed) outbox row once the transaction commits."""
+    enqueue_after_commit(send_message, message.id, job_id=f"sms-{message.id}-0")
+
+
+def _claim(message_id: int, now: datetime) -> bool:
+    claimed = db.session.execute(
+        sa.update(OutboxMessage)
+        .where(
+            OutboxMessage.id == message_id,
+            OutboxMessage.status == "pending",
+            sa.or_(
+                OutboxMessage.next_attempt_at.is_(None),
+                OutboxMessage.next_attempt_at <= now,
+            ),
+        )
+        .values(
+            status="sending",
+            attempts=OutboxMessage.attempts + 1,
+            updated_at=now,
+        )
+    )
+    db.session.commit()
+    return claimed.rowcount == 1
+
+
+@job
+def send_message(message_id: int, now: datetime | None = None) -> str:
+    """Sends one outbox message if it is still due; returns its resulting status."""
+    now = now or utcnow()
+    if not _claim(message_id, now):
+        message = db.session.get(OutboxMessage, message_id)
+        return message.status if message else "missing"
+    message = db.session.get(OutboxMessage, message_id)
+    if message.valid_until is not None and now > message.valid_until:
+        return _finish(message, "expired", now, error="no longer valid when it was due")
+    validity = None
+    if message.valid_until is not None:
+        validity = max(60, int((message.valid_until - now).total_seconds()))
+    try:
+        result = sms_backend().send(
+            message.to_phone,
+            message.body,
+            validity_seconds=validity,
+            status_callback=status_callback_url(),
+        )
+    except PermanentSmsError as error:
+        return _fail(message, now, error)
+    except SmsError as error:
+        return _retry_later(message, now, error)
+    message.provider_id = result.provider_id
+    message.provider_status = result.status
+    message.sent_at = now
+    return _finish(message, "sent", now)
+
+
+def status_callback_url() -> str | None:
+    """Returns where Twilio reports delivery, when the app is reachable from outside."""
+    if current_app.config["SMS_BACKEND"] != "twilio":
+        return None
+    return f"{current_app.config['PUBLIC_URL']}/sms/status"
+
+
+def _finish(
+    message: OutboxMessage, status: str, now: datetime, error: str | None = None
+):
+    message.status = status
+    message.updated_at = now
+    if error:
+        message.error_message = error
+    db.session.commit()
+    return status
+
+
+def _retry_later(message: OutboxMessage, now: datetime, error: SmsError) -> str:
+    message.error_code = error.code
+    message.error_message = str(error)
+    if message.attempts >= MAX_ATTEMPTS:
+        return _fail(message, now, error, gave_up=True)
+    message.status = "pending"
+    message.next_attempt_at = now + BACKOFF[message.attempts - 1]
+    message.updated_at = now
+    schedule_after_commit(
+        message.next_attempt_at,
+        send_message,
+        message.id,
+        job_id=f"sms-{message.id}-{message.attempts}",
+    )
+    db.session.commit()
+    log.info(
+        "SMS %s failed (%s); retry at %s", message.id, error, message.next_attempt_at
+    )
+    return "pending"
+
+
+def _fail(
+    message: OutboxMessage, now: datetime, error: SmsError, gave_up: bool = False
+):
+    from dispatch.delivery import message_failed
+
+    message.status = "failed"
+    message.error_code = error.code
+    message.error_message = (
+        f"gave up after {message.attempts} attempts: {error}" if gave_up else str(error)
+    )
+    message.updated_at = now
+    message_failed(message, now)
+    db.session.commit()
+    log.warning("SMS %s to %s failed for good: %s", message.id, message.to_phone, error)
+    return "failed"
+
+
+def due_messages(now: datetime) -> list[int]:
+    """Returns ids of pending messages whose attempt is due (for the sweep)."""
+    return list(
+        db.session.scalars(
+            sa.select(OutboxMessage.id)
+            .where(
+                OutboxMessage.status == "pending",
+                OutboxMessage.next_attempt_at <= now,
+            )
+            .order_by(OutboxMessage.id)
+        )
+    )
+
+
+def fail_stuck_messages(now: datetime) -> int:
+    """Marks messages interrupted mid-send as failed; returns how many."""
+    from dispatch.delivery import message_failed
+
+    stuck = db.session.scalars(
+        sa.select(OutboxMessage).where(
+            OutboxMessage.status == "sending",
+            OutboxMessage.updated_at <= now - STUCK_AFTER,
+        )
+    ).all()
+    for message in stuck:
+        message.status = "failed"
+        message.error_message = (
+            "interrupted while sending; it may or may not have gone out"
+        )
+        message.updated_at = now
+        message_failed(message, now)
+    db.session.commit()
+    return len(stuck)

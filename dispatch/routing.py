@@ -1,0 +1,72 @@
+"""Routing: which contractor, and which backup (AB岗), a ticket goes to."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from dispatch.models import Assignment, Route
+from repair.db import db, utcnow
+from repair.models import Contractor, Ticket
+
+
+def route_for(ticket: Ticket) -> Route | None:
+    """Returns the most specific route for the ticket's building and category."""
+    building_id = ticket.entrance.building_id if ticket.entrance else None
+    routes = db.session.scalars(
+        sa.select(Route).where(Route.community_id == ticket.community_id)
+    ).all()
+
+    def rank(route: Route) -> tuple[int, int] | None:
+        if route.category_id not in (None, ticket.category_id):
+            return None
+        if route.building_id not in (None, building_id):
+            return None
+        return (
+            route.building_id is not None and route.category_id is not None,
+            route.category_id is not None,
+            route.building_id is not None,
+        )
+
+    ranked = [(rank(route), route) for route in routes]
+    ranked = [(key, route) for key, route in ranked if key is not None]
+    return max(ranked, key=lambda pair: pair[0])[1] if ranked else None
+
+
+def current_assignment(ticket: Ticket) -> Assignment | None:
+    """Returns the ticket's open assignment, if any."""
+    return db.session.scalar(
+        sa.select(Assignment)
+        .where(Assignment.ticket_id == ticket.id, Assignment.ended_at.is_(None))
+        .order_by(Assignment.id.desc())
+        .limit(1)
+    )
+
+
+def backup_for(ticket: Ticket) -> Contractor | None:
+    """Returns the backup to hand the ticket to: another than the current holder."""
+    route = route_for(ticket)
+    if route is None:
+        return None
+    for candidate in (route.backup, route.primary):
+        if (
+            candidate is not None
+            and candidate.is_active
+            and candidate.id != ticket.contractor_id
+        ):
+            return candidate
+    return None
+
+
+def open_assignment(ticket: Ticket, contractor: Contractor, role: str) -> Assignment:
+    """Ends the current assignment (if any) and starts one for ``contractor``."""
+    now = utcnow()
+    ending = current_assignment(ticket)
+    if ending is not None:
+        ending.ended_at = now
+        ending.end_reason = "reassigned"
+    assignment = Assignment(
+        ticket=ticket, contractor=contractor, role=role, created_at=now
+    )
+    db.session.add(assignment)
+    db.session.flush()
+    return assignment

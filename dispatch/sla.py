@@ -1,0 +1,135 @@
+"""The SLA clocks and the escalation ladder: pure arithmetic on plain values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+URGENT = "urgent"
+GENERAL = "general"
+
+#: clock → the ticket column holding its deadline
+DUE_FIELDS = {
+    "triage": "triage_due_at",
+    "contact": "contact_due_at",
+    "on_site": "on_site_due_at",
+}
+
+#: clock → the ticket columns of which any one being set means the clock was met
+MET_FIELDS = {
+    "triage": ("urgency_confirmed_at",),
+    "contact": ("accepted_at", "on_site_at", "completed_at"),
+    "on_site": ("on_site_at", "completed_at"),
+}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The four durations of DESIGN.md's SLA table, plus the supervisor's grace."""
+
+    triage: timedelta = timedelta(hours=1)
+    urgent_contact: timedelta = timedelta(minutes=30)
+    urgent_on_site: timedelta = timedelta(hours=2)
+    general_on_site: timedelta = timedelta(hours=24)
+    supervisor_grace: timedelta = timedelta(minutes=30)
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One step of a clock's ladder: ``delay`` after the deadline, do ``actions``."""
+
+    clock: str
+    name: str
+    delay: timedelta
+    actions: tuple[str, ...]
+
+
+class TicketClocks(Protocol):
+    """What the ladder reads from a ticket (a Ticket row satisfies it)."""
+
+    triage_due_at: datetime | None
+    contact_due_at: datetime | None
+    on_site_due_at: datetime | None
+    urgency_confirmed_at: datetime | None
+    accepted_at: datetime | None
+    on_site_at: datetime | None
+    completed_at: datetime | None
+
+
+def deadlines(urgency: str, submitted_at: datetime, policy: Policy) -> dict:
+    """Returns the deadline columns for this urgency, all counted from submission."""
+    urgent = urgency == URGENT
+    return {
+        "triage_due_at": submitted_at + policy.triage,
+        "contact_due_at": submitted_at + policy.urgent_contact if urgent else None,
+        "on_site_due_at": submitted_at
+        + (policy.urgent_on_site if urgent else policy.general_on_site),
+    }
+
+
+def ladder(clock: str, urgency: str | None, policy: Policy) -> tuple[Rung, ...]:
+    """Returns the rungs of a clock's escalation ladder, in order."""
+    grace = policy.supervisor_grace
+    if clock == "triage":
+        return (
+            Rung(
+                "triage", "breach", timedelta(0), ("alert_officer", "alert_supervisor")
+            ),
+        )
+    if clock == "contact":
+        return (
+            # A nudge while there is still time: a third of the window before the end.
+            Rung(
+                "contact", "remind", -policy.urgent_contact / 3, ("remind_contractor",)
+            ),
+            Rung(
+                "contact",
+                "breach",
+                timedelta(0),
+                ("dispatch_backup", "alert_officer"),
+            ),
+            Rung("contact", "supervisor", grace, ("alert_supervisor",)),
+        )
+    if urgency == URGENT:
+        return (
+            Rung(
+                "on_site", "breach", timedelta(0), ("alert_officer", "alert_supervisor")
+            ),
+        )
+    return (
+        Rung("on_site", "breach", timedelta(0), ("alert_officer",)),
+        Rung("on_site", "supervisor", grace, ("alert_supervisor",)),
+    )
+
+
+def is_met(ticket: TicketClocks, clock: str) -> bool:
+    """Returns whether the ticket has met (or no longer runs) the clock."""
+    return any(getattr(ticket, name) is not None for name in MET_FIELDS[clock])
+
+
+def due_at(ticket: TicketClocks, clock: str) -> datetime | None:
+    """Returns the clock's deadline on the ticket, or None if it has none."""
+    return getattr(ticket, DUE_FIELDS[clock])
+
+
+def schedule(
+    ticket: TicketClocks, urgency: str | None, policy: Policy
+) -> list[tuple[Rung, datetime]]:
+    """Returns (rung, when) for every rung still ahead of a clock not yet met."""
+    steps = []
+    for clock in DUE_FIELDS:
+        due = due_at(ticket, clock)
+        if due is None or is_met(ticket, clock):
+            continue
+        steps.extend(
+            (rung, due + rung.delay) for rung in ladder(clock, urgency, policy)
+        )
+    return steps
+
+
+def find_rung(
+    clock: str, name: str, urgency: str | None, policy: Policy
+) -> Rung | None:
+    """Returns the named rung of a clock's ladder for this urgency, if there is one."""
+    return next((r for r in ladder(clock, urgency, policy) if r.name == name), None)

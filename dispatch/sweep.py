@@ -1,0 +1,117 @@
+"""The sweep: re-derives due escalations and unsent messages from the database.
+
+It runs every minute (the worker's ticker) and makes losing Redis lose nothing:
+whatever a lost job would have done, the next sweep does. Everything it does is
+idempotent, so several workers sweeping at once do no harm.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+import redis
+import sqlalchemy as sa
+from flask import current_app
+
+from dispatch import sla
+from dispatch.escalation import policy_for, take_rung
+from dispatch.jobs import get_queue, job
+from dispatch.models import SlaPolicy, SlaStep
+from dispatch.outbox import due_messages, fail_stuck_messages, send_message
+from repair import lifecycle
+from repair.db import db, utcnow
+from repair.models import Ticket, Urgency
+
+log = logging.getLogger(__name__)
+
+#: A message's own job normally sends it; the sweep steps in after this long.
+MESSAGE_GRACE = timedelta(seconds=30)
+#: How many rungs each clock's ladder has, by urgency.
+RUNGS = {
+    ("triage", "urgent"): 1,
+    ("triage", "general"): 1,
+    ("contact", "urgent"): 3,
+    ("on_site", "urgent"): 1,
+    ("on_site", "general"): 2,
+}
+
+
+@job
+def sweep(now: datetime | None = None) -> dict:
+    """Takes every rung that is due and not taken; requeues due messages."""
+    now = now or utcnow()
+    taken = 0
+    for ticket in overdue_tickets(now):
+        urgency = ticket.urgency.value if ticket.urgency else None
+        policy = policy_for(ticket.community_id)
+        for clock in sla.DUE_FIELDS:
+            for rung in sla.ladder(clock, urgency, policy):
+                if sla.due_at(ticket, clock) is not None and take_rung(
+                    ticket, rung, now
+                ):
+                    taken += 1
+        db.session.commit()
+    stuck = fail_stuck_messages(now)
+    requeued = _requeue(due_messages(now - MESSAGE_GRACE))
+    if taken or stuck or requeued:
+        log.info("sweep: %s rungs taken, %s stuck, %s requeued", taken, stuck, requeued)
+    return {"rungs": taken, "stuck_messages": stuck, "requeued_messages": requeued}
+
+
+def overdue_tickets(now: datetime) -> list[Ticket]:
+    """Returns open tickets with a clock whose earliest rung is due and whose ladder
+    is not yet complete for the current deadline."""
+    # The contact reminder runs a third of the contact window before the deadline.
+    longest = db.session.scalar(
+        sa.select(sa.func.max(SlaPolicy.urgent_contact_seconds))
+    )
+    window = max(
+        current_app.config["SLA_URGENT_CONTACT"], timedelta(seconds=longest or 0)
+    )
+    lookahead = window / 3
+    conditions = []
+    for clock, due_field in sla.DUE_FIELDS.items():
+        due = getattr(Ticket, due_field)
+        unmet = [getattr(Ticket, name).is_(None) for name in sla.MET_FIELDS[clock]]
+        steps_taken = (
+            sa.select(sa.func.count(SlaStep.id))
+            .where(
+                SlaStep.ticket_id == Ticket.id,
+                SlaStep.clock == clock,
+                SlaStep.due_at == due,
+            )
+            .scalar_subquery()
+        )
+        rungs = sa.case(
+            *[
+                (Ticket.urgency == Urgency(urgency), count)
+                for (c, urgency), count in RUNGS.items()
+                if c == clock
+            ],
+            else_=1,
+        )
+        horizon = now + lookahead if clock == "contact" else now
+        conditions.append(sa.and_(due <= horizon, *unmet, steps_taken < rungs))
+    return list(
+        db.session.scalars(
+            sa.select(Ticket)
+            .where(Ticket.status.in_(list(lifecycle.OPEN)), sa.or_(*conditions))
+            .order_by(Ticket.id)
+        )
+    )
+
+
+def _requeue(message_ids: list[int]) -> int:
+    if not message_ids:
+        return 0
+    try:
+        queue = get_queue()
+        for message_id in message_ids:
+            queue.enqueue(send_message, message_id, job_id=f"sms-{message_id}-sweep")
+    except (redis.RedisError, OSError):
+        log.warning(
+            "sweep could not requeue %s messages: Redis unavailable", len(message_ids)
+        )
+        return 0
+    return len(message_ids)
