@@ -187,7 +187,8 @@ def render_sms(template: str, locale: str, ticket: Ticket, context: dict) -> str
     tz = ticket.community.timezone
     values = {
         "number": ticket.number,
-        "place": ticket.entrance.label(locale) if ticket.entrance else "",
+        # The Chinese label is the shortest and matches the signs on site.
+        "place": ticket.entrance.label("zh_CN") if ticket.entrance else "",
         "spot": ticket.spot,
         "description": ticket.description,
         "urgent": ticket.urgency is not None and ticket.urgency.value == "urgent",

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 from flask import Blueprint, Flask, abort, current_app, render_template, request
+from markupsafe import Markup, escape
 
 from dispatch.models import OutboxMessage
 from repair.db import db
@@ -11,6 +14,16 @@ from repair.db import db
 bp = Blueprint("dispatch", __name__)
 
 LOCAL_ADDRESSES = frozenset({"127.0.0.1", "::1"})
+_URL = re.compile(r"https?://[\x21-\x7e]+")
+
+
+@bp.app_template_filter("link_urls")
+def link_urls(text: str) -> Markup:
+    """Escapes text and links its URLs (Chinese SMS put no space before a link)."""
+    escaped = str(escape(text))
+    return Markup(
+        _URL.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped)
+    )
 
 
 @bp.get("/outbox")
@@ -26,6 +39,20 @@ def outbox():
     return render_template("board/outbox.html", messages=messages)
 
 
+def workers_health() -> dict:
+    """Returns how many rq workers are alive; 'missing' when none is."""
+    from rq import Worker
+
+    from dispatch.jobs import get_queue
+
+    queue = get_queue()
+    count = len(Worker.all(connection=queue.connection, queue=queue))
+    return {"status": "ok" if count else "missing", "count": count}
+
+
 def init_app(app: Flask) -> None:
-    """Registers dispatch's pages."""
+    """Registers dispatch's pages and its health check."""
+    from repair.web import HEALTH_CHECKS
+
     app.register_blueprint(bp)
+    HEALTH_CHECKS["workers"] = workers_health

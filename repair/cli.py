@@ -12,6 +12,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
+from repair.db import db
 from repair.places import all_entrances, landing_url
 
 
@@ -82,6 +83,9 @@ def run_command(host: str, port: int, no_worker: bool) -> None:
             )
         )
     _print_welcome(app, host, port)
+    # This command's own session must not hold a transaction while serving: on
+    # SQLite that would lock out every request and job.
+    db.session.remove()
     try:
         run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:

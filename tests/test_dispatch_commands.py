@@ -1,0 +1,87 @@
+"""The dispatch side from the command line and the health page."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from dispatch.models import OutboxMessage
+from dispatch.notify import render_sms
+from dispatch.sms import sms_segments
+from repair.db import db
+from repair.models import Ticket
+
+
+def test_classify_command_reads_and_writes_json_lines(app):
+    lines = "\n".join(
+        json.dumps(item, ensure_ascii=False)
+        for item in (
+            {"text": "电梯困人了"},
+            {"text": "路灯不亮", "category": "lighting"},
+            {"text": "no gas smell, just checking the meter box lamp"},
+        )
+    )
+    result = app.test_cli_runner().invoke(args=["classify"], input=lines)
+    assert result.exit_code == 0, result.output
+    out = [json.loads(line) for line in result.output.splitlines()]
+    assert [o["urgency"] for o in out] == ["urgent", "general", "general"]
+    assert out[0]["category"] == "lift" and out[0]["reasons"]
+
+
+def test_worker_command_works_off_the_queue(app, resident, fake_twilio):
+    number = resident.report(description="楼道灯不亮")
+    with app.app_context():
+        assert db.session.scalar(sa.select(OutboxMessage.status)) == "pending"
+    result = app.test_cli_runner().invoke(args=["worker", "--burst", "--simple"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        message = db.session.scalar(sa.select(OutboxMessage))
+        assert message.status == "sent" and message.provider_id.startswith("console-")
+    assert number
+
+
+def test_outbox_page_shows_messages_with_their_links(app, resident, client):
+    number = resident.report(description="楼道灯不亮")
+    page = client.get("/outbox").get_data(as_text=True)
+    assert number in page
+    assert 'href="http://repair.test/j/' in page
+
+
+def test_healthz_counts_workers(client):
+    health = client.get("/healthz")
+    assert health.status_code == 200
+    assert health.json["workers"] == {"status": "missing", "count": 0}
+    assert health.json["status"] == "degraded"
+
+
+def test_every_sms_fits_two_segments_even_with_long_names(app, demo):
+    from repair.lifecycle import Actor, Report, open_ticket
+    from repair.models import ActorType, Channel, Entrance
+
+    with app.test_request_context():
+        entrance = db.session.scalar(sa.select(Entrance).limit(1))
+        entrance.building.community.name = "阳光花园二期东区"
+        ticket = open_ticket(
+            Report(
+                entrance=entrance,
+                spot="地下车库B2层通往3号楼电梯厅的消防通道门口",
+                description="长" * 400,
+            ),
+            Actor(ActorType.RESIDENT, Channel.QR),
+        )
+        db.session.flush()
+        ticket = db.session.get(Ticket, ticket.id)
+        context = {
+            "assignment_id": 123456,
+            "clock_label": "到场",
+            "who": "安居维保服务有限公司",
+            "phone": "+8613800000001",
+            "supervisor": True,
+        }
+        templates = Path(app.template_folder) / "sms"
+        for file in sorted(templates.glob("*/*.txt")):
+            body = render_sms(file.stem, file.parent.name, ticket, context)
+            assert sms_segments(body) <= 2, (file, len(body), body)
+        db.session.rollback()
