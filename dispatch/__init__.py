@@ -12,10 +12,11 @@ from repair import signals
 
 def init_app(app: Flask) -> None:
     """Wires dispatch into the app: models, SMS backend, signal receivers, pages."""
-    from dispatch import cli, models, outbox, views  # noqa: F401  (models: tables)
+    from dispatch import cli, contractor, models, outbox, views  # noqa: F401
 
     outbox.init_app(app)
     views.init_app(app)
+    contractor.init_app(app)
     cli.init_app(app)
     signals.ticket_opened.connect(_on_ticket_opened, weak=False)
     signals.event_recorded.connect(_on_event_recorded, weak=False)

@@ -43,5 +43,7 @@ def message_failed(message: OutboxMessage, now: datetime) -> None:
         and ticket.contractor_id == message.recipient_id
     ):
         from dispatch.escalation import dispatch_backup
+        from dispatch.routing import end_assignment
 
+        end_assignment(ticket, "undeliverable")
         dispatch_backup(ticket, now, reason="undeliverable")

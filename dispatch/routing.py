@@ -43,27 +43,39 @@ def current_assignment(ticket: Ticket) -> Assignment | None:
 
 
 def backup_for(ticket: Ticket) -> Contractor | None:
-    """Returns the backup to hand the ticket to: another than the current holder."""
+    """Returns whom to hand the ticket to: the route's backup or primary, never the
+    current holder nor anyone who declined it or could not be reached for it."""
     route = route_for(ticket)
     if route is None:
         return None
+    passed = set(
+        db.session.scalars(
+            sa.select(Assignment.contractor_id).where(
+                Assignment.ticket_id == ticket.id,
+                Assignment.end_reason.in_(("declined", "undeliverable")),
+            )
+        )
+    )
+    passed.add(ticket.contractor_id)
     for candidate in (route.backup, route.primary):
-        if (
-            candidate is not None
-            and candidate.is_active
-            and candidate.id != ticket.contractor_id
-        ):
+        if candidate is not None and candidate.is_active and candidate.id not in passed:
             return candidate
     return None
+
+
+def end_assignment(ticket: Ticket, reason: str) -> Assignment | None:
+    """Ends the ticket's current assignment (its job link dies with it)."""
+    ending = current_assignment(ticket)
+    if ending is not None:
+        ending.ended_at = utcnow()
+        ending.end_reason = reason
+    return ending
 
 
 def open_assignment(ticket: Ticket, contractor: Contractor, role: str) -> Assignment:
     """Ends the current assignment (if any) and starts one for ``contractor``."""
     now = utcnow()
-    ending = current_assignment(ticket)
-    if ending is not None:
-        ending.ended_at = now
-        ending.end_reason = "reassigned"
+    end_assignment(ticket, "reassigned")
     assignment = Assignment(
         ticket=ticket, contractor=contractor, role=role, created_at=now
     )

@@ -40,6 +40,7 @@ def default_settings(instance_path: str) -> dict:
         "SLA_URGENT_ON_SITE": "2h",
         "SLA_GENERAL_ON_SITE": "24h",
         "SLA_SUPERVISOR_GRACE": "30m",
+        "JOB_LINK_TTL": "7d",
         "PHOTO_MAX_BYTES": 20 * 1024 * 1024,
         "PHOTO_MAX_PIXELS": 50_000_000,
         "PHOTOS_PER_TICKET": 3,
@@ -64,6 +65,7 @@ def finalize(config: dict) -> None:
         "SLA_URGENT_ON_SITE",
         "SLA_GENERAL_ON_SITE",
         "SLA_SUPERVISOR_GRACE",
+        "JOB_LINK_TTL",
     ):
         config[key] = parse_duration(config[key])
     # Generous on purpose: a photo over its own limit gets a message that keeps the

@@ -18,8 +18,13 @@ babel = Babel()
 
 
 def select_locale() -> str:
-    """Returns ?lang=, else the lang cookie, else the best Accept-Language match."""
-    for candidate in (request.args.get(COOKIE), request.cookies.get(COOKIE)):
+    """Returns ?lang=, else the lang cookie, else a page's preferred locale, else the
+    best Accept-Language match."""
+    for candidate in (
+        request.args.get(COOKIE),
+        request.cookies.get(COOKIE),
+        g.get("preferred_locale"),  # e.g. a contractor's own language
+    ):
         if candidate in LOCALES:
             return candidate
     best = request.accept_languages.best_match(["zh-CN", "zh", "en"], default=None)

@@ -36,7 +36,8 @@ OPEN = frozenset({S.NEW, S.DISPATCHED, S.ACCEPTED, S.ON_SITE, S.COMPLETED})
 TRANSITIONS: dict[str, tuple[frozenset[TicketStatus], TicketStatus]] = {
     "dispatch": (frozenset({S.NEW, S.DISPATCHED, S.ACCEPTED, S.ON_SITE}), S.DISPATCHED),
     "accept": (frozenset({S.DISPATCHED}), S.ACCEPTED),
-    "decline": (frozenset({S.DISPATCHED, S.ACCEPTED}), S.DISPATCHED),
+    # A declined ticket waits unassigned until the backup (or the officer) takes it.
+    "decline": (frozenset({S.DISPATCHED, S.ACCEPTED}), S.NEW),
     "arrive": (frozenset({S.DISPATCHED, S.ACCEPTED}), S.ON_SITE),
     "complete": (frozenset({S.ACCEPTED, S.ON_SITE}), S.COMPLETED),
     "close": (frozenset({S.COMPLETED}), S.CLOSED),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
 
 import phonenumbers
@@ -22,7 +21,6 @@ from flask import (
 )
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.exc import IntegrityError
 from wtforms import (
     HiddenField,
@@ -37,25 +35,13 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from repair import lifecycle
 from repair.db import db
 from repair.i18n import current_locale
-from repair.models import ActorType, Category, Channel, Entrance, Photo, Ticket
-from repair.photos import ACCEPTED_MIME_TYPES, PhotoRejected
+from repair.models import ActorType, Category, Channel, Entrance, Ticket
 from repair.places import find_entrance_code
 from repair.security import csrf, limiter
-from repair.storage import photo_store, take_photo
+from repair.uploads import ACCEPT_ATTRIBUTE, PhotoUploads
 
 bp = Blueprint("resident", __name__)
 
-PHOTO_ERRORS = {
-    "empty": _l("The file “%(name)s” is empty. Please take the photo again."),
-    "not_an_image": _l("“%(name)s” is not a photo we can read. Please choose a photo."),
-    "unsupported_format": _l(
-        "“%(name)s” is not a supported format. Use JPEG, PNG, WebP or HEIC."
-    ),
-    "too_large": _l("“%(name)s” is too large (at most %(mb)s MB)."),
-    "too_many_pixels": _l(
-        "“%(name)s” has too many pixels. Please use a smaller photo."
-    ),
-}
 SESSION_TICKETS = "my_tickets"
 
 
@@ -100,26 +86,6 @@ class ReportForm(FlaskForm):
     submission_key = HiddenField()
 
 
-def _kept_serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="kept-photos")
-
-
-def _load_kept(token: str | None) -> list[dict]:
-    if not token:
-        return []
-    try:
-        kept = _kept_serializer().loads(token)
-    except BadSignature:
-        return []
-    store = photo_store()
-    return [item for item in kept if store.exists(item["sha256"])]
-
-
-def _thumbnail_data_uri(sha256: str) -> str:
-    data = photo_store().path(sha256, "thumbnail").read_bytes()
-    return "data:image/jpeg;base64," + base64.b64encode(data).decode()
-
-
 def _categories() -> list[Category]:
     return list(db.session.scalars(sa.select(Category).order_by(Category.sort_order)))
 
@@ -149,39 +115,33 @@ def report(code: str):
             entrance=entrance,
             kept=[],
             photo_errors=[],
-            accept=",".join(ACCEPTED_MIME_TYPES),
+            accept=ACCEPT_ATTRIBUTE,
         )
 
     existing = _ticket_for_submission(form.submission_key.data)
     if existing is not None:
         return _submitted(existing)
 
-    kept = _load_kept(form.kept_photos.data)
-    photo_errors = _take_uploaded_photos(kept)
+    uploads = PhotoUploads(
+        form.kept_photos.data, int(current_app.config["PHOTOS_PER_TICKET"])
+    )
+    uploads.take(request.files.getlist("photos"))
     fields_ok = form.validate()
-    limit = int(current_app.config["PHOTOS_PER_TICKET"])
-    if not kept and not photo_errors:
-        photo_errors.append(_l("Please add at least one photo that shows the spot."))
-    if len(kept) > limit:
-        kept = kept[:limit]
-        photo_errors.append(
-            _l("At most %(n)s photos; we kept the first %(n)s.", n=limit)
-        )
-    if not fields_ok or photo_errors:
-        form.kept_photos.data = _kept_serializer().dumps(kept) if kept else ""
-        status = 422
+    uploads.require_one(_l("Please add at least one photo that shows the spot."))
+    if not fields_ok or uploads.errors:
+        form.kept_photos.data = uploads.token()
         page = render_template(
             "resident/report.html",
             form=form,
             entrance=entrance,
-            photo_errors=photo_errors,
-            kept=[dict(item, src=_thumbnail_data_uri(item["sha256"])) for item in kept],
-            accept=",".join(ACCEPTED_MIME_TYPES),
+            photo_errors=uploads.errors,
+            kept=uploads.previews(),
+            accept=ACCEPT_ATTRIBUTE,
         )
-        return page, status
+        return page, 422
 
     category = next((c for c in categories if c.slug == form.category.data), None)
-    ticket = _open(entrance, form, category, kept)
+    ticket = _open(entrance, form, category, uploads)
     if ticket is None:
         ticket = _ticket_for_submission(form.submission_key.data)
         if ticket is None:
@@ -189,27 +149,9 @@ def report(code: str):
     return _submitted(ticket)
 
 
-def _take_uploaded_photos(kept: list[dict]) -> list:
-    errors = []
-    max_mb = f"{int(current_app.config['PHOTO_MAX_BYTES']) / 1048576:.3g}"
-    for upload in request.files.getlist("photos"):
-        if not upload or not upload.filename and not upload.content_length:
-            continue
-        name = upload.filename or "photo"
-        try:
-            photo = take_photo(upload.stream)
-        except PhotoRejected as rejected:
-            errors.append(
-                PHOTO_ERRORS.get(rejected.reason, PHOTO_ERRORS["not_an_image"])
-                % {"name": name, "mb": max_mb}
-            )
-            continue
-        if all(item["sha256"] != photo.sha256 for item in kept):
-            kept.append({"sha256": photo.sha256, "w": photo.width, "h": photo.height})
-    return errors
-
-
-def _open(entrance: Entrance, form: ReportForm, category, kept) -> Ticket | None:
+def _open(
+    entrance: Entrance, form: ReportForm, category, uploads: PhotoUploads
+) -> Ticket | None:
     report = lifecycle.Report(
         entrance=entrance,
         spot=form.spot.data or "",
@@ -223,16 +165,7 @@ def _open(entrance: Entrance, form: ReportForm, category, kept) -> Ticket | None
     actor = lifecycle.Actor(ActorType.RESIDENT, Channel.QR, name=form.name.data or None)
     try:
         ticket = lifecycle.open_ticket(report, actor)
-        for item in kept:
-            db.session.add(
-                Photo(
-                    ticket=ticket,
-                    purpose="report",
-                    sha256=item["sha256"],
-                    width=item["w"],
-                    height=item["h"],
-                )
-            )
+        uploads.attach(ticket, "report")
         db.session.commit()
     except IntegrityError:
         # The same form was submitted twice at once; the other request won.

@@ -100,3 +100,56 @@ class Jobs:
     def scheduled_ids(self) -> set[str]:
         """Returns the ids of jobs waiting in rq's schedule."""
         return set(self.queue.scheduled_job_registry.get_job_ids())
+
+
+class ContractorActions:
+    """A contractor on a phone, working a job from the link in their SMS."""
+
+    _LINK = re.compile(r"https?://[^/\s]+(/j/[0-9a-z]+-[A-Za-z0-9_-]+)")
+
+    def __init__(self, client, phone: str):
+        self.client = client
+        self.phone = phone
+
+    def link(self) -> str:
+        """Returns the path of the job link in the newest SMS sent to this phone."""
+        import sqlalchemy as sa
+
+        from dispatch.models import OutboxMessage
+        from repair.db import db
+
+        bodies = db.session.scalars(
+            sa.select(OutboxMessage.body)
+            .where(OutboxMessage.to_phone == self.phone)
+            .order_by(OutboxMessage.id.desc())
+        ).all()
+        for body in bodies:
+            match = self._LINK.search(body)
+            if match:
+                return match.group(1)
+        raise AssertionError(f"no job link was sent to {self.phone}")
+
+    def csrf(self, path: str) -> str:
+        html = self.client.get(path).get_data(as_text=True)
+        return re.search(
+            r'name="csrf_token" type="hidden" value="([^"]+)"', html
+        ).group(1)
+
+    def tap(self, path: str, action: str, **fields):
+        token = self.csrf(path)
+        return self.client.post(
+            f"{path}/{action}", data={"csrf_token": token, **fields}
+        )
+
+    def complete(self, path: str, photos=None, **fields):
+        from tests.factories import jpeg_bytes
+
+        html = self.client.get(path).get_data(as_text=True)
+        data = hidden_fields(html)
+        if photos is None:
+            photos = [(jpeg_bytes(color=(40, 160, 60)), "done.jpg")]
+        data.update(fields)
+        data["photos"] = [(io.BytesIO(content), name) for content, name in photos]
+        return self.client.post(
+            f"{path}/complete", data=data, content_type="multipart/form-data"
+        )

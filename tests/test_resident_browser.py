@@ -77,3 +77,27 @@ def test_english_toggle_on_the_phone(live_server, entrance_code, phone):
     assert phone.locator("#submit").inner_text() == "Send report"
     phone.goto(f"{live_server}/q/{entrance_code}")
     assert phone.locator("#submit").inner_text() == "Send report"  # remembered
+
+
+def test_rejected_photo_with_javascript_keeps_the_page_styled_and_the_text(
+    live_server, entrance_code, phone, screenshot, tmp_path
+):
+    phone.goto(f"{live_server}/q/{entrance_code}")
+    not_a_photo = tmp_path / "scan.pdf"
+    not_a_photo.write_bytes(b"%PDF-1.7\n")
+    phone.set_input_files("#photo-library", str(not_a_photo))
+    phone.fill("#description", "单元门禁坏了，刷卡没反应")
+    phone.click("#submit")
+    phone.wait_for_selector("#form-errors")
+    assert phone.input_value("#description") == "单元门禁坏了，刷卡没反应"
+    # still styled: the header keeps its brand colour (an unstyled page is white)
+    background = phone.eval_on_selector(
+        "header.top", "el => getComputedStyle(el).backgroundColor"
+    )
+    assert background == "rgb(10, 108, 189)"
+    screenshot(phone, "rejected")
+    photo = tmp_path / "door.jpg"
+    photo.write_bytes(jpeg_bytes())
+    phone.set_input_files("#photo-library", str(photo))
+    phone.click("#submit")  # the swapped-in form is bound again
+    phone.wait_for_url(re.compile(r"/received$"))

@@ -1,7 +1,7 @@
-(function () {
+(function setup() {
   "use strict";
-  var form = document.getElementById("report-form");
-  if (!form || !window.FormData || !window.XMLHttpRequest) return;
+  var form = document.querySelector("form[data-upload]");
+  if (!form || !window.FormData || !window.XMLHttpRequest || !window.DOMParser) return;
   var MAX_SIDE = 2000, QUALITY = 0.85;
   var inputs = form.querySelectorAll('input[type="file"]');
   var previews = document.getElementById("previews");
@@ -83,7 +83,15 @@
         if (xhr.status === 200 && type.indexOf("application/json") === 0) {
           window.location.assign(JSON.parse(xhr.responseText).redirect);
         } else if (type.indexOf("text/html") === 0) {
-          document.open(); document.write(xhr.responseText); document.close();
+          // The form came back with messages: show them in this page (whose styles
+          // the CSP nonce allows) and bind the new form again.
+          var fresh = new DOMParser().parseFromString(xhr.responseText, "text/html");
+          var main = fresh.querySelector("main");
+          if (!main) { fail(); return; }
+          document.querySelector("main").replaceWith(document.adoptNode(main));
+          var errors = document.getElementById("form-errors");
+          if (errors) errors.scrollIntoView();
+          setup();
         } else {
           fail();
         }

@@ -1,0 +1,227 @@
+"""The contractor's job page (/j/<token>): see the job, accept, arrive, complete."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    HiddenField,
+    MultipleFileField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional
+
+from dispatch import work
+from dispatch.models import Assignment
+from dispatch.tokens import assignment_id_from
+from repair import lifecycle
+from repair.db import db, utcnow
+from repair.models import Channel, TicketStatus
+from repair.security import csrf
+from repair.uploads import ACCEPT_ATTRIBUTE, PhotoUploads
+
+bp = Blueprint("contractor", __name__)
+S = TicketStatus
+
+DECLINE_REASONS = [
+    ("busy", _l("No crew free in time")),
+    ("not_ours", _l("Not our kind of work")),
+    ("too_far", _l("Too far / cannot reach the site")),
+    ("other", _l("Other")),
+]
+
+
+def _strip(value):
+    return value.strip() if value else value
+
+
+class ActionForm(FlaskForm):
+    """One tap: accept or arrive (the CSRF token is its only field)."""
+
+
+class DeclineForm(FlaskForm):
+    reason = SelectField(
+        _l("Why?"),
+        choices=[SelectChoice(value, label) for value, label in DECLINE_REASONS],
+    )
+    detail = StringField(
+        _l("Details (optional)"), validators=[Optional(), Length(max=200)]
+    )
+
+
+class CompleteForm(FlaskForm):
+    photos = MultipleFileField(_l("Completion photos"))
+    kept_photos = HiddenField()
+    worker_name = StringField(
+        _l("Repaired by"),
+        validators=[DataRequired(_l("Please give the worker's name.")), Length(max=64)],
+        filters=[_strip],
+    )
+    note = TextAreaField(
+        _l("What was done (optional)"),
+        validators=[Optional(), Length(max=1000)],
+        filters=[_strip],
+    )
+
+
+class LinkProblem(Exception):
+    """The link cannot show a job: tampered, moved to someone else, or expired."""
+
+    def __init__(self, kind: str, assignment: Assignment | None = None):
+        self.kind = kind
+        self.assignment = assignment
+
+
+def load_assignment(token: str, now: datetime | None = None) -> Assignment:
+    """Returns the link's assignment, or raises LinkProblem saying why not."""
+    assignment_id = assignment_id_from(token)
+    assignment = db.session.get(Assignment, assignment_id) if assignment_id else None
+    if assignment is None:
+        raise LinkProblem("invalid")
+    ticket = assignment.ticket
+    g.timezone = ticket.community.timezone
+    g.preferred_locale = assignment.contractor.language
+    if not assignment.is_current:
+        raise LinkProblem("moved", assignment)
+    if ticket.status not in lifecycle.OPEN:
+        ended = ticket.closed_at or ticket.updated_at
+        if (now or utcnow()) > ended + current_app.config["JOB_LINK_TTL"]:
+            raise LinkProblem("expired", assignment)
+    return assignment
+
+
+def next_deadline(assignment: Assignment) -> tuple[str, datetime] | None:
+    """Returns which clock the contractor is racing now, and its deadline."""
+    ticket = assignment.ticket
+    if ticket.status is S.DISPATCHED and ticket.contact_due_at:
+        return "contact", ticket.contact_due_at
+    if ticket.status in (S.DISPATCHED, S.ACCEPTED) and ticket.on_site_due_at:
+        return "on_site", ticket.on_site_due_at
+    return None
+
+
+@bp.errorhandler(LinkProblem)
+def link_problem(problem: LinkProblem):
+    status = 404 if problem.kind == "invalid" else 410
+    return (
+        render_template("contractor/link_problem.html", problem=problem),
+        status,
+    )
+
+
+@bp.get("/j/<token>")
+def job(token: str):
+    """Shows the job with the actions its state allows."""
+    assignment = load_assignment(token)
+    return _page(assignment, token)
+
+
+def _page(
+    assignment: Assignment, token: str, complete_form=None, photo_errors=(), kept=()
+):
+    status = (
+        422
+        if complete_form is not None and (photo_errors or complete_form.errors)
+        else 200
+    )
+    return (
+        render_template(
+            "contractor/job.html",
+            assignment=assignment,
+            ticket=assignment.ticket,
+            token=token,
+            deadline=next_deadline(assignment),
+            now=utcnow(),
+            action_form=ActionForm(),
+            decline_form=DeclineForm(),
+            complete_form=complete_form or CompleteForm(),
+            photo_errors=photo_errors,
+            kept=kept,
+            accept=ACCEPT_ATTRIBUTE,
+        ),
+        status,
+    )
+
+
+def _done(token: str):
+    target = url_for("contractor.job", token=token)
+    if request.headers.get("X-Requested-With") == "fetch":
+        return jsonify(redirect=target)
+    return redirect(target, code=303)
+
+
+@bp.post("/j/<token>/accept")
+def accept(token: str):
+    """Accepts the job: one tap, safe to repeat."""
+    assignment = load_assignment(token)
+    if ActionForm().validate_on_submit():
+        work.accept(assignment, Channel.JOB_LINK)
+        db.session.commit()
+    return _done(token)
+
+
+@bp.post("/j/<token>/arrive")
+def arrive(token: str):
+    """Marks the contractor on site: one tap, safe to repeat."""
+    assignment = load_assignment(token)
+    if ActionForm().validate_on_submit():
+        work.arrive(assignment, Channel.JOB_LINK)
+        db.session.commit()
+    return _done(token)
+
+
+@bp.post("/j/<token>/decline")
+def decline(token: str):
+    """Declines the job; the backup contractor gets it at once."""
+    assignment = load_assignment(token)
+    form = DeclineForm()
+    if form.validate_on_submit():
+        reason = dict(DECLINE_REASONS)[form.reason.data]
+        detail = f"{reason}: {form.detail.data}" if form.detail.data else str(reason)
+        work.decline(assignment, Channel.JOB_LINK, detail)
+        db.session.commit()
+    return _done(token)
+
+
+@bp.post("/j/<token>/complete")
+def complete(token: str):
+    """Completes the job with photos; a rejected photo keeps what was typed."""
+    assignment = load_assignment(token)
+    form = CompleteForm()
+    uploads = PhotoUploads(form.kept_photos.data, 3)
+    if assignment.ticket.status in (S.ACCEPTED, S.ON_SITE):
+        uploads.take(request.files.getlist("photos"))
+    fields_ok = form.validate_on_submit()
+    uploads.require_one(_l("Please add at least one photo of the finished repair."))
+    if assignment.ticket.status not in (S.ACCEPTED, S.ON_SITE):
+        return _done(token)  # already completed (a repeated tap) or not yet accepted
+    if not fields_ok or uploads.errors:
+        form.kept_photos.data = uploads.token()
+        return _page(assignment, token, form, uploads.errors, uploads.previews())
+    work.complete(
+        assignment, Channel.JOB_LINK, form.worker_name.data, form.note.data, uploads
+    )
+    db.session.commit()
+    return _done(token)
+
+
+def init_app(app: Flask) -> None:
+    """Registers the job pages; their forms check CSRF themselves (errors in-form)."""
+    csrf.exempt(bp)
+    app.register_blueprint(bp)

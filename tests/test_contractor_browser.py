@@ -1,0 +1,59 @@
+"""The contractor's whole job in headless Chromium at a phone's size."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.actions import ContractorActions
+from tests.factories import jpeg_bytes
+
+pytestmark = pytest.mark.browser
+
+
+def test_contractor_accepts_arrives_and_completes_from_the_sms_link(
+    app, client, resident, live_server, phone, screenshot, tmp_path
+):
+    number = resident.report(description="3楼楼梯间扶手松动", phone="13912345678")
+    with app.app_context():
+        link = ContractorActions(client, "+8613800000001").link()
+
+    phone.goto(live_server + link)
+    assert "3楼楼梯间扶手松动" in phone.locator("#job-description").inner_text()
+    assert phone.locator("#call-resident").count() == 0
+    assert re.search(r"\d+:\d\d", phone.locator("#countdown").inner_text())
+    screenshot(phone, "1-offer")
+
+    phone.click("#accept")
+    phone.wait_for_selector("#call-resident")
+    assert "+8613912345678" in phone.locator("#call-resident").get_attribute("href")
+    screenshot(phone, "2-accepted")
+
+    phone.click("#arrive")
+    phone.wait_for_selector("#complete-form")
+    assert phone.locator("#arrive").count() == 0
+    screenshot(phone, "3-on-site")
+
+    not_a_photo = tmp_path / "notes.txt"
+    not_a_photo.write_text("hello")
+    phone.set_input_files("#photo-library", str(not_a_photo))
+    phone.fill("#worker_name", "王师傅")
+    phone.fill("#note", "重新固定扶手，更换膨胀螺丝")
+    phone.click("#submit")
+    phone.wait_for_selector("#form-errors")
+    assert phone.input_value("#worker_name") == "王师傅"  # nothing typed is lost
+    screenshot(phone, "4-rejected-photo")
+
+    photo = tmp_path / "fixed.jpg"
+    photo.write_bytes(jpeg_bytes(size=(4000, 3000), color=(60, 150, 80)))
+    phone.set_input_files("#photo-camera", str(photo))
+    phone.click("#submit")
+    phone.wait_for_selector("#job-done")
+    screenshot(phone, "5-done")
+
+    phone.goto(f"{live_server}/t/{number}")
+    record = phone.locator("#completion").inner_text()
+    assert "王师傅" in record and "安居维保服务有限公司" in record
+    assert phone.locator("#completion img").count() == 1
+    screenshot(phone, "6-tracking-record")
