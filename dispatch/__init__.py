@@ -12,11 +12,12 @@ from repair import signals
 
 def init_app(app: Flask) -> None:
     """Wires dispatch into the app: models, SMS backend, signal receivers, pages."""
-    from dispatch import cli, contractor, models, outbox, views  # noqa: F401
+    from dispatch import cli, contractor, models, outbox, views, webhooks  # noqa: F401
 
     outbox.init_app(app)
     views.init_app(app)
     contractor.init_app(app)
+    webhooks.init_app(app)
     cli.init_app(app)
     signals.ticket_opened.connect(_on_ticket_opened, weak=False)
     signals.event_recorded.connect(_on_event_recorded, weak=False)

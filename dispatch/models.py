@@ -110,3 +110,22 @@ class OutboxMessage(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     ticket: Mapped[Ticket | None] = relationship()
+
+
+class InboundSms(db.Model):
+    """A text a contractor sent us; its provider id makes a retried webhook harmless."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    from_phone: Mapped[str] = mapped_column(sa.String(32), index=True)
+    body: Mapped[str] = mapped_column(sa.Text)
+    outcome: Mapped[str] = mapped_column(sa.String(32))
+    ticket_id: Mapped[int | None] = mapped_column(sa.ForeignKey("ticket.id"))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SmsOptOut(db.Model):
+    """A number that replied STOP: nothing is sent to it until it replies START."""
+
+    phone: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    opted_out_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -140,6 +140,46 @@ def _resident(ticket: Ticket) -> Recipient:
     )
 
 
+def queue_reply(
+    recipient: Recipient,
+    template: str,
+    ticket: Ticket | None,
+    dedupe_key: str,
+    context: dict | None = None,
+) -> OutboxMessage:
+    """Writes an answer to an inbound SMS (not caused by an event) to the outbox."""
+    from dispatch.outbox import queue_message
+
+    now = utcnow()
+    if ticket is not None:
+        body = render_sms(template, recipient.locale, ticket, context or {})
+    else:
+        language = "en" if recipient.locale.startswith("en") else "zh_CN"
+        body = render_template(f"sms/{language}/{template}.txt").strip()
+    message = OutboxMessage(
+        dedupe_key=dedupe_key[:120],
+        ticket_id=ticket.id if ticket is not None else None,
+        template=template,
+        recipient_type=recipient.type,
+        recipient_id=recipient.id,
+        to_phone=recipient.phone,
+        body=body,
+        status="pending",
+        next_attempt_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    db.session.add(message)
+    db.session.flush()
+    queue_message(message)
+    return message
+
+
+def contractor_recipient(contractor: Contractor) -> Recipient:
+    """Returns a contractor as the recipient of an SMS."""
+    return _contractor(contractor)
+
+
 def _outbox_row(
     ticket: Ticket,
     event: TicketEvent,

@@ -9,13 +9,15 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 
 from dispatch.jobs import enqueue_after_commit, job, schedule_after_commit
-from dispatch.models import OutboxMessage
+from dispatch.models import OutboxMessage, SmsOptOut
 from dispatch.sms import PermanentSmsError, SmsBackend, SmsError, backend_from_settings
 from repair.db import db, utcnow
 
 log = logging.getLogger(__name__)
 
 _KEY = "repairdesk.sms"
+#: Twilio's code for a number that has opted out; used for our own record of STOP.
+OPTED_OUT = 21610
 
 #: Waits before the 2nd, 3rd … attempt after a transient failure.
 BACKOFF = (
@@ -77,6 +79,9 @@ def send_message(message_id: int, now: datetime | None = None) -> str:
     message = db.session.get(OutboxMessage, message_id)
     if message.valid_until is not None and now > message.valid_until:
         return _finish(message, "expired", now, error="no longer valid when it was due")
+    if db.session.get(SmsOptOut, message.to_phone) is not None:
+        opted_out = PermanentSmsError("the recipient replied STOP", code=OPTED_OUT)
+        return _fail(message, now, opted_out)
     validity = None
     if message.valid_until is not None:
         validity = max(60, int((message.valid_until - now).total_seconds()))
