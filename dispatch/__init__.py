@@ -12,9 +12,20 @@ from repair import signals
 
 def init_app(app: Flask) -> None:
     """Wires dispatch into the app: models, SMS backend, signal receivers, pages."""
-    from dispatch import cli, contractor, models, outbox, views, webhooks  # noqa: F401
+    from dispatch import (  # noqa: F401  (models: the tables)
+        auth,
+        board,
+        cli,
+        contractor,
+        models,
+        outbox,
+        views,
+        webhooks,
+    )
 
     outbox.init_app(app)
+    auth.init_app(app)
+    board.init_app(app)
     views.init_app(app)
     contractor.init_app(app)
     webhooks.init_app(app)

@@ -9,8 +9,6 @@ from flask import (
     Flask,
     current_app,
     g,
-    jsonify,
-    redirect,
     render_template,
     request,
     url_for,
@@ -34,7 +32,7 @@ from repair import lifecycle
 from repair.db import db, utcnow
 from repair.models import Channel, TicketStatus
 from repair.security import csrf
-from repair.uploads import ACCEPT_ATTRIBUTE, PhotoUploads
+from repair.uploads import ACCEPT_ATTRIBUTE, PhotoUploads, finish_upload
 
 bp = Blueprint("contractor", __name__)
 S = TicketStatus
@@ -160,10 +158,7 @@ def _page(
 
 
 def _done(token: str):
-    target = url_for("contractor.job", token=token)
-    if request.headers.get("X-Requested-With") == "fetch":
-        return jsonify(redirect=target)
-    return redirect(target, code=303)
+    return finish_upload(url_for("contractor.job", token=token))
 
 
 @bp.post("/j/<token>/accept")

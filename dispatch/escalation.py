@@ -204,3 +204,37 @@ def dispatch_backup(ticket: Ticket, now: datetime, reason: str) -> Assignment | 
     return dispatch_to(
         ticket, backup, lifecycle.Actor.system(), now, role="backup", reason=reason
     )
+
+
+def reopen(
+    ticket: Ticket,
+    actor: lifecycle.Actor,
+    now: datetime | None = None,
+    *,
+    note: str | None = None,
+    data: dict | None = None,
+) -> Assignment | None:
+    """Reopens a completed or closed ticket: the clocks restart from now and the job
+    goes back to its contractor (or the backup, if they are no longer active)."""
+    now = now or utcnow()
+    urgency = ticket.urgency.value if ticket.urgency else "general"
+    deadlines = sla.deadlines(urgency, now, policy_for(ticket.community_id))
+    previous = ticket.contractor
+    lifecycle.transition(
+        ticket,
+        "reopen",
+        actor,
+        now,
+        note=note,
+        data=data,
+        completed_at=None,
+        closed_at=None,
+        accepted_at=None,
+        on_site_at=None,
+        **deadlines,
+    )
+    contractor = previous if previous is not None and previous.is_active else None
+    contractor = contractor or backup_for(ticket)
+    if contractor is None:
+        return None
+    return dispatch_to(ticket, contractor, actor, now, role="reopen", reason="reopened")

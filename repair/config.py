@@ -41,6 +41,7 @@ def default_settings(instance_path: str) -> dict:
         "SLA_GENERAL_ON_SITE": "24h",
         "SLA_SUPERVISOR_GRACE": "30m",
         "JOB_LINK_TTL": "7d",
+        "BOARD_REFRESH_SECONDS": 10,
         "PHOTO_MAX_BYTES": 20 * 1024 * 1024,
         "PHOTO_MAX_PIXELS": 50_000_000,
         "PHOTOS_PER_TICKET": 3,

@@ -12,7 +12,6 @@ from flask import (
     abort,
     current_app,
     g,
-    jsonify,
     redirect,
     render_template,
     request,
@@ -38,7 +37,7 @@ from repair.i18n import current_locale
 from repair.models import ActorType, Category, Channel, Entrance, Ticket
 from repair.places import find_entrance_code
 from repair.security import csrf, limiter
-from repair.uploads import ACCEPT_ATTRIBUTE, PhotoUploads
+from repair.uploads import ACCEPT_ATTRIBUTE, PhotoUploads, finish_upload
 
 bp = Blueprint("resident", __name__)
 
@@ -184,10 +183,7 @@ def _submitted(ticket: Ticket):
     mine = session.get(SESSION_TICKETS, {})
     mine[ticket.number] = ticket.resident_key
     session[SESSION_TICKETS] = dict(list(mine.items())[-20:])
-    target = url_for("resident.received", number=ticket.number)
-    if request.headers.get("X-Requested-With") == "fetch":
-        return jsonify(redirect=target)
-    return redirect(target, code=303)
+    return finish_upload(url_for("resident.received", number=ticket.number))
 
 
 def _ticket_or_404(number: str) -> Ticket:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterable
 
-from flask import current_app
+from flask import current_app, jsonify, redirect, request
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, URLSafeSerializer
 from werkzeug.datastructures import FileStorage
@@ -95,6 +95,14 @@ class PhotoUploads:
         ]
         db.session.add_all(photos)
         return photos
+
+
+def finish_upload(target: str):
+    """Sends the browser on after a successful upload form: JSON for the upload
+    script (it navigates itself), a 303 redirect for a plain form post."""
+    if request.headers.get("X-Requested-With") == "fetch":
+        return jsonify(redirect=target)
+    return redirect(target, code=303)
 
 
 def _serializer() -> URLSafeSerializer:

@@ -153,3 +153,28 @@ class ContractorActions:
         return self.client.post(
             f"{path}/complete", data=data, content_type="multipart/form-data"
         )
+
+
+class OfficerActions:
+    """A repair officer at the board, logged in through the real login form."""
+
+    _CSRF = re.compile(r'name="csrf_token"[^>]*?value="([^"]+)"')
+
+    def __init__(self, client):
+        self.client = client
+
+    def log_in(self, username: str, password: str):
+        page = self.client.get("/board/login").get_data(as_text=True)
+        token = self._CSRF.search(page).group(1)
+        return self.client.post(
+            "/board/login",
+            data={"csrf_token": token, "username": username, "password": password},
+        )
+
+    def csrf(self, path: str) -> str:
+        return self._CSRF.search(self.client.get(path).get_data(as_text=True)).group(1)
+
+    def act(self, number: str, action: str, **fields):
+        path = f"/board/t/{number}"
+        data = {"csrf_token": self.csrf(path), **fields}
+        return self.client.post(f"{path}/{action}", data=data)

@@ -248,3 +248,23 @@ def jobs(app):
     from tests.actions import Jobs
 
     return Jobs(app)
+
+
+OFFICER_PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def officer(app, client, demo):
+    """The demo community's officer, logged in at the board."""
+    from werkzeug.security import generate_password_hash
+
+    from repair.models import User
+    from tests.actions import OfficerActions
+
+    with app.app_context():
+        user = db.session.scalar(sa.select(User).where(User.username == "officer"))
+        user.password_hash = generate_password_hash(OFFICER_PASSWORD)
+        db.session.commit()
+    actions = OfficerActions(client)
+    assert actions.log_in("officer", OFFICER_PASSWORD).status_code == 302
+    return actions

@@ -1,0 +1,631 @@
+"""The repair officer's dispatch board: the queue, a ticket's page and its actions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    Flask,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy.orm import selectinload
+from wtforms import (
+    HiddenField,
+    MultipleFileField,
+    RadioField,
+    SelectField,
+    StringField,
+    TelField,
+    TextAreaField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional
+
+from dispatch import escalation
+from dispatch.auth import (
+    community_ids,
+    scoped,
+    staff_only,
+    ticket_or_404,
+    visible_communities,
+)
+from dispatch.models import Assignment, OutboxMessage, SlaStep
+from dispatch.routing import end_assignment, route_for
+from repair import lifecycle
+from repair.db import UTCDateTime, db, utcnow
+from repair.models import (
+    ActorType,
+    Building,
+    Category,
+    Channel,
+    Contractor,
+    Entrance,
+    Role,
+    Ticket,
+    TicketStatus,
+    Urgency,
+)
+from repair.resident import validate_phone
+from repair.uploads import ACCEPT_ATTRIBUTE, PhotoUploads, finish_upload
+
+bp = Blueprint("board", __name__, url_prefix="/board")
+S = TicketStatus
+
+#: Pages other modules add to the board's navigation: (endpoint, title, roles).
+BOARD_LINKS: list[tuple[str, object, tuple[Role, ...]]] = []
+SECTIONS = ("triage", "urgent", "general", "breached", "confirm")
+SECTION_TITLES = {
+    "triage": _l("Needs triage"),
+    "urgent": _l("Urgent"),
+    "general": _l("General"),
+    "breached": _l("Breached or escalated"),
+    "confirm": _l("Waiting for the resident"),
+}
+#: Cards shown per section; the rest are counted and found with filters.
+SECTION_LIMIT = 60
+WORKING = (S.NEW, S.DISPATCHED, S.ACCEPTED, S.ON_SITE)
+
+
+def board_links() -> list[tuple[str, object]]:
+    """Returns the extra navigation links the current user may follow."""
+    if not current_user.is_authenticated:
+        return []
+    return [(e, title) for e, title, roles in BOARD_LINKS if current_user.role in roles]
+
+
+def _least(*values):
+    # The earliest of nullable datetimes, in SQL that SQLite and PostgreSQL share.
+    result = values[0]
+    for value in values[1:]:
+        result = sa.case(
+            (result.is_(None), value),
+            (value.is_(None), result),
+            (result <= value, result),
+            else_=value,
+        )
+    return result
+
+
+def next_due_expression():
+    """Returns SQL for a ticket's earliest deadline not yet met."""
+    triage = sa.case((Ticket.urgency_confirmed_at.is_(None), Ticket.triage_due_at))
+    contact = sa.case(
+        (
+            sa.and_(Ticket.accepted_at.is_(None), Ticket.on_site_at.is_(None)),
+            Ticket.contact_due_at,
+        )
+    )
+    on_site = sa.case((Ticket.on_site_at.is_(None), Ticket.on_site_due_at))
+    return sa.type_coerce(_least(triage, contact, on_site), UTCDateTime)
+
+
+def next_due(ticket: Ticket) -> tuple[str, datetime] | None:
+    """Returns the ticket's next unmet clock and its deadline, if it has one."""
+    if ticket.status not in WORKING:
+        return None
+    pending = []
+    if ticket.urgency_confirmed_at is None and ticket.triage_due_at:
+        pending.append(("triage", ticket.triage_due_at))
+    if (
+        ticket.accepted_at is None
+        and ticket.on_site_at is None
+        and ticket.contact_due_at
+    ):
+        pending.append(("contact", ticket.contact_due_at))
+    if ticket.on_site_at is None and ticket.on_site_due_at:
+        pending.append(("on_site", ticket.on_site_due_at))
+    return min(pending, key=lambda item: item[1]) if pending else None
+
+
+def _overdue(now: datetime):
+    return sa.or_(
+        sa.and_(Ticket.urgency_confirmed_at.is_(None), Ticket.triage_due_at < now),
+        sa.and_(
+            Ticket.accepted_at.is_(None),
+            Ticket.on_site_at.is_(None),
+            Ticket.contact_due_at < now,
+        ),
+        sa.and_(Ticket.on_site_at.is_(None), Ticket.on_site_due_at < now),
+    )
+
+
+def section_condition(section: str, now: datetime):
+    """Returns the SQL condition of a board section (each ticket is in one)."""
+    working = Ticket.status.in_(WORKING)
+    confirmed = Ticket.urgency_confirmed_at.is_not(None)
+    escalated = sa.select(SlaStep.id).where(SlaStep.ticket_id == Ticket.id).exists()
+    late = sa.or_(_overdue(now), escalated)
+    if section == "triage":
+        return sa.and_(working, Ticket.urgency_confirmed_at.is_(None))
+    if section == "breached":
+        return sa.and_(working, confirmed, late)
+    if section in ("urgent", "general"):
+        return sa.and_(
+            working, confirmed, Ticket.urgency == Urgency(section), sa.not_(late)
+        )
+    return Ticket.status == S.COMPLETED
+
+
+def filtered(query: sa.Select, args) -> sa.Select:
+    """Applies the board's filters (community, building, category, contractor,
+    status, number) from the query string."""
+    query = scoped(query)
+    if args.get("community", type=int):
+        query = query.where(Ticket.community_id == args.get("community", type=int))
+    if args.get("building", type=int):
+        query = query.where(
+            Ticket.entrance_id.in_(
+                sa.select(Entrance.id).where(
+                    Entrance.building_id == args.get("building", type=int)
+                )
+            )
+        )
+    if args.get("category"):
+        query = query.where(
+            Ticket.category_id.in_(
+                sa.select(Category.id).where(Category.slug == args["category"])
+            )
+        )
+    if args.get("contractor", type=int):
+        query = query.where(Ticket.contractor_id == args.get("contractor", type=int))
+    if args.get("status") in {s.value for s in S}:
+        query = query.where(Ticket.status == S(args["status"]))
+    if args.get("q"):
+        query = query.where(Ticket.number.contains(args["q"].strip().upper()))
+    return query
+
+
+def load_sections(args, now: datetime) -> list[dict]:
+    """Returns each section with its most pressing tickets and its full count."""
+    due = next_due_expression()
+    sections = []
+    for name in SECTIONS:
+        condition = section_condition(name, now)
+        count = db.session.scalar(
+            filtered(sa.select(sa.func.count(Ticket.id)).where(condition), args)
+        )
+        order = (
+            (Ticket.updated_at.desc(),)
+            if name == "confirm"
+            else (due.is_(None), due, Ticket.id)
+        )
+        tickets = db.session.scalars(
+            filtered(sa.select(Ticket).where(condition), args)
+            .options(
+                selectinload(Ticket.entrance)
+                .selectinload(Entrance.building)
+                .selectinload(Building.community),
+                selectinload(Ticket.category),
+                selectinload(Ticket.contractor),
+                selectinload(Ticket.photos),
+            )
+            .order_by(*order)
+            .limit(SECTION_LIMIT)
+        ).all()
+        sections.append(
+            {
+                "name": name,
+                "title": SECTION_TITLES[name],
+                "count": count,
+                "tickets": tickets,
+            }
+        )
+    return sections
+
+
+def _filter_choices() -> dict:
+    allowed = community_ids()
+    buildings = sa.select(Building).order_by(Building.community_id, Building.sort_order)
+    if allowed is not None:
+        buildings = buildings.where(Building.community_id.in_(allowed))
+    return {
+        "communities": visible_communities(),
+        "buildings": db.session.scalars(buildings).all(),
+        "categories": db.session.scalars(
+            sa.select(Category).order_by(Category.sort_order)
+        ).all(),
+        "contractors": db.session.scalars(
+            sa.select(Contractor).order_by(Contractor.name)
+        ).all(),
+    }
+
+
+@bp.get("")
+@staff_only
+def board():
+    """The queue, in the order the officer must act."""
+    now = utcnow()
+    return render_template(
+        "board/board.html",
+        sections=load_sections(request.args, now),
+        choices=_filter_choices(),
+        now=now,
+        next_due=next_due,
+    )
+
+
+@bp.get("/cards")
+@staff_only
+def cards():
+    """The sections alone, polled by the board page to stay live without reloads."""
+    now = utcnow()
+    return render_template(
+        "board/_sections.html",
+        sections=load_sections(request.args, now),
+        now=now,
+        next_due=next_due,
+    )
+
+
+class TriageForm(FlaskForm):
+    urgency = RadioField(
+        _l("Urgency"),
+        choices=[
+            SelectChoice("urgent", _l("Urgent")),
+            SelectChoice("general", _l("General")),
+        ],
+        validators=[DataRequired()],
+    )
+    category = SelectField(_l("Category"), validate_choice=False)
+
+
+class AssignForm(FlaskForm):
+    contractor = SelectField(_l("Contractor"), validate_choice=False)
+
+
+class NoteForm(FlaskForm):
+    note = TextAreaField(
+        _l("Internal note"), validators=[DataRequired(), Length(max=2000)]
+    )
+
+
+class ReasonForm(FlaskForm):
+    reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=200)])
+
+
+class DuplicateForm(FlaskForm):
+    original = StringField(_l("Original ticket number"), validators=[DataRequired()])
+
+
+class SimpleForm(FlaskForm):
+    note = StringField(_l("Note (optional)"), validators=[Optional(), Length(max=500)])
+
+
+def _officer() -> lifecycle.Actor:
+    return lifecycle.Actor(
+        ActorType.OFFICER,
+        Channel.BOARD,
+        current_user.id,
+        current_user.display_name or current_user.username,
+    )
+
+
+@bp.get("/t/<number>")
+@staff_only
+def ticket(number: str):
+    """A ticket's full record and every action the officer can take on it."""
+    ticket = ticket_or_404(number)
+    return _ticket_page(ticket)
+
+
+def _ticket_page(ticket: Ticket, status: int = 200):
+    categories = db.session.scalars(
+        sa.select(Category).order_by(Category.sort_order)
+    ).all()
+    triage = TriageForm(
+        urgency=ticket.urgency.value if ticket.urgency else "general",
+        category=ticket.category.slug if ticket.category else "other",
+    )
+    triage.category.choices = [
+        SelectChoice(c.slug, c.display_name()) for c in categories
+    ]
+    assign = AssignForm()
+    route = route_for(ticket)
+    contractors = db.session.scalars(
+        sa.select(Contractor)
+        .where(Contractor.is_active.is_(True))
+        .order_by(Contractor.name)
+    ).all()
+    assign.contractor.choices = [
+        SelectChoice(str(c.id), _contractor_label(c, route)) for c in contractors
+    ]
+    if ticket.contractor_id:
+        assign.contractor.data = str(ticket.contractor_id)
+    messages = db.session.scalars(
+        sa.select(OutboxMessage)
+        .where(OutboxMessage.ticket_id == ticket.id)
+        .order_by(OutboxMessage.id)
+    ).all()
+    duplicates = db.session.scalars(
+        sa.select(Ticket).where(Ticket.duplicate_of_id == ticket.id)
+    ).all()
+    original = (
+        db.session.get(Ticket, ticket.duplicate_of_id)
+        if ticket.duplicate_of_id
+        else None
+    )
+    return (
+        render_template(
+            "board/ticket.html",
+            ticket=ticket,
+            triage_form=triage,
+            assign_form=assign,
+            note_form=NoteForm(),
+            reason_form=ReasonForm(),
+            duplicate_form=DuplicateForm(),
+            simple_form=SimpleForm(),
+            messages=messages,
+            duplicates=duplicates,
+            duplicate_of_number=original.number if original else None,
+            assignments=db.session.scalars(
+                sa.select(Assignment)
+                .where(Assignment.ticket_id == ticket.id)
+                .order_by(Assignment.id)
+            ).all(),
+            next_due=next_due(ticket),
+            now=utcnow(),
+            can=lambda action: lifecycle.can(ticket, action),
+        ),
+        status,
+    )
+
+
+def _contractor_label(contractor: Contractor, route) -> str:
+    if route is not None and contractor.id == route.primary_contractor_id:
+        return f"{contractor.name} ({_l('primary')})"
+    if route is not None and contractor.id == route.backup_contractor_id:
+        return f"{contractor.name} ({_l('backup')})"
+    return contractor.name
+
+
+def _back(ticket: Ticket, message=None):
+    if message:
+        flash(message, "ok")
+    return redirect(url_for("board.ticket", number=ticket.number), code=303)
+
+
+def _refuse(ticket: Ticket, message):
+    flash(message, "error")
+    return redirect(url_for("board.ticket", number=ticket.number), code=303)
+
+
+@bp.post("/t/<number>/triage")
+@staff_only
+def triage(number: str):
+    """Confirms or changes urgency and category; deadlines are recomputed."""
+    ticket = ticket_or_404(number)
+    form = TriageForm()
+    if not form.validate_on_submit() or ticket.status not in lifecycle.OPEN:
+        return _refuse(ticket, _l("Nothing was changed."))
+    category = db.session.scalar(
+        sa.select(Category).where(Category.slug == form.category.data)
+    )
+    urgency = Urgency(form.urgency.data)
+    lifecycle.assess(
+        ticket,
+        urgency,
+        _officer(),
+        deadlines=escalation.deadlines_for(ticket, urgency.value),
+        category=category,
+        confirmed=True,
+    )
+    db.session.commit()
+    return _back(ticket, _l("Urgency confirmed; deadlines updated."))
+
+
+@bp.post("/t/<number>/assign")
+@staff_only
+def assign(number: str):
+    """Assigns or reassigns the ticket to any active contractor."""
+    ticket = ticket_or_404(number)
+    form = AssignForm()
+    contractor = db.session.get(Contractor, int(form.contractor.data or 0))
+    if not form.validate_on_submit() or contractor is None or not contractor.is_active:
+        return _refuse(ticket, _l("Choose a contractor."))
+    if not lifecycle.can(ticket, "dispatch"):
+        return _refuse(ticket, _l("This ticket cannot be assigned now."))
+    if contractor.id == ticket.contractor_id and ticket.status is not S.NEW:
+        return _back(ticket)
+    escalation.dispatch_to(
+        ticket, contractor, _officer(), role="manual", reason="officer"
+    )
+    db.session.commit()
+    return _back(ticket, _l("Sent to %(name)s.", name=contractor.name))
+
+
+@bp.post("/t/<number>/note")
+@staff_only
+def note(number: str):
+    """Adds an internal note to the timeline (residents do not see it)."""
+    ticket = ticket_or_404(number)
+    form = NoteForm()
+    if form.validate_on_submit():
+        lifecycle.record_event(ticket, "note", _officer(), note=form.note.data.strip())
+        db.session.commit()
+    return _back(ticket)
+
+
+@bp.post("/t/<number>/reject")
+@staff_only
+def reject(number: str):
+    """Ends the ticket without work (spam, not our responsibility), with a reason."""
+    ticket = ticket_or_404(number)
+    form = ReasonForm()
+    if not form.validate_on_submit() or not lifecycle.can(ticket, "reject"):
+        return _refuse(ticket, _l("Give a reason to reject the ticket."))
+    now = utcnow()
+    end_assignment(ticket, "withdrawn")
+    lifecycle.transition(
+        ticket, "reject", _officer(), now, note=form.reason.data, closed_at=now
+    )
+    db.session.commit()
+    return _back(ticket, _l("Ticket rejected."))
+
+
+@bp.post("/t/<number>/duplicate")
+@staff_only
+def duplicate(number: str):
+    """Marks the ticket a duplicate of another; both link to each other."""
+    ticket = ticket_or_404(number)
+    form = DuplicateForm()
+    original = None
+    if form.validate_on_submit():
+        original = db.session.scalar(
+            scoped(
+                sa.select(Ticket).where(
+                    Ticket.number == form.original.data.strip().upper()
+                )
+            )
+        )
+    if (
+        original is None
+        or original.id == ticket.id
+        or not lifecycle.can(ticket, "mark_duplicate")
+    ):
+        return _refuse(ticket, _l("No such ticket to merge into."))
+    now = utcnow()
+    end_assignment(ticket, "withdrawn")
+    lifecycle.transition(
+        ticket,
+        "mark_duplicate",
+        _officer(),
+        now,
+        data={"original": original.number},
+        duplicate_of_id=original.id,
+        closed_at=now,
+    )
+    lifecycle.record_event(
+        original, "duplicate_linked", _officer(), now, data={"duplicate": ticket.number}
+    )
+    db.session.commit()
+    return _back(ticket, _l("Merged into %(number)s.", number=original.number))
+
+
+@bp.post("/t/<number>/close")
+@staff_only
+def close(number: str):
+    """Closes a completed ticket."""
+    ticket = ticket_or_404(number)
+    form = SimpleForm()
+    if not form.validate_on_submit() or not lifecycle.can(ticket, "close"):
+        return _refuse(ticket, _l("Only a completed ticket can be closed."))
+    now = utcnow()
+    lifecycle.transition(
+        ticket, "close", _officer(), now, note=form.note.data, closed_at=now
+    )
+    db.session.commit()
+    return _back(ticket, _l("Ticket closed."))
+
+
+@bp.post("/t/<number>/reopen")
+@staff_only
+def reopen(number: str):
+    """Reopens a completed or closed ticket; its clocks start again."""
+    ticket = ticket_or_404(number)
+    form = SimpleForm()
+    if not form.validate_on_submit() or not lifecycle.can(ticket, "reopen"):
+        return _refuse(ticket, _l("This ticket cannot be reopened."))
+    escalation.reopen(ticket, _officer(), note=form.note.data or None)
+    db.session.commit()
+    return _back(ticket, _l("Ticket reopened and sent out again."))
+
+
+class FileForm(FlaskForm):
+    entrance = SelectField(_l("Entrance"), validate_choice=False)
+    channel = RadioField(
+        _l("How did the resident reach you?"),
+        choices=[
+            SelectChoice("phone", _l("By phone")),
+            SelectChoice("walk_in", _l("In person")),
+        ],
+        default="phone",
+    )
+    spot = StringField(_l("Exact spot"), validators=[Optional(), Length(max=200)])
+    description = TextAreaField(
+        _l("What is wrong?"),
+        validators=[DataRequired(_l("Please describe the problem.")), Length(max=2000)],
+    )
+    category = SelectField(_l("Category (optional)"), validate_choice=False)
+    phone = TelField(
+        _l("Resident's phone (optional)"), validators=[Optional(), validate_phone]
+    )
+    name = StringField(
+        _l("Resident's name (optional)"), validators=[Optional(), Length(max=64)]
+    )
+    photos = MultipleFileField(_l("Photos (optional)"))
+    kept_photos = HiddenField()
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@staff_only
+def new_ticket():
+    """Files a ticket for a resident who phoned or walked in (帮办)."""
+    form = FileForm()
+    entrances = db.session.scalars(
+        scoped(
+            sa.select(Entrance)
+            .join(Entrance.building)
+            .order_by(Building.community_id, Building.sort_order, Entrance.sort_order),
+            Building.community_id,
+        )
+    ).all()
+    form.entrance.choices = [SelectChoice(str(e.id), e.label()) for e in entrances]
+    categories = db.session.scalars(
+        sa.select(Category).order_by(Category.sort_order)
+    ).all()
+    form.category.choices = [SelectChoice("", "—")] + [
+        SelectChoice(c.slug, c.display_name()) for c in categories
+    ]
+    uploads = PhotoUploads(form.kept_photos.data, 3)
+    if request.method == "POST":
+        uploads.take(request.files.getlist("photos"))
+        entrance = next((e for e in entrances if str(e.id) == form.entrance.data), None)
+        if form.validate_on_submit() and entrance is not None and not uploads.errors:
+            report = lifecycle.Report(
+                entrance=entrance,
+                spot=(form.spot.data or "").strip(),
+                description=form.description.data.strip(),
+                category=next(
+                    (c for c in categories if c.slug == form.category.data), None
+                ),
+                reporter_name=form.name.data or None,
+                reporter_phone=form.phone.data or None,
+                reporter_locale="zh_CN",
+            )
+            actor = _officer()
+            actor = lifecycle.Actor(
+                actor.type, Channel(form.channel.data), actor.id, actor.name
+            )
+            ticket = lifecycle.open_ticket(report, actor)
+            uploads.attach(ticket, "report")
+            db.session.commit()
+            flash(_l("Ticket %(number)s filed.", number=ticket.number), "ok")
+            return finish_upload(url_for("board.ticket", number=ticket.number))
+        form.kept_photos.data = uploads.token()
+    status = 422 if request.method == "POST" else 200
+    return (
+        render_template(
+            "board/new.html",
+            form=form,
+            photo_errors=uploads.errors,
+            kept=uploads.previews(),
+            accept=ACCEPT_ATTRIBUTE,
+        ),
+        status,
+    )
+
+
+def init_app(app: Flask) -> None:
+    """Registers the board and its template helpers."""
+    app.register_blueprint(bp)
+    app.jinja_env.globals["board_links"] = board_links
+    app.jinja_env.globals["SECTION_TITLES"] = SECTION_TITLES

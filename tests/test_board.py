@@ -1,0 +1,290 @@
+"""The repair officer's board: access, the queue, and every action on a ticket."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from werkzeug.security import generate_password_hash
+
+from dispatch.models import Assignment, OutboxMessage
+from repair.db import db
+from repair.models import (
+    Building,
+    Community,
+    Contractor,
+    Entrance,
+    Role,
+    Ticket,
+    TicketStatus,
+    Urgency,
+    User,
+)
+from tests.actions import ContractorActions, OfficerActions, ResidentActions
+
+PRIMARY, BACKUP = "+8613800000001", "+8613800000002"
+
+
+def _ticket(number: str) -> Ticket:
+    db.session.expire_all()
+    return db.session.scalar(sa.select(Ticket).where(Ticket.number == number))
+
+
+def _other_community(app) -> tuple[str, str]:
+    """Creates 绿城小区 with its own officer; returns (entrance code, username)."""
+    from repair.places import assign_new_code
+
+    with app.app_context():
+        community = Community(slug="lvcheng", name="绿城小区", ticket_prefix="LC")
+        building = Building(community=community, name="1栋")
+        entrance = Entrance(building=building, name="1单元", code="")
+        db.session.add_all([community, building, entrance])
+        assign_new_code(entrance)
+        db.session.add(
+            User(
+                username="lc-officer",
+                role=Role.OFFICER,
+                password_hash=generate_password_hash("another password"),
+                communities=[community],
+            )
+        )
+        db.session.commit()
+        return entrance.code, "lc-officer"
+
+
+def test_anonymous_visitors_are_sent_to_the_login(client, demo):
+    for path in ("/board", "/board/cards", "/board/new", "/board/t/YG-20261122-0001"):
+        response = client.get(path)
+        assert response.status_code == 302
+        assert "/board/login" in response.headers["Location"]
+
+
+def test_wrong_password_is_refused_with_one_message(app, client, demo):
+    officer = OfficerActions(client)
+    for username in ("officer", "nobody"):
+        response = officer.log_in(username, "wrong password")
+        assert response.status_code == 200
+        assert "用户名或密码错误" in response.get_data(as_text=True)
+    assert client.get("/board").status_code == 302
+
+
+def test_a_fresh_report_waits_in_needs_triage(app, client, officer, resident):
+    number = resident.report(description="电梯困人了")
+    page = client.get("/board").get_data(as_text=True)
+    triage = page.split('id="section-triage"')[1].split("</section>")[0]
+    assert number in triage
+    assert "困" in triage  # the classifier's reasons
+    cards = client.get("/board/cards").get_data(as_text=True)
+    assert number in cards and 'id="sections"' in cards and "<html" not in cards
+
+
+def test_officer_confirms_urgency_and_the_deadlines_follow(app, officer, resident):
+    number = resident.report(description="楼道灯不亮")
+    with app.app_context():
+        before = _ticket(number).on_site_due_at
+    response = officer.act(number, "triage", urgency="urgent", category="electrical")
+    assert response.status_code == 303
+    with app.app_context():
+        ticket = _ticket(number)
+        assert ticket.urgency is Urgency.URGENT and ticket.urgency_confirmed_at
+        assert ticket.category.slug == "electrical"
+        assert ticket.contact_due_at is not None and ticket.on_site_due_at < before
+        event = ticket.events[-1]
+        assert (event.action, event.actor_type.value, event.channel.value) == (
+            "urgency_confirmed",
+            "officer",
+            "board",
+        )
+        assert event.actor_name == "李专干"
+        told = db.session.scalars(
+            sa.select(OutboxMessage.body).where(OutboxMessage.to_phone == PRIMARY)
+        ).all()
+        assert any("已改为紧急" in body for body in told)
+
+
+def test_officer_reassigns_and_the_old_link_dies(app, client, officer, resident):
+    number = resident.report(description="楼道灯不亮")
+    with app.app_context():
+        old_link = ContractorActions(client, PRIMARY).link()
+        backup = db.session.scalar(
+            sa.select(Contractor).where(Contractor.phone == BACKUP)
+        )
+    officer.act(number, "assign", contractor=str(backup.id))
+    with app.app_context():
+        ticket = _ticket(number)
+        assert ticket.contractor.phone == BACKUP
+        roles = db.session.scalars(
+            sa.select(Assignment.role).where(Assignment.ticket_id == ticket.id)
+        ).all()
+        assert roles == ["primary", "manual"]
+        assert ContractorActions(client, BACKUP).link()
+    assert client.get(old_link).status_code == 410
+
+
+def test_internal_notes_stay_internal(app, client, officer, resident):
+    number = resident.report()
+    officer.act(number, "note", note="已电话联系居民，晚上8点后在家")
+    assert "晚上8点后在家" in client.get(f"/board/t/{number}").get_data(as_text=True)
+    assert "晚上8点后在家" not in client.get(f"/t/{number}").get_data(as_text=True)
+
+
+def test_reject_with_a_reason(app, client, officer, resident):
+    number = resident.report(description="我家里的灯坏了")
+    assert officer.act(number, "reject", reason="不属于公共区域").status_code == 303
+    with app.app_context():
+        ticket = _ticket(number)
+        assert ticket.status is TicketStatus.REJECTED and ticket.closed_at
+        assert ticket.events[-1].note == "不属于公共区域"
+    assert officer.act(number, "reject", reason="again").status_code == 303
+    with app.app_context():
+        assert [e.action for e in _ticket(number).events].count("reject") == 1
+
+
+def test_duplicates_are_linked_both_ways(app, client, officer, resident):
+    first = resident.report(description="3栋门口路灯不亮")
+    second = resident.report(description="路灯坏了")
+    officer.act(second, "duplicate", original=first)
+    with app.app_context():
+        dup, original = _ticket(second), _ticket(first)
+        assert (
+            dup.status is TicketStatus.DUPLICATE and dup.duplicate_of_id == original.id
+        )
+        assert original.events[-1].action == "duplicate_linked"
+    assert second in client.get(f"/board/t/{first}").get_data(as_text=True)
+    assert first in client.get(f"/board/t/{second}").get_data(as_text=True)
+
+
+def test_close_and_reopen(app, client, officer, resident):
+    number = resident.report(description="楼道灯不亮")
+    with app.app_context():
+        contractor = ContractorActions(client, PRIMARY)
+        link = contractor.link()
+    contractor.tap(link, "accept")
+    contractor.complete(link, worker_name="王师傅")
+    officer.act(number, "close")
+    with app.app_context():
+        assert _ticket(number).status is TicketStatus.CLOSED
+    officer.act(number, "reopen", note="居民反映灯又不亮了")
+    with app.app_context():
+        ticket = _ticket(number)
+        assert ticket.status is TicketStatus.DISPATCHED
+        assert ticket.completed_at is None and ticket.accepted_at is None
+        reopened = next(e for e in ticket.events if e.action == "reopen")
+        assert ticket.on_site_due_at > reopened.at  # the clock starts again
+        assert ticket.contractor.phone == PRIMARY
+
+
+def test_officer_files_a_ticket_for_a_caller(app, client, officer, demo):
+    with app.app_context():
+        entrance = db.session.scalar(sa.select(Entrance).limit(1))
+    page = client.get("/board/new").get_data(as_text=True)
+    token = OfficerActions._CSRF.search(page).group(1)
+    response = client.post(
+        "/board/new",
+        data={
+            "csrf_token": token,
+            "entrance": str(entrance.id),
+            "channel": "phone",
+            "spot": "1楼大堂",
+            "description": "老人来电：大堂消防栓箱门掉了",
+            "phone": "13700001111",
+        },
+    )
+    assert response.status_code == 303
+    number = response.headers["Location"].rsplit("/", 1)[1]
+    with app.app_context():
+        ticket = _ticket(number)
+        assert ticket.channel.value == "phone"
+        assert ticket.events[0].actor_type.value == "officer"
+        assert ticket.status is TicketStatus.DISPATCHED  # dispatched like any report
+        assert ticket.photos == []
+
+
+def test_filing_without_a_description_keeps_the_form(app, client, officer, demo):
+    page = client.get("/board/new").get_data(as_text=True)
+    token = OfficerActions._CSRF.search(page).group(1)
+    response = client.post(
+        "/board/new", data={"csrf_token": token, "spot": "2楼", "description": ""}
+    )
+    assert response.status_code == 422
+    assert 'value="2楼"' in response.get_data(as_text=True)
+
+
+def test_officer_of_another_community_sees_nothing_of_ours(
+    app, client, officer, resident
+):
+    number = resident.report(description="扶手松动")
+    code, username = _other_community(app)
+    theirs = ResidentActions(client, code).report(description="绿城的路灯不亮")
+    client.post("/board/logout", data={"csrf_token": officer.csrf("/board")})
+    other = OfficerActions(app.test_client())
+    assert other.log_in(username, "another password").status_code == 302
+    assert other.client.get(f"/board/t/{number}").status_code == 404
+    assert number not in other.client.get("/board").get_data(as_text=True)
+    assert number not in other.client.get("/board/cards").get_data(as_text=True)
+    searched = other.client.get(f"/board?q={number}").get_data(as_text=True)
+    assert number not in searched.split('id="sections"')[1]
+    assert theirs in other.client.get("/board").get_data(as_text=True)
+    # nor can they act on it by URL
+    token = other.csrf("/board")
+    assert (
+        other.client.post(
+            f"/board/t/{number}/reject", data={"csrf_token": token, "reason": "x"}
+        ).status_code
+        == 404
+    )
+
+
+def test_forged_csrf_is_rejected(app, client, officer, resident):
+    number = resident.report()
+    response = client.post(
+        f"/board/t/{number}/reject", data={"csrf_token": "forged", "reason": "spam"}
+    )
+    assert response.status_code == 400
+    with app.app_context():
+        assert _ticket(number).status is TicketStatus.DISPATCHED
+
+
+def test_login_is_throttled(settings, demo):
+    from repair import create_app
+
+    app = create_app({**settings, "RATELIMIT_ENABLED": True})
+    officer = OfficerActions(app.test_client())
+    statuses = [officer.log_in("officer", "wrong").status_code for _ in range(12)]
+    assert statuses[:10] == [200] * 10
+    assert statuses[-1] == 429
+
+
+def test_users_commands(app):
+    runner = app.test_cli_runner()
+    from repair.seed import seed_demo
+
+    with app.app_context():
+        seed_demo(app.instance_path)
+    created = runner.invoke(
+        args=[
+            "users",
+            "create",
+            "zhang",
+            "--role",
+            "supervisor",
+            "--community",
+            "yangguang",
+            "--password-stdin",
+        ],
+        input="a long enough secret\n",
+    )
+    assert created.exit_code == 0, created.output
+    assert (
+        "zhang\tsupervisor\tyangguang" in runner.invoke(args=["users", "list"]).output
+    )
+    short = runner.invoke(
+        args=["users", "reset-password", "zhang", "--password-stdin"], input="short\n"
+    )
+    assert short.exit_code != 0 and "8 characters" in short.output
+    assert (
+        runner.invoke(
+            args=["users", "create", "li", "--password-stdin"], input="long enough pw\n"
+        ).exit_code
+        != 0
+    )  # an officer needs a community
+    officer = OfficerActions(app.test_client())
+    assert officer.log_in("zhang", "a long enough secret").status_code == 302
