@@ -13,12 +13,14 @@ from repair import signals
 def init_app(app: Flask) -> None:
     """Wires dispatch into the app: models, SMS backend, signal receivers, pages."""
     from dispatch import (  # noqa: F401  (models: the tables)
+        admin,
         auth,
         board,
         cli,
         contractor,
         models,
         outbox,
+        stats,
         views,
         webhooks,
     )
@@ -26,6 +28,8 @@ def init_app(app: Flask) -> None:
     outbox.init_app(app)
     auth.init_app(app)
     board.init_app(app)
+    stats.init_app(app)
+    admin.init_app(app)
     views.init_app(app)
     contractor.init_app(app)
     webhooks.init_app(app)
