@@ -16,7 +16,7 @@ $(BIN)/repairdesk: pyproject.toml
 	@touch $@
 
 %.mo: %.po | $(BIN)/repairdesk
-	$(BIN)/pybabel compile --use-fuzzy -i $< -o $@
+	$(BIN)/pybabel compile -i $< -o $@
 
 translations: $(COMPILED)
 
@@ -59,7 +59,7 @@ translations-update: $(BIN)/repairdesk
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location \
 		--project RepairDesk -o repair/translations/messages.pot .
 	$(BIN)/pybabel update -i repair/translations/messages.pot -d repair/translations \
-		--width 88
+		--width 88 --no-fuzzy-matching
 
 clean:
 	rm -rf $(VENV) instance tests/artifacts .pytest_cache

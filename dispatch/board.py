@@ -75,6 +75,32 @@ SECTION_LIMIT = 60
 WORKING = (S.NEW, S.DISPATCHED, S.ACCEPTED, S.ON_SITE)
 
 
+REASON_KINDS = {
+    "urgent": _l("danger"),
+    "negated": _l("negated"),
+    "resolved": _l("already fixed"),
+    "hedged": _l("hedged"),
+    "hint": _l("resident's choice"),
+    "category": _l("about"),
+}
+
+
+def reasons_text(reasons: list[str] | None, limit: int = 4) -> str:
+    """Renders classifier reasons ("urgent:lift:困人") for people: "danger: 困人"."""
+    shown = []
+    for reason in (reasons or [])[:limit]:
+        kind, _, rest = reason.partition(":")
+        category, _, detail = rest.partition(":")
+        label = REASON_KINDS.get(kind)
+        if label is None:
+            shown.append(reason)
+        elif kind == "hint":
+            shown.append(f"{label} ({detail})")
+        else:
+            shown.append(f"{label}: {detail or category}")
+    return " · ".join(shown)
+
+
 def board_links() -> list[tuple[str, object]]:
     """Returns the extra navigation links the current user may follow."""
     if not current_user.is_authenticated:
@@ -381,9 +407,9 @@ def _ticket_page(ticket: Ticket, status: int = 200):
 
 def _contractor_label(contractor: Contractor, route) -> str:
     if route is not None and contractor.id == route.primary_contractor_id:
-        return f"{contractor.name} ({_l('primary')})"
+        return str(_l("%(name)s (primary)", name=contractor.name))
     if route is not None and contractor.id == route.backup_contractor_id:
-        return f"{contractor.name} ({_l('backup')})"
+        return str(_l("%(name)s (backup)", name=contractor.name))
     return contractor.name
 
 
@@ -629,3 +655,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.jinja_env.globals["board_links"] = board_links
     app.jinja_env.globals["SECTION_TITLES"] = SECTION_TITLES
+    app.jinja_env.filters["reasons_text"] = reasons_text

@@ -1,0 +1,75 @@
+"""The officer's working day in headless Chromium, at desktop and tablet sizes."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from repair.db import db
+from repair.models import Contractor
+from tests.conftest import OFFICER_PASSWORD
+
+pytestmark = pytest.mark.browser
+
+VIEWPORTS = {"desktop": (1280, 800), "tablet": (820, 1180)}
+
+
+@pytest.fixture
+def settings(settings):
+    settings["BOARD_REFRESH_SECONDS"] = 1
+    return settings
+
+
+@pytest.mark.parametrize("device", VIEWPORTS)
+def test_officer_triages_reassigns_and_files_for_a_caller(
+    app, browser, live_server, officer, resident, screenshot, device
+):
+    width, height = VIEWPORTS[device]
+    context = browser.new_context(
+        viewport={"width": width, "height": height}, locale="zh-CN"
+    )
+    page = context.new_page()
+    page.goto(f"{live_server}/board")
+    page.fill("#username", "officer")
+    page.fill("#password", OFFICER_PASSWORD)
+    page.click("#login")
+    page.wait_for_selector("#section-triage")
+    screenshot(page, f"{device}-1-empty-board")
+
+    number = resident.report(description="电梯困人了，卡在5楼")
+    card = page.locator(f'#section-triage [data-number="{number}"]')
+    card.wait_for(timeout=10_000)  # appears without a reload
+    screenshot(page, f"{device}-2-fresh-ticket")
+
+    card.click()
+    page.wait_for_url(re.compile(rf"/board/t/{number}$"))
+    page.check("input[name=urgency][value=urgent]")
+    page.select_option("#triage-category", "lift")
+    page.click("#confirm-urgency")
+    page.wait_for_selector(".flash-ok")
+    assert "待确认" not in page.locator("#ticket-urgency").inner_text()
+    with app.app_context():
+        backup = db.session.scalar(
+            sa.select(Contractor).where(Contractor.phone == "+8613800000002")
+        )
+    page.select_option("#assign-contractor", str(backup.id))
+    page.click("#assign")
+    page.wait_for_selector(".flash-ok")
+    assert backup.name in page.locator("#ticket-contractor").inner_text()
+    assert page.locator("#timeline li").count() >= 5
+    screenshot(page, f"{device}-3-ticket")
+
+    page.click("text=代居民报修")
+    page.fill("#description", "老人来电：2栋1单元门禁坏了")
+    page.fill("#phone", "13700001111")
+    page.click("#submit")
+    page.wait_for_url(re.compile(r"/board/t/YG-\d{8}-\d{4}$"))
+    assert "2栋1单元门禁坏了" in page.content()
+    screenshot(page, f"{device}-4-filed")
+
+    page.goto(f"{live_server}/board")
+    page.wait_for_selector(f'[data-number="{number}"]')
+    screenshot(page, f"{device}-5-board")
+    context.close()
