@@ -25,6 +25,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     app.config.from_mapping(settings.default_settings(app.instance_path))
     app.config.from_prefixed_env("REPAIRDESK")
+    settings.apply_twilio_environment(app.config, os.environ)
     if test_config:
         app.config.from_mapping(test_config)
     settings.finalize(app.config)

@@ -54,6 +54,23 @@ def default_settings(instance_path: str) -> dict:
     }
 
 
+TWILIO_KEYS = (
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_AUTH_TOKEN",
+    "TWILIO_FROM",
+    "TWILIO_MESSAGING_SERVICE_SID",
+    "TWILIO_API_BASE_URL",
+)
+
+
+def apply_twilio_environment(config: dict, environ: dict) -> None:
+    """Takes Twilio's own variables (TWILIO_ACCOUNT_SID …) where REPAIRDESK_TWILIO_*
+    left a setting empty."""
+    for key in TWILIO_KEYS:
+        if not config.get(key) and environ.get(key):
+            config[key] = environ[key]
+
+
 def finalize(config: dict) -> None:
     """Derives Flask and extension settings from RepairDesk's own keys."""
     config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(config["DATABASE_URL"])

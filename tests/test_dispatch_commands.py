@@ -85,3 +85,14 @@ def test_every_sms_fits_two_segments_even_with_long_names(app, demo):
             body = render_sms(file.stem, file.parent.name, ticket, context)
             assert sms_segments(body) <= 2, (file, len(body), body)
         db.session.rollback()
+
+
+def test_twilio_settings_come_from_twilios_own_variables(settings, monkeypatch):
+    from repair import create_app
+
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", "AC" + "1" * 32)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "token-from-env")
+    monkeypatch.setenv("REPAIRDESK_TWILIO_AUTH_TOKEN", "token-with-prefix")
+    app = create_app({k: v for k, v in settings.items() if not k.startswith("TWILIO")})
+    assert app.config["TWILIO_ACCOUNT_SID"] == "AC" + "1" * 32
+    assert app.config["TWILIO_AUTH_TOKEN"] == "token-with-prefix"
