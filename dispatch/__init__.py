@@ -46,10 +46,12 @@ def _on_ticket_opened(_sender, *, ticket, actor, now, **_) -> None:
 
 
 def _on_event_recorded(_sender, *, ticket, event, **_) -> None:
-    from dispatch.escalation import QUIET_ACTIONS, plan_jobs
+    from dispatch.escalation import QUIET_ACTIONS, on_reopened, plan_jobs
     from dispatch.notify import on_event
 
     on_event(ticket, event)
+    if event.action == "reopen":
+        on_reopened(ticket, event, event.at)
     if event.action not in QUIET_ACTIONS:
         plan_jobs(ticket)
 

@@ -51,6 +51,8 @@ from repair.models import (
     Entrance,
     Role,
     Ticket,
+    TicketEvent,
+    TicketFollower,
     TicketStatus,
     Urgency,
 )
@@ -210,6 +212,19 @@ def filtered(query: sa.Select, args) -> sa.Select:
     return query
 
 
+def reopened_ids(ticket_ids: list[int]) -> set[int]:
+    """Returns which of the tickets were ever reopened (to flag them on the board)."""
+    if not ticket_ids:
+        return set()
+    return set(
+        db.session.scalars(
+            sa.select(TicketEvent.ticket_id).where(
+                TicketEvent.ticket_id.in_(ticket_ids), TicketEvent.action == "reopen"
+            )
+        )
+    )
+
+
 def load_sections(args, now: datetime) -> list[dict]:
     """Returns each section with its most pressing tickets and its full count."""
     due = next_due_expression()
@@ -233,6 +248,7 @@ def load_sections(args, now: datetime) -> list[dict]:
                 selectinload(Ticket.category),
                 selectinload(Ticket.contractor),
                 selectinload(Ticket.photos),
+                selectinload(Ticket.followers),
             )
             .order_by(*order)
             .limit(SECTION_LIMIT)
@@ -245,6 +261,9 @@ def load_sections(args, now: datetime) -> list[dict]:
                 "tickets": tickets,
             }
         )
+    reopened = reopened_ids([t.id for section in sections for t in section["tickets"]])
+    for section in sections:
+        section["reopened"] = reopened
     return sections
 
 
@@ -532,6 +551,17 @@ def duplicate(number: str):
     lifecycle.record_event(
         original, "duplicate_linked", _officer(), now, data={"duplicate": ticket.number}
     )
+    if ticket.reporter_phone and all(
+        f.phone != ticket.reporter_phone for f in original.followers
+    ):
+        # The duplicate's resident now follows the original's progress.
+        db.session.add(
+            TicketFollower(
+                ticket_id=original.id,
+                phone=ticket.reporter_phone,
+                locale=ticket.reporter_locale or "zh_CN",
+            )
+        )
     db.session.commit()
     return _back(ticket, _l("Merged into %(number)s.", number=original.number))
 
@@ -560,7 +590,7 @@ def reopen(number: str):
     form = SimpleForm()
     if not form.validate_on_submit() or not lifecycle.can(ticket, "reopen"):
         return _refuse(ticket, _l("This ticket cannot be reopened."))
-    escalation.reopen(ticket, _officer(), note=form.note.data or None)
+    lifecycle.reopen(ticket, _officer(), note=form.note.data or None)
     db.session.commit()
     return _back(ticket, _l("Ticket reopened and sent out again."))
 

@@ -19,7 +19,9 @@ from repair.models import Contractor, Ticket
 log = logging.getLogger(__name__)
 
 #: Events that move no clock and need no rescheduling.
-QUIET_ACTIONS = frozenset({"escalated", "note", "sms_failed", "submitted"})
+QUIET_ACTIONS = frozenset(
+    {"escalated", "note", "sms_failed", "submitted", "follow_up", "duplicate_linked"}
+)
 
 #: Every (clock, rung) a ticket can have a job for, to cancel what is no longer due.
 ALL_RUNGS = (
@@ -206,35 +208,22 @@ def dispatch_backup(ticket: Ticket, now: datetime, reason: str) -> Assignment | 
     )
 
 
-def reopen(
-    ticket: Ticket,
-    actor: lifecycle.Actor,
-    now: datetime | None = None,
-    *,
-    note: str | None = None,
-    data: dict | None = None,
-) -> Assignment | None:
-    """Reopens a completed or closed ticket: the clocks restart from now and the job
-    goes back to its contractor (or the backup, if they are no longer active)."""
-    now = now or utcnow()
+def on_reopened(ticket: Ticket, event, now: datetime) -> Assignment | None:
+    """After any reopen (resident or officer): the clocks start again from now and
+    the job goes back to its contractor, or the backup if they are inactive."""
     urgency = ticket.urgency.value if ticket.urgency else "general"
     deadlines = sla.deadlines(urgency, now, policy_for(ticket.community_id))
+    lifecycle.restart_clocks(ticket, deadlines, lifecycle.Actor.system(), now)
     previous = ticket.contractor
-    lifecycle.transition(
-        ticket,
-        "reopen",
-        actor,
-        now,
-        note=note,
-        data=data,
-        completed_at=None,
-        closed_at=None,
-        accepted_at=None,
-        on_site_at=None,
-        **deadlines,
-    )
     contractor = previous if previous is not None and previous.is_active else None
     contractor = contractor or backup_for(ticket)
     if contractor is None:
         return None
-    return dispatch_to(ticket, contractor, actor, now, role="reopen", reason="reopened")
+    return dispatch_to(
+        ticket,
+        contractor,
+        lifecycle.Actor.system(),
+        now,
+        role="reopen",
+        reason="reopened",
+    )

@@ -64,10 +64,18 @@ def _messages_for(ticket: Ticket, event: TicketEvent):
                 "urgency_changed",
                 {"assignment_id": data.get("assignment_id")},
             )
-    elif action == "accept" and ticket.reporter_phone:
-        yield _resident(ticket), "resident_accepted", {}
-    elif action == "complete" and ticket.reporter_phone:
-        yield _resident(ticket), "resident_completed", {"private": True}
+    elif action == "accept":
+        if ticket.reporter_phone:
+            yield _resident(ticket), "resident_accepted", {}
+        for follower in _followers(ticket):
+            yield follower, "resident_accepted", {}
+    elif action == "complete":
+        if ticket.reporter_phone:
+            yield _resident(ticket), "resident_completed", {"private": True}
+        for follower in _followers(ticket):
+            yield follower, "resident_completed", {}
+    elif action == "follow_up" and ticket.reporter_phone:
+        yield _resident(ticket), "resident_follow_up", {"private": True}
     elif action == "escalated":
         actions = data.get("actions", [])
         if "remind_contractor" in actions and ticket.contractor is not None:
@@ -132,6 +140,15 @@ def _contractor(contractor: Contractor) -> Recipient:
         contractor.language,
         contractor.name,
     )
+
+
+def _followers(ticket: Ticket) -> list[Recipient]:
+    """Returns the residents who said "me too" and left a phone number."""
+    return [
+        Recipient("follower", f.id, f.phone, f.locale)
+        for f in ticket.followers
+        if f.phone and f.phone != ticket.reporter_phone
+    ]
 
 
 def _resident(ticket: Ticket) -> Recipient:

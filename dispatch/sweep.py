@@ -21,7 +21,7 @@ from dispatch.models import SlaPolicy, SlaStep
 from dispatch.outbox import due_messages, fail_stuck_messages, send_message
 from repair import lifecycle
 from repair.db import db, utcnow
-from repair.models import Ticket, Urgency
+from repair.models import Ticket, TicketEvent, TicketStatus, Urgency
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +52,76 @@ def sweep(now: datetime | None = None) -> dict:
                 ):
                     taken += 1
         db.session.commit()
+    followed_up = follow_up_completed(now)
+    closed = close_unanswered(now)
     stuck = fail_stuck_messages(now)
     requeued = _requeue(due_messages(now - MESSAGE_GRACE))
-    if taken or stuck or requeued:
-        log.info("sweep: %s rungs taken, %s stuck, %s requeued", taken, stuck, requeued)
-    return {"rungs": taken, "stuck_messages": stuck, "requeued_messages": requeued}
+    if taken or stuck or requeued or followed_up or closed:
+        log.info(
+            "sweep: %s rungs, %s follow-ups, %s auto-closed, %s stuck, %s requeued",
+            taken,
+            followed_up,
+            closed,
+            stuck,
+            requeued,
+        )
+    return {
+        "rungs": taken,
+        "follow_ups": followed_up,
+        "auto_closed": closed,
+        "stuck_messages": stuck,
+        "requeued_messages": requeued,
+    }
+
+
+def follow_up_completed(now: datetime) -> int:
+    """Sends the follow-up visit (回访) once per completion to residents with a phone
+    who have not answered yet; returns how many."""
+    after = current_app.config["FOLLOW_UP_AFTER"]
+    followed = (
+        sa.select(TicketEvent.id)
+        .where(
+            TicketEvent.ticket_id == Ticket.id,
+            TicketEvent.action == "follow_up",
+            TicketEvent.at >= Ticket.completed_at,
+        )
+        .exists()
+    )
+    tickets = db.session.scalars(
+        sa.select(Ticket).where(
+            Ticket.status == TicketStatus.COMPLETED,
+            Ticket.completed_at <= now - after,
+            Ticket.reporter_phone.is_not(None),
+            sa.not_(followed),
+        )
+    ).all()
+    for ticket in tickets:
+        lifecycle.record_event(ticket, "follow_up", lifecycle.Actor.system(), now)
+        db.session.commit()
+    return len(tickets)
+
+
+def close_unanswered(now: datetime) -> int:
+    """Closes completed tickets nobody confirmed or disputed in time; returns how
+    many. The closing is an event like any other."""
+    after = current_app.config["AUTO_CLOSE_AFTER"]
+    tickets = db.session.scalars(
+        sa.select(Ticket).where(
+            Ticket.status == TicketStatus.COMPLETED,
+            Ticket.completed_at <= now - after,
+        )
+    ).all()
+    for ticket in tickets:
+        lifecycle.transition(
+            ticket,
+            "close",
+            lifecycle.Actor.system(),
+            now,
+            data={"automatic": True, "after_hours": after.total_seconds() / 3600},
+            closed_at=now,
+        )
+        db.session.commit()
+    return len(tickets)
 
 
 def overdue_tickets(now: datetime) -> list[Ticket]:

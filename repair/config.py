@@ -42,6 +42,9 @@ def default_settings(instance_path: str) -> dict:
         "SLA_SUPERVISOR_GRACE": "30m",
         "JOB_LINK_TTL": "7d",
         "BOARD_REFRESH_SECONDS": 10,
+        "FOLLOW_UP_AFTER": "24h",
+        "AUTO_CLOSE_AFTER": "72h",
+        "ME_TOO_DAYS": 7,
         "PHOTO_MAX_BYTES": 20 * 1024 * 1024,
         "PHOTO_MAX_PIXELS": 50_000_000,
         "PHOTOS_PER_TICKET": 3,
@@ -84,6 +87,8 @@ def finalize(config: dict) -> None:
         "SLA_GENERAL_ON_SITE",
         "SLA_SUPERVISOR_GRACE",
         "JOB_LINK_TTL",
+        "FOLLOW_UP_AFTER",
+        "AUTO_CLOSE_AFTER",
     ):
         config[key] = parse_duration(config[key])
     # Generous on purpose: a photo over its own limit gets a message that keeps the

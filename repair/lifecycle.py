@@ -161,6 +161,49 @@ def assess(
     )
 
 
+def reopen(
+    ticket: Ticket,
+    actor: Actor,
+    now: datetime | None = None,
+    *,
+    note: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> TicketEvent:
+    """Reopens a completed or closed ticket: the work is to be done again, so the
+    clocks that measured it are unmet again (dispatch restarts and re-dispatches)."""
+    return transition(
+        ticket,
+        "reopen",
+        actor,
+        now,
+        note=note,
+        data=data,
+        completed_at=None,
+        closed_at=None,
+        accepted_at=None,
+        on_site_at=None,
+    )
+
+
+def restart_clocks(
+    ticket: Ticket,
+    deadlines: Mapping[str, datetime | None],
+    actor: Actor,
+    now: datetime | None = None,
+) -> TicketEvent:
+    """Sets new deadlines (e.g. after a reopen) and records it."""
+    for name in DEADLINE_FIELDS:
+        setattr(ticket, name, deadlines.get(name))
+    ticket.updated_at = now or utcnow()
+    return record_event(
+        ticket,
+        "clocks_restarted",
+        actor,
+        now,
+        data={k: v.isoformat() for k, v in deadlines.items() if v is not None},
+    )
+
+
 def can(ticket: Ticket, action: str) -> bool:
     """Returns whether ``action`` is allowed from the ticket's current state."""
     sources, _ = TRANSITIONS[action]

@@ -46,6 +46,7 @@ class Channel(str, enum.Enum):
     WALK_IN = "walk_in"
     BOARD = "board"
     JOB_LINK = "job_link"
+    TRACKING = "tracking"
     SMS = "sms"
     SYSTEM = "system"
 
@@ -232,6 +233,8 @@ class Ticket(db.Model):
     photos: Mapped[list[Photo]] = relationship(
         back_populates="ticket", order_by="Photo.id"
     )
+    rating: Mapped[Rating | None] = relationship()
+    followers: Mapped[list[TicketFollower]] = relationship(order_by="TicketFollower.id")
 
     @property
     def report_photos(self) -> list[Photo]:
@@ -285,3 +288,22 @@ class TicketCounter(db.Model):
     )
     day: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
     last: Mapped[int] = mapped_column(default=0)
+
+
+class Rating(db.Model):
+    """The resident's verdict on a repair they confirmed: 1 to 5 stars."""
+
+    ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("ticket.id"), primary_key=True)
+    stars: Mapped[int]
+    comment: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TicketFollower(db.Model):
+    """A resident who reported the same problem ("me too") instead of a new ticket."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("ticket.id"), index=True)
+    phone: Mapped[str | None] = mapped_column(sa.String(32))
+    locale: Mapped[str] = mapped_column(sa.String(8), default="zh_CN")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

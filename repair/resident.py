@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hmac
 import uuid
+from datetime import timedelta
 
 import phonenumbers
 import sqlalchemy as sa
@@ -29,17 +31,38 @@ from wtforms import (
     TelField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from repair import lifecycle
-from repair.db import db
+from repair.db import db, utcnow
 from repair.i18n import current_locale
-from repair.models import ActorType, Category, Channel, Entrance, Ticket
+from repair.models import (
+    ActorType,
+    Category,
+    Channel,
+    Entrance,
+    Rating,
+    Ticket,
+    TicketFollower,
+    TicketStatus,
+)
 from repair.places import find_entrance_code
 from repair.security import csrf, limiter
 from repair.uploads import ACCEPT_ATTRIBUTE, PhotoUploads, finish_upload
 
 bp = Blueprint("resident", __name__)
+WORKING = (
+    TicketStatus.NEW,
+    TicketStatus.DISPATCHED,
+    TicketStatus.ACCEPTED,
+    TicketStatus.ON_SITE,
+)
+
+
+def _strip(value):
+    return value.strip() if value else value
+
 
 SESSION_TICKETS = "my_tickets"
 
@@ -110,6 +133,7 @@ def report(code: str):
         form.submission_key.data = uuid.uuid4().hex
         return render_template(
             "resident/report.html",
+            nearby=reported_nearby(entrance, int(current_app.config["ME_TOO_DAYS"])),
             form=form,
             entrance=entrance,
             kept=[],
@@ -214,9 +238,27 @@ def received(number: str):
 
 @bp.get("/t/<number>")
 def track(number: str):
-    """Shows a ticket's public progress: place, problem, photos, timeline."""
+    """Shows a ticket's progress; with the private key, also the resident's actions."""
     ticket = _ticket_or_404(number)
-    return render_template("resident/track.html", ticket=ticket)
+    return _track_page(ticket)
+
+
+def _track_page(ticket: Ticket, not_fixed_form=None, rating_form=None, uploads=None):
+    key = request.values.get("k")
+    owner = has_resident_key(ticket, key)
+    return render_template(
+        "resident/track.html",
+        ticket=ticket,
+        owner=owner,
+        key=key if owner else None,
+        action_form=ResidentActionForm(k=key),
+        not_fixed_form=not_fixed_form or NotFixedForm(k=key),
+        rating_form=rating_form or RatingForm(k=key),
+        photo_errors=uploads.errors if uploads else [],
+        kept=uploads.previews() if uploads else [],
+        accept=ACCEPT_ATTRIBUTE,
+        followed=request.args.get("followed") == "1",
+    )
 
 
 def init_app(app: Flask) -> None:
@@ -227,3 +269,185 @@ def init_app(app: Flask) -> None:
     """
     csrf.exempt(bp)
     app.register_blueprint(bp)
+
+
+class ResidentActionForm(FlaskForm):
+    """Confirm, not fixed, rate: each carries the resident's private key."""
+
+    k = HiddenField()
+
+
+class NotFixedForm(ResidentActionForm):
+    note = TextAreaField(
+        _l("What is still wrong?"),
+        validators=[
+            DataRequired(_l("Please say what is still wrong.")),
+            Length(max=2000),
+        ],
+        filters=[_strip],
+    )
+    photos = MultipleFileField(_l("Photo (optional)"))
+    kept_photos = HiddenField()
+
+
+class RatingForm(ResidentActionForm):
+    stars = RadioField(
+        _l("How satisfied are you?"),
+        choices=[SelectChoice(str(n), str(n)) for n in range(5, 0, -1)],
+        validators=[DataRequired(_l("Please choose 1 to 5 stars."))],
+    )
+    comment = TextAreaField(
+        _l("Comment (optional)"),
+        validators=[Optional(), Length(max=1000)],
+        filters=[_strip],
+    )
+
+
+def has_resident_key(ticket: Ticket, key: str | None) -> bool:
+    """Returns whether ``key`` is the ticket's private resident key."""
+    return bool(key) and hmac.compare_digest(key, ticket.resident_key)
+
+
+def _resident_actor(ticket: Ticket) -> lifecycle.Actor:
+    return lifecycle.Actor(
+        ActorType.RESIDENT, Channel.TRACKING, name=ticket.reporter_name
+    )
+
+
+def _private(ticket: Ticket, anchor: str = ""):
+    target = url_for("resident.track", number=ticket.number, k=ticket.resident_key)
+    return redirect(target + anchor, code=303)
+
+
+@bp.post("/t/<number>/confirm")
+def confirm(number: str):
+    """The resident confirms the repair: the ticket closes; a rating is asked next."""
+    ticket = _ticket_or_404(number)
+    form = ResidentActionForm()
+    if not form.validate_on_submit() or not has_resident_key(ticket, form.k.data):
+        abort(403)
+    if ticket.status is TicketStatus.COMPLETED:
+        now = utcnow()
+        lifecycle.transition(
+            ticket,
+            "close",
+            _resident_actor(ticket),
+            now,
+            data={"confirmed_by_resident": True},
+            closed_at=now,
+        )
+        db.session.commit()
+    return _private(ticket, "#rate")
+
+
+@bp.post("/t/<number>/not-fixed")
+def not_fixed(number: str):
+    """The resident says it is not fixed: the ticket reopens and goes out again."""
+    ticket = _ticket_or_404(number)
+    form = NotFixedForm()
+    if not has_resident_key(ticket, form.k.data):
+        abort(403)
+    if not lifecycle.can(ticket, "reopen"):
+        return _private(ticket)
+    uploads = PhotoUploads(form.kept_photos.data, 3)
+    uploads.take(request.files.getlist("photos"))
+    if not form.validate_on_submit() or uploads.errors:
+        form.kept_photos.data = uploads.token()
+        return _track_page(ticket, not_fixed_form=form, uploads=uploads), 422
+    uploads.attach(ticket, "reopen")
+    lifecycle.reopen(
+        ticket,
+        _resident_actor(ticket),
+        note=form.note.data,
+        data={"by_resident": True, "photos": len(uploads.kept)},
+    )
+    db.session.commit()
+    return finish_upload(
+        url_for("resident.track", number=ticket.number, k=ticket.resident_key)
+    )
+
+
+@bp.post("/t/<number>/rate")
+def rate(number: str):
+    """The resident rates a confirmed repair, once."""
+    ticket = _ticket_or_404(number)
+    form = RatingForm()
+    if not has_resident_key(ticket, form.k.data):
+        abort(403)
+    if ticket.rating is not None or ticket.status is not TicketStatus.CLOSED:
+        return _private(ticket)
+    if not form.validate_on_submit():
+        return _track_page(ticket, rating_form=form), 422
+    stars = int(form.stars.data)
+    db.session.add(
+        Rating(ticket_id=ticket.id, stars=stars, comment=form.comment.data or None)
+    )
+    lifecycle.record_event(
+        ticket, "rated", _resident_actor(ticket), data={"stars": stars}
+    )
+    db.session.commit()
+    return _private(ticket, "#rate")
+
+
+class FollowForm(FlaskForm):
+    phone = TelField(
+        _l("Phone for progress SMS (optional)"), validators=[Optional(), validate_phone]
+    )
+
+
+SESSION_FOLLOWED = "followed"
+
+
+@bp.route("/t/<number>/follow", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["SUBMIT_RATE_LIMIT"], methods=["POST"])
+def follow(number: str):
+    """ "This is my problem too": the resident is counted on an existing ticket."""
+    ticket = _ticket_or_404(number)
+    form = FollowForm()
+    followed = session.get(SESSION_FOLLOWED, [])
+    if ticket.status not in lifecycle.OPEN:
+        return redirect(url_for("resident.track", number=ticket.number))
+    if form.validate_on_submit():
+        phone = form.phone.data or None
+        known = phone is not None and any(f.phone == phone for f in ticket.followers)
+        if ticket.number not in followed and not known:
+            db.session.add(
+                TicketFollower(
+                    ticket_id=ticket.id, phone=phone, locale=current_locale()
+                )
+            )
+            lifecycle.record_event(
+                ticket,
+                "me_too",
+                lifecycle.Actor(ActorType.RESIDENT, Channel.QR),
+                data={"with_phone": phone is not None},
+            )
+            db.session.commit()
+            session[SESSION_FOLLOWED] = (followed + [ticket.number])[-50:]
+        return redirect(
+            url_for("resident.track", number=ticket.number, followed=1), code=303
+        )
+    status = 422 if request.method == "POST" else 200
+    return render_template(
+        "resident/follow.html",
+        ticket=ticket,
+        form=form,
+        already=ticket.number in followed,
+    ), status
+
+
+def reported_nearby(entrance: Entrance, days: int) -> list[Ticket]:
+    """Returns open tickets reported at the entrance in the last ``days`` days."""
+    since = utcnow() - timedelta(days=days)
+    return list(
+        db.session.scalars(
+            sa.select(Ticket)
+            .where(
+                Ticket.entrance_id == entrance.id,
+                Ticket.status.in_(WORKING),
+                Ticket.created_at >= since,
+            )
+            .order_by(Ticket.created_at.desc())
+            .limit(5)
+        )
+    )

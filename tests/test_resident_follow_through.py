@@ -1,0 +1,227 @@
+"""Residents close the loop: confirm or dispute the repair, rate it, say "me too"."""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from freezegun import freeze_time
+
+from dispatch.models import Assignment, OutboxMessage
+from dispatch.sweep import sweep
+from repair.db import db
+from repair.models import Rating, Ticket, TicketFollower, TicketStatus
+from tests.actions import ContractorActions, hidden_fields
+from tests.factories import jpeg_bytes
+
+PRIMARY = "+8613800000001"
+RESIDENT = "+8613912345678"
+
+
+def _ticket(number: str) -> Ticket:
+    db.session.expire_all()
+    return db.session.scalar(sa.select(Ticket).where(Ticket.number == number))
+
+
+def _private_link(app, number: str) -> str:
+    with app.app_context():
+        return f"/t/{number}?k={_ticket(number).resident_key}"
+
+
+def _card(client, number: str) -> str:
+    """Returns the ticket's card on the (officer's) board."""
+    cards = client.get("/board/cards").get_data(as_text=True)
+    return cards.split(f'data-number="{number}"')[1].split("</article>")[0]
+
+
+def _form(client, path: str, form_id: str) -> dict:
+    html = client.get(path).get_data(as_text=True)
+    section = html.split(f'id="{form_id}"')[1]
+    fields = dict(
+        re.findall(r'name="(csrf_token|k|kept_photos)"[^>]*?value="([^"]*)"', section)
+    )
+    return {**hidden_fields(section), **fields}
+
+
+@pytest.fixture
+def repaired(app, client, resident) -> str:
+    """A loose handrail, reported with a phone number, accepted and repaired."""
+    number = resident.report(description="扶手松动", phone="13912345678")
+    with app.app_context():
+        contractor = ContractorActions(client, PRIMARY)
+        link = contractor.link()
+    contractor.tap(link, "accept")
+    contractor.complete(link, worker_name="王师傅")
+    return number
+
+
+def test_only_the_resident_with_the_private_link_sees_the_questions(
+    app, client, repaired
+):
+    public = client.get(f"/t/{repaired}").get_data(as_text=True)
+    assert 'id="confirm"' not in public
+    assert 'id="confirm"' in client.get(_private_link(app, repaired)).get_data(
+        as_text=True
+    )
+    assert 'id="confirm"' not in client.get(f"/t/{repaired}?k=guess").get_data(
+        as_text=True
+    )
+
+
+@pytest.mark.parametrize("key", ["", "forged-key"])
+def test_a_forged_or_missing_key_cannot_confirm_or_reopen(app, client, repaired, key):
+    form = _form(client, _private_link(app, repaired), "confirm")
+    form["k"] = key
+    assert client.post(f"/t/{repaired}/confirm", data=form).status_code == 403
+    form["note"] = "没修好"
+    assert client.post(f"/t/{repaired}/not-fixed", data=form).status_code == 403
+    with app.app_context():
+        assert _ticket(repaired).status is TicketStatus.COMPLETED
+
+
+def test_resident_confirms_and_rates_once(app, client, repaired):
+    private = _private_link(app, repaired)
+    response = client.post(
+        f"/t/{repaired}/confirm", data=_form(client, private, "confirm")
+    )
+    assert response.status_code == 303
+    with app.app_context():
+        ticket = _ticket(repaired)
+        assert ticket.status is TicketStatus.CLOSED
+        close = ticket.events[-1]
+        assert (close.action, close.actor_type.value) == ("close", "resident")
+    rating = _form(client, private, "rating-form")
+    client.post(
+        f"/t/{repaired}/rate", data={**rating, "stars": "5", "comment": "很及时"}
+    )
+    client.post(f"/t/{repaired}/rate", data={**rating, "stars": "1"})
+    with app.app_context():
+        saved = db.session.get(Rating, _ticket(repaired).id)
+        assert (saved.stars, saved.comment) == (5, "很及时")
+    assert 'id="rated"' in client.get(private).get_data(as_text=True)
+
+
+def test_not_fixed_reopens_and_sends_the_job_out_again(app, client, repaired, officer):
+    private = _private_link(app, repaired)
+    form = _form(client, private, "not-fixed-form")
+    response = client.post(
+        f"/t/{repaired}/not-fixed",
+        data={
+            **form,
+            "note": "扶手还是晃",
+            "photos": [(io.BytesIO(jpeg_bytes(color=(200, 60, 60))), "still.jpg")],
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 303
+    with app.app_context():
+        ticket = _ticket(repaired)
+        assert ticket.status is TicketStatus.DISPATCHED
+        assert ticket.completed_at is None
+        reopen = next(e for e in ticket.events if e.action == "reopen")
+        assert (reopen.actor_type.value, reopen.note) == ("resident", "扶手还是晃")
+        assert ticket.on_site_due_at > reopen.at  # the clocks start again
+        assert [p.purpose for p in ticket.photos].count("reopen") == 1
+        roles = db.session.scalars(
+            sa.select(Assignment.role).where(Assignment.ticket_id == ticket.id)
+        ).all()
+        assert roles == ["primary", "reopen"]
+        assert ticket.contractor.phone == PRIMARY  # the same contractor, a new link
+    card = _card(client, repaired)
+    assert 'class="status status-urgent reopened"' in card  # flagged on the board
+
+
+def test_not_fixed_without_a_note_keeps_the_photo(app, client, repaired):
+    private = _private_link(app, repaired)
+    form = _form(client, private, "not-fixed-form")
+    response = client.post(
+        f"/t/{repaired}/not-fixed",
+        data={**form, "note": "", "photos": [(io.BytesIO(jpeg_bytes()), "a.jpg")]},
+        content_type="multipart/form-data",
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "请说明还有什么问题" in html
+    assert "data:image/jpeg;base64," in html  # the photo is kept, not asked again
+    with app.app_context():
+        assert _ticket(repaired).status is TicketStatus.COMPLETED
+
+
+def test_follow_up_visit_then_automatic_closing(app, client, resident, jobs):
+    with freeze_time("2026-11-22 02:00:00") as clock:
+        number = resident.report(description="楼道灯不亮", phone="13912345678")
+        with app.app_context():
+            contractor = ContractorActions(client, PRIMARY)
+            link = contractor.link()
+        contractor.tap(link, "accept")
+        contractor.complete(link, worker_name="王师傅")
+        clock.tick(timedelta(hours=23))
+        with app.app_context():
+            assert sweep()["follow_ups"] == 0
+        clock.tick(timedelta(hours=1))
+        with app.app_context():
+            assert sweep()["follow_ups"] == 1
+            assert sweep()["follow_ups"] == 0  # once per completion
+            bodies = db.session.scalars(
+                sa.select(OutboxMessage.body).where(OutboxMessage.to_phone == RESIDENT)
+            ).all()
+            assert any("回访" in b and "?k=" in b for b in bodies)
+        clock.tick(timedelta(hours=48))
+        with app.app_context():
+            assert sweep()["auto_closed"] == 1
+            ticket = _ticket(number)
+            assert ticket.status is TicketStatus.CLOSED
+            close = ticket.events[-1]
+            assert (close.action, close.actor_type.value) == ("close", "system")
+            assert close.data["automatic"] is True
+
+
+def test_me_too_counts_the_resident_and_sends_them_updates(
+    app, client, resident, officer
+):
+    number = resident.report(description="单元门禁坏了", spot="1楼大门")
+    landing = client.get(f"/q/{resident.code}").get_data(as_text=True)
+    assert 'id="nearby"' in landing and f"/t/{number}/follow" in landing
+
+    neighbour = app.test_client()
+    page = neighbour.get(f"/t/{number}/follow").get_data(as_text=True)
+    token = re.search(r'name="csrf_token"[^>]*?value="([^"]+)"', page).group(1)
+    response = neighbour.post(
+        f"/t/{number}/follow", data={"csrf_token": token, "phone": "13600001111"}
+    )
+    assert response.status_code == 303
+    neighbour.post(f"/t/{number}/follow", data={"csrf_token": token, "phone": ""})
+    with app.app_context():
+        ticket = _ticket(number)
+        assert [f.phone for f in ticket.followers] == ["+8613600001111"]
+        assert [e.action for e in ticket.events].count("me_too") == 1
+        contractor = ContractorActions(client, PRIMARY)
+        link = contractor.link()
+    contractor.tap(link, "accept")
+    with app.app_context():
+        told = db.session.scalars(
+            sa.select(OutboxMessage.body).where(
+                OutboxMessage.to_phone == "+8613600001111"
+            )
+        ).all()
+        assert len(told) == 1 and f"/t/{number}" in told[0] and "?k=" not in told[0]
+    card = _card(client, number)
+    assert '<span class="status me-too"' in card and "+1</span>" in card
+
+
+def test_a_merged_duplicates_resident_follows_the_original(
+    app, client, officer, resident
+):
+    first = resident.report(description="路灯不亮")
+    second = resident.report(description="路灯坏了", phone="13700002222")
+    officer.act(second, "duplicate", original=first)
+    with app.app_context():
+        followers = db.session.scalars(
+            sa.select(TicketFollower.phone).where(
+                TicketFollower.ticket_id == _ticket(first).id
+            )
+        ).all()
+        assert followers == ["+8613700002222"]

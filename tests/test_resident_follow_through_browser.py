@@ -1,0 +1,81 @@
+"""Residents confirm, dispute and rate a repair in headless Chromium on a phone."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from repair.db import db
+from repair.models import Ticket, TicketStatus
+from tests.actions import ContractorActions
+from tests.factories import jpeg_bytes
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def repaired(app, client, resident) -> str:
+    number = resident.report(description="3楼楼梯间扶手松动", phone="13912345678")
+    with app.app_context():
+        contractor = ContractorActions(client, "+8613800000001")
+        link = contractor.link()
+    contractor.tap(link, "accept")
+    contractor.complete(link, worker_name="王师傅", note="重新固定扶手")
+    return number
+
+
+def _private(app, number: str) -> str:
+    with app.app_context():
+        ticket = db.session.scalar(sa.select(Ticket).where(Ticket.number == number))
+        return f"/t/{number}?k={ticket.resident_key}"
+
+
+def _status(app, number: str) -> TicketStatus:
+    with app.app_context():
+        db.session.expire_all()
+        return db.session.scalar(
+            sa.select(Ticket.status).where(Ticket.number == number)
+        )
+
+
+def test_resident_confirms_the_repair_and_rates_it(
+    app, repaired, live_server, phone, screenshot
+):
+    phone.goto(live_server + _private(app, repaired))
+    assert "王师傅" in phone.locator("#completion").inner_text()
+    screenshot(phone, "1-is-it-fixed")
+    phone.click("#fixed")
+    phone.wait_for_selector("#rating-form")
+    assert _status(app, repaired) is TicketStatus.CLOSED
+    phone.click("label[for=stars-5]")
+    phone.fill("#comment", "师傅很负责")
+    screenshot(phone, "2-rating")
+    phone.click("#send-rating")
+    phone.wait_for_selector("#rated")
+    screenshot(phone, "3-rated")
+
+
+def test_resident_says_it_is_not_fixed_with_a_photo(
+    app, repaired, live_server, phone, screenshot, tmp_path
+):
+    photo = tmp_path / "still-loose.jpg"
+    photo.write_bytes(jpeg_bytes(size=(3000, 4000), color=(180, 70, 60)))
+    phone.goto(live_server + _private(app, repaired))
+    phone.click("text=没有修好")
+    phone.fill("#still-wrong", "扶手还是晃，螺丝没拧紧")
+    phone.set_input_files("#photo-library", str(photo))
+    screenshot(phone, "1-not-fixed")
+    phone.click("#submit")
+    phone.wait_for_selector("#timeline")
+    phone.locator("#confirm").wait_for(state="detached")
+    assert _status(app, repaired) is TicketStatus.DISPATCHED
+    assert "已重新打开" in phone.locator("#timeline").inner_text()
+    screenshot(phone, "2-reopened")
+
+
+def test_someone_with_only_the_number_sees_no_questions(
+    app, repaired, live_server, phone
+):
+    phone.goto(f"{live_server}/t/{repaired}")
+    assert phone.locator("#confirm").count() == 0
+    assert phone.locator("#completion").count() == 1
