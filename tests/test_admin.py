@@ -1,0 +1,689 @@
+"""Administration: communities, places and QR codes, stickers, routing, contractors,
+users and the SLA policy, through the real pages on a real database."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from pypdf import PdfReader
+from werkzeug.security import generate_password_hash
+
+from dispatch.models import Route, SlaPolicy
+from repair.db import db
+from repair.models import (
+    Building,
+    Category,
+    Community,
+    Contractor,
+    Entrance,
+    EntranceCode,
+    Role,
+    Ticket,
+    User,
+)
+from tests.actions import OfficerActions, ResidentActions
+from tests.conftest import OFFICER_PASSWORD, PUBLIC_URL
+
+ADMIN_PASSWORD = "admin password 1"
+PRIMARY, BACKUP = "+8613800000001", "+8613800000002"
+
+
+class AdminActions(OfficerActions):
+    """An administrator at the board's administration pages."""
+
+    def post(self, path: str, form_page: str | None = None, **fields):
+        """Posts fields with a CSRF token taken from form_page (default: path)."""
+        data = {"csrf_token": self.csrf(form_page or path), **fields}
+        return self.client.post(path, data=data)
+
+
+@pytest.fixture
+def admin(app, client, demo) -> AdminActions:
+    """An administrator, logged in (with the demo community seeded)."""
+    with app.app_context():
+        db.session.add(
+            User(
+                username="root",
+                display_name="王管理",
+                role=Role.ADMIN,
+                password_hash=generate_password_hash(ADMIN_PASSWORD),
+            )
+        )
+        db.session.commit()
+    actions = AdminActions(client)
+    assert actions.log_in("root", ADMIN_PASSWORD).status_code == 302
+    return actions
+
+
+def _one(model, *conditions):
+    db.session.expire_all()
+    return db.session.scalar(sa.select(model).where(*conditions))
+
+
+def _ticket(number: str) -> Ticket:
+    return _one(Ticket, Ticket.number == number)
+
+
+def _text(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def _entrance(building: str, entrance: str) -> Entrance:
+    return _one(
+        Entrance,
+        Entrance.building_id == Building.id,
+        Building.name == building,
+        Entrance.name == entrance,
+    )
+
+
+def _other_community(app) -> tuple[int, str]:
+    """Creates 绿城小区 with an entrance and its own officer; returns (id, username)."""
+    from repair.places import assign_new_code
+
+    with app.app_context():
+        community = Community(slug="lvcheng", name="绿城小区", ticket_prefix="LC")
+        building = Building(community=community, name="1栋")
+        entrance = Entrance(building=building, name="1单元", code="")
+        db.session.add_all([community, building, entrance])
+        assign_new_code(entrance)
+        db.session.add(
+            User(
+                username="lc-officer",
+                role=Role.OFFICER,
+                password_hash=generate_password_hash("another password"),
+                communities=[community],
+            )
+        )
+        db.session.commit()
+        return community.id, "lc-officer"
+
+
+def _pdf_text(response) -> str:
+    assert response.status_code == 200
+    assert response.mimetype == "application/pdf"
+    assert response.headers["Content-Disposition"].startswith("attachment;")
+    assert response.data.startswith(b"%PDF")
+    reader = PdfReader(io.BytesIO(response.data))
+    return "\n".join(page.extract_text() for page in reader.pages)
+
+
+# --- Access ---------------------------------------------------------------------
+
+ADMIN_PAGES = (
+    "/board/admin",
+    "/board/admin/communities/new",
+    "/board/admin/categories",
+    "/board/admin/contractors",
+    "/board/admin/contractors/new",
+    "/board/admin/users",
+    "/board/admin/users/new",
+)
+
+
+def test_anonymous_visitors_are_sent_to_the_login(client, demo):
+    for path in (*ADMIN_PAGES, "/board/admin/stickers"):
+        response = client.get(path)
+        assert response.status_code == 302, path
+        assert "/board/login" in response.headers["Location"]
+
+
+def test_an_officer_may_not_administer(app, client, officer, demo):
+    with app.app_context():
+        entrance = _entrance("3栋", "2单元")
+        pages = [
+            *ADMIN_PAGES,
+            f"/board/admin/communities/{demo}",
+            f"/board/admin/communities/{demo}/places",
+            f"/board/admin/communities/{demo}/routes",
+            f"/board/admin/communities/{demo}/sla",
+            f"/board/admin/entrances/{entrance.id}/rotate",
+        ]
+        code = entrance.code
+    for path in pages:
+        assert client.get(path).status_code == 403, path
+    token = officer.csrf("/board")
+    rotate = client.post(pages[-1], data={"csrf_token": token})
+    assert rotate.status_code == 403
+    with app.app_context():
+        assert _entrance("3栋", "2单元").code == code
+    nav = _text(client.get("/board"))
+    assert 'href="/board/admin/stickers"' in nav
+    assert 'href="/board/admin"' not in nav
+
+
+def test_the_admin_sees_the_administration_link(admin, client):
+    nav = _text(client.get("/board"))
+    assert 'href="/board/admin"' in nav and 'href="/board/admin/stickers"' in nav
+    for path in ADMIN_PAGES:
+        assert client.get(path).status_code == 200, path
+
+
+# --- Communities ----------------------------------------------------------------
+
+
+def test_admin_creates_a_community_and_a_mistake_keeps_the_input(app, admin, client):
+    path = "/board/admin/communities/new?lang=en"
+    form = {
+        "name": "绿城小区",
+        "name_en": "Greentown",
+        "slug": "lvcheng",
+        "ticket_prefix": "L1",
+        "timezone": "Mars/Olympus",
+        "service_phone": "0571-8888 0000",
+    }
+    response = admin.post(path, **form)
+    assert response.status_code == 422
+    page = _text(response)
+    assert "Use 2 to 4 capital letters, e.g. YG." in page
+    assert "Unknown time zone: use a name like Asia/Shanghai." in page
+    assert 'value="Mars/Olympus"' in page and 'value="Greentown"' in page
+    with app.app_context():
+        assert _one(Community, Community.slug == "lvcheng") is None
+
+    form.update(ticket_prefix="lc", timezone="Asia/Urumqi")
+    response = admin.post(path, **form)
+    assert response.status_code == 303
+    with app.app_context():
+        community = _one(Community, Community.slug == "lvcheng")
+        assert (community.ticket_prefix, community.timezone) == ("LC", "Asia/Urumqi")
+        assert community.service_phone == "0571-8888 0000"
+        assert response.headers["Location"].endswith(
+            f"/board/admin/communities/{community.id}/places"
+        )
+        community_id = community.id
+    assert "lvcheng" in _text(client.get("/board/admin"))
+
+    # the slug and the prefix are unique across communities
+    form.update(slug="yangguang", ticket_prefix="YG")
+    response = admin.post(path, **form)
+    assert response.status_code == 422
+    assert "Another community already has this short name." in _text(response)
+    assert "Another community already uses this prefix." in _text(response)
+
+    edit = f"/board/admin/communities/{community_id}"
+    response = admin.post(
+        edit, **{**form, "slug": "lvcheng", "ticket_prefix": "LC", "name": "绿城花园"}
+    )
+    assert response.status_code == 303
+    with app.app_context():
+        assert _one(Community, Community.id == community_id).name == "绿城花园"
+
+
+# --- Buildings, entrances, QR codes ---------------------------------------------
+
+
+def test_admin_adds_a_building_and_an_entrance_that_residents_can_use(
+    app, admin, client, demo
+):
+    places = f"/board/admin/communities/{demo}/places"
+    response = admin.post(
+        f"/board/admin/communities/{demo}/buildings",
+        places,
+        name="",
+        name_en="Building 4",
+    )
+    assert response.status_code == 422
+    assert 'value="Building 4"' in _text(response)
+
+    response = admin.post(
+        f"/board/admin/communities/{demo}/buildings",
+        places,
+        name="4栋",
+        name_en="Building 4",
+    )
+    assert response.status_code == 303
+    with app.app_context():
+        building = _one(Building, Building.name == "4栋")
+        assert building.community_id == demo and building.sort_order == 4
+        building_id = building.id
+    response = admin.post(
+        f"/board/admin/buildings/{building_id}/entrances",
+        places,
+        name="1单元",
+        name_en="Entrance 1",
+    )
+    assert response.status_code == 303
+    with app.app_context():
+        entrance = _entrance("4栋", "1单元")
+        code = entrance.code
+        assert len(code) == 8 and db.session.get(EntranceCode, code) is not None
+    page = _text(client.get(places))
+    assert code in page and f"{PUBLIC_URL}/q/{code}" in page
+    assert client.get(f"/q/{code}").status_code == 200
+
+    response = admin.post(
+        f"/board/admin/entrances/{entrance.id}", places, name="东门", name_en="East"
+    )
+    assert response.status_code == 303
+    with app.app_context():
+        renamed = _one(Entrance, Entrance.id == entrance.id)
+        assert (renamed.name, renamed.name_en, renamed.code) == ("东门", "East", code)
+    response = admin.post(
+        f"/board/admin/entrances/{entrance.id}", places, name=" ", name_en="Gate"
+    )
+    assert response.status_code == 422
+    page = _text(response)
+    assert f'id="entrance-{entrance.id}-name-error"' in page
+    assert 'value="Gate"' in page
+    response = admin.post(
+        f"/board/admin/buildings/{building_id}", places, name="4号楼", name_en=""
+    )
+    assert response.status_code == 303
+    with app.app_context():
+        building = _one(Building, Building.id == building_id)
+        assert (building.name, building.name_en) == ("4号楼", None)
+
+
+def test_rotating_a_code_retires_the_old_sticker(app, admin, client, entrance_code):
+    with app.app_context():
+        entrance_id = _one(Entrance, Entrance.code == entrance_code).id
+    path = f"/board/admin/entrances/{entrance_id}/rotate"
+    confirm = client.get(path)
+    assert confirm.status_code == 200
+    assert entrance_code in _text(confirm) and 'id="confirm-rotate"' in _text(confirm)
+    response = admin.post(path)
+    assert response.status_code == 303
+    with app.app_context():
+        entrance = _one(Entrance, Entrance.id == entrance_id)
+        new_code = entrance.code
+        assert new_code != entrance_code
+        assert db.session.get(EntranceCode, entrance_code).retired_at is not None
+    assert client.get(f"/q/{entrance_code}").status_code == 410
+    assert client.get(f"/q/{new_code}").status_code == 200
+    places = _text(client.get(response.headers["Location"]))
+    assert new_code in places and f'data-code="{entrance_code}"' not in places
+    # and a resident reports from the new sticker
+    assert ResidentActions(client, new_code).report()
+
+
+# --- Stickers -------------------------------------------------------------------
+
+
+def test_admin_downloads_stickers_for_an_entrance_a_building_and_a_community(
+    app, admin, client, demo, entrance_code
+):
+    with app.app_context():
+        entrance = _one(Entrance, Entrance.code == entrance_code)
+        building_id = entrance.building_id
+        building_codes = [e.code for e in entrance.building.entrances]
+        all_codes = db.session.scalars(sa.select(Entrance.code)).all()
+        response = client.get(f"/board/admin/stickers/entrance/{entrance.id}.pdf")
+    text = _pdf_text(response)
+    assert f"{PUBLIC_URL}/q/{entrance_code}" in text
+    assert (
+        f"sticker-yangguang-{entrance_code}.pdf"
+        in (response.headers["Content-Disposition"])
+    )
+
+    text = _pdf_text(client.get(f"/board/admin/stickers/building/{building_id}.pdf"))
+    assert len(building_codes) == 2
+    for code in building_codes:
+        assert f"{PUBLIC_URL}/q/{code}" in text
+
+    text = _pdf_text(client.get(f"/board/admin/stickers/community/{demo}.pdf"))
+    assert len(all_codes) == 7
+    for code in all_codes:
+        assert f"{PUBLIC_URL}/q/{code}" in text
+
+
+def test_officers_print_their_own_stickers_but_not_another_communitys(
+    app, client, officer, demo, entrance_code
+):
+    with app.app_context():
+        entrance = _one(Entrance, Entrance.code == entrance_code)
+        ours = [
+            f"/board/admin/stickers/entrance/{entrance.id}.pdf",
+            f"/board/admin/stickers/building/{entrance.building_id}.pdf",
+            f"/board/admin/stickers/community/{demo}.pdf",
+        ]
+    page = _text(client.get("/board/admin/stickers"))
+    assert all(path in page for path in ours)
+    assert f"{PUBLIC_URL}/q/{entrance_code}" in _pdf_text(client.get(ours[0]))
+
+    other_id, username = _other_community(app)
+    other = OfficerActions(app.test_client())
+    assert other.log_in(username, "another password").status_code == 302
+    for path in ours:
+        assert other.client.get(path).status_code == 404, path
+    theirs = _text(other.client.get("/board/admin/stickers"))
+    assert entrance_code not in theirs and "绿城小区" in theirs
+    community_pdf = other.client.get(f"/board/admin/stickers/community/{other_id}.pdf")
+    assert community_pdf.status_code == 200
+    # and our officer cannot print theirs
+    assert (
+        client.get(f"/board/admin/stickers/community/{other_id}.pdf").status_code == 404
+    )
+
+
+# --- Categories and routing -----------------------------------------------------
+
+
+def test_admin_renames_a_category(app, admin, client):
+    with app.app_context():
+        lighting = _one(Category, Category.slug == "lighting")
+    path = f"/board/admin/categories/{lighting.id}"
+    response = admin.post(
+        path + "?lang=en", "/board/admin/categories", name="", name_en="Lamps"
+    )
+    assert response.status_code == 422
+    assert "Enter the Chinese name." in _text(response)
+    assert 'value="Lamps"' in _text(response)
+    response = admin.post(path, "/board/admin/categories", name="路灯", name_en="Lamps")
+    assert response.status_code == 303
+    with app.app_context():
+        renamed = _one(Category, Category.id == lighting.id)
+        assert (renamed.slug, renamed.name, renamed.name_en) == (
+            "lighting",
+            "路灯",
+            "Lamps",
+        )
+
+
+def test_routing_edits_change_where_the_next_report_goes(
+    app, admin, client, demo, resident
+):
+    response = admin.post(
+        "/board/admin/contractors/new",
+        name="明亮照明工程",
+        contact_name="刘师傅",
+        phone="139 1234 5678",
+        language="zh_CN",
+        is_active="y",
+    )
+    assert response.status_code == 303
+    with app.app_context():
+        lamps = _one(Contractor, Contractor.name == "明亮照明工程")
+        backup = _one(Contractor, Contractor.phone == BACKUP)
+        lighting = _one(Category, Category.slug == "lighting")
+        building = _one(Building, Building.name == "3栋")
+        ids = lamps.id, backup.id, lighting.id, building.id
+    lamps_id, backup_id, lighting_id, building_id = ids
+    routes = f"/board/admin/communities/{demo}/routes"
+
+    # the backup must differ from the primary, and the form keeps the choice
+    response = admin.post(
+        routes + "?lang=en",
+        routes,
+        category=str(lighting_id),
+        building="",
+        primary=str(lamps_id),
+        backup=str(lamps_id),
+    )
+    assert response.status_code == 422
+    page = _text(response)
+    assert "The backup must be a different contractor." in page
+    assert f'<option selected value="{lighting_id}">' in page
+
+    response = admin.post(
+        routes,
+        category=str(lighting_id),
+        building="",
+        primary=str(lamps_id),
+        backup=str(backup_id),
+    )
+    assert response.status_code == 303
+    number = resident.report(description="楼道灯不亮")
+    with app.app_context():
+        assert _ticket(number).contractor_id == lamps_id
+        assert _ticket(number).category.slug == "lighting"
+        route = _one(Route, Route.category_id == lighting_id)
+        assert route.backup_contractor_id == backup_id
+        lighting_route = route.id
+    # other categories still take the default route
+    number = resident.report(description="电梯困人了")
+    with app.app_context():
+        assert _ticket(number).contractor.phone == PRIMARY
+
+    # a route for the reporter's building and category is more specific still
+    response = admin.post(
+        routes,
+        category=str(lighting_id),
+        building=str(building_id),
+        primary=str(backup_id),
+        backup="",
+    )
+    assert response.status_code == 303
+    number = resident.report(description="楼道灯不亮")
+    with app.app_context():
+        assert _ticket(number).contractor_id == backup_id
+
+    # saving the same scope again replaces the route instead of adding one
+    admin.post(
+        routes,
+        category=str(lighting_id),
+        building=str(building_id),
+        primary=str(lamps_id),
+        backup="",
+    )
+    with app.app_context():
+        count = db.session.scalar(
+            sa.select(sa.func.count(Route.id)).where(Route.community_id == demo)
+        )
+        assert count == 3
+    contractors = _text(client.get("/board/admin/contractors"))
+    row = contractors.split(f'data-contractor="{lamps_id}"')[1].split("</tr>")[0]
+    assert row.count(f"/board/admin/communities/{demo}/routes") == 2
+
+    # deleting routes sends reports back to the default route
+    with app.app_context():
+        building_route = _one(Route, Route.building_id == building_id).id
+    for route_id in (lighting_route, building_route):
+        response = admin.post(f"/board/admin/routes/{route_id}/delete", routes)
+        assert response.status_code == 303
+    number = resident.report(description="楼道灯不亮")
+    with app.app_context():
+        assert _ticket(number).contractor.phone == PRIMARY
+        assert db.session.get(Route, lighting_route) is None
+
+
+# --- Contractors ----------------------------------------------------------------
+
+
+def test_admin_adds_and_edits_a_contractor(app, admin, client):
+    path = "/board/admin/contractors/new?lang=en"
+    response = admin.post(
+        path,
+        name="明亮照明工程",
+        contact_name="刘师傅",
+        phone="12345",
+        language="zh_CN",
+    )
+    assert response.status_code == 422
+    page = _text(response)
+    assert "Please enter a valid phone number" in page
+    assert 'value="明亮照明工程"' in page and 'value="12345"' in page
+
+    response = admin.post(path, name="重复", phone=PRIMARY, language="zh_CN")
+    assert response.status_code == 422
+    assert "Another contractor already has this number." in _text(response)
+
+    response = admin.post(
+        path, name="Bright Lights Ltd", phone="+44 7911 123456", language="en"
+    )
+    assert response.status_code == 303
+    with app.app_context():
+        added = _one(Contractor, Contractor.name == "Bright Lights Ltd")
+        assert (added.phone, added.language, added.is_active) == (
+            "+447911123456",
+            "en",
+            False,  # the box was not ticked
+        )
+        assert added.contact_name is None
+    edit = f"/board/admin/contractors/{added.id}"
+    assert "Bright Lights Ltd" in _text(client.get(edit))
+    response = admin.post(
+        edit,
+        name="Bright Lights",
+        contact_name="Sam",
+        phone="+447911123456",
+        language="en",
+        is_active="y",
+    )
+    assert response.status_code == 303
+    with app.app_context():
+        edited = _one(Contractor, Contractor.id == added.id)
+        assert (edited.name, edited.contact_name, edited.is_active) == (
+            "Bright Lights",
+            "Sam",
+            True,
+        )
+    listing = _text(client.get("/board/admin/contractors"))
+    assert "Bright Lights" in listing and "+447911123456" in listing
+
+
+# --- Users ----------------------------------------------------------------------
+
+
+def test_admin_creates_an_officer_who_can_log_in_until_disabled(
+    app, admin, client, demo
+):
+    path = "/board/admin/users/new?lang=en"
+    response = admin.post(
+        path,
+        username="zhang",
+        display_name="张专干",
+        role="officer",
+        phone="13900001111",
+        password="short",
+    )
+    assert response.status_code == 422
+    page = _text(response)
+    assert "The password needs at least 8 characters." in page
+    assert "Officers and supervisors need at least one community." in page
+    assert 'value="zhang"' in page and 'value="张专干"' in page
+
+    response = admin.post(
+        path,
+        username="zhang",
+        display_name="张专干",
+        role="officer",
+        phone="13900001111",
+        password="a long password",
+        communities=[str(demo)],
+    )
+    assert response.status_code == 303
+    with app.app_context():
+        user = _one(User, User.username == "zhang")
+        assert user.role is Role.OFFICER and user.phone == "+8613900001111"
+        assert [c.id for c in user.communities] == [demo]
+        user_id = user.id
+    response = admin.post(path, username="zhang", role="admin", password="x" * 9)
+    assert response.status_code == 422
+    assert "This username is taken." in _text(response)
+
+    zhang = OfficerActions(app.test_client())
+    assert zhang.log_in("zhang", "a long password").status_code == 302
+    assert zhang.client.get("/board").status_code == 200
+
+    # disabling ends the open session and refuses the next login
+    response = admin.post(f"/board/admin/users/{user_id}/disable", "/board/admin/users")
+    assert response.status_code == 303
+    assert zhang.client.get("/board").status_code == 302
+    assert zhang.log_in("zhang", "a long password").status_code == 200
+    with app.app_context():
+        assert _one(User, User.id == user_id).is_active is False
+
+    admin.post(f"/board/admin/users/{user_id}/enable", "/board/admin/users")
+    assert zhang.log_in("zhang", "a long password").status_code == 302
+
+
+def test_admin_changes_a_role_and_resets_a_password(app, admin, client, demo):
+    with app.app_context():
+        officer_id = _one(User, User.username == "officer").id
+    path = f"/board/admin/users/{officer_id}"
+    response = admin.post(
+        path, display_name="李主任", role="supervisor", communities=[str(demo)]
+    )
+    assert response.status_code == 303
+    with app.app_context():
+        changed = _one(User, User.id == officer_id)
+        assert (changed.role, changed.display_name) == (Role.SUPERVISOR, "李主任")
+
+    response = admin.post(f"{path}/password?lang=en", path, password="short")
+    assert response.status_code == 422
+    assert "The password needs at least 8 characters." in _text(response)
+    response = admin.post(f"{path}/password", path, password="a brand new password")
+    assert response.status_code == 303
+    other = OfficerActions(app.test_client())
+    assert other.log_in("officer", OFFICER_PASSWORD).status_code == 200
+    assert other.log_in("officer", "a brand new password").status_code == 302
+
+
+def test_an_admin_cannot_disable_or_demote_themselves(app, admin, client):
+    with app.app_context():
+        me = _one(User, User.username == "root").id
+    response = admin.post(f"/board/admin/users/{me}/disable", "/board/admin/users")
+    assert response.status_code == 303
+    with app.app_context():
+        assert _one(User, User.id == me).is_active is True
+    assert client.get("/board/admin").status_code == 200
+    response = admin.post(f"/board/admin/users/{me}?lang=en", role="officer")
+    assert response.status_code == 422
+    assert "You cannot take the administrator role from yourself." in _text(response)
+    with app.app_context():
+        assert _one(User, User.id == me).role is Role.ADMIN
+
+
+# --- SLA policy -----------------------------------------------------------------
+
+
+def test_sla_policy_edits_change_the_next_tickets_deadlines(
+    app, admin, client, demo, resident
+):
+    path = f"/board/admin/communities/{demo}/sla"
+    page = _text(client.get(path))
+    assert 'id="triage-effective">1h<' in page
+    assert 'id="general_on_site-effective">24h<' in page
+
+    response = admin.post(
+        path + "?lang=en",
+        path,
+        triage="soon",
+        urgent_contact="10m",
+        urgent_on_site="",
+        general_on_site="3h",
+    )
+    assert response.status_code == 422
+    page = _text(response)
+    assert "Write a duration like 45s, 30m or 2h." in page
+    assert 'value="soon"' in page and 'value="3h"' in page
+    with app.app_context():
+        assert db.session.get(SlaPolicy, demo) is None
+
+    response = admin.post(
+        path,
+        triage="20m",
+        urgent_contact="10m",
+        urgent_on_site="",
+        general_on_site="3h",
+    )
+    assert response.status_code == 303
+    page = _text(client.get(path))
+    assert 'id="triage-effective">20m<' in page
+    assert 'id="urgent_on_site-effective">2h<' in page
+
+    general = resident.report(description="楼道灯不亮")
+    urgent = resident.report(description="电梯困人了")
+    with app.app_context():
+        ticket = _ticket(general)
+        assert ticket.triage_due_at - ticket.created_at == timedelta(minutes=20)
+        assert ticket.on_site_due_at - ticket.created_at == timedelta(hours=3)
+        assert ticket.contact_due_at is None
+        ticket = _ticket(urgent)
+        assert ticket.contact_due_at - ticket.created_at == timedelta(minutes=10)
+        assert ticket.on_site_due_at - ticket.created_at == timedelta(hours=2)
+
+    # emptying the fields returns to the global settings
+    response = admin.post(
+        path, triage="", urgent_contact="", urgent_on_site="", general_on_site=""
+    )
+    assert response.status_code == 303
+    general = resident.report(description="楼道灯不亮")
+    with app.app_context():
+        ticket = _ticket(general)
+        assert ticket.triage_due_at - ticket.created_at == timedelta(hours=1)
+        assert ticket.on_site_due_at - ticket.created_at == timedelta(hours=24)
