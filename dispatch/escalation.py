@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 
 from dispatch import sla
-from dispatch.jobs import cancel_jobs, get_queue, job
+from dispatch.jobs import SLA_QUEUE_NAME, cancel_jobs, get_queue, job, not_before
 from dispatch.models import Assignment, SlaPolicy, SlaStep
 from dispatch.routing import backup_for, current_assignment, open_assignment
 from repair import lifecycle
@@ -83,10 +83,10 @@ def apply_plan(
     cancel_jobs(
         app, [job_id(ticket_id, c, n) for c, n in ALL_RUNGS if (c, n) not in wanted]
     )
-    queue = get_queue(app)
+    queue = get_queue(app, SLA_QUEUE_NAME)
     for clock, name, when in plan:
         queue.enqueue_at(
-            when,
+            not_before(when),
             escalate_if_overdue,
             ticket_id,
             clock,

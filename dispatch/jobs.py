@@ -11,7 +11,7 @@ import functools
 import logging
 import os
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import redis
@@ -25,14 +25,35 @@ from repair.db import after_commit, db
 log = logging.getLogger(__name__)
 
 QUEUE_NAME = "repairdesk"
+#: Escalation rungs have their own queue, which workers always empty first, so a
+#: burst of messages can never hold a deadline back.
+SLA_QUEUE_NAME = "repairdesk-sla"
+QUEUE_NAMES = (SLA_QUEUE_NAME, QUEUE_NAME)
 _fallback_app: Flask | None = None
 _engine_pid: int | None = None
 
 
-def get_queue(app: Flask | None = None) -> Queue:
-    """Returns the app's rq queue."""
+def get_queue(app: Flask | None = None, name: str = QUEUE_NAME) -> Queue:
+    """Returns one of the app's rq queues (messages and sweeps by default)."""
     app = app or current_app._get_current_object()
-    return Queue(QUEUE_NAME, connection=get_redis(app))
+    return Queue(name, connection=get_redis(app))
+
+
+def get_queues(app: Flask | None = None) -> list[Queue]:
+    """Returns the queues a worker serves, the most urgent first."""
+    return [get_queue(app, name) for name in QUEUE_NAMES]
+
+
+def not_before(when: datetime) -> datetime:
+    """Rounds a due time up to the whole second.
+
+    rq's schedule keeps whole seconds and runs a job once its (floored) second has
+    begun, so a job due at :00.7 would otherwise run at :00.0, find itself early,
+    and do nothing.
+    """
+    if when.microsecond == 0:
+        return when
+    return when.replace(microsecond=0) + timedelta(seconds=1)
 
 
 def job(func: Callable) -> Callable:
@@ -114,7 +135,9 @@ def _safely(
     try:
         queue = get_queue(app)
         if how == "enqueue_at":
-            queue.enqueue_at(when, func, *args, job_id=job_id, result_ttl=3600)
+            queue.enqueue_at(
+                not_before(when), func, *args, job_id=job_id, result_ttl=3600
+            )
         else:
             queue.enqueue(func, *args, job_id=job_id, result_ttl=3600)
     except (redis.RedisError, OSError):

@@ -41,17 +41,7 @@ RUNGS = {
 def sweep(now: datetime | None = None) -> dict:
     """Takes every rung that is due and not taken; requeues due messages."""
     now = now or utcnow()
-    taken = 0
-    for ticket in overdue_tickets(now):
-        urgency = ticket.urgency.value if ticket.urgency else None
-        policy = policy_for(ticket.community_id)
-        for clock in sla.DUE_FIELDS:
-            for rung in sla.ladder(clock, urgency, policy):
-                if sla.due_at(ticket, clock) is not None and take_rung(
-                    ticket, rung, now
-                ):
-                    taken += 1
-        db.session.commit()
+    taken = take_due_rungs(now)
     followed_up = follow_up_completed(now)
     closed = close_unanswered(now)
     stuck = fail_stuck_messages(now)
@@ -122,6 +112,43 @@ def close_unanswered(now: datetime) -> int:
         )
         db.session.commit()
     return len(tickets)
+
+
+def take_due_rungs(now: datetime) -> int:
+    """Takes every rung that is due and not yet taken; returns how many."""
+    tickets = overdue_tickets(now)
+    done = _taken_steps([ticket.id for ticket in tickets])
+    policies: dict[int, sla.Policy] = {}
+    taken = 0
+    for ticket in tickets:
+        urgency = ticket.urgency.value if ticket.urgency else None
+        policy = policies.get(ticket.community_id)
+        if policy is None:
+            policy = policies[ticket.community_id] = policy_for(ticket.community_id)
+        attempted = False
+        for clock in sla.DUE_FIELDS:
+            due = sla.due_at(ticket, clock)
+            if due is None or sla.is_met(ticket, clock):
+                continue
+            for rung in sla.ladder(clock, urgency, policy):
+                if now < due + rung.delay or (ticket.id, clock, rung.name, due) in done:
+                    continue
+                attempted = True
+                taken += take_rung(ticket, rung, now)
+        if attempted:
+            db.session.commit()
+    return taken
+
+
+def _taken_steps(ticket_ids: list[int]) -> set[tuple]:
+    if not ticket_ids:
+        return set()
+    rows = db.session.execute(
+        sa.select(SlaStep.ticket_id, SlaStep.clock, SlaStep.rung, SlaStep.due_at).where(
+            SlaStep.ticket_id.in_(ticket_ids)
+        )
+    )
+    return {tuple(row) for row in rows}
 
 
 def overdue_tickets(now: datetime) -> list[Ticket]:

@@ -46,7 +46,7 @@ def workers_health() -> dict:
     from dispatch.jobs import get_queue
 
     queue = get_queue()
-    count = len(Worker.all(connection=queue.connection, queue=queue))
+    count = len(Worker.all(connection=queue.connection))
     return {"status": "ok" if count else "missing", "count": count}
 
 

@@ -114,4 +114,8 @@ def engine_options(url: str) -> dict:
     """Returns engine options: SQLite waits for locks instead of failing at once."""
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 30}}
+    if url.startswith(("postgres://", "postgresql")):
+        # JIT compilation costs more than it saves on these short queries (the
+        # sweep's spent 0.7 s of 0.78 s compiling).
+        return {"pool_pre_ping": True, "connect_args": {"options": "-c jit=off"}}
     return {"pool_pre_ping": True}

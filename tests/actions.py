@@ -81,25 +81,42 @@ class Jobs:
         self.app = app
 
     @property
-    def queue(self):
-        from dispatch.jobs import get_queue
+    def queues(self):
+        from dispatch.jobs import get_queues
 
-        return get_queue(self.app)
+        return get_queues(self.app)
 
     def run_due(self) -> None:
         from rq import SimpleWorker
         from rq.scheduler import RQScheduler
 
         with self.app.app_context():  # as `repairdesk worker` runs its jobs
-            queue = self.queue
-            scheduler = RQScheduler([queue], connection=queue.connection)
-            scheduler.prepare_registries([queue.name])
+            queues = self.queues
+            connection = queues[0].connection
+            scheduler = RQScheduler(queues, connection=connection)
+            scheduler.prepare_registries([q.name for q in queues])
             scheduler.enqueue_scheduled_jobs()
-            SimpleWorker([queue], connection=queue.connection).work(burst=True)
+            SimpleWorker(queues, connection=connection).work(burst=True)
 
     def scheduled_ids(self) -> set[str]:
-        """Returns the ids of jobs waiting in rq's schedule."""
-        return set(self.queue.scheduled_job_registry.get_job_ids())
+        """Returns the ids of jobs waiting in rq's schedules."""
+        return {
+            job_id
+            for queue in self.queues
+            for job_id in queue.scheduled_job_registry.get_job_ids()
+        }
+
+    def scheduled_at(self, job_id: str):
+        """Returns when rq will run a scheduled job (its registry's whole second)."""
+        from datetime import UTC, datetime
+
+        for queue in self.queues:
+            score = queue.scheduled_job_registry.connection.zscore(
+                queue.scheduled_job_registry.key, job_id
+            )
+            if score is not None:
+                return datetime.fromtimestamp(score, UTC)
+        return None
 
 
 class ContractorActions:

@@ -34,7 +34,7 @@ def test_worker_command_works_off_the_queue(app, resident, fake_twilio):
     number = resident.report(description="楼道灯不亮")
     with app.app_context():
         assert db.session.scalar(sa.select(OutboxMessage.status)) == "pending"
-    result = app.test_cli_runner().invoke(args=["worker", "--burst", "--simple"])
+    result = app.test_cli_runner().invoke(args=["worker", "--burst"])
     assert result.exit_code == 0, result.output
     with app.app_context():
         message = db.session.scalar(sa.select(OutboxMessage))

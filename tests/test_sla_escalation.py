@@ -203,7 +203,7 @@ def test_officer_changing_urgency_reschedules_the_clocks(
     scheduled = jobs.scheduled_ids()
     assert job_id(1, "contact", "breach") in scheduled
     assert job_id(1, "triage", "breach") not in scheduled  # triage met by confirming
-    job = jobs.queue.fetch_job(job_id(1, "on_site", "breach"))
+    job = jobs.queues[0].fetch_job(job_id(1, "on_site", "breach"))
     assert job is not None
     jobs.run_due()
     assert "已改为紧急" in _texts_to(fake_twilio, PRIMARY)[-1]
@@ -317,3 +317,27 @@ def test_events_record_who_and_channel(app, resident, jobs, clock):
             ("system", "system")
         }
         assert ticket.events[0].channel is Channel.QR
+
+
+def test_a_deadline_inside_a_second_is_not_missed_by_an_early_job(
+    app, resident, jobs, fake_twilio
+):
+    # rq schedules whole seconds; a rung due at .6 s must not run at .0 s, find
+    # itself early and be dropped until the next sweep.
+    with freeze_time("2026-11-22 02:00:00.600000") as clock:
+        number = _report(resident, URGENT_TEXT)
+        jobs.run_due()
+        with app.app_context():
+            due = _ticket(app, number).contact_due_at
+        assert due.microsecond == 600000
+        assert jobs.scheduled_at(job_id(1, "contact", "breach")) == due.replace(
+            microsecond=0
+        ) + timedelta(seconds=1)
+        clock.move_to(due.replace(microsecond=0))  # 0.6 s before the deadline
+        jobs.run_due()
+        with app.app_context():
+            assert _ticket(app, number).contractor.phone == PRIMARY
+        clock.move_to(due + timedelta(seconds=0.4))  # the next whole second
+        jobs.run_due()
+        with app.app_context():
+            assert _ticket(app, number).contractor.phone == BACKUP  # no sweep needed
