@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from flask import current_app
 
 from dispatch import sla
-from dispatch.escalation import policy_for, take_rung
-from dispatch.jobs import get_queue, job
+from dispatch.escalation import escalate_if_overdue, job_id, policy_for, take_rung
+from dispatch.jobs import SLA_QUEUE_NAME, get_queue, job
 from dispatch.models import SlaPolicy, SlaStep
 from dispatch.outbox import due_messages, fail_stuck_messages, send_message
 from repair import lifecycle
@@ -115,29 +115,56 @@ def close_unanswered(now: datetime) -> int:
 
 
 def take_due_rungs(now: datetime) -> int:
-    """Takes every rung that is due and not yet taken; returns how many."""
+    """Finds every rung that is due and not yet taken and gets it taken: queued on
+    the SLA queue for the workers to share, or taken here if Redis is unreachable.
+    Returns how many."""
+    due = list(_due_rungs(now))
+    if not due:
+        return 0
+    try:
+        queue = get_queue(name=SLA_QUEUE_NAME)
+        with queue.connection.pipeline() as pipe:
+            for ticket, rung in due:
+                queue.enqueue(
+                    escalate_if_overdue,
+                    ticket.id,
+                    rung.clock,
+                    rung.name,
+                    job_id=job_id(ticket.id, rung.clock, rung.name),
+                    result_ttl=3600,
+                    pipeline=pipe,
+                )
+            pipe.execute()
+        return len(due)
+    except (redis.RedisError, OSError):
+        log.warning("sweep: Redis unavailable, taking %s rungs itself", len(due))
+    taken = 0
+    for ticket, rung in due:
+        taken += take_rung(ticket, rung, now)
+        db.session.commit()
+    return taken
+
+
+def _due_rungs(now: datetime):
+    """Yields (ticket, rung) for every rung whose time has come and is not taken."""
     tickets = overdue_tickets(now)
     done = _taken_steps([ticket.id for ticket in tickets])
     policies: dict[int, sla.Policy] = {}
-    taken = 0
     for ticket in tickets:
         urgency = ticket.urgency.value if ticket.urgency else None
         policy = policies.get(ticket.community_id)
         if policy is None:
             policy = policies[ticket.community_id] = policy_for(ticket.community_id)
-        attempted = False
         for clock in sla.DUE_FIELDS:
             due = sla.due_at(ticket, clock)
             if due is None or sla.is_met(ticket, clock):
                 continue
             for rung in sla.ladder(clock, urgency, policy):
-                if now < due + rung.delay or (ticket.id, clock, rung.name, due) in done:
-                    continue
-                attempted = True
-                taken += take_rung(ticket, rung, now)
-        if attempted:
-            db.session.commit()
-    return taken
+                if (
+                    now >= due + rung.delay
+                    and (ticket.id, clock, rung.name, due) not in done
+                ):
+                    yield ticket, rung
 
 
 def _taken_steps(ticket_ids: list[int]) -> set[tuple]:

@@ -224,7 +224,7 @@ def test_flushed_redis_loses_no_escalation(
     clock.tick(timedelta(minutes=31))
     with app.app_context():
         result = sweep()
-    assert result["rungs"] == 1  # the contact breach (the reminder is moot by now)
+    assert result["rungs"] == 2  # the reminder and the breach go back on the queue
     assert result["requeued_messages"] >= 2
     jobs.run_due()
     with app.app_context():

