@@ -96,3 +96,13 @@ def test_twilio_settings_come_from_twilios_own_variables(settings, monkeypatch):
     app = create_app({k: v for k, v in settings.items() if not k.startswith("TWILIO")})
     assert app.config["TWILIO_ACCOUNT_SID"] == "AC" + "1" * 32
     assert app.config["TWILIO_AUTH_TOKEN"] == "token-with-prefix"
+
+
+def test_postgresql_options_in_the_url_are_kept():
+    from repair.config import engine_options
+
+    options = engine_options("postgresql://u@h/db?options=-csearch_path%3Dbench")
+    assert options["connect_args"]["options"] == "-csearch_path=bench -c jit=off"
+    assert engine_options("postgresql://u@h/db")["connect_args"] == {
+        "options": "-c jit=off"
+    }
