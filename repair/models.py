@@ -188,6 +188,11 @@ class User(UserMixin, db.Model):
 
 
 class Ticket(db.Model):
+    __table_args__ = (
+        # Statistics and exports select a community's tickets by submission time.
+        sa.Index("ix_ticket_community_created", "community_id", "created_at"),
+    )
+
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(sa.String(32), unique=True)
     community_id: Mapped[int] = mapped_column(sa.ForeignKey("community.id"), index=True)
@@ -247,6 +252,11 @@ class Ticket(db.Model):
 
 class TicketEvent(db.Model):
     """One line of a ticket's audit trail: who did what, when, from where."""
+
+    __table_args__ = (
+        # The scorecard looks events up by action (completions, reopens).
+        sa.Index("ix_ticket_event_action_ticket", "action", "ticket_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("ticket.id"), index=True)

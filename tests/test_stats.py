@@ -1,0 +1,442 @@
+"""Statistics: counts, SLA compliance, response times, scorecards and the CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from freezegun import freeze_time
+
+from dispatch import stats
+from dispatch.models import Assignment
+from dispatch.tokens import job_token
+from repair.db import db
+from repair.models import Community, Contractor, Ticket, Urgency
+from tests.actions import ContractorActions, OfficerActions, ResidentActions
+from tests.conftest import OFFICER_PASSWORD
+from tests.test_board import _other_community
+
+PRIMARY, BACKUP = "+8613800000001", "+8613800000002"
+#: Monday 2 March 2026, 09:00 in Shanghai.
+T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+RANGE = "from=2026-03-02&to=2026-03-05"
+MIN = timedelta(minutes=1)
+
+# --- the pure computations ----------------------------------------------------------
+
+
+def test_a_clock_is_met_late_overdue_or_not_yet_due():
+    now = T0 + timedelta(hours=5)
+    due = T0 + timedelta(hours=1)
+    assert stats.clock_outcome(T0 + 30 * MIN, due, now) == "met"
+    assert stats.clock_outcome(due, due, now) == "met"  # on the minute is in time
+    assert stats.clock_outcome(T0 + 61 * MIN, due, now) == "late"
+    assert stats.clock_outcome(None, due, now) == "overdue"
+    assert stats.clock_outcome(None, now + MIN, now) == "pending"
+    assert stats.clock_outcome(None, None, now) is None  # a clock this ticket lacks
+
+
+def test_compliance_counts_misses_but_not_what_is_not_yet_due():
+    now = T0 + timedelta(hours=5)
+    due = T0 + timedelta(hours=1)
+    result = stats.tally(
+        [
+            (T0, due),
+            (T0 + 10 * MIN, due),
+            (T0 + 3 * 60 * MIN, due),
+            (None, due),
+            (None, now + 10 * MIN),
+            (None, now + 20 * MIN),
+            (None, None),
+        ],
+        now,
+    )
+    assert result == stats.Compliance(met=2, late=1, overdue=1, pending=2)
+    assert (result.missed, result.decided, result.rate) == (2, 4, 0.5)
+    assert stats.Compliance(pending=3).rate is None
+    assert stats.format_percent(2 / 3) == "66.7%"
+    assert stats.format_percent(1.0) == "100%"
+    assert stats.format_percent(None) == "—"
+
+
+def test_median_and_90th_percentile_of_known_durations():
+    minutes = [5, 1, 4, 2, 3, 10, 6, 7, 9, 8]  # 1…10 minutes, unsorted
+    result = stats.summarize([m * 60 for m in minutes] + [None])
+    assert result.count == 10
+    assert result.median == pytest.approx(5.5 * 60)
+    assert result.p90 == pytest.approx(9.1 * 60)  # interpolated like percentile_cont
+    assert stats.summarize([]) == stats.Durations(0, None, None)
+    single = stats.summarize([42.0])
+    assert (single.median, single.p90) == (42.0, 42.0)
+
+
+def test_durations_read_like_people_say_them(app):
+    assert stats.duration_parts(23 * 60 + 10) == (0, 0, 23)
+    assert stats.duration_parts(100 * 60) == (0, 1, 40)
+    assert stats.duration_parts(51 * 3600 + 20 * 60) == (2, 3, 0)
+    with app.test_request_context("/?lang=en"):
+        assert stats.format_duration(23 * 60) == "23 min"
+        assert stats.format_duration(100 * 60) == "1 h 40 min"
+        assert stats.format_duration(2 * 3600) == "2 h"
+        assert stats.format_duration(51 * 3600 + 20 * 60) == "2 d 3 h"
+        assert stats.format_duration(20) == "under 1 min"
+        assert stats.format_duration(None) == "—"
+
+
+def test_a_range_is_local_days_in_the_community_time_zone():
+    first, after = stats.local_bounds(
+        date(2026, 3, 2), date(2026, 3, 5), "Asia/Shanghai"
+    )
+    assert first == datetime(2026, 3, 1, 16, 0, tzinfo=UTC)
+    assert after == datetime(2026, 3, 5, 16, 0, tzinfo=UTC)
+    today = date(2026, 3, 31)
+    assert stats.parse_range(None, None, today) == stats.DateRange(
+        date(2026, 3, 2), today
+    )
+    assert stats.parse_range("2026-01-01", "2026-01-31", today).error is None
+    assert stats.parse_range("2026-13-01", "", today).error == "invalid"
+    reversed_range = stats.parse_range("2026-02-01", "2026-01-01", today)
+    assert reversed_range.error == "reversed" and reversed_range.end == today
+
+
+def test_charts_are_svg_with_escaped_labels():
+    from dispatch.charts import bar_chart, share_bar
+
+    svg = str(bar_chart([("<b>电梯</b>", 3), ("照明", 1)], title="A & B", chart_id="c"))
+    assert svg.startswith("<svg") and "<b>" not in svg and "&lt;b&gt;" in svg
+    assert "A &amp; B" in svg and ">3</text>" in svg
+    widths = [float(w) for w in re.findall(r'<rect x="128" [^>]*width="([\d.]+)"', svg)]
+    assert widths[0] == pytest.approx(3 * widths[1], abs=0.2)
+    bar = str(share_bar([("met", 3, "#0f0"), ("late", 1, "#f00")], title="x"))
+    assert 'width="225"' in bar and 'width="75"' in bar
+    many = stats.chart_rows([(str(i), 20 - i) for i in range(20)], limit=5)
+    assert len(many) == 5 and many[-1][1] == sum(20 - i for i in range(4, 20))
+
+
+# --- the page and the export, on a real database -------------------------------------
+
+
+def _ticket(number: str) -> Ticket:
+    db.session.expire_all()
+    return db.session.scalar(sa.select(Ticket).where(Ticket.number == number))
+
+
+def _link(app, number: str) -> str:
+    """Returns the job link of the ticket's current assignment."""
+    with app.app_context():
+        assignment = db.session.scalar(
+            sa.select(Assignment)
+            .join(Ticket)
+            .where(Ticket.number == number, Assignment.ended_at.is_(None))
+        )
+        return f"/j/{job_token(assignment.id)}"
+
+
+def _log_in_again(officer: OfficerActions) -> None:
+    """Logs in under the frozen clock (a session signed in the future is refused)."""
+    assert officer.log_in("officer", OFFICER_PASSWORD).status_code == 302
+
+
+def _section(html: str, element_id: str) -> str:
+    start = html.index(f'id="{element_id}"')
+    return html[start : html.index("</section>", start)]
+
+
+def _table(html: str, element_id: str) -> dict[str, int]:
+    """Returns the label → count rows of a chart's table."""
+    rows = re.findall(
+        r'<tr><td>([^<]+)</td><td class="num">(\d+)</td></tr>',
+        _section(html, element_id),
+    )
+    return {label: int(count) for label, count in rows}
+
+
+def _clock(html: str, clock: str) -> dict[str, int]:
+    tag = re.search(rf'id="clock-{clock}"[^>]*>', html).group(0)
+    return {k: int(v) for k, v in re.findall(r'data-(\w+)="(\d+)"', tag)}
+
+
+def test_anonymous_visitors_are_sent_to_the_login(client, demo):
+    for path in ("/board/stats", f"/board/stats.csv?{RANGE}"):
+        response = client.get(path)
+        assert response.status_code == 302
+        assert "/board/login" in response.headers["Location"]
+
+
+def test_statistics_is_in_the_board_navigation_once(app, client, officer, settings):
+    from dispatch.board import BOARD_LINKS
+    from repair import create_app
+
+    create_app(settings)  # a second app adds no second link
+    assert [e for e, _t, _r in BOARD_LINKS].count("stats.stats") == 1
+    page = client.get("/board?lang=en").get_data(as_text=True)
+    assert 'href="/board/stats"' in page
+
+
+def test_officer_counts_this_months_tickets_by_category_building_and_contractor(
+    app, client, officer, resident
+):
+    resident.report(description="电梯困人了", spot="3栋电梯")
+    resident.report(description="楼道灯不亮", spot="2楼楼道")
+    resident.report(description="楼道灯不亮了，黑乎乎的", spot="5楼楼道")
+    page = client.get("/board/stats?lang=en")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert re.search(r'id="total-tickets">3<', html)
+    assert _table(html, "by-category") == {"Lift": 1, "Lighting": 2}
+    assert _table(html, "by-building") == {"Building 3": 3}
+    assert _table(html, "by-contractor") == {"安居维保服务有限公司": 3}
+    assert html.count('<svg xmlns="http://www.w3.org/2000/svg" class="chart"') == 3
+    assert "No ratings in this range yet." in html
+    assert not re.search(r'(src|href)="(https?:)?//', html)  # no CDN, nothing external
+
+
+def test_sla_compliance_and_response_times_of_a_known_week(
+    app, client, officer, resident
+):
+    """A: everything in time. B: everything late. C: forgotten (overdue).
+    D: just reported (not yet due). E: rejected (on no clock)."""
+    with freeze_time(T0) as clock:
+        _log_in_again(officer)
+        a = resident.report(description="电梯困人了")
+        clock.tick(10 * 60)
+        ContractorActions(client, PRIMARY).tap(_link(app, a), "accept")
+        clock.tick(10 * 60)
+        officer.act(a, "triage", urgency="urgent", category="lift")
+        clock.tick(40 * 60)
+        ContractorActions(client, PRIMARY).tap(_link(app, a), "arrive")  # T0+1h
+
+        clock.move_to(T0 + timedelta(hours=2))
+        b = resident.report(description="电梯困人了")
+        clock.tick(45 * 60)
+        ContractorActions(client, PRIMARY).tap(_link(app, b), "accept")
+        clock.tick(45 * 60)
+        officer.act(b, "triage", urgency="urgent", category="lift")  # +1 h 30 min
+        clock.tick(90 * 60)
+        ContractorActions(client, PRIMARY).tap(_link(app, b), "arrive")  # +3 h
+
+        clock.move_to(T0 + timedelta(hours=4))
+        c = resident.report(description="楼道灯不亮")
+        e = resident.report(description="我家里的灯坏了")
+        officer.act(e, "reject", reason="不属于公共区域")
+
+        clock.move_to(T0 + timedelta(days=3))
+        d = resident.report(description="楼道灯不亮")
+        clock.tick(10 * 60)
+        with app.app_context():
+            assert _ticket(a).urgency is _ticket(b).urgency is Urgency.URGENT
+            assert _ticket(c).urgency is _ticket(d).urgency is Urgency.GENERAL
+        html = client.get(f"/board/stats?{RANGE}&lang=en").get_data(as_text=True)
+
+    assert re.search(r'id="total-tickets">5<', html)
+    assert re.search(r'id="total-ended">1<', html)
+    assert _clock(html, "triage") == {"met": 1, "late": 1, "overdue": 1, "pending": 1}
+    assert _clock(html, "contact") == {"met": 1, "late": 1, "overdue": 0, "pending": 0}
+    assert _clock(html, "urgent_on_site") == {
+        "met": 1,
+        "late": 1,
+        "overdue": 0,
+        "pending": 0,
+    }
+    assert _clock(html, "general_on_site") == {
+        "met": 0,
+        "late": 0,
+        "overdue": 1,
+        "pending": 1,
+    }
+    triage = html.split('id="clock-triage"')[1].split("</div>")[0]
+    assert "33.3%" in triage and "1 of 3 on time" in triage
+    # contact: 10 min and 45 min; on site: 1 h and 3 h
+    contact = html.split('id="time-contact"')[1].split("</tr>")[0]
+    assert re.findall(r'class="num[^"]*">([^<]+)<', contact) == [
+        "2",
+        "28 min",
+        "42 min",
+    ]
+    on_site = html.split('id="time-on_site"')[1].split("</tr>")[0]
+    assert re.findall(r'class="num[^"]*">([^<]+)<', on_site) == [
+        "2",
+        "2 h",
+        "2 h 48 min",
+    ]
+
+
+def test_the_sql_agrees_with_the_pure_tally(app, client, officer, resident):
+    with freeze_time(T0) as clock:
+        _log_in_again(officer)
+        numbers = [resident.report(description="楼道灯不亮") for _ in range(4)]
+        for number, minutes in zip(numbers, (20, 50, 70), strict=False):
+            clock.move_to(T0 + minutes * MIN)
+            officer.act(number, "triage", urgency="general", category="lighting")
+        clock.move_to(T0 + 75 * MIN)
+        resident.report(description="楼道灯不亮")
+    now = T0 + 80 * MIN
+    with app.app_context():
+        tickets = db.session.scalars(sa.select(Ticket)).all()
+        expected = stats.tally(
+            [(t.urgency_confirmed_at, t.triage_due_at) for t in tickets], now
+        )
+        communities = db.session.scalars(sa.select(Community)).all()
+        where = stats.in_range(communities, date(2026, 3, 2), date(2026, 3, 2))
+        assert stats.compliance(where, now)["triage"] == expected
+    assert expected == stats.Compliance(met=2, late=1, overdue=1, pending=1)
+
+
+def test_a_declined_job_lowers_the_contractors_acceptance(
+    app, client, officer, resident
+):
+    with freeze_time(T0) as clock:
+        _log_in_again(officer)
+        accepted = resident.report(description="楼道灯不亮")
+        ContractorActions(client, PRIMARY).tap(_link(app, accepted), "accept")
+        declined = resident.report(description="楼道灯不亮了")
+        ContractorActions(client, PRIMARY).tap(
+            _link(app, declined), "decline", reason="busy"
+        )
+        clock.tick(5 * 60)
+        with app.app_context():
+            assert _ticket(declined).contractor.phone == BACKUP  # AB岗
+        ContractorActions(client, BACKUP).tap(_link(app, declined), "accept")
+        clock.tick(60 * 60)
+        ContractorActions(client, BACKUP).tap(_link(app, declined), "arrive")
+        html = client.get(f"/board/stats?{RANGE}&lang=en").get_data(as_text=True)
+    with app.app_context():
+        ids = dict(db.session.execute(sa.select(Contractor.phone, Contractor.id)).all())
+    primary = re.search(rf'<tr id="scorecard-{ids[PRIMARY]}"[^>]*>', html).group(0)
+    backup_row = html.split(f'id="scorecard-{ids[BACKUP]}"')[1].split("</tr>")[0]
+    assert 'data-assignments="2" data-accepted="1" data-declined="1"' in primary
+    primary_row = html.split(f'id="scorecard-{ids[PRIMARY]}"')[1].split("</tr>")[0]
+    assert 'class="num rate acceptance">50%<' in primary_row
+    assert 'class="num rate acceptance">100%<' in backup_row
+    assert "100%<small>1/1</small>" in backup_row  # on site within 24 h
+
+
+def test_a_reopened_job_counts_against_the_contractor_who_completed_it(
+    app, client, officer, resident
+):
+    with freeze_time(T0) as clock:
+        _log_in_again(officer)
+        numbers = [resident.report(description="楼道灯不亮") for _ in range(2)]
+        contractor = ContractorActions(client, PRIMARY)
+        for number in numbers:
+            link = _link(app, number)
+            contractor.tap(link, "accept")
+            clock.tick(30 * 60)
+            assert contractor.complete(link, worker_name="王师傅").status_code == 303
+        clock.tick(3600)
+        officer.act(numbers[0], "reopen", note="灯又不亮了")
+        html = client.get(f"/board/stats?{RANGE}&lang=en").get_data(as_text=True)
+    with app.app_context():
+        primary_id = db.session.scalar(
+            sa.select(Contractor.id).where(Contractor.phone == PRIMARY)
+        )
+    row = html.split(f'id="scorecard-{primary_id}"')[1].split("</tr>")[0]
+    assert 'data-completed="2" data-reopened="1"' in html
+    assert "50%<small>1/2</small>" in row
+
+
+def test_csv_has_every_ticket_with_its_timestamps(app, client, officer, resident):
+    with freeze_time(T0) as clock:
+        _log_in_again(officer)
+        first = resident.report(description="电梯困人了")
+        clock.tick(10 * 60)
+        ContractorActions(client, PRIMARY).tap(_link(app, first), "accept")
+        second = resident.report(description="楼道灯不亮", phone="13912345678")
+    with freeze_time(T0 + timedelta(days=10)):
+        later = resident.report(description="楼道灯不亮")  # outside the range
+        response = client.get(f"/board/stats.csv?{RANGE}")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
+    disposition = response.headers["Content-Disposition"]
+    assert disposition.startswith("attachment;") and ".csv" in disposition
+    body = response.get_data()
+    assert body.startswith("\ufeff".encode())
+    rows = list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
+    assert [row["number"] for row in rows] == [first, second]
+    assert later not in body.decode("utf-8-sig")
+    row = rows[0]
+    assert set(stats.CSV_TIMES) <= set(row)
+    assert row["community"] == "阳光花园" and row["building"] == "3栋"
+    assert row["entrance"] == "2单元" and row["category"] == "电梯"
+    assert (row["urgency"], row["status"], row["channel"]) == (
+        "urgent",
+        "accepted",
+        "qr",
+    )
+    assert row["contractor"] == "安居维保服务有限公司"
+    assert row["created_at"] == "2026-03-02T09:00:00+08:00"  # local, with its offset
+    assert row["accepted_at"] == "2026-03-02T09:10:00+08:00"
+    assert row["contact_due_at"] == "2026-03-02T09:30:00+08:00"
+    assert row["completed_at"] == ""
+    assert "13912345678" not in body.decode("utf-8-sig")  # no resident phone numbers
+
+
+def test_officer_of_another_community_sees_none_of_our_figures(
+    app, client, officer, resident
+):
+    ours = resident.report(description="扶手松动")
+    code, username = _other_community(app)
+    theirs = ResidentActions(client, code).report(description="绿城的路灯不亮")
+    with app.app_context():
+        our_community = _ticket(ours).community_id
+    other = OfficerActions(app.test_client())
+    assert other.log_in(username, "another password").status_code == 302
+    assert (
+        other.client.get(f"/board/stats?community={our_community}").status_code == 404
+    )
+    assert (
+        other.client.get(f"/board/stats.csv?community={our_community}")
+    ).status_code == 404
+    exported = other.client.get("/board/stats.csv").get_data().decode()
+    assert ours not in exported and theirs in exported
+    page = other.client.get("/board/stats?lang=en").get_data(as_text=True)
+    assert re.search(r'id="total-tickets">1<', page)
+    assert "阳光花园" not in page
+    # and our officer sees only ours
+    mine = client.get("/board/stats.csv").get_data().decode()
+    assert ours in mine and theirs not in mine
+
+
+def test_a_broken_date_falls_back_to_the_last_30_days(app, client, officer):
+    html = client.get("/board/stats?from=2026-02-30&lang=en").get_data(as_text=True)
+    assert 'id="range-error"' in html
+    assert re.search(r'id="total-tickets">0<', html)
+    assert "No tickets in this range." in html
+
+
+def test_long_chart_labels_are_cut_to_fit():
+    from dispatch.charts import fit_label
+
+    assert fit_label("照明", 120) == "照明"
+    short = fit_label("安居维保服务有限公司第二工程队", 118)
+    assert short.endswith("…") and len(short) <= 10
+    assert fit_label("Structure / falling objects", 118).endswith("…")
+
+
+def test_satisfaction_counts_four_and_five_stars_as_satisfied():
+    figures = stats.summarize_ratings(
+        [(5, "安居"), (4, "安居"), (2, "顺达"), (5, None)]
+    )
+    assert (figures.ratings, figures.satisfied) == (4, 3)
+    assert figures.rate == 0.75 and figures.average == 4.0
+    assert figures.by_contractor[0] == ("", 1, 5.0, 1.0)
+    assert ("顺达", 1, 2.0, 0.0) in figures.by_contractor
+    assert stats.summarize_ratings([]).rate is None
+
+
+def test_residents_ratings_reach_the_statistics(app, client, officer, resident):
+    from repair.models import Rating
+
+    number = resident.report(description="楼道灯不亮")
+    with app.app_context():
+        ticket = db.session.scalar(sa.select(Ticket).where(Ticket.number == number))
+        db.session.add(Rating(ticket_id=ticket.id, stars=5, comment="好"))
+        db.session.commit()
+    page = client.get("/board/stats?lang=en").get_data(as_text=True)
+    satisfaction = page.split('id="satisfaction"')[1].split("</section>")[0]
+    assert 'id="satisfaction-rate">100' in satisfaction
+    assert "安居维保服务有限公司" in satisfaction
