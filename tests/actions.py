@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from dataclasses import dataclass
 
 _HIDDEN = re.compile(
     r'name="(csrf_token|submission_key|kept_photos)" type="hidden" value="([^"]*)"'
@@ -195,3 +196,39 @@ class OfficerActions:
         path = f"/board/t/{number}"
         data = {"csrf_token": self.csrf(path), **fields}
         return self.client.post(f"{path}/{action}", data=data)
+
+
+@dataclass(frozen=True)
+class OtherCommunity:
+    id: int
+    code: str
+    username: str
+    password: str
+
+
+def make_other_community(app) -> OtherCommunity:
+    """Creates 绿城小区 with one entrance and its own officer (for scope tests)."""
+    from werkzeug.security import generate_password_hash
+
+    from repair.db import db
+    from repair.models import Building, Community, Entrance, Role, User
+    from repair.places import assign_new_code
+
+    with app.app_context():
+        community = Community(slug="lvcheng", name="绿城小区", ticket_prefix="LC")
+        building = Building(community=community, name="1栋")
+        entrance = Entrance(building=building, name="1单元", code="")
+        db.session.add_all([community, building, entrance])
+        assign_new_code(entrance)
+        db.session.add(
+            User(
+                username="lc-officer",
+                role=Role.OFFICER,
+                password_hash=generate_password_hash("another password"),
+                communities=[community],
+            )
+        )
+        db.session.commit()
+        return OtherCommunity(
+            community.id, entrance.code, "lc-officer", "another password"
+        )

@@ -268,3 +268,26 @@ def officer(app, client, demo):
     actions = OfficerActions(client)
     assert actions.log_in("officer", OFFICER_PASSWORD).status_code == 302
     return actions
+
+
+ADMIN_PASSWORD = "admin password 1"
+
+
+@pytest.fixture
+def admin_user(app, demo) -> str:
+    """An administrator account (王管理, sees every community); returns its name."""
+    from werkzeug.security import generate_password_hash
+
+    from repair.models import Role, User
+
+    with app.app_context():
+        db.session.add(
+            User(
+                username="root",
+                display_name="王管理",
+                role=Role.ADMIN,
+                password_hash=generate_password_hash(ADMIN_PASSWORD),
+            )
+        )
+        db.session.commit()
+    return "root"

@@ -9,7 +9,6 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 from pypdf import PdfReader
-from werkzeug.security import generate_password_hash
 
 from dispatch.models import Route, SlaPolicy
 from repair.db import db
@@ -24,10 +23,9 @@ from repair.models import (
     Ticket,
     User,
 )
-from tests.actions import OfficerActions, ResidentActions
-from tests.conftest import OFFICER_PASSWORD, PUBLIC_URL
+from tests.actions import OfficerActions, ResidentActions, make_other_community
+from tests.conftest import ADMIN_PASSWORD, OFFICER_PASSWORD, PUBLIC_URL
 
-ADMIN_PASSWORD = "admin password 1"
 PRIMARY, BACKUP = "+8613800000001", "+8613800000002"
 
 
@@ -41,20 +39,10 @@ class AdminActions(OfficerActions):
 
 
 @pytest.fixture
-def admin(app, client, demo) -> AdminActions:
+def admin(app, client, admin_user) -> AdminActions:
     """An administrator, logged in (with the demo community seeded)."""
-    with app.app_context():
-        db.session.add(
-            User(
-                username="root",
-                display_name="王管理",
-                role=Role.ADMIN,
-                password_hash=generate_password_hash(ADMIN_PASSWORD),
-            )
-        )
-        db.session.commit()
     actions = AdminActions(client)
-    assert actions.log_in("root", ADMIN_PASSWORD).status_code == 302
+    assert actions.log_in(admin_user, ADMIN_PASSWORD).status_code == 302
     return actions
 
 
@@ -78,28 +66,6 @@ def _entrance(building: str, entrance: str) -> Entrance:
         Building.name == building,
         Entrance.name == entrance,
     )
-
-
-def _other_community(app) -> tuple[int, str]:
-    """Creates 绿城小区 with an entrance and its own officer; returns (id, username)."""
-    from repair.places import assign_new_code
-
-    with app.app_context():
-        community = Community(slug="lvcheng", name="绿城小区", ticket_prefix="LC")
-        building = Building(community=community, name="1栋")
-        entrance = Entrance(building=building, name="1单元", code="")
-        db.session.add_all([community, building, entrance])
-        assign_new_code(entrance)
-        db.session.add(
-            User(
-                username="lc-officer",
-                role=Role.OFFICER,
-                password_hash=generate_password_hash("another password"),
-                communities=[community],
-            )
-        )
-        db.session.commit()
-        return community.id, "lc-officer"
 
 
 def _pdf_text(response) -> str:
@@ -344,7 +310,8 @@ def test_officers_print_their_own_stickers_but_not_another_communitys(
     assert all(path in page for path in ours)
     assert f"{PUBLIC_URL}/q/{entrance_code}" in _pdf_text(client.get(ours[0]))
 
-    other_id, username = _other_community(app)
+    other = make_other_community(app)
+    other_id, username = other.id, other.username
     other = OfficerActions(app.test_client())
     assert other.log_in(username, "another password").status_code == 302
     for path in ours:

@@ -6,15 +6,12 @@ import re
 
 import pytest
 import sqlalchemy as sa
-from werkzeug.security import generate_password_hash
 
 from repair.db import db
-from repair.models import Building, Contractor, Entrance, Role, User
-from tests.conftest import OFFICER_PASSWORD
+from repair.models import Building, Contractor, Entrance
+from tests.conftest import ADMIN_PASSWORD, OFFICER_PASSWORD
 
 pytestmark = pytest.mark.browser
-
-ADMIN_PASSWORD = "admin password 1"
 
 
 @pytest.fixture
@@ -24,21 +21,6 @@ def desktop(browser):
     page = context.new_page()
     yield page
     context.close()
-
-
-@pytest.fixture
-def admin_user(app, demo) -> str:
-    with app.app_context():
-        db.session.add(
-            User(
-                username="root",
-                display_name="王管理",
-                role=Role.ADMIN,
-                password_hash=generate_password_hash(ADMIN_PASSWORD),
-            )
-        )
-        db.session.commit()
-    return "root"
 
 
 def _log_in(page, base: str, username: str, password: str) -> None:

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from werkzeug.security import generate_password_hash
 
 from dispatch.models import Assignment, OutboxMessage
 from repair.db import db
 from repair.models import (
-    Building,
-    Community,
     Contractor,
     Entrance,
-    Role,
     Ticket,
     TicketStatus,
     Urgency,
-    User,
 )
-from tests.actions import ContractorActions, OfficerActions, ResidentActions
+from tests.actions import (
+    ContractorActions,
+    OfficerActions,
+    ResidentActions,
+    make_other_community,
+)
 
 PRIMARY, BACKUP = "+8613800000001", "+8613800000002"
 
@@ -26,28 +26,6 @@ PRIMARY, BACKUP = "+8613800000001", "+8613800000002"
 def _ticket(number: str) -> Ticket:
     db.session.expire_all()
     return db.session.scalar(sa.select(Ticket).where(Ticket.number == number))
-
-
-def _other_community(app) -> tuple[str, str]:
-    """Creates 绿城小区 with its own officer; returns (entrance code, username)."""
-    from repair.places import assign_new_code
-
-    with app.app_context():
-        community = Community(slug="lvcheng", name="绿城小区", ticket_prefix="LC")
-        building = Building(community=community, name="1栋")
-        entrance = Entrance(building=building, name="1单元", code="")
-        db.session.add_all([community, building, entrance])
-        assign_new_code(entrance)
-        db.session.add(
-            User(
-                username="lc-officer",
-                role=Role.OFFICER,
-                password_hash=generate_password_hash("another password"),
-                communities=[community],
-            )
-        )
-        db.session.commit()
-        return entrance.code, "lc-officer"
 
 
 def test_anonymous_visitors_are_sent_to_the_login(client, demo):
@@ -212,7 +190,8 @@ def test_officer_of_another_community_sees_nothing_of_ours(
     app, client, officer, resident
 ):
     number = resident.report(description="扶手松动")
-    code, username = _other_community(app)
+    other_place = make_other_community(app)
+    code, username = other_place.code, other_place.username
     theirs = ResidentActions(client, code).report(description="绿城的路灯不亮")
     client.post("/board/logout", data={"csrf_token": officer.csrf("/board")})
     other = OfficerActions(app.test_client())

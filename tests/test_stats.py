@@ -16,9 +16,13 @@ from dispatch.models import Assignment
 from dispatch.tokens import job_token
 from repair.db import db
 from repair.models import Community, Contractor, Ticket, Urgency
-from tests.actions import ContractorActions, OfficerActions, ResidentActions
+from tests.actions import (
+    ContractorActions,
+    OfficerActions,
+    ResidentActions,
+    make_other_community,
+)
 from tests.conftest import OFFICER_PASSWORD
-from tests.test_board import _other_community
 
 PRIMARY, BACKUP = "+8613800000001", "+8613800000002"
 #: Monday 2 March 2026, 09:00 in Shanghai.
@@ -379,7 +383,8 @@ def test_officer_of_another_community_sees_none_of_our_figures(
     app, client, officer, resident
 ):
     ours = resident.report(description="扶手松动")
-    code, username = _other_community(app)
+    other = make_other_community(app)
+    code, username = other.code, other.username
     theirs = ResidentActions(client, code).report(description="绿城的路灯不亮")
     with app.app_context():
         our_community = _ticket(ours).community_id
