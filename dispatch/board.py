@@ -73,7 +73,7 @@ SECTION_TITLES = {
     "confirm": _l("Waiting for the resident"),
 }
 #: Cards shown per section; the rest are counted and found with filters.
-SECTION_LIMIT = 60
+SECTION_LIMIT = 30
 WORKING = (S.NEW, S.DISPATCHED, S.ACCEPTED, S.ON_SITE)
 
 
