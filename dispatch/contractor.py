@@ -161,24 +161,24 @@ def _done(token: str):
     return finish_upload(url_for("contractor.job", token=token))
 
 
+def _one_tap(token: str, act) -> object:
+    assignment = load_assignment(token)
+    if ActionForm().validate_on_submit():
+        act(assignment, Channel.JOB_LINK)
+        db.session.commit()
+    return _done(token)
+
+
 @bp.post("/j/<token>/accept")
 def accept(token: str):
     """Accepts the job: one tap, safe to repeat."""
-    assignment = load_assignment(token)
-    if ActionForm().validate_on_submit():
-        work.accept(assignment, Channel.JOB_LINK)
-        db.session.commit()
-    return _done(token)
+    return _one_tap(token, work.accept)
 
 
 @bp.post("/j/<token>/arrive")
 def arrive(token: str):
     """Marks the contractor on site: one tap, safe to repeat."""
-    assignment = load_assignment(token)
-    if ActionForm().validate_on_submit():
-        work.arrive(assignment, Channel.JOB_LINK)
-        db.session.commit()
-    return _done(token)
+    return _one_tap(token, work.arrive)
 
 
 @bp.post("/j/<token>/decline")
