@@ -226,41 +226,66 @@ def reopened_ids(ticket_ids: list[int]) -> set[int]:
 
 
 def load_sections(args, now: datetime) -> list[dict]:
-    """Returns each section with its most pressing tickets and its full count."""
+    """Returns each section with its most pressing tickets and its full count.
+
+    The sections never overlap, so one grouped query counts them all; the cards
+    of every section are then loaded together.
+    """
     due = next_due_expression()
-    sections = []
-    for name in SECTIONS:
-        condition = section_condition(name, now)
-        count = db.session.scalar(
-            filtered(sa.select(sa.func.count(Ticket.id)).where(condition), args)
-        )
+    conditions = {name: section_condition(name, now) for name in SECTIONS}
+    section_of = sa.case(*[(condition, name) for name, condition in conditions.items()])
+    counts = dict(
+        db.session.execute(
+            filtered(
+                sa.select(section_of, sa.func.count(Ticket.id)).where(
+                    section_of.is_not(None)
+                ),
+                args,
+            ).group_by(section_of)
+        ).all()
+    )
+    chosen = {}
+    for name, condition in conditions.items():
         order = (
             (Ticket.updated_at.desc(),)
             if name == "confirm"
             else (due.is_(None), due, Ticket.id)
         )
-        tickets = db.session.scalars(
-            filtered(sa.select(Ticket).where(condition), args)
-            .options(
-                selectinload(Ticket.entrance)
-                .selectinload(Entrance.building)
-                .selectinload(Building.community),
-                selectinload(Ticket.category),
-                selectinload(Ticket.contractor),
-                selectinload(Ticket.photos),
-                selectinload(Ticket.followers),
-            )
+        chosen[name] = db.session.scalars(
+            filtered(sa.select(Ticket.id).where(condition), args)
             .order_by(*order)
             .limit(SECTION_LIMIT)
         ).all()
-        sections.append(
-            {
-                "name": name,
-                "title": SECTION_TITLES[name],
-                "count": count,
-                "tickets": tickets,
-            }
-        )
+    wanted = [ticket_id for ids in chosen.values() for ticket_id in ids]
+    loaded = (
+        {
+            ticket.id: ticket
+            for ticket in db.session.scalars(
+                sa.select(Ticket)
+                .where(Ticket.id.in_(wanted))
+                .options(
+                    selectinload(Ticket.entrance)
+                    .selectinload(Entrance.building)
+                    .selectinload(Building.community),
+                    selectinload(Ticket.category),
+                    selectinload(Ticket.contractor),
+                    selectinload(Ticket.photos),
+                    selectinload(Ticket.followers),
+                )
+            )
+        }
+        if wanted
+        else {}
+    )
+    sections = [
+        {
+            "name": name,
+            "title": SECTION_TITLES[name],
+            "count": counts.get(name, 0),
+            "tickets": [loaded[ticket_id] for ticket_id in chosen[name]],
+        }
+        for name in SECTIONS
+    ]
     reopened = reopened_ids([t.id for section in sections for t in section["tickets"]])
     for section in sections:
         section["reopened"] = reopened
