@@ -38,11 +38,12 @@ from dispatch.auth import (
     ticket_or_404,
     visible_communities,
 )
-from dispatch.models import Assignment, OutboxMessage, SlaStep
+from dispatch.models import Assignment, OutboxMessage
 from dispatch.routing import end_assignment, route_for
 from repair import lifecycle
-from repair.db import UTCDateTime, db, utcnow
+from repair.db import db, utcnow
 from repair.models import (
+    WORKING_STATUSES,
     ActorType,
     Building,
     Category,
@@ -74,7 +75,7 @@ SECTION_TITLES = {
 }
 #: Cards shown per section; the rest are counted and found with filters.
 SECTION_LIMIT = 30
-WORKING = (S.NEW, S.DISPATCHED, S.ACCEPTED, S.ON_SITE)
+WORKING = WORKING_STATUSES
 
 
 REASON_KINDS = {
@@ -110,68 +111,16 @@ def board_links() -> list[tuple[str, object]]:
     return [(e, title) for e, title, roles in BOARD_LINKS if current_user.role in roles]
 
 
-def _least(*values):
-    # The earliest of nullable datetimes, in SQL that SQLite and PostgreSQL share.
-    result = values[0]
-    for value in values[1:]:
-        result = sa.case(
-            (result.is_(None), value),
-            (value.is_(None), result),
-            (result <= value, result),
-            else_=value,
-        )
-    return result
-
-
-def next_due_expression():
-    """Returns SQL for a ticket's earliest deadline not yet met."""
-    triage = sa.case((Ticket.urgency_confirmed_at.is_(None), Ticket.triage_due_at))
-    contact = sa.case(
-        (
-            sa.and_(Ticket.accepted_at.is_(None), Ticket.on_site_at.is_(None)),
-            Ticket.contact_due_at,
-        )
-    )
-    on_site = sa.case((Ticket.on_site_at.is_(None), Ticket.on_site_due_at))
-    return sa.type_coerce(_least(triage, contact, on_site), UTCDateTime)
-
-
 def next_due(ticket: Ticket) -> tuple[str, datetime] | None:
     """Returns the ticket's next unmet clock and its deadline, if it has one."""
-    if ticket.status not in WORKING:
-        return None
-    pending = []
-    if ticket.urgency_confirmed_at is None and ticket.triage_due_at:
-        pending.append(("triage", ticket.triage_due_at))
-    if (
-        ticket.accepted_at is None
-        and ticket.on_site_at is None
-        and ticket.contact_due_at
-    ):
-        pending.append(("contact", ticket.contact_due_at))
-    if ticket.on_site_at is None and ticket.on_site_due_at:
-        pending.append(("on_site", ticket.on_site_due_at))
-    return min(pending, key=lambda item: item[1]) if pending else None
-
-
-def _overdue(now: datetime):
-    return sa.or_(
-        sa.and_(Ticket.urgency_confirmed_at.is_(None), Ticket.triage_due_at < now),
-        sa.and_(
-            Ticket.accepted_at.is_(None),
-            Ticket.on_site_at.is_(None),
-            Ticket.contact_due_at < now,
-        ),
-        sa.and_(Ticket.on_site_at.is_(None), Ticket.on_site_due_at < now),
-    )
+    return ticket.next_deadline()
 
 
 def section_condition(section: str, now: datetime):
     """Returns the SQL condition of a board section (each ticket is in one)."""
     working = Ticket.status.in_(WORKING)
     confirmed = Ticket.urgency_confirmed_at.is_not(None)
-    escalated = sa.select(SlaStep.id).where(SlaStep.ticket_id == Ticket.id).exists()
-    late = sa.or_(_overdue(now), escalated)
+    late = sa.or_(Ticket.next_due_at < now, Ticket.escalated_at.is_not(None))
     if section == "triage":
         return sa.and_(working, Ticket.urgency_confirmed_at.is_(None))
     if section == "breached":
@@ -231,14 +180,15 @@ def load_sections(args, now: datetime) -> list[dict]:
     The sections never overlap, so one grouped query counts them all; the cards
     of every section are then loaded together.
     """
-    due = next_due_expression()
     conditions = {name: section_condition(name, now) for name in SECTIONS}
     section_of = sa.case(*[(condition, name) for name, condition in conditions.items()])
     counts = dict(
         db.session.execute(
             filtered(
                 sa.select(section_of, sa.func.count(Ticket.id)).where(
-                    section_of.is_not(None)
+                    # Every section's tickets, by the status index: not the year.
+                    Ticket.status.in_((*WORKING, S.COMPLETED)),
+                    section_of.is_not(None),
                 ),
                 args,
             ).group_by(section_of)
@@ -249,7 +199,7 @@ def load_sections(args, now: datetime) -> list[dict]:
         order = (
             (Ticket.updated_at.desc(),)
             if name == "confirm"
-            else (due.is_(None), due, Ticket.id)
+            else (Ticket.next_due_at.asc().nulls_last(), Ticket.id)
         )
         chosen[name] = db.session.scalars(
             filtered(sa.select(Ticket.id).where(condition), args)

@@ -138,9 +138,8 @@ def take_rung(ticket: Ticket, rung: sla.Rung, now: datetime) -> bool:
     if rung.delay < timedelta(0) and now >= due:
         return False  # a nudge before the deadline is moot after it; marked as handled
     assignment = current_assignment(ticket)
-    lifecycle.record_event(
+    lifecycle.escalate(
         ticket,
-        "escalated",
         lifecycle.Actor.system(),
         now,
         data={

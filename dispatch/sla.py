@@ -6,22 +6,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from repair.models import CLOCK_DEADLINES, CLOCK_MET_BY
+
 URGENT = "urgent"
 GENERAL = "general"
 
-#: clock → the ticket column holding its deadline
-DUE_FIELDS = {
-    "triage": "triage_due_at",
-    "contact": "contact_due_at",
-    "on_site": "on_site_due_at",
-}
-
-#: clock → the ticket columns of which any one being set means the clock was met
-MET_FIELDS = {
-    "triage": ("urgency_confirmed_at",),
-    "contact": ("accepted_at", "on_site_at", "completed_at"),
-    "on_site": ("on_site_at", "completed_at"),
-}
+#: clock → the ticket column holding its deadline; clock → the columns of which
+#: any one being set means the clock was met (the ticket's own definitions)
+DUE_FIELDS = CLOCK_DEADLINES
+MET_FIELDS = CLOCK_MET_BY
 
 
 @dataclass(frozen=True)

@@ -204,6 +204,21 @@ def restart_clocks(
     )
 
 
+def escalate(
+    ticket: Ticket,
+    actor: Actor,
+    now: datetime | None = None,
+    *,
+    data: dict[str, Any] | None = None,
+) -> TicketEvent:
+    """Records that the escalation ladder acted on the ticket (dispatch decides
+    when and how); the ticket stays marked as escalated from the first time."""
+    now = now or utcnow()
+    if ticket.escalated_at is None:
+        ticket.escalated_at = now
+    return record_event(ticket, "escalated", actor, now, data=data)
+
+
 def can(ticket: Ticket, action: str) -> bool:
     """Returns whether ``action`` is allowed from the ticket's current state."""
     sources, _ = TRANSITIONS[action]

@@ -31,6 +31,26 @@ class TicketStatus(str, enum.Enum):
 CLOSED_STATUSES = frozenset(
     {TicketStatus.CLOSED, TicketStatus.REJECTED, TicketStatus.DUPLICATE}
 )
+#: The states in which someone is still working on a ticket, so its clocks run.
+WORKING_STATUSES = (
+    TicketStatus.NEW,
+    TicketStatus.DISPATCHED,
+    TicketStatus.ACCEPTED,
+    TicketStatus.ON_SITE,
+)
+
+#: The SLA clocks: clock → the ticket column holding its deadline ...
+CLOCK_DEADLINES = {
+    "triage": "triage_due_at",
+    "contact": "contact_due_at",
+    "on_site": "on_site_due_at",
+}
+#: ... and the columns of which any one being set means the clock was met.
+CLOCK_MET_BY = {
+    "triage": ("urgency_confirmed_at",),
+    "contact": ("accepted_at", "on_site_at", "completed_at"),
+    "on_site": ("on_site_at", "completed_at"),
+}
 
 
 class Urgency(str, enum.Enum):
@@ -191,6 +211,8 @@ class Ticket(db.Model):
     __table_args__ = (
         # Statistics and exports select a community's tickets by submission time.
         sa.Index("ix_ticket_community_created", "community_id", "created_at"),
+        # The board reads the most pressing tickets first.
+        sa.Index("ix_ticket_next_due", "next_due_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -227,6 +249,11 @@ class Ticket(db.Model):
     completed_by_name: Mapped[str | None] = mapped_column(sa.String(64))
     completion_note: Mapped[str | None] = mapped_column(sa.Text)
     duplicate_of_id: Mapped[int | None] = mapped_column(sa.ForeignKey("ticket.id"))
+    #: The earliest deadline not yet met while the ticket is worked on, else None;
+    #: kept by ``next_deadline`` at every flush (see ``_keep_next_due``).
+    next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: When the escalation ladder first acted on the ticket (lifecycle.escalate).
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     community: Mapped[Community] = relationship()
     entrance: Mapped[Entrance | None] = relationship()
@@ -240,6 +267,23 @@ class Ticket(db.Model):
     )
     rating: Mapped[Rating | None] = relationship()
     followers: Mapped[list[TicketFollower]] = relationship(order_by="TicketFollower.id")
+
+    def pending_clocks(self) -> list[tuple[str, datetime]]:
+        """Returns (clock, deadline) for every clock not yet met, soonest first."""
+        if self.status not in WORKING_STATUSES:
+            return []
+        pending = [
+            (clock, getattr(self, column))
+            for clock, column in CLOCK_DEADLINES.items()
+            if getattr(self, column) is not None
+            and all(getattr(self, met) is None for met in CLOCK_MET_BY[clock])
+        ]
+        return sorted(pending, key=lambda item: item[1])
+
+    def next_deadline(self) -> tuple[str, datetime] | None:
+        """Returns the next unmet clock and its deadline, if there is one."""
+        pending = self.pending_clocks()
+        return pending[0] if pending else None
 
     @property
     def report_photos(self) -> list[Photo]:
@@ -317,3 +361,12 @@ class TicketFollower(db.Model):
     phone: Mapped[str | None] = mapped_column(sa.String(32))
     locale: Mapped[str] = mapped_column(sa.String(8), default="zh_CN")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+@sa.event.listens_for(Ticket, "before_insert")
+@sa.event.listens_for(Ticket, "before_update")
+def _keep_next_due(_mapper, _connection, ticket: Ticket) -> None:
+    # Whatever changed a ticket's state, deadlines or met-clock timestamps, its
+    # next deadline is written with the row, so the board can read tickets by it.
+    deadline = ticket.next_deadline()
+    ticket.next_due_at = deadline[1] if deadline else None

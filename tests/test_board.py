@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import sqlalchemy as sa
+from freezegun import freeze_time
 
 from dispatch.models import Assignment, OutboxMessage
-from repair.db import db
+from repair.db import db, utcnow
 from repair.models import (
     Contractor,
     Entrance,
@@ -52,6 +55,42 @@ def test_a_fresh_report_waits_in_needs_triage(app, client, officer, resident):
     assert "困" in triage  # the classifier's reasons
     cards = client.get("/board/cards").get_data(as_text=True)
     assert number in cards and 'id="sections"' in cards and "<html" not in cards
+
+
+def _sections(client) -> dict[str, str]:
+    page = client.get("/board/cards").get_data(as_text=True)
+    return {
+        name: page.split(f'id="section-{name}"')[1].split("</section>")[0]
+        for name in ("triage", "urgent", "general", "breached", "confirm")
+    }
+
+
+def test_each_ticket_waits_in_the_section_of_its_next_deadline(
+    app, client, officer, resident
+):
+    with freeze_time(utcnow() + timedelta(seconds=1)) as clock:
+        lift = resident.report(description="电梯困人了")
+        clock.tick(timedelta(minutes=1))
+        lamp = resident.report(description="楼道灯不亮")
+        clock.tick(timedelta(minutes=1))
+        later_lift = resident.report(description="2号电梯也困人了")
+        for number in (lift, later_lift):
+            officer.act(number, "triage", urgency="urgent", category="lift")
+        officer.act(lamp, "triage", urgency="general", category="electrical")
+        sections = _sections(client)
+        urgent = sections["urgent"]
+        assert lift in urgent and later_lift in urgent
+        assert urgent.index(lift) < urgent.index(later_lift)  # sooner deadline first
+        assert lamp in sections["general"] and not sections["breached"].count("YG-")
+
+        clock.tick(timedelta(minutes=29))  # the first lift's contact deadline passed
+        sections = _sections(client)
+        assert lift in sections["breached"] and lift not in sections["urgent"]
+        assert later_lift in sections["urgent"] and lamp in sections["general"]
+
+        clock.tick(timedelta(hours=24))
+        sections = _sections(client)
+        assert all(n in sections["breached"] for n in (lift, later_lift, lamp))
 
 
 def test_officer_confirms_urgency_and_the_deadlines_follow(app, officer, resident):

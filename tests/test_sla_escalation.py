@@ -15,6 +15,7 @@ from dispatch.sweep import sweep
 from repair import lifecycle
 from repair.db import db
 from repair.models import ActorType, Channel, Ticket, TicketEvent, TicketStatus, Urgency
+from tests.actions import ContractorActions
 
 START = "2026-11-22 02:00:00"  # 10:00 in Shanghai
 PRIMARY, BACKUP = "+8613800000001", "+8613800000002"
@@ -127,6 +128,44 @@ def test_every_rung_of_the_urgent_ladder(app, resident, jobs, clock, fake_twilio
         assert set(taken[2:4]) == {("triage", "breach"), ("contact", "supervisor")}
         assert taken[4:] == [("on_site", "breach")]
         assert jobs.scheduled_ids() == set()  # the ladder is done
+
+
+def test_the_next_deadline_follows_the_clocks(app, client, resident, jobs, clock):
+    number = _report(resident, URGENT_TEXT)
+    jobs.run_due()
+    with app.app_context():
+        ticket = _ticket(app, number)
+        assert ticket.next_due_at == ticket.contact_due_at  # 30 min, before triage
+        assert ticket.escalated_at is None
+        created = ticket.created_at
+
+    clock.tick(timedelta(minutes=20))  # the reminder is the ladder's first step
+    jobs.run_due()
+    with app.app_context():
+        assert _ticket(app, number).escalated_at == created + timedelta(minutes=20)
+
+    contractor = ContractorActions(client, PRIMARY)
+    with app.app_context():
+        job = contractor.link()
+    assert contractor.tap(job, "accept").status_code == 303
+    with app.app_context():
+        ticket = _ticket(app, number)  # contact met; triage (1 h) is next, then 2 h
+        assert ticket.next_due_at == ticket.triage_due_at
+        assert ticket.next_deadline() == ("triage", ticket.triage_due_at)
+    assert contractor.tap(job, "arrive").status_code == 303
+    with app.app_context():
+        ticket = _ticket(app, number)
+        assert ticket.next_due_at == ticket.triage_due_at  # the officer still must
+        lifecycle.assess(
+            ticket,
+            Urgency.URGENT,
+            lifecycle.Actor.system(),
+            deadlines=deadlines_for(ticket, "urgent"),
+            confirmed=True,
+        )
+        db.session.commit()
+        assert _ticket(app, number).next_due_at is None  # every clock is met
+        assert _ticket(app, number).escalated_at == created + timedelta(minutes=20)
 
 
 def test_general_ladder_alerts_officer_then_supervisor(

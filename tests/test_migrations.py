@@ -1,0 +1,148 @@
+"""The Alembic migrations on a database of their own: data kept, both directions."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from flask_migrate import downgrade, upgrade
+from sqlalchemy.engine import make_url
+
+from repair import create_app
+from repair.config import normalize_database_url
+from repair.db import db
+from tests.conftest import _settings
+
+BEFORE_NEXT_DUE = "6faa5fa29926"
+
+
+@pytest.fixture
+def scratch_url(tmp_path):
+    """Yields an empty database: a SQLite file, or a schema of the test PostgreSQL."""
+    url = os.environ.get("REPAIRDESK_TEST_DATABASE_URL")
+    if not url:
+        yield f"sqlite:///{tmp_path / 'migrations.sqlite3'}"
+        return
+    schema = f"migrations_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(normalize_database_url(url))
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield (
+            make_url(url)
+            .update_query_dict({"options": f"-csearch_path={schema}"})
+            .render_as_string(hide_password=False)
+        )
+    finally:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
+@pytest.fixture
+def scratch_app(scratch_url, tmp_path):
+    app = create_app(_settings(scratch_url, "", tmp_path))
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+def _table(connection, name: str) -> sa.Table:
+    return sa.Table(name, sa.MetaData(), autoload_with=connection)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes from raw columns (UTC by our convention).
+    return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _add_ticket(connection, ticket_id: int, created: datetime, **fields) -> None:
+    ticket = _table(connection, "ticket")
+    values = {
+        "id": ticket_id,
+        "number": f"MG-{ticket_id:04d}",
+        "community_id": 1,
+        "spot": "1楼",
+        "description": "电梯困人",
+        "channel": "qr",
+        "resident_key": f"key-{ticket_id}",
+        "created_at": created,
+        "updated_at": created,
+        "triage_due_at": created + timedelta(hours=1),
+        "contact_due_at": created + timedelta(minutes=30),
+        "on_site_due_at": created + timedelta(hours=2),
+        "urgency": "urgent",
+    }
+    values.update(fields)
+    connection.execute(ticket.insert().values(**values))
+
+
+def test_next_due_and_escalation_are_filled_in_for_existing_tickets(scratch_app):
+    created = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+    upgrade(revision=BEFORE_NEXT_DUE)
+    with db.engine.begin() as connection:
+        connection.execute(
+            _table(connection, "community")
+            .insert()
+            .values(
+                id=1,
+                slug="mg",
+                name="迁移小区",
+                ticket_prefix="MG",
+                timezone="Asia/Shanghai",
+                created_at=created,
+            )
+        )
+        _add_ticket(connection, 1, created, status="dispatched")
+        # Confirmed and accepted: only the on-site clock is left.
+        _add_ticket(
+            connection,
+            2,
+            created,
+            status="accepted",
+            urgency_confirmed_at=created + timedelta(minutes=10),
+            accepted_at=created + timedelta(minutes=20),
+        )
+        _add_ticket(connection, 3, created, status="closed")
+        connection.execute(
+            _table(connection, "ticket_event")
+            .insert()
+            .values(
+                ticket_id=1,
+                at=created + timedelta(minutes=20),
+                action="escalated",
+                actor_type="system",
+                channel="system",
+            )
+        )
+
+    upgrade()
+
+    with db.engine.connect() as connection:
+        ticket = _table(connection, "ticket")
+        rows = {
+            row.id: row
+            for row in connection.execute(
+                sa.select(ticket.c.id, ticket.c.next_due_at, ticket.c.escalated_at)
+            )
+        }
+    assert _aware(rows[1].next_due_at) == created + timedelta(minutes=30)
+    assert _aware(rows[1].escalated_at) == created + timedelta(minutes=20)
+    assert _aware(rows[2].next_due_at) == created + timedelta(hours=2)
+    assert rows[2].escalated_at is None
+    assert rows[3].next_due_at is None
+
+
+def test_every_migration_goes_down_and_up_again(scratch_app):
+    upgrade()
+    downgrade(revision="base")
+    with db.engine.connect() as connection:
+        assert set(sa.inspect(connection).get_table_names()) <= {"alembic_version"}
+    upgrade()
+    with db.engine.connect() as connection:
+        columns = {c["name"] for c in sa.inspect(connection).get_columns("ticket")}
+    assert {"next_due_at", "escalated_at"} <= columns
