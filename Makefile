@@ -40,6 +40,9 @@ browser:
 	@test -x $(CHROMIUM) || { \
 		echo "Installing Debian's chromium for the browser tests"; \
 		apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+	@test -n "$$(fc-list :lang=zh 2>/dev/null)" || { \
+		echo "Installing a CJK font so screenshots show the Chinese text"; \
+		apt-get update -qq && apt-get install -y -qq fonts-wqy-microhei >/dev/null; }
 
 ## bench: the benchmarks under tests/benchmarks (figures and ratios to targets)
 bench: $(BIN)/repairdesk translations
