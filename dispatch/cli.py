@@ -73,26 +73,38 @@ def worker_command(with_scheduler: bool, burst: bool, fork: bool) -> None:
 
     Jobs are short, idempotent database work, so by default they run in this warm
     process (rq's SimpleWorker); a forked, cold process per job costs ten times more.
+    Scheduled jobs are moved onto the queues every REPAIRDESK_SCHEDULER_INTERVAL
+    (0.25 s) by one of the workers (dispatch.scheduling).
     """
     import sqlalchemy.orm
     from rq import SimpleWorker, Worker
 
     from dispatch import escalation, outbox, sweep  # noqa: F401  (warm imports)
     from dispatch.jobs import get_queues
+    from dispatch.scheduling import SchedulerThread, enqueue_due_once
     from dispatch.ticker import SweepTicker
 
     app = current_app._get_current_object()
     sqlalchemy.orm.configure_mappers()
     queues = get_queues(app)
     worker = (Worker if fork else SimpleWorker)(queues, connection=queues[0].connection)
-    ticker = None if burst else SweepTicker(app)
-    if ticker:
-        ticker.start()
+    if burst:
+        if with_scheduler:
+            enqueue_due_once(queues)
+        worker.work(burst=True)
+        return
+    # rq's own scheduler polls once a second; ours, in a thread, more often.
+    interval = app.config["SCHEDULER_INTERVAL"].total_seconds()
+    threads = [SweepTicker(app)]
+    if with_scheduler:
+        threads.append(SchedulerThread(queues, interval))
+    for thread in threads:
+        thread.start()
     try:
-        worker.work(with_scheduler=with_scheduler, burst=burst)
+        worker.work(with_scheduler=False)
     finally:
-        if ticker:
-            ticker.stop()
+        for thread in threads:
+            thread.stop()
 
 
 def init_app(app: Flask) -> None:

@@ -44,6 +44,7 @@ def default_settings(instance_path: str) -> dict:
         "SLA_SUPERVISOR_GRACE": "30m",
         "JOB_LINK_TTL": "7d",
         "BOARD_REFRESH_SECONDS": 10,
+        "SCHEDULER_INTERVAL": "0.25s",
         "FOLLOW_UP_AFTER": "24h",
         "AUTO_CLOSE_AFTER": "72h",
         "ME_TOO_DAYS": 7,
@@ -91,6 +92,7 @@ def finalize(config: dict) -> None:
         "JOB_LINK_TTL",
         "FOLLOW_UP_AFTER",
         "AUTO_CLOSE_AFTER",
+        "SCHEDULER_INTERVAL",
     ):
         config[key] = parse_duration(config[key])
     # Generous on purpose: a photo over its own limit gets a message that keeps the

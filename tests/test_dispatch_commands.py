@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -106,3 +108,40 @@ def test_postgresql_options_in_the_url_are_kept():
     assert engine_options("postgresql://u@h/db")["connect_args"] == {
         "options": "-c jit=off"
     }
+
+
+def test_one_worker_schedules_at_a_time_and_hands_over_when_it_stops(app):
+    from dispatch.jobs import get_queues
+    from dispatch.scheduling import RETRY_SECONDS, SchedulerThread
+    from dispatch.sweep import sweep
+
+    with app.app_context():
+        queues = get_queues(app)
+    first, second = SchedulerThread(queues, 0.05), SchedulerThread(queues, 0.05)
+    first.step(0.0)
+    second.step(0.0)
+    assert first.holds_locks and not second.holds_locks
+
+    queue = queues[-1]
+    job = queue.enqueue_at(datetime.now(UTC) - timedelta(seconds=1), sweep)
+    assert job.id in queue.scheduled_job_registry.get_job_ids()
+    second.step(1.0)  # not its turn: nothing moves
+    assert job.id not in queue.get_job_ids()
+    first.step(1.0)
+    assert job.id in queue.get_job_ids()
+    assert job.id not in queue.scheduled_job_registry.get_job_ids()
+
+    first.stop()  # a worker shutting down hands its locks back ...
+    second.step(RETRY_SECONDS)  # ... and the next attempt of another takes them
+    assert second.holds_locks and not first.holds_locks
+
+    later = queue.enqueue_at(datetime.now(UTC) - timedelta(seconds=1), sweep)
+    second.start()  # the thread itself, polling every 50 ms
+    try:
+        deadline = time.monotonic() + 10
+        while later.id not in queue.get_job_ids() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        second.stop()
+    assert later.id in queue.get_job_ids()
+    assert not second.is_alive() and not second.holds_locks
