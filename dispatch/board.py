@@ -42,7 +42,9 @@ from dispatch.models import Assignment, OutboxMessage
 from dispatch.routing import end_assignment, route_for
 from repair import lifecycle
 from repair.db import db, utcnow
+from repair.i18n import local_time
 from repair.models import (
+    CLOSED_STATUSES,
     WORKING_STATUSES,
     ActorType,
     Building,
@@ -72,6 +74,7 @@ SECTION_TITLES = {
     "general": _l("General"),
     "breached": _l("Breached or escalated"),
     "confirm": _l("Waiting for the resident"),
+    "ended": _l("Closed, rejected or duplicate"),
 }
 #: Cards shown per section; the rest are counted and found with filters.
 SECTION_LIMIT = 30
@@ -129,7 +132,19 @@ def section_condition(section: str, now: datetime):
         return sa.and_(
             working, confirmed, Ticket.urgency == Urgency(section), sa.not_(late)
         )
+    if section == "ended":
+        return Ticket.status.in_(CLOSED_STATUSES)
     return Ticket.status == S.COMPLETED
+
+
+def sections_for(args) -> tuple[str, ...]:
+    """Returns the board's sections; a search by number or for an ended status
+    also lists the tickets that are no longer on the board."""
+    if args.get("q", "").strip() or args.get("status") in {
+        s.value for s in CLOSED_STATUSES
+    }:
+        return (*SECTIONS, "ended")
+    return SECTIONS
 
 
 def filtered(query: sa.Select, args) -> sa.Select:
@@ -180,14 +195,18 @@ def load_sections(args, now: datetime) -> list[dict]:
     The sections never overlap, so one grouped query counts them all; the cards
     of every section are then loaded together.
     """
-    conditions = {name: section_condition(name, now) for name in SECTIONS}
+    names = sections_for(args)
+    conditions = {name: section_condition(name, now) for name in names}
     section_of = sa.case(*[(condition, name) for name, condition in conditions.items()])
     counts = dict(
         db.session.execute(
             filtered(
                 sa.select(section_of, sa.func.count(Ticket.id)).where(
-                    # Every section's tickets, by the status index: not the year.
-                    Ticket.status.in_((*WORKING, S.COMPLETED)),
+                    # Every section's tickets, by the status index: not the year
+                    # (unless a search asks for ended tickets too).
+                    Ticket.status.in_((*WORKING, S.COMPLETED))
+                    if names == SECTIONS
+                    else sa.true(),
                     section_of.is_not(None),
                 ),
                 args,
@@ -198,7 +217,7 @@ def load_sections(args, now: datetime) -> list[dict]:
     for name, condition in conditions.items():
         order = (
             (Ticket.updated_at.desc(),)
-            if name == "confirm"
+            if name in ("confirm", "ended")
             else (Ticket.next_due_at.asc().nulls_last(), Ticket.id)
         )
         chosen[name] = db.session.scalars(
@@ -234,7 +253,7 @@ def load_sections(args, now: datetime) -> list[dict]:
             "count": counts.get(name, 0),
             "tickets": [loaded[ticket_id] for ticket_id in chosen[name]],
         }
-        for name in SECTIONS
+        for name in names
     ]
     reopened = reopened_ids([t.id for section in sections for t in section["tickets"]])
     for section in sections:
@@ -264,10 +283,13 @@ def _filter_choices() -> dict:
 def board():
     """The queue, in the order the officer must act."""
     now = utcnow()
+    choices = _filter_choices()
+    prefix = choices["communities"][0].ticket_prefix if choices["communities"] else "BX"
     return render_template(
         "board/board.html",
         sections=load_sections(request.args, now),
-        choices=_filter_choices(),
+        choices=choices,
+        example_number=f"{prefix}-{local_time(now):%Y%m%d}-0001",
         now=now,
         next_due=next_due,
     )

@@ -57,11 +57,12 @@ def test_a_fresh_report_waits_in_needs_triage(app, client, officer, resident):
     assert number in cards and 'id="sections"' in cards and "<html" not in cards
 
 
-def _sections(client) -> dict[str, str]:
-    page = client.get("/board/cards").get_data(as_text=True)
+def _sections(client, query: str = "") -> dict[str, str]:
+    """Returns the HTML of each board section present, by name."""
+    page = client.get(f"/board/cards?{query}").get_data(as_text=True)
     return {
-        name: page.split(f'id="section-{name}"')[1].split("</section>")[0]
-        for name in ("triage", "urgent", "general", "breached", "confirm")
+        part.split('"', 1)[0]: part.split("</section>")[0]
+        for part in page.split('id="section-')[1:]
     }
 
 
@@ -153,6 +154,24 @@ def test_reject_with_a_reason(app, client, officer, resident):
     assert officer.act(number, "reject", reason="again").status_code == 303
     with app.app_context():
         assert [e.action for e in _ticket(number).events].count("reject") == 1
+
+
+def test_searching_finds_tickets_no_longer_on_the_board(app, client, officer, resident):
+    rejected = resident.report(description="我家里的灯坏了")
+    working = resident.report(description="楼道灯不亮")
+    officer.act(rejected, "reject", reason="不属于公共区域")
+    board = client.get("/board").get_data(as_text=True)
+    assert 'id="section-ended"' not in board
+    assert rejected not in board.split('id="sections"')[1]
+    assert 'placeholder="YG-' in board  # an example number of the officer's own
+
+    by_number = _sections(client, f"q={rejected.lower()}")
+    assert rejected in by_number["ended"] and working not in str(by_number)
+    by_status = _sections(client, "status=rejected")
+    assert rejected in by_status["ended"] and working not in str(by_status)
+    dispatched = _sections(client, "status=dispatched")
+    assert "ended" not in dispatched and working in dispatched["triage"]
+    assert rejected not in str(dispatched)
 
 
 def test_duplicates_are_linked_both_ways(app, client, officer, resident):

@@ -73,3 +73,39 @@ def test_officer_triages_reassigns_and_files_for_a_caller(
     page.wait_for_selector(f'[data-number="{number}"]')
     screenshot(page, f"{device}-5-board")
     context.close()
+
+
+def test_officer_finds_a_rejected_ticket_by_its_number(
+    app, browser, live_server, officer, resident, screenshot
+):
+    rejected = resident.report(description="我家里的灯坏了")
+    working = resident.report(description="楼道灯不亮")
+    context = browser.new_context(
+        viewport={"width": 820, "height": 1180}, locale="zh-CN"
+    )
+    page = context.new_page()
+    page.goto(f"{live_server}/board")
+    page.fill("#username", "officer")
+    page.fill("#password", OFFICER_PASSWORD)
+    page.click("#login")
+    page.goto(f"{live_server}/board/t/{rejected}")
+    page.fill("#reject-reason", "不属于公共区域")
+    page.click("#reject")
+    page.wait_for_selector(".flash-ok")
+
+    page.goto(f"{live_server}/board")
+    assert page.locator(f'[data-number="{rejected}"]').count() == 0
+    page.fill("#q", rejected[-4:])
+    page.click("#filters button[type=submit]")
+    ended = page.locator(f'#section-ended [data-number="{rejected}"]')
+    ended.wait_for()
+    assert page.locator(f'[data-number="{working}"]').count() == 0
+    assert "已关闭、不予受理或已合并" in page.locator("#section-ended h2").inner_text()
+    screenshot(page, "found-rejected")
+
+    page.select_option("#f-status", "dispatched")
+    page.fill("#q", "")
+    page.click("#filters button[type=submit]")
+    page.locator(f'[data-number="{working}"]').wait_for()
+    assert page.locator("#section-ended").count() == 0
+    context.close()
