@@ -78,7 +78,6 @@ SECTION_TITLES = {
 }
 #: Cards shown per section; the rest are counted and found with filters.
 SECTION_LIMIT = 30
-WORKING = WORKING_STATUSES
 
 
 REASON_KINDS = {
@@ -114,14 +113,9 @@ def board_links() -> list[tuple[str, object]]:
     return [(e, title) for e, title, roles in BOARD_LINKS if current_user.role in roles]
 
 
-def next_due(ticket: Ticket) -> tuple[str, datetime] | None:
-    """Returns the ticket's next unmet clock and its deadline, if it has one."""
-    return ticket.next_deadline()
-
-
 def section_condition(section: str, now: datetime):
     """Returns the SQL condition of a board section (each ticket is in one)."""
-    working = Ticket.status.in_(WORKING)
+    working = Ticket.status.in_(WORKING_STATUSES)
     confirmed = Ticket.urgency_confirmed_at.is_not(None)
     late = sa.or_(Ticket.next_due_at < now, Ticket.escalated_at.is_not(None))
     if section == "triage":
@@ -196,17 +190,18 @@ def load_sections(args, now: datetime) -> list[dict]:
     of every section are then loaded together.
     """
     names = sections_for(args)
+    statuses = [*WORKING_STATUSES, S.COMPLETED]
+    if "ended" in names:
+        statuses.extend(CLOSED_STATUSES)
     conditions = {name: section_condition(name, now) for name in names}
     section_of = sa.case(*[(condition, name) for name, condition in conditions.items()])
     counts = dict(
         db.session.execute(
             filtered(
                 sa.select(section_of, sa.func.count(Ticket.id)).where(
-                    # Every section's tickets, by the status index: not the year
-                    # (unless a search asks for ended tickets too).
-                    Ticket.status.in_((*WORKING, S.COMPLETED))
-                    if names == SECTIONS
-                    else sa.true(),
+                    # The sections' statuses first, by the status index: not the
+                    # whole year (unless a search asks for ended tickets too).
+                    Ticket.status.in_(statuses),
                     section_of.is_not(None),
                 ),
                 args,
@@ -291,7 +286,6 @@ def board():
         choices=choices,
         example_number=f"{prefix}-{local_time(now):%Y%m%d}-0001",
         now=now,
-        next_due=next_due,
     )
 
 
@@ -304,7 +298,6 @@ def cards():
         "board/_sections.html",
         sections=load_sections(request.args, now),
         now=now,
-        next_due=next_due,
     )
 
 
@@ -413,7 +406,7 @@ def _ticket_page(ticket: Ticket, status: int = 200):
                 .where(Assignment.ticket_id == ticket.id)
                 .order_by(Assignment.id)
             ).all(),
-            next_due=next_due(ticket),
+            next_due=ticket.next_deadline(),
             now=utcnow(),
             can=lambda action: lifecycle.can(ticket, action),
         ),

@@ -55,6 +55,7 @@ from dispatch.models import Assignment
 from repair.db import db, utcnow
 from repair.i18n import current_locale
 from repair.models import (
+    WORKING_STATUSES,
     ActorType,
     Building,
     Category,
@@ -76,7 +77,6 @@ DEFAULT_TIMEZONE = "Asia/Shanghai"
 #: Bars drawn per chart; the rest are summed into one "others" bar (the table has all).
 CHART_ROWS = 12
 ENDED_WITHOUT_WORK = (S.REJECTED, S.DUPLICATE)
-WORKING = (S.NEW, S.DISPATCHED, S.ACCEPTED, S.ON_SITE)
 DONE = (S.COMPLETED, S.CLOSED)
 
 # --- pure computations -------------------------------------------------------------
@@ -377,7 +377,7 @@ def status_totals(where) -> dict[str, int]:
     by_status = {S(status): count for status, count in rows}
     return {
         "total": sum(by_status.values()),
-        "working": sum(by_status.get(s, 0) for s in WORKING),
+        "working": sum(by_status.get(s, 0) for s in WORKING_STATUSES),
         "done": sum(by_status.get(s, 0) for s in DONE),
         "ended": sum(by_status.get(s, 0) for s in ENDED_WITHOUT_WORK),
     }

@@ -38,6 +38,8 @@ from werkzeug.security import generate_password_hash  # noqa: E402
 from dispatch.models import Assignment  # noqa: E402
 from repair.db import db  # noqa: E402
 from repair.models import (  # noqa: E402
+    CLOCK_DEADLINES,
+    CLOCK_MET_BY,
     ActorType,
     Channel,
     Community,
@@ -54,6 +56,11 @@ TARGET_S = 1.0
 BOARD_S = 0.150
 ADMIN, PASSWORD = "bench-admin", "bench admin password"
 BATCH = 5000
+CLOCK_COLUMNS = (
+    "status",
+    *CLOCK_DEADLINES.values(),
+    *{name for names in CLOCK_MET_BY.values() for name in names},
+)
 S = TicketStatus
 
 
@@ -178,19 +185,12 @@ def make_year(refs: dict, count: int, end: datetime, open_count: int, seed: int 
                 stage
             ],
         }
-        pending = [
-            due
-            for due, met in (
-                (row["triage_due_at"], row["urgency_confirmed_at"]),
-                (row["contact_due_at"], row["accepted_at"] or row["on_site_at"]),
-                (row["on_site_due_at"], row["on_site_at"]),
-            )
-            if due is not None and met is None and is_open
-        ]
-        row["next_due_at"] = min(pending) if pending else None
+        # The ticket's own rule for its next deadline (rows bypass the ORM here).
+        deadline = Ticket(**{name: row[name] for name in CLOCK_COLUMNS}).next_deadline()
+        row["next_due_at"] = deadline[1] if deadline else None
         # The ladder acts at a missed deadline (its reminders are left out here).
         row["escalated_at"] = (
-            row["next_due_at"] if pending and min(pending) < end else None
+            row["next_due_at"] if deadline and deadline[1] < end else None
         )
         tickets.append(row)
         if stage >= 1:
