@@ -33,11 +33,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
 
-    from repair import broker, db, i18n, lifecycle, resident, security, storage, web
+    from repair import broker, db, i18n, lifecycle, security, web
+    from repair.photos import store
+    from repair.resident import views as resident
 
     db.init_app(app)
     broker.init_app(app)
-    storage.init_app(app)
+    store.init_app(app)
     i18n.init_app(app)
     security.init_app(app)
     lifecycle.init_app(app)

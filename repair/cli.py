@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 
 import click
 from flask import Flask, current_app
@@ -57,8 +58,14 @@ def entrances_command(as_json: bool) -> None:
             click.echo(f"{row['label']}\t{row['url']}")
 
 
-#: Lines `repairdesk run` prints for newcomers; other packages append (title, fn).
-WELCOME_LINES: list[tuple[str, object]] = []
+_WELCOME_LINES = "repairdesk.welcome_lines"
+
+
+def add_welcome_line(
+    app: Flask, title: str, url_for_base: Callable[[str], str]
+) -> None:
+    """Adds a line `repairdesk run` prints for newcomers: a title and its URL."""
+    app.extensions.setdefault(_WELCOME_LINES, {})[title] = url_for_base
 
 
 @click.command("run")
@@ -113,7 +120,7 @@ def _print_welcome(app: Flask, host: str, port: int) -> None:
         click.echo(
             f"Demo officer login: {user.strip() or DEMO_OFFICER} / {password.strip()}"
         )
-    for title, url_for_base in WELCOME_LINES:
+    for title, url_for_base in app.extensions.get(_WELCOME_LINES, {}).items():
         click.echo(f"{title}: {url_for_base(base)}")
     click.echo("Press Ctrl-C to stop.\n")
 

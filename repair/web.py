@@ -3,24 +3,39 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, abort, jsonify, render_template, send_file
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    jsonify,
+    render_template,
+    send_file,
+)
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from repair.broker import redis_status
 from repair.db import db
 from repair.models import Photo
-from repair.storage import photo_store
+from repair.photos.store import photo_store
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("web", __name__)
 
-#: Extra checks other packages register: name → callable returning a JSON-able
-#: value with a "status" of "ok" or another word (which makes the whole "degraded").
-HEALTH_CHECKS: dict[str, object] = {}
+_HEALTH_CHECKS = "repairdesk.health_checks"
+
+
+def add_health_check(app: Flask, name: str, check: Callable[[], dict]) -> None:
+    """Adds a check to the app's /healthz: a callable returning a JSON-able dict.
+
+    Its "status" is "ok" or another word (which makes the whole report "degraded").
+    """
+    app.extensions.setdefault(_HEALTH_CHECKS, {})[name] = check
 
 
 @bp.get("/healthz")
@@ -33,7 +48,7 @@ def healthz():
     report = {"database": _database_status(), "redis": redis_status()}
     reachable = report["database"] == "ok" and report["redis"] == "ok"
     healthy = reachable
-    for name, check in HEALTH_CHECKS.items():
+    for name, check in current_app.extensions.get(_HEALTH_CHECKS, {}).items():
         report[name] = check() if reachable else {"status": "unknown"}
         healthy = healthy and report[name].get("status") == "ok"
     report["status"] = "ok" if healthy else "degraded"

@@ -83,7 +83,7 @@ class Jobs:
 
     @property
     def queues(self):
-        from dispatch.jobs import get_queues
+        from dispatch.worker.queues import get_queues
 
         return get_queues(self.app)
 

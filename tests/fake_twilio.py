@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
-from dispatch.sms import sms_segments
+from dispatch.messaging.backends import sms_segments
 
 API_VERSION = "2010-04-01"
 MESSAGES_PATH = re.compile(

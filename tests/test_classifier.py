@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dispatch.classifier import (
+from dispatch.triage.classifier import (
     DEFAULT_RULES_PATH,
     GENERAL,
     RULES_ENV,
@@ -17,7 +17,7 @@ from dispatch.classifier import (
     classify,
     load_rules,
 )
-from dispatch.cli import classify_command
+from dispatch.triage.cli import classify_command
 
 CASES_PATH = Path(__file__).parent / "data" / "urgency_cases.jsonl"
 CATEGORIES = {

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from dispatch.messaging.backends import sms_segments
+from dispatch.messaging.notify import render_sms
 from dispatch.models import OutboxMessage
-from dispatch.notify import render_sms
-from dispatch.sms import sms_segments
 from repair.db import db
 from repair.models import Ticket
 
@@ -111,9 +111,9 @@ def test_postgresql_options_in_the_url_are_kept():
 
 
 def test_one_worker_schedules_at_a_time_and_hands_over_when_it_stops(app):
-    from dispatch.jobs import get_queues
-    from dispatch.scheduling import RETRY_SECONDS, SchedulerThread
-    from dispatch.sweep import sweep
+    from dispatch.sla.sweep import sweep
+    from dispatch.worker.queues import get_queues
+    from dispatch.worker.scheduler import RETRY_SECONDS, SchedulerThread
 
     with app.app_context():
         queues = get_queues(app)

@@ -18,7 +18,7 @@ import pytest
 from PIL import ExifTags, Image, ImageCms, ImageFile, JpegImagePlugin
 from werkzeug.datastructures import FileStorage
 
-from repair.photos import (
+from repair.photos.processing import (
     ACCEPTED_MIME_TYPES,
     REJECTION_REASONS,
     LocalPhotoStore,
@@ -458,7 +458,7 @@ def test_decompression_bomb_is_refused_without_using_much_memory(tmp_path: Path)
     script = f"""
 import json, sys
 from pathlib import Path
-from repair.photos import PhotoRejected, process_photo
+from repair.photos.processing import PhotoRejected, process_photo
 
 def peak_kib():
     for line in Path("/proc/self/status").read_text().splitlines():

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from freezegun import freeze_time
 
 from dispatch.models import Assignment, OutboxMessage
-from dispatch.sweep import sweep
+from dispatch.sla.sweep import sweep
 from repair.db import db
 from repair.models import Rating, Ticket, TicketFollower, TicketStatus
 from tests.actions import ContractorActions, hidden_fields

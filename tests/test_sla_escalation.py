@@ -8,10 +8,10 @@ import pytest
 import sqlalchemy as sa
 from freezegun import freeze_time
 
-from dispatch.escalation import deadlines_for, escalate_if_overdue, job_id
+from dispatch.messaging.outbox import send_message
 from dispatch.models import Assignment, OutboxMessage, SlaStep
-from dispatch.outbox import send_message
-from dispatch.sweep import sweep
+from dispatch.sla.escalation import deadlines_for, escalate_if_overdue, job_id
+from dispatch.sla.sweep import sweep
 from repair import lifecycle
 from repair.db import db
 from repair.models import ActorType, Channel, Ticket, TicketEvent, TicketStatus, Urgency

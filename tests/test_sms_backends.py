@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dispatch.sms import (
+from dispatch.messaging.backends import (
     ConsoleBackend,
     PermanentSmsError,
     TransientSmsError,
@@ -221,7 +221,7 @@ def test_twilio_that_never_answers_times_out_as_a_transient_failure():
 
 
 def test_console_backend_logs_the_message_and_sends_nothing(caplog):
-    with caplog.at_level(logging.INFO, logger="dispatch.sms"):
+    with caplog.at_level(logging.INFO, logger="dispatch.messaging.backends"):
         result = ConsoleBackend().send(CONTRACTOR, "RD-19 leak", validity_seconds=60)
 
     assert result.provider_id.startswith("console-")

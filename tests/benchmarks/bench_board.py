@@ -288,7 +288,7 @@ def report(
 
 def breakdown(app, start: date, end: date, runs: int) -> None:
     """Prints the median time of each computation behind the page, for the year."""
-    from dispatch import stats
+    from dispatch.stats import views as stats
 
     with app.test_request_context("/?lang=en"):
         communities = db.session.scalars(sa.select(Community)).all()

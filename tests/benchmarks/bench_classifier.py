@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from dispatch.classifier import classify, load_rules  # noqa: E402
+from dispatch.triage.classifier import classify, load_rules  # noqa: E402
 
 CASES_PATH = ROOT / "tests" / "data" / "urgency_cases.jsonl"
 LINES = 20_000

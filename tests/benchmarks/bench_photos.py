@@ -18,7 +18,7 @@ from PIL import Image, ImageChops, JpegImagePlugin
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from repair.photos import process_photo  # noqa: E402
+from repair.photos.processing import process_photo  # noqa: E402
 
 TARGET_MS = 250.0
 WIDTH, HEIGHT = 4032, 3024

@@ -1,7 +1,7 @@
 """Benchmark: lateness of SLA escalations taken by real rq workers with the scheduler.
 
 Tickets are bulk-inserted with SLAs shortened to seconds, their rung jobs are put on
-rq's schedule by the real code (``dispatch.escalation.plan_jobs`` at commit), then
+rq's schedule by the real code (``dispatch.sla.escalation.plan_jobs`` at commit), then
 real ``repairdesk worker --with-scheduler`` processes take the rungs as they fall
 due. Lateness of a rung = ``sla_step.taken_at`` − (``due_at`` + the rung's delay).
 Target: p99 ≤ 2 s.
@@ -43,9 +43,9 @@ from common import (  # noqa: E402  (tests/benchmarks/common.py)
     redis_server,
 )
 
-from dispatch import sla  # noqa: E402
-from dispatch.escalation import plan_jobs, policy_for  # noqa: E402
 from dispatch.models import Assignment, OutboxMessage, SlaStep  # noqa: E402
+from dispatch.sla import clock as sla  # noqa: E402
+from dispatch.sla.escalation import plan_jobs, policy_for  # noqa: E402
 from repair.db import db  # noqa: E402
 from repair.models import (  # noqa: E402
     Channel,

@@ -3,7 +3,7 @@
 The tickets are bulk-inserted (a fixture, not app behaviour) with realistic deadline
 columns: most not yet due, some overdue and already escalated (with their sla_step
 rows), some in between rungs (breach taken, supervisor rung not yet due), and a few
-hundred newly overdue. Times ``dispatch.sweep.sweep(now=…)`` in an app context: the
+hundred newly overdue. Times ``dispatch.sla.sweep.sweep(now=…)`` in an app context: the
 first sweep (takes the newly due rungs) and steady-state sweeps (nothing new), and
 ``overdue_tickets(now)`` alone, with the plan of its query.
 
@@ -39,10 +39,10 @@ from common import (  # noqa: E402  (tests/benchmarks/common.py)
 )
 from sqlalchemy.engine import make_url  # noqa: E402
 
-import dispatch.sweep as sweep_module  # noqa: E402
-from dispatch import sla  # noqa: E402
+import dispatch.sla.sweep as sweep_module  # noqa: E402
 from dispatch.models import Assignment, OutboxMessage, SlaStep  # noqa: E402
-from dispatch.sweep import overdue_tickets, sweep  # noqa: E402
+from dispatch.sla import clock as sla  # noqa: E402
+from dispatch.sla.sweep import overdue_tickets, sweep  # noqa: E402
 from repair.db import db  # noqa: E402
 from repair.models import (  # noqa: E402
     Channel,

@@ -6,7 +6,7 @@ from typing import BinaryIO
 
 from flask import Flask, current_app
 
-from repair.photos import LocalPhotoStore, ProcessedPhoto, process_photo
+from repair.photos.processing import LocalPhotoStore, ProcessedPhoto, process_photo
 
 _KEY = "repairdesk.photos"
 

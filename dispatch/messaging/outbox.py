@@ -8,9 +8,14 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import Flask, current_app
 
-from dispatch.jobs import enqueue_after_commit, job, schedule_after_commit
+from dispatch.messaging.backends import (
+    PermanentSmsError,
+    SmsBackend,
+    SmsError,
+    backend_from_settings,
+)
 from dispatch.models import OutboxMessage, SmsOptOut
-from dispatch.sms import PermanentSmsError, SmsBackend, SmsError, backend_from_settings
+from dispatch.worker.queues import enqueue_after_commit, job, schedule_after_commit
 from repair.db import db, utcnow
 
 log = logging.getLogger(__name__)
@@ -144,7 +149,7 @@ def _retry_later(message: OutboxMessage, now: datetime, error: SmsError) -> str:
 def _fail(
     message: OutboxMessage, now: datetime, error: SmsError, gave_up: bool = False
 ):
-    from dispatch.delivery import message_failed
+    from dispatch.messaging.delivery import message_failed
 
     message.status = "failed"
     message.error_code = error.code
@@ -174,7 +179,7 @@ def due_messages(now: datetime) -> list[int]:
 
 def fail_stuck_messages(now: datetime) -> int:
     """Marks messages interrupted mid-send as failed; returns how many."""
-    from dispatch.delivery import message_failed
+    from dispatch.messaging.delivery import message_failed
 
     stuck = db.session.scalars(
         sa.select(OutboxMessage).where(

@@ -25,14 +25,14 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
-from dispatch import work
+from dispatch.assignment import work
+from dispatch.contractor.tokens import assignment_id_from
 from dispatch.models import Assignment
-from dispatch.tokens import assignment_id_from
 from repair import lifecycle
 from repair.db import db, utcnow
 from repair.models import Channel, TicketStatus
+from repair.photos.uploads import ACCEPT_ATTRIBUTE, PhotoUploads, finish_upload
 from repair.security import csrf
-from repair.uploads import ACCEPT_ATTRIBUTE, PhotoUploads, finish_upload
 
 bp = Blueprint("contractor", __name__)
 S = TicketStatus

@@ -14,11 +14,11 @@ import redis
 import sqlalchemy as sa
 from flask import current_app
 
-from dispatch import sla
-from dispatch.escalation import escalate_if_overdue, job_id, policy_for, take_rung
-from dispatch.jobs import SLA_QUEUE_NAME, get_queue, job
+from dispatch.messaging.outbox import due_messages, fail_stuck_messages, send_message
 from dispatch.models import SlaPolicy, SlaStep
-from dispatch.outbox import due_messages, fail_stuck_messages, send_message
+from dispatch.sla import clock as sla
+from dispatch.sla.escalation import escalate_if_overdue, job_id, policy_for, take_rung
+from dispatch.worker.queues import SLA_QUEUE_NAME, get_queue, job
 from repair import lifecycle
 from repair.db import db, utcnow
 from repair.models import Ticket, TicketEvent, TicketStatus, Urgency

@@ -6,9 +6,9 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from dispatch.classifier import classify
-from dispatch.escalation import deadlines_for, dispatch_to
-from dispatch.routing import route_for
+from dispatch.assignment.routes import route_for
+from dispatch.sla.escalation import deadlines_for, dispatch_to
+from dispatch.triage.classifier import classify
 from repair import lifecycle
 from repair.db import db
 from repair.models import Category, Ticket, Urgency

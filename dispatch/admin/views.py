@@ -47,11 +47,11 @@ from wtforms.validators import (
 )
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from dispatch import board
-from dispatch.auth import admin_only, scoped, staff_only, visible_communities
-from dispatch.escalation import policy_for
+from dispatch.assignment.routes import route_for
+from dispatch.board.auth import admin_only, scoped, staff_only, visible_communities
+from dispatch.board.nav import STAFF, add_board_link
 from dispatch.models import Route, SlaPolicy
-from dispatch.routing import route_for
+from dispatch.sla.escalation import policy_for
 from printables.commands import stickers_for
 from printables.stickers import render_pdf
 from repair.config import parse_duration
@@ -68,7 +68,7 @@ from repair.models import (
     User,
 )
 from repair.places import all_entrances, assign_new_code, landing_url
-from repair.resident import validate_phone as e164_phone
+from repair.resident.views import validate_phone as e164_phone
 
 bp = Blueprint("admin", __name__, url_prefix="/board/admin")
 
@@ -1128,14 +1128,5 @@ def init_app(app: Flask) -> None:
     """Registers the admin pages and their links in the board's navigation."""
     app.register_blueprint(bp)
     app.jinja_env.globals["time_zones"] = time_zones
-    links = {endpoint for endpoint, _title, _roles in board.BOARD_LINKS}
-    if "admin.index" not in links:
-        board.BOARD_LINKS.append(("admin.index", _l("Administration"), (Role.ADMIN,)))
-    if "admin.stickers" not in links:
-        board.BOARD_LINKS.append(
-            (
-                "admin.stickers",
-                _l("Stickers"),
-                (Role.OFFICER, Role.SUPERVISOR, Role.ADMIN),
-            )
-        )
+    add_board_link(app, "admin.index", _l("Administration"), (Role.ADMIN,))
+    add_board_link(app, "admin.stickers", _l("Stickers"), STAFF)

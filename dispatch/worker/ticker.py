@@ -8,7 +8,7 @@ import threading
 import redis
 from flask import Flask
 
-from dispatch.jobs import get_queue
+from dispatch.worker.queues import get_queue
 from repair.broker import get_redis
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ class SweepTicker(threading.Thread):
 
     def tick(self) -> bool:
         """Queues a sweep if this worker wins the minute's lock; True if it did."""
-        from dispatch.sweep import sweep
+        from dispatch.sla.sweep import sweep
 
         try:
             connection = get_redis(self.app)

@@ -47,9 +47,9 @@ from repair.models import (
     TicketFollower,
     TicketStatus,
 )
+from repair.photos.uploads import ACCEPT_ATTRIBUTE, PhotoUploads, finish_upload
 from repair.places import find_entrance_code
 from repair.security import csrf, limiter
-from repair.uploads import ACCEPT_ATTRIBUTE, PhotoUploads, finish_upload
 
 bp = Blueprint("resident", __name__)
 WORKING = (

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from dispatch.assignment.routes import end_assignment
 from dispatch.models import Assignment
-from dispatch.routing import end_assignment
 from repair import lifecycle
 from repair.db import utcnow
 from repair.models import ActorType, Channel, TicketStatus
-from repair.uploads import PhotoUploads
+from repair.photos.uploads import PhotoUploads
 
 S = TicketStatus
 
@@ -64,7 +64,7 @@ def decline(
     now: datetime | None = None,
 ) -> bool:
     """Declines the job and hands it to the backup at once; False if already done."""
-    from dispatch.escalation import dispatch_backup
+    from dispatch.sla.escalation import dispatch_backup
 
     _current(assignment)
     ticket = assignment.ticket

@@ -8,10 +8,16 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import Flask, current_app
 
-from dispatch import sla
-from dispatch.jobs import SLA_QUEUE_NAME, cancel_jobs, get_queue, job, not_before
+from dispatch.assignment.routes import backup_for, current_assignment, open_assignment
 from dispatch.models import Assignment, SlaPolicy, SlaStep
-from dispatch.routing import backup_for, current_assignment, open_assignment
+from dispatch.sla import clock as sla
+from dispatch.worker.queues import (
+    SLA_QUEUE_NAME,
+    cancel_jobs,
+    get_queue,
+    job,
+    not_before,
+)
 from repair import lifecycle
 from repair.db import after_commit, db, utcnow
 from repair.models import Contractor, Ticket

@@ -1,4 +1,4 @@
-"""Dispatch's pages: the local SMS outbox (console backend)."""
+"""The console backend's page: the local SMS outbox."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from flask import Blueprint, Flask, abort, current_app, render_template, request
 from markupsafe import Markup, escape
 
 from dispatch.models import OutboxMessage
+from repair.cli import add_welcome_line
 from repair.db import db
 
 bp = Blueprint("dispatch", __name__)
@@ -39,20 +40,7 @@ def outbox():
     return render_template("board/outbox.html", messages=messages)
 
 
-def workers_health() -> dict:
-    """Returns how many rq workers are alive; 'missing' when none is."""
-    from rq import Worker
-
-    from dispatch.jobs import get_queue
-
-    queue = get_queue()
-    count = len(Worker.all(connection=queue.connection))
-    return {"status": "ok" if count else "missing", "count": count}
-
-
 def init_app(app: Flask) -> None:
-    """Registers dispatch's pages and its health check."""
-    from repair.web import HEALTH_CHECKS
-
+    """Registers the outbox page and its line in `repairdesk run`'s welcome text."""
     app.register_blueprint(bp)
-    HEALTH_CHECKS["workers"] = workers_health
+    add_welcome_line(app, "SMS outbox", lambda base: f"{base}/outbox")

@@ -16,8 +16,8 @@ from werkzeug.datastructures import FileStorage
 
 from repair.db import db
 from repair.models import Photo, Ticket
-from repair.photos import ACCEPTED_MIME_TYPES, PhotoRejected
-from repair.storage import photo_store, take_photo
+from repair.photos.processing import ACCEPTED_MIME_TYPES, PhotoRejected
+from repair.photos.store import photo_store, take_photo
 
 PHOTO_ERRORS = {
     "empty": _l("The file “%(name)s” is empty. Please take the photo again."),

@@ -42,8 +42,8 @@ def message_failed(message: OutboxMessage, now: datetime) -> None:
         and message.template in JOB_OFFERS
         and ticket.contractor_id == message.recipient_id
     ):
-        from dispatch.escalation import dispatch_backup
-        from dispatch.routing import end_assignment
+        from dispatch.assignment.routes import end_assignment
+        from dispatch.sla.escalation import dispatch_backup
 
         end_assignment(ticket, "undeliverable")
         dispatch_backup(ticket, now, reason="undeliverable")

@@ -30,8 +30,8 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
-from dispatch import escalation
-from dispatch.auth import (
+from dispatch.assignment.routes import end_assignment, route_for
+from dispatch.board.auth import (
     community_ids,
     scoped,
     staff_only,
@@ -39,7 +39,7 @@ from dispatch.auth import (
     visible_communities,
 )
 from dispatch.models import Assignment, OutboxMessage
-from dispatch.routing import end_assignment, route_for
+from dispatch.sla import escalation
 from repair import lifecycle
 from repair.db import db, utcnow
 from repair.i18n import local_time
@@ -52,21 +52,18 @@ from repair.models import (
     Channel,
     Contractor,
     Entrance,
-    Role,
     Ticket,
     TicketEvent,
     TicketFollower,
     TicketStatus,
     Urgency,
 )
-from repair.resident import validate_phone
-from repair.uploads import ACCEPT_ATTRIBUTE, PhotoUploads, finish_upload
+from repair.photos.uploads import ACCEPT_ATTRIBUTE, PhotoUploads, finish_upload
+from repair.resident.views import validate_phone
 
 bp = Blueprint("board", __name__, url_prefix="/board")
 S = TicketStatus
 
-#: Pages other modules add to the board's navigation: (endpoint, title, roles).
-BOARD_LINKS: list[tuple[str, object, tuple[Role, ...]]] = []
 SECTIONS = ("triage", "urgent", "general", "breached", "confirm")
 SECTION_TITLES = {
     "triage": _l("Needs triage"),
@@ -104,13 +101,6 @@ def reasons_text(reasons: list[str] | None, limit: int = 4) -> str:
         else:
             shown.append(f"{label}: {detail or category}")
     return " · ".join(shown)
-
-
-def board_links() -> list[tuple[str, object]]:
-    """Returns the extra navigation links the current user may follow."""
-    if not current_user.is_authenticated:
-        return []
-    return [(e, title) for e, title, roles in BOARD_LINKS if current_user.role in roles]
 
 
 def section_condition(section: str, now: datetime):
@@ -673,6 +663,5 @@ def new_ticket():
 def init_app(app: Flask) -> None:
     """Registers the board and its template helpers."""
     app.register_blueprint(bp)
-    app.jinja_env.globals["board_links"] = board_links
     app.jinja_env.globals["SECTION_TITLES"] = SECTION_TITLES
     app.jinja_env.filters["reasons_text"] = reasons_text

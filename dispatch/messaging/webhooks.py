@@ -12,10 +12,10 @@ from flask import Blueprint, Flask, abort, current_app, request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from dispatch import work
-from dispatch.delivery import message_failed
+from dispatch.assignment import work
+from dispatch.messaging.delivery import message_failed
+from dispatch.messaging.notify import contractor_recipient, queue_reply
 from dispatch.models import Assignment, InboundSms, OutboxMessage, SmsOptOut
-from dispatch.notify import contractor_recipient, queue_reply
 from repair.db import db, utcnow
 from repair.models import Channel, Contractor, TicketEvent, TicketStatus
 from repair.security import csrf

@@ -48,10 +48,10 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.functions import FunctionElement
 
-from dispatch import charts
-from dispatch.auth import staff_only, visible_communities
-from dispatch.board import BOARD_LINKS
+from dispatch.board.auth import staff_only, visible_communities
+from dispatch.board.nav import STAFF, add_board_link
 from dispatch.models import Assignment
+from dispatch.stats import charts
 from repair.db import db, utcnow
 from repair.i18n import current_locale
 from repair.models import (
@@ -63,7 +63,6 @@ from repair.models import (
     Contractor,
     Entrance,
     Rating,
-    Role,
     Ticket,
     TicketEvent,
     TicketStatus,
@@ -853,10 +852,4 @@ def export_csv():
 def init_app(app: Flask) -> None:
     """Registers the stats pages and their link in the board's navigation."""
     app.register_blueprint(bp)
-    link = (
-        "stats.stats",
-        _l("Statistics"),
-        (Role.OFFICER, Role.SUPERVISOR, Role.ADMIN),
-    )
-    if not any(endpoint == link[0] for endpoint, _title, _roles in BOARD_LINKS):
-        BOARD_LINKS.append(link)
+    add_board_link(app, "stats.stats", _l("Statistics"), STAFF)

@@ -28,7 +28,7 @@ class Recipient:
 
 def on_event(ticket: Ticket, event: TicketEvent) -> list[OutboxMessage]:
     """Writes the outbox messages an event calls for; the caller's commit sends them."""
-    from dispatch.outbox import queue_message
+    from dispatch.messaging.outbox import queue_message
 
     messages = []
     for recipient, template, context in _messages_for(ticket, event):
@@ -165,7 +165,7 @@ def queue_reply(
     context: dict | None = None,
 ) -> OutboxMessage:
     """Writes an answer to an inbound SMS (not caused by an event) to the outbox."""
-    from dispatch.outbox import queue_message
+    from dispatch.messaging.outbox import queue_message
 
     now = utcnow()
     if ticket is not None:
@@ -238,7 +238,7 @@ def _validity(urgent: bool, template: str) -> timedelta | None:
 
 def render_sms(template: str, locale: str, ticket: Ticket, context: dict) -> str:
     """Renders an SMS template in the recipient's language (Chinese as fallback)."""
-    from dispatch.tokens import job_url
+    from dispatch.contractor.tokens import job_url
 
     public = current_app.config["PUBLIC_URL"]
     tz = ticket.community.timezone

@@ -1,0 +1,1 @@
+"""Administration: communities, places, stickers, routing, contractors, users, SLA."""

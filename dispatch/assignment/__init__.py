@@ -1,0 +1,1 @@
+"""Assignment: which contractor gets a ticket, handoffs and contractors' actions."""

@@ -1,0 +1,1 @@
+"""The officer's board: login and roles, navigation, the queue, tickets, filing."""

@@ -1,0 +1,1 @@
+"""The contractor's job pages behind signed links (/j/<token>)."""

@@ -1,0 +1,1 @@
+"""Messaging: who hears what, the outbox, SMS backends, webhooks, the console page."""

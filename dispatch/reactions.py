@@ -1,0 +1,34 @@
+"""Dispatch's reactions to what repair announces (blinker signals)."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from dispatch.assignment.intake import on_ticket_opened
+from dispatch.messaging.notify import on_event
+from dispatch.seed import seed_demo_routes
+from dispatch.sla.escalation import QUIET_ACTIONS, on_reopened, plan_jobs
+from repair import signals
+
+
+def init_app(app: Flask) -> None:
+    """Subscribes dispatch to repair's signals (once per process: they are global)."""
+    signals.ticket_opened.connect(_on_ticket_opened, weak=False)
+    signals.event_recorded.connect(_on_event_recorded, weak=False)
+    signals.demo_seeded.connect(_on_demo_seeded, weak=False)
+
+
+def _on_ticket_opened(_sender, *, ticket, actor, now, **_) -> None:
+    on_ticket_opened(ticket, actor, now)
+
+
+def _on_event_recorded(_sender, *, ticket, event, **_) -> None:
+    on_event(ticket, event)
+    if event.action == "reopen":
+        on_reopened(ticket, event, event.at)
+    if event.action not in QUIET_ACTIONS:
+        plan_jobs(ticket)
+
+
+def _on_demo_seeded(_sender, *, community, **_) -> None:
+    seed_demo_routes(community)

@@ -1,0 +1,1 @@
+"""The SLA clock: the pure ladder and deadlines, the policy, escalation jobs, sweep."""

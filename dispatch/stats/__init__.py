@@ -1,0 +1,1 @@
+"""Statistics: figures, queries, CSV export, charts and their pages."""

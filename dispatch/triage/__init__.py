@@ -1,0 +1,1 @@
+"""Triage: urgency and category of a report (rules and a learned model)."""

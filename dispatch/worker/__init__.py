@@ -1,0 +1,1 @@
+"""Workers: rq queues, the scheduler thread, the minute ticker, health, command."""

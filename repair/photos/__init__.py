@@ -1,0 +1,1 @@
+"""Photos: intake checks, processing and the store they are kept in."""

@@ -1,0 +1,1 @@
+"""The resident's pages: QR landing, report form, confirmation and tracking."""
