@@ -9,22 +9,26 @@ CHROMIUM ?= /usr/bin/chromium
 .PHONY: run test test-sqlite test-services bench lint format translations \
 	translations-update browser clean
 
+# The install's own chatter goes to a log; a failure prints its tail.
+INSTALL_LOG := $(VENV)/install.log
+
 $(BIN)/repairdesk: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	@echo "Installing RepairDesk into $(VENV) (a few minutes the first time; log: $(INSTALL_LOG))"
+	@$(PYTHON) -m venv $(VENV)
+	@{ $(BIN)/pip install --upgrade pip && $(BIN)/pip install -e '.[test]'; } \
+		> $(INSTALL_LOG) 2>&1 || { tail -n 30 $(INSTALL_LOG); exit 1; }
 	@touch $@
 
 %.mo: %.po | $(BIN)/repairdesk
-	$(BIN)/pybabel compile -i $< -o $@
+	@$(BIN)/pybabel compile -q -i $< -o $@
 
 translations: $(COMPILED)
 
 ## run: install, migrate, seed the demo and serve web + worker + scheduler
 run: $(BIN)/repairdesk translations
-	$(BIN)/repairdesk db upgrade
-	$(BIN)/repairdesk seed-demo
-	$(BIN)/repairdesk run
+	@$(BIN)/repairdesk db upgrade
+	@$(BIN)/repairdesk seed-demo
+	@$(BIN)/repairdesk run
 
 ## test: the whole suite on SQLite + embedded Redis, then on the services if set
 test: $(BIN)/repairdesk translations browser

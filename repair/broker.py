@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
 from pathlib import Path
 
 import redis
@@ -53,6 +56,19 @@ def start_embedded_redis(rdb_file: str) -> str:
         _embedded[rdb_file] = server
         log.info("embedded Redis at %s", server.socket_file)
     return f"unix://{server.socket_file}"
+
+
+def stop_embedded_redis() -> None:
+    """Shuts down the embedded servers this process started, whoever is connected."""
+    while _embedded:
+        _file, server = _embedded.popitem()
+        pid = server.pid
+        try:
+            server.shutdown(save=True, now=True, force=True)
+        except (redis.RedisError, OSError):
+            log.warning("embedded Redis did not shut down; stopping pid %s", pid)
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
 
 
 def redis_status(app: Flask | None = None) -> str:

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
@@ -77,7 +78,7 @@ def run_command(host: str, port: int, no_worker: bool) -> None:
     """Serve the web app with a worker and scheduler (local use)."""
     from werkzeug.serving import run_simple
 
-    from repair.broker import get_redis
+    from repair.broker import get_redis, stop_embedded_redis
 
     app = current_app._get_current_object()
     get_redis(app)  # starts the embedded server when REPAIRDESK_REDIS_URL is unset
@@ -103,23 +104,22 @@ def run_command(host: str, port: int, no_worker: bool) -> None:
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 child.kill()
+        stop_embedded_redis()
 
 
 def _print_welcome(app: Flask, host: str, port: int) -> None:
-    from repair.seed import DEMO_OFFICER
+    from repair.seed import DEMO_LOGINS_FILE, DEMO_USERS, read_demo_logins
 
     base = f"http://{host}:{port}"
     click.secho(f"\nRepairDesk is running at {base}", bold=True)
     click.echo("Resident report pages (one per entrance sticker):")
     for entrance in all_entrances():
         click.echo(f"  {entrance.label()}: {base}/q/{entrance.code}")
-    credentials = os.path.join(app.instance_path, "demo-officer.txt")
-    if os.path.exists(credentials):
-        with open(credentials) as handle:
-            user, _, password = handle.read().partition("\n")
-        click.echo(
-            f"Demo officer login: {user.strip() or DEMO_OFFICER} / {password.strip()}"
-        )
+    click.echo(f"Officer's board: {base}/board")
+    logins = read_demo_logins(Path(app.instance_path) / DEMO_LOGINS_FILE)
+    for username, _name, role, _phone in DEMO_USERS:
+        if logins.get(username):
+            click.echo(f"  demo {role.value} login: {username} / {logins[username]}")
     for title, url_for_base in app.extensions.get(_WELCOME_LINES, {}).items():
         click.echo(f"{title}: {url_for_base(base)}")
     click.echo("Press Ctrl-C to stop.\n")

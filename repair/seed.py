@@ -39,6 +39,14 @@ CATEGORIES = [
 DEMO_SLUG = "yangguang"
 DEMO_OFFICER = "officer"
 DEMO_SUPERVISOR = "supervisor"
+DEMO_ADMIN = "admin"
+DEMO_LOGINS_FILE = "demo-logins.txt"
+#: The demo's staff: username, display name, role, phone.
+DEMO_USERS = (
+    (DEMO_OFFICER, "李专干", Role.OFFICER, "+8613800000009"),
+    (DEMO_SUPERVISOR, "陈主任", Role.SUPERVISOR, "+8613800000010"),
+    (DEMO_ADMIN, "系统管理员", Role.ADMIN, "+8613800000011"),
+)
 
 
 def seed_categories() -> list[Category]:
@@ -60,43 +68,54 @@ def seed_demo(instance_path: str) -> dict:
     )
     if community is None:
         community = _demo_community()
-    officer = db.session.scalar(sa.select(User).where(User.username == DEMO_OFFICER))
-    credentials = Path(instance_path) / "demo-officer.txt"
-    if officer is None:
-        password = secrets.token_urlsafe(9)
-        officer = User(
-            username=DEMO_OFFICER,
-            display_name="李专干",
-            role=Role.OFFICER,
-            phone="+8613800000009",
-            password_hash=generate_password_hash(password),
-            communities=[community],
-        )
-        db.session.add(officer)
-        credentials.write_text(f"{DEMO_OFFICER}\n{password}\n")
-        credentials.chmod(0o600)
-    supervisor = sa.select(User).where(User.username == DEMO_SUPERVISOR)
-    if db.session.scalar(supervisor) is None:
-        db.session.add(
-            User(
-                username=DEMO_SUPERVISOR,
-                display_name="陈主任",
-                role=Role.SUPERVISOR,
-                phone="+8613800000010",
-                # No one logs in as the demo supervisor until a password is set.
-                password_hash="!",
-                communities=[community],
-            )
-        )
+    logins = _demo_logins(Path(instance_path) / DEMO_LOGINS_FILE, community)
     db.session.flush()
     signals.demo_seeded.send(community, community=community)
     db.session.commit()
-    lines = credentials.read_text().split() if credentials.exists() else [DEMO_OFFICER]
     return {
         "community": community,
-        "officer": lines[0],
-        "password": lines[1] if len(lines) > 1 else None,
+        "logins": logins,
+        "officer": DEMO_OFFICER,
+        "password": logins.get(DEMO_OFFICER),
     }
+
+
+def _demo_logins(path: Path, community: Community) -> dict[str, str | None]:
+    """Creates the demo officer, supervisor and administrator with fresh passwords.
+
+    The passwords are kept in the instance folder (mode 600) so that `repairdesk
+    run` can print them; a user who already exists keeps the password it has.
+    """
+    saved = read_demo_logins(path)
+    for username, display_name, role, phone in DEMO_USERS:
+        if db.session.scalar(sa.select(User).where(User.username == username)):
+            saved.setdefault(username, None)
+            continue
+        password = secrets.token_urlsafe(9)
+        db.session.add(
+            User(
+                username=username,
+                display_name=display_name,
+                role=role,
+                phone=phone,
+                password_hash=generate_password_hash(password),
+                communities=[community] if role != Role.ADMIN else [],
+            )
+        )
+        saved[username] = password
+    path.write_text(
+        "".join(f"{user}\t{password}\n" for user, password in saved.items() if password)
+    )
+    path.chmod(0o600)
+    return saved
+
+
+def read_demo_logins(path: Path) -> dict[str, str | None]:
+    """Returns the demo logins saved by seed_demo: username → password."""
+    if not path.exists():
+        return {}
+    pairs = (line.split("\t", 1) for line in path.read_text().splitlines() if line)
+    return {user: password for user, password in pairs}
 
 
 def _demo_community() -> Community:
