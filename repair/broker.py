@@ -9,14 +9,44 @@ import signal
 from pathlib import Path
 
 import redis
-from flask import Flask, current_app
+from flask import Flask, current_app, g, has_request_context
+
+from repair.config import parse_duration
 
 log = logging.getLogger(__name__)
 
 _KEY = "repairdesk.redis"
 
-#: Fail fast: a request must never hang because Redis is slow or gone.
-SOCKET_TIMEOUT = 2.0
+_FAILED = "_repairdesk_redis_failed"
+
+
+class _OneAttemptPerRequest:
+    """A connection that gives up at once in a request where Redis already failed.
+
+    A frozen Redis costs a request one socket timeout, not one per call and retry:
+    everything queued after the commit is found again by the sweep.
+    """
+
+    def connect(self, *args, **kwargs):
+        if has_request_context() and g.get(_FAILED):
+            raise redis.ConnectionError("Redis failed earlier in this request")
+        try:
+            return super().connect(*args, **kwargs)
+        except (redis.RedisError, OSError):
+            _note_failure()
+            raise
+
+    def read_response(self, *args, **kwargs):
+        try:
+            return super().read_response(*args, **kwargs)
+        except (redis.TimeoutError, redis.ConnectionError, OSError):
+            _note_failure()
+            raise
+
+
+def _note_failure() -> None:
+    if has_request_context():
+        setattr(g, _FAILED, True)
 
 
 def init_app(app: Flask) -> None:
@@ -33,11 +63,16 @@ def get_redis(app: Flask | None = None) -> redis.Redis:
         if not url:
             url = start_embedded_redis(app.config["EMBEDDED_REDIS_FILE"])
             app.config["REDIS_URL"] = url
-        client = redis.Redis.from_url(
-            url,
-            socket_timeout=SOCKET_TIMEOUT,
-            socket_connect_timeout=SOCKET_TIMEOUT,
+        timeout = parse_duration(app.config["REDIS_TIMEOUT"]).total_seconds()
+        pool = redis.ConnectionPool.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout
         )
+        pool.connection_class = type(
+            "RequestScoped" + pool.connection_class.__name__,
+            (_OneAttemptPerRequest, pool.connection_class),
+            {},
+        )
+        client = redis.Redis(connection_pool=pool)
         app.extensions[_KEY] = client
     return client
 

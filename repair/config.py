@@ -32,6 +32,7 @@ def default_settings(instance_path: str) -> dict:
         "SECRET_KEY": None,
         "DATABASE_URL": f"sqlite:///{instance / 'repairdesk.sqlite3'}",
         "REDIS_URL": "",
+        "REDIS_TIMEOUT": "1s",
         "EMBEDDED_REDIS_FILE": str(instance / "redis.rdb"),
         "PHOTO_DIR": str(instance / "photos"),
         "PUBLIC_URL": "http://127.0.0.1:5000",
