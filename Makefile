@@ -6,7 +6,7 @@ CATALOGS := $(wildcard repair/translations/*/LC_MESSAGES/messages.po)
 COMPILED := $(CATALOGS:.po=.mo)
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test test-sqlite test-services bench lint format translations \
+.PHONY: run test test-sqlite test-services bench faults lint format translations \
 	translations-update browser clean
 
 # The install's own chatter goes to a log; a failure prints its tail.
@@ -51,6 +51,11 @@ browser:
 ## bench: the benchmarks under tests/benchmarks (figures and ratios to targets)
 bench: $(BIN)/repairdesk translations
 	@for script in tests/benchmarks/bench_*.py; do \
+		echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+## faults: fault runs (Redis killed and restarted empty, a worker killed -9)
+faults: $(BIN)/repairdesk translations
+	@for script in tests/faults/*.py; do \
 		echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 lint: $(BIN)/repairdesk

@@ -132,7 +132,7 @@ def test_one_worker_schedules_at_a_time_and_hands_over_when_it_stops(app):
     assert job.id not in queue.scheduled_job_registry.get_job_ids()
 
     first.stop()  # a worker shutting down hands its locks back ...
-    second.step(RETRY_SECONDS)  # ... and the next attempt of another takes them
+    second.step(1.0 + RETRY_SECONDS)  # ... and the next attempt of another takes them
     assert second.holds_locks and not first.holds_locks
 
     later = queue.enqueue_at(datetime.now(UTC) - timedelta(seconds=1), sweep)

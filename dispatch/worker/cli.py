@@ -6,13 +6,13 @@ import click
 import sqlalchemy.orm
 from flask import Flask, current_app
 from flask.cli import with_appcontext
-from rq import SimpleWorker, Worker
 
 from dispatch.messaging import outbox  # noqa: F401  (warm imports: the jobs)
 from dispatch.sla import escalation, sweep  # noqa: F401  (warm imports: the jobs)
 from dispatch.worker.queues import get_queues
 from dispatch.worker.scheduler import SchedulerThread, enqueue_due_once
 from dispatch.worker.ticker import SweepTicker
+from dispatch.worker.workers import ForkingRepairDeskWorker, RepairDeskWorker
 
 
 @click.command("worker")
@@ -41,7 +41,8 @@ def worker_command(with_scheduler: bool, burst: bool, fork: bool) -> None:
     app = current_app._get_current_object()
     sqlalchemy.orm.configure_mappers()
     queues = get_queues(app)
-    worker = (Worker if fork else SimpleWorker)(queues, connection=queues[0].connection)
+    worker_class = ForkingRepairDeskWorker if fork else RepairDeskWorker
+    worker = worker_class(queues, connection=queues[0].connection)
     if burst:
         if with_scheduler:
             enqueue_due_once(queues)

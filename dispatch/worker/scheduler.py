@@ -6,18 +6,20 @@ there on top of the whole second rq rounds due times to. This thread takes the
 same public ``RQScheduler`` steps (queue locks, heartbeat, moving what is due onto
 the queues) every ``SCHEDULER_INTERVAL``.
 
-One worker holds the queues' scheduler locks at a time; the others try again every
-few seconds, so a dead worker's schedule is taken over once its lock expires
-(about a minute), and the minute sweep re-derives from the database anything that
-fell due meanwhile.
+One worker holds the queues' scheduler locks at a time and refreshes them every
+second; the locks expire ``LOCK_SECONDS`` after the last refresh, and the other
+workers try to take them every second, so a dead worker's schedule is taken over
+within a few seconds (rq's own locks last a minute).
 """
 
 from __future__ import annotations
 
 import logging
-import math
+import os
+import socket
 import threading
 import time
+import uuid
 
 import redis
 from rq import Queue
@@ -26,7 +28,9 @@ from rq.scheduler import RQScheduler
 log = logging.getLogger(__name__)
 
 #: How often a worker without the locks tries to take them, and the heartbeat.
-RETRY_SECONDS = 5.0
+RETRY_SECONDS = 1.0
+#: How long the locks outlive their holder's last heartbeat (whole seconds).
+LOCK_SECONDS = 4
 
 
 class SchedulerThread(threading.Thread):
@@ -36,12 +40,14 @@ class SchedulerThread(threading.Thread):
         super().__init__(name="repairdesk-scheduler", daemon=True)
         self.interval = interval
         self.names = {queue.name for queue in queues}
-        # rq's interval only sets its keys' expiry here (interval + 60 s, which
-        # Redis wants in whole seconds); this thread polls at its own pace.
+        # rq's interval only sets its keys' expiry here (interval + 60 s, in whole
+        # seconds); this thread polls at its own pace, so the interval is chosen
+        # for the expiry alone: LOCK_SECONDS.
         self.scheduler = RQScheduler(
             queues,
             connection=queues[0].connection,
-            interval=max(1, math.ceil(interval)),
+            interval=LOCK_SECONDS - 60,
+            name=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
         )
         self._stopped = threading.Event()
         self._next_attempt = 0.0

@@ -1,0 +1,48 @@
+"""Putting work back into a Redis that lost it (restarted empty, flushed, replaced)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from dispatch.messaging.outbox import due_messages, send_message
+from dispatch.sla.escalation import plan_jobs
+from dispatch.sla.sweep import sweep
+from dispatch.worker.queues import get_queue, job
+from repair.db import db, utcnow
+from repair.models import WORKING_STATUSES, Ticket
+
+log = logging.getLogger(__name__)
+
+#: Tickets re-planned per transaction.
+BATCH = 200
+
+
+@job
+def recover_lost_work(now: datetime | None = None) -> dict:
+    """Takes the rungs that are due, queues the messages waiting to be sent, and
+    schedules the escalation jobs of every ticket being worked on again."""
+    now = now or utcnow()
+    swept = sweep(now)
+    messages = due_messages(now)
+    queue = get_queue()
+    for message_id in messages:
+        queue.enqueue(send_message, message_id, job_id=f"sms-{message_id}-recovery")
+    ids = db.session.scalars(
+        sa.select(Ticket.id)
+        .where(Ticket.status.in_(WORKING_STATUSES))
+        .order_by(Ticket.next_due_at, Ticket.id)
+    ).all()
+    for start in range(0, len(ids), BATCH):
+        batch = ids[start : start + BATCH]
+        for ticket in db.session.scalars(sa.select(Ticket).where(Ticket.id.in_(batch))):
+            plan_jobs(ticket)
+        db.session.commit()  # each plan goes to Redis after the commit
+    log.warning(
+        "Redis had lost its data: %s tickets re-planned, %s messages requeued",
+        len(ids),
+        len(messages),
+    )
+    return {"replanned": len(ids), "messages": len(messages), "sweep": swept}

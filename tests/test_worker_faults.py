@@ -1,0 +1,109 @@
+"""Workers across Redis faults: lost data put back at once, workers listed again,
+deadlines taken during an outage, the scheduler handed over within seconds."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import redis
+import sqlalchemy as sa
+from freezegun import freeze_time
+from rq import Worker
+
+from dispatch.models import SlaStep
+from dispatch.worker.queues import get_queues
+from dispatch.worker.scheduler import LOCK_SECONDS, RETRY_SECONDS, SchedulerThread
+from dispatch.worker.ticker import MARKER_KEY, SweepTicker
+from dispatch.worker.workers import RepairDeskWorker
+from repair.db import db
+from repair.models import Ticket
+
+START = "2026-11-22 02:00:00"
+URGENT_TEXT = "电梯困人了，卡在5楼，里面有老人"
+
+
+@pytest.fixture
+def clock():
+    with freeze_time(START) as frozen:
+        yield frozen
+
+
+def _rung_jobs(jobs) -> set[str]:
+    return {job_id for job_id in jobs.scheduled_ids() if job_id.startswith("sla-")}
+
+
+def test_redis_that_restarted_empty_gets_every_rung_job_back_at_once(
+    app, resident, jobs, clock, redis_url
+):
+    resident.report(description=URGENT_TEXT, spot="5楼")
+    planned = _rung_jobs(jobs)
+    assert planned
+    watch, other = SweepTicker(app), SweepTicker(app)
+    assert watch.tick() == "recovery"  # a new Redis: the first watch plans it all
+    assert other.tick() != "recovery"
+    jobs.run_due()
+    redis.Redis.from_url(redis_url).flushdb()  # Redis restarts without its data
+    assert _rung_jobs(jobs) == set()
+
+    assert other.tick() == "recovery"  # the first watch to notice, at once ...
+    assert watch.tick() != "recovery"  # ... and only that one
+    jobs.run_due()
+    assert _rung_jobs(jobs) == planned
+    assert redis.Redis.from_url(redis_url).exists(MARKER_KEY)
+
+
+def test_worker_lists_itself_again_after_redis_lost_its_registry(app, redis_url):
+    with app.app_context():
+        queues = get_queues(app)
+    connection = queues[0].connection
+    worker = RepairDeskWorker(queues, connection=connection)
+    worker.register_birth()
+    assert worker.key in {w.key for w in Worker.all(connection=connection)}
+    redis.Redis.from_url(redis_url).flushdb()
+    assert Worker.all(connection=connection) == []  # /healthz said "missing"
+    worker.heartbeat()
+    assert [w.name for w in Worker.all(connection=connection)] == [worker.name]
+
+
+def test_rq_backs_off_at_most_a_second_between_reconnects():
+    assert RepairDeskWorker.max_connection_wait_time <= 1.0
+    assert RepairDeskWorker.exponential_backoff_factor == 1.0
+
+
+def test_while_redis_is_away_the_watch_takes_due_rungs_itself(
+    settings, resident, clock
+):
+    from repair import create_app
+
+    down = create_app({**settings, "REDIS_URL": "redis://127.0.0.1:1/0"})
+    number = resident.report(description=URGENT_TEXT, spot="5楼")
+    clock.tick(timedelta(minutes=31))  # the contact deadline passed during an outage
+    watch = SweepTicker(down)
+    assert watch.tick(now=100.0) == "outage-sweep"
+    assert watch.tick(now=100.5) == "nothing"  # not more often than every 2 s
+    with down.app_context():
+        ticket = db.session.scalar(sa.select(Ticket).where(Ticket.number == number))
+        steps = db.session.scalars(
+            sa.select(SlaStep.rung).where(SlaStep.ticket_id == ticket.id)
+        ).all()
+        db.engine.dispose()
+    assert "breach" in steps
+
+
+def test_a_dead_schedulers_locks_expire_within_seconds(app, redis_url):
+    with app.app_context():
+        queues = get_queues(app)
+    holder, other = SchedulerThread(queues, 0.05), SchedulerThread(queues, 0.05)
+    holder.step(0.0)
+    other.step(0.0)
+    assert holder.holds_locks and not other.holds_locks
+    connection = redis.Redis.from_url(redis_url)
+    keys = [holder.scheduler.get_locking_key(q.name) for q in queues]
+    assert all(0 < connection.ttl(key) <= LOCK_SECONDS for key in keys)
+    holder.step(RETRY_SECONDS)  # the heartbeat keeps them short, too
+    assert all(0 < connection.ttl(key) <= LOCK_SECONDS for key in keys)
+    # The holder is killed -9: no release. Its locks run out (here: now) ...
+    connection.delete(*keys)
+    other.step(RETRY_SECONDS)  # ... and the next attempt of another takes them
+    assert other.holds_locks
