@@ -138,5 +138,5 @@ from dispatch.integrations.models import (  # noqa: E402, F401  (their tables)
     HotlineReply,
     HotlineSystem,
     HotlineWorkOrder,
-    Open311Media,
+    RemoteMedia,
 )

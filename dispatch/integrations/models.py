@@ -69,8 +69,8 @@ class EntrancePlace(db.Model):
         return [a.strip() for a in (self.aliases or "").splitlines() if a.strip()]
 
 
-class Open311Media(db.Model):
-    """A media_url given with an Open311 request, fetched by a job into a photo."""
+class RemoteMedia(db.Model):
+    """A photo given by URL (Open311 media_url, hotline attachment), fetched by a job."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("ticket.id"), index=True)

@@ -96,7 +96,7 @@ def upgrade():
     sa.UniqueConstraint('system_id', 'number', name='uq_hotline_work_order'),
     sa.UniqueConstraint('ticket_id', name=op.f('uq_hotline_work_order_ticket_id'))
     )
-    op.create_table('open311_media',
+    op.create_table('remote_media',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('ticket_id', sa.Integer(), nullable=False),
     sa.Column('url', sa.Text(), nullable=False),
@@ -104,11 +104,11 @@ def upgrade():
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('fetched_at', sa.DateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['ticket_id'], ['ticket.id'], name=op.f('fk_open311_media_ticket_id_ticket')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_open311_media'))
+    sa.ForeignKeyConstraint(['ticket_id'], ['ticket.id'], name=op.f('fk_remote_media_ticket_id_ticket')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_remote_media'))
     )
-    with op.batch_alter_table('open311_media', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_open311_media_ticket_id'), ['ticket_id'], unique=False)
+    with op.batch_alter_table('remote_media', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_remote_media_ticket_id'), ['ticket_id'], unique=False)
 
     op.create_table('hotline_reply',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -143,10 +143,10 @@ def downgrade():
         batch_op.drop_index('ix_hotline_reply_pending')
 
     op.drop_table('hotline_reply')
-    with op.batch_alter_table('open311_media', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_open311_media_ticket_id'))
+    with op.batch_alter_table('remote_media', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_remote_media_ticket_id'))
 
-    op.drop_table('open311_media')
+    op.drop_table('remote_media')
     op.drop_table('hotline_work_order')
     with op.batch_alter_table('api_key_use', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_api_key_use_api_key_id'))
