@@ -103,7 +103,10 @@ def test_completion_produces_exactly_one_completion_reply_with_the_photos(
         link = contractor.link()
     contractor.tap(link, "accept")
     contractor.tap(link, "arrive")
-    assert contractor.complete(link, worker_name="王师傅", note="换了灯泡").status_code == 303
+    assert (
+        contractor.complete(link, worker_name="王师傅", note="换了灯泡").status_code
+        == 303
+    )
     push(client, order())  # a repeated push changes nothing
     jobs.run_due()
     jobs.run_due()
@@ -116,7 +119,9 @@ def test_completion_produces_exactly_one_completion_reply_with_the_photos(
     with app.app_context():
         ticket = db.session.scalar(sa.select(Ticket).where(Ticket.number == number))
         assert ticket.status is TicketStatus.COMPLETED
-        photos = [f"{PHOTO_URL}{p.sha256}/display.jpg" for p in ticket.completion_photos]
+        photos = [
+            f"{PHOTO_URL}{p.sha256}/display.jpg" for p in ticket.completion_photos
+        ]
     assert photos and completed["attachments"].split(",") == photos
     # Signed the same way as pushes.
     raw = json.dumps(completed, ensure_ascii=False).encode()
@@ -162,7 +167,9 @@ def test_an_order_with_an_unknown_place_waits_for_the_officer(
     page = client.get("/board/hotline/unplaced").get_data(as_text=True)
     assert "人民路88号附近" in page and 'data-order="GD2"' in page
     with app.app_context():
-        entrance = db.session.scalar(sa.select(Entrance).where(Entrance.name == "1单元"))
+        entrance = db.session.scalar(
+            sa.select(Entrance).where(Entrance.name == "1单元")
+        )
         work_order = db.session.scalar(sa.select(HotlineWorkOrder))
         ids = (entrance.id, work_order.id)
     token = officer.csrf("/board/hotline/unplaced")

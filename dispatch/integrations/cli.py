@@ -23,7 +23,9 @@ hotline_cli = AppGroup("hotline", help="12345 hotline systems.")
 def _communities(slugs) -> list[Community]:
     found = []
     for slug in slugs:
-        community = db.session.scalar(sa.select(Community).where(Community.slug == slug))
+        community = db.session.scalar(
+            sa.select(Community).where(Community.slug == slug)
+        )
         if community is None:
             raise click.ClickException(f"no community {slug!r}")
         found.append(community)
@@ -46,7 +48,9 @@ def list_keys():
     """List keys: id, prefix, name, communities, last use, state."""
     for key in db.session.scalars(sa.select(ApiKey).order_by(ApiKey.id)):
         scope = ",".join(c.slug for c in key.communities)
-        used = key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "-"
+        used = (
+            key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "-"
+        )
         state = "revoked" if key.revoked_at else "active"
         click.echo(f"{key.id}\t{key.prefix}…\t{key.name}\t{scope}\t{used}\t{state}")
 
@@ -78,7 +82,9 @@ def add_hotline(name, reply_url, secret_stdin, communities):
         secret = click.prompt("Shared secret", hide_input=True)
     if len(secret) < 16:
         raise click.ClickException("the secret needs at least 16 characters")
-    system = db.session.scalar(sa.select(HotlineSystem).where(HotlineSystem.name == name))
+    system = db.session.scalar(
+        sa.select(HotlineSystem).where(HotlineSystem.name == name)
+    )
     if system is None:
         system = HotlineSystem(name=name)
         db.session.add(system)
@@ -91,7 +97,9 @@ def add_hotline(name, reply_url, secret_stdin, communities):
 @hotline_cli.command("list")
 def list_hotlines():
     """List hotline systems and their reply addresses."""
-    for system in db.session.scalars(sa.select(HotlineSystem).order_by(HotlineSystem.id)):
+    for system in db.session.scalars(
+        sa.select(HotlineSystem).order_by(HotlineSystem.id)
+    ):
         state = "active" if system.is_active else "off"
         click.echo(f"{system.id}\t{system.name}\t{system.reply_url}\t{state}")
 

@@ -22,7 +22,15 @@ from dispatch.integrations.places import match_place
 from dispatch.worker.queues import enqueue_after_commit, job, schedule_after_commit
 from repair import lifecycle, signals
 from repair.db import db, utcnow
-from repair.models import ActorType, Channel, Entrance, Photo, Rating, Ticket, TicketEvent
+from repair.models import (
+    ActorType,
+    Channel,
+    Entrance,
+    Photo,
+    Rating,
+    Ticket,
+    TicketEvent,
+)
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +205,9 @@ def place_order(
 def hotline_deadline(ticket: Ticket) -> datetime | None:
     """Returns the hotline's own deadline for the ticket, if it came from one."""
     return db.session.scalar(
-        sa.select(HotlineWorkOrder.due_at).where(HotlineWorkOrder.ticket_id == ticket.id)
+        sa.select(HotlineWorkOrder.due_at).where(
+            HotlineWorkOrder.ticket_id == ticket.id
+        )
     )
 
 
@@ -325,7 +335,12 @@ def _retry_later(reply: HotlineReply, now: datetime, error: str) -> str:
         job_id=f"hotline-reply-{reply.id}-{reply.attempts}",
     )
     db.session.commit()
-    log.info("hotline reply %s failed (%s); retry at %s", reply.id, error, reply.next_attempt_at)
+    log.info(
+        "hotline reply %s failed (%s); retry at %s",
+        reply.id,
+        error,
+        reply.next_attempt_at,
+    )
     return "pending"
 
 
@@ -334,7 +349,9 @@ def due_replies(now: datetime) -> list[int]:
     return list(
         db.session.scalars(
             sa.select(HotlineReply.id)
-            .where(HotlineReply.status == "pending", HotlineReply.next_attempt_at <= now)
+            .where(
+                HotlineReply.status == "pending", HotlineReply.next_attempt_at <= now
+            )
             .order_by(HotlineReply.id)
         )
     )

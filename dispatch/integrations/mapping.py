@@ -64,7 +64,9 @@ class Mapping:
         attachments = self._text(payload, "attachments", required=False)
         due_at = None
         if deadline:
-            local = self._time(deadline, self.formats["deadline"], self.order["deadline"])
+            local = self._time(
+                deadline, self.formats["deadline"], self.order["deadline"]
+            )
             if self.formats.get("deadline_end_of_day"):
                 local = datetime.combine(local.date() + timedelta(days=1), time())
             due_at = local.replace(tzinfo=self.zone).astimezone(UTC)

@@ -57,7 +57,9 @@ def check_url(url: str) -> None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise MediaRefused("only http and https URLs are fetched")
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 80, type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(
+            parts.hostname, parts.port or 80, type=socket.SOCK_STREAM
+        )
     except (socket.gaierror, UnicodeError) as error:
         raise MediaRefused(f"cannot resolve {parts.hostname}: {error}") from error
     addresses = {info[4][0] for info in infos}
@@ -89,7 +91,7 @@ def download(url: str, max_bytes: int, timeout: float) -> bytes:
 
 def queue_media(ticket: Ticket, urls: list[str]) -> list[RemoteMedia]:
     """Records the URLs to fetch for the ticket and queues their jobs after commit."""
-    rows = [RemoteMedia(ticket=ticket, url=url) for url in urls if url]
+    rows = [RemoteMedia(ticket_id=ticket.id, url=url) for url in urls if url]
     db.session.add_all(rows)
     db.session.flush()
     for row in rows:

@@ -59,7 +59,7 @@ class EntrancePlace(db.Model):
     )
     lat: Mapped[float | None]
     long: Mapped[float | None]
-    #: Other names of the entrance in free text, one per line (e.g. "阳光花园东门3号楼").
+    #: Other names of the entrance, one per line (e.g. "阳光花园东门3号楼").
     aliases: Mapped[str | None] = mapped_column(sa.Text)
 
     entrance: Mapped[Entrance] = relationship()
@@ -70,7 +70,7 @@ class EntrancePlace(db.Model):
 
 
 class RemoteMedia(db.Model):
-    """A photo given by URL (Open311 media_url, hotline attachment), fetched by a job."""
+    """A photo given by URL (Open311 media_url, hotline attachment) for a job."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("ticket.id"), index=True)
@@ -84,7 +84,9 @@ class RemoteMedia(db.Model):
 hotline_system_community = sa.Table(
     "hotline_system_community",
     db.metadata,
-    sa.Column("hotline_system_id", sa.ForeignKey("hotline_system.id"), primary_key=True),
+    sa.Column(
+        "hotline_system_id", sa.ForeignKey("hotline_system.id"), primary_key=True
+    ),
     sa.Column("community_id", sa.ForeignKey("community.id"), primary_key=True),
 )
 
@@ -137,7 +139,9 @@ class HotlineWorkOrder(db.Model):
 class HotlineReply(db.Model):
     """A reply (答复) to send to the hotline, written with the event that causes it."""
 
-    __table_args__ = (sa.Index("ix_hotline_reply_pending", "status", "next_attempt_at"),)
+    __table_args__ = (
+        sa.Index("ix_hotline_reply_pending", "status", "next_attempt_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     #: work order + event + kind: one event never answers the hotline twice.

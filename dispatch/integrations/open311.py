@@ -137,7 +137,9 @@ def _check_format(fmt: str) -> None:
 
 def _rate_key() -> str:
     raw = request.values.get("api_key")
-    return f"open311-key:{keys.hash_key(raw)}" if raw else f"open311:{request.remote_addr}"
+    return (
+        f"open311-key:{keys.hash_key(raw)}" if raw else f"open311:{request.remote_addr}"
+    )
 
 
 def _key(required: bool) -> ApiKey | None:
@@ -190,7 +192,9 @@ def discovery(fmt: str):
     if fmt == "xml":
         xml_endpoint = dict(endpoint, formats=_xml_list(formats, "format"))
         data = dict(data, endpoints={"endpoint_0": xml_endpoint})
-        return _render_renamed(data, "discovery", {"endpoint_": "endpoint", "format_": "format"})
+        return _render_renamed(
+            data, "discovery", {"endpoint_": "endpoint", "format_": "format"}
+        )
     return render(fmt, data, "discovery", "discovery")
 
 
@@ -202,7 +206,9 @@ def _render_renamed(data: dict, root: str, renames: dict[str, str]) -> Response:
             if element.tag.startswith(prefix) and element.tag[len(prefix) :].isdigit():
                 element.tag = tag
     body = ET.tostring(top, encoding="unicode")
-    return Response('<?xml version="1.0" encoding="utf-8"?>\n' + body, mimetype="text/xml")
+    return Response(
+        '<?xml version="1.0" encoding="utf-8"?>\n' + body, mimetype="text/xml"
+    )
 
 
 def _categories() -> list[Category]:
@@ -238,7 +244,9 @@ def services(fmt: str):
     """Lists one service per category, named in the request's language."""
     _check_format(fmt)
     locale = current_locale()
-    return render(fmt, [service(c, locale) for c in _categories()], "services", "service")
+    return render(
+        fmt, [service(c, locale) for c in _categories()], "services", "service"
+    )
 
 
 def attributes() -> list[dict]:
@@ -403,7 +411,9 @@ def request_record(
         "service_request_id": ticket.number,
         "status": "closed" if ticket.status in CLOSED_STATUSES else "open",
         "status_notes": str(STATUS_NOTES[ticket.status]),
-        "service_name": ticket.category.display_name(locale) if ticket.category else None,
+        "service_name": ticket.category.display_name(locale)
+        if ticket.category
+        else None,
         "service_code": ticket.category.slug if ticket.category else "other",
         "agency_responsible": ticket.contractor.name
         if ticket.contractor
@@ -439,9 +449,7 @@ def _records(tickets: list[Ticket], key: ApiKey | None) -> list[dict]:
         )
     }
     return [
-        request_record(
-            t, locale, places.get(t.entrance_id), t.community_id in allowed
-        )
+        request_record(t, locale, places.get(t.entrance_id), t.community_id in allowed)
         for t in tickets
     ]
 
