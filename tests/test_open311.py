@@ -255,3 +255,29 @@ def test_a_revoked_key_stops_working(app, live_server, api_key, entrance_code):
         live_server, api_key=api_key, service_code="lighting", address_id=entrance_code
     )
     assert answer.status_code == 403
+
+
+def test_an_administrator_issues_a_key_on_the_board_and_sees_it_once(
+    app, client, admin_user
+):
+    from tests.actions import OfficerActions
+    from tests.conftest import ADMIN_PASSWORD
+
+    admin = OfficerActions(client)
+    admin.log_in(admin_user, ADMIN_PASSWORD)
+    with app.app_context():
+        from repair.models import Community
+
+        community_id = db.session.scalar(sa.select(Community.id))
+    page = client.post(
+        "/board/admin/integrations",
+        data={
+            "key-csrf_token": admin.csrf("/board/admin/integrations"),
+            "key-name": "Survey app",
+            "key-communities": community_id,
+        },
+    ).get_data(as_text=True)
+    shown = page.split('id="new-key-value">', 1)[1].split("<", 1)[0]
+    assert shown.startswith("rd311_")
+    again = client.get("/board/admin/integrations").get_data(as_text=True)
+    assert "Survey app" in again and shown not in again
