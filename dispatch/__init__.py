@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Flask
 
 from dispatch import (
+    integrations,
     models,  # noqa: F401  (the tables)
     reactions,
 )
@@ -36,6 +37,7 @@ PARTS = (
     admin_views,
     contractor_views,
     reactions,
+    integrations,
 )
 
 

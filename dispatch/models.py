@@ -129,3 +129,14 @@ class SmsOptOut(db.Model):
 
     phone: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
     opted_out_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+from dispatch.integrations.models import (  # noqa: E402, F401  (their tables)
+    ApiKey,
+    ApiKeyUse,
+    EntrancePlace,
+    HotlineReply,
+    HotlineSystem,
+    HotlineWorkOrder,
+    RemoteMedia,
+)

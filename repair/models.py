@@ -69,6 +69,8 @@ class Channel(str, enum.Enum):
     TRACKING = "tracking"
     SMS = "sms"
     SYSTEM = "system"
+    OPEN311 = "open311"
+    HOTLINE = "hotline"
 
 
 class ActorType(str, enum.Enum):

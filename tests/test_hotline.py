@@ -1,0 +1,191 @@
+"""The 12345 hotline bridge against a local stand-in of a hotline system."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from dispatch.integrations.hotline import send_reply
+from dispatch.integrations.models import HotlineReply, HotlineSystem, HotlineWorkOrder
+from repair.db import db, utcnow
+from repair.models import Channel, Entrance, Ticket, TicketStatus
+from tests.actions import ContractorActions
+from tests.hotline_standin import StandInHotline
+
+SECRET = "a shared secret of the hotline"
+PRIMARY = "+8613800000001"
+PHOTO_URL = "http://repair.test/photos/"
+
+
+@pytest.fixture
+def hotline(app, demo):
+    """The stand-in hotline, registered the way an operator does it (the CLI)."""
+    with StandInHotline() as standin:
+        result = app.test_cli_runner().invoke(
+            args=["hotline", "add", "city-12345", "--reply-url", standin.reply_url]
+            + ["--secret-stdin"],
+            input=SECRET + "\n",
+        )
+        assert result.exit_code == 0, result.output
+        yield standin
+
+
+def order(number="GD20260101001", place="阳光花园3栋2单元", **fields) -> dict:
+    body = {
+        "workordercode": number,
+        "workordercontent": "市民反映楼道灯不亮，请尽快处理",
+        "place": place,
+        "dispatchtime": "2026-01-01 09:30:00",
+        "processlimited": "2026-01-03",
+        "attachments": "",
+        "state": 0,
+    }
+    body.update(fields)
+    return body
+
+
+def push(client, body: dict, secret: str = SECRET, timestamp: int | None = None):
+    raw = json.dumps(body, ensure_ascii=False).encode()
+    stamp = str(timestamp if timestamp is not None else int(time.time()))
+    signature = hmac.new(
+        secret.encode(), stamp.encode() + b"." + raw, hashlib.sha256
+    ).hexdigest()
+    return client.post(
+        "/integrations/hotline/work-orders",
+        data=raw,
+        content_type="application/json",
+        headers={"X-Hotline-Timestamp": stamp, "X-Hotline-Signature": signature},
+    )
+
+
+def test_a_pushed_order_becomes_one_ticket_however_often_it_is_pushed(
+    app, client, hotline
+):
+    answers = [push(client, order()) for _ in range(3)]
+
+    assert {a.status_code for a in answers} == {200}
+    first = answers[0].get_json()
+    assert first["success"] is True and first["code"] == 10000
+    assert all(a.get_json() == first for a in answers)
+    with app.app_context():
+        tickets = db.session.scalars(sa.select(Ticket)).all()
+        assert [t.number for t in tickets] == [first["ticket"]]
+        ticket = tickets[0]
+        assert ticket.channel is Channel.HOTLINE
+        assert (ticket.entrance.building.name, ticket.entrance.name) == ("3栋", "2单元")
+        work_order = db.session.scalar(sa.select(HotlineWorkOrder))
+        # "2026-01-03" is the end of that day in Shanghai.
+        assert work_order.due_at.isoformat() == "2026-01-03T16:00:00+00:00"
+
+
+def test_a_bad_signature_or_a_stale_timestamp_is_refused(app, client, hotline):
+    forged = push(client, order(), secret="not the secret at all")
+    stale = push(client, order(), timestamp=int(time.time()) - 301)
+
+    assert forged.status_code == 401 and forged.get_json()["code"] == 40100
+    assert stale.status_code == 401 and stale.get_json()["code"] == 40101
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(Ticket.id))) == 0
+
+
+def test_completion_produces_exactly_one_completion_reply_with_the_photos(
+    app, client, hotline, jobs
+):
+    number = push(client, order()).get_json()["ticket"]
+    contractor = ContractorActions(client, PRIMARY)
+    with app.app_context():
+        link = contractor.link()
+    contractor.tap(link, "accept")
+    contractor.tap(link, "arrive")
+    assert (
+        contractor.complete(link, worker_name="王师傅", note="换了灯泡").status_code
+        == 303
+    )
+    push(client, order())  # a repeated push changes nothing
+    jobs.run_due()
+    jobs.run_due()
+
+    kinds = [body["state"] for _headers, body in hotline.replies]
+    assert kinds == [1, 1, 2]  # accepted, on site, completed
+    headers, completed = hotline.replies[-1]
+    assert completed["workordercode"] == "GD20260101001"
+    assert "换了灯泡" in completed["content"]
+    with app.app_context():
+        ticket = db.session.scalar(sa.select(Ticket).where(Ticket.number == number))
+        assert ticket.status is TicketStatus.COMPLETED
+        photos = [
+            f"{PHOTO_URL}{p.sha256}/display.jpg" for p in ticket.completion_photos
+        ]
+    assert photos and completed["attachments"].split(",") == photos
+    # Signed the same way as pushes.
+    raw = json.dumps(completed, ensure_ascii=False).encode()
+    stamp = headers["X-Hotline-Timestamp"]
+    expected = hmac.new(
+        SECRET.encode(), stamp.encode() + b"." + raw, hashlib.sha256
+    ).hexdigest()
+    assert headers["X-Hotline-Signature"] == expected
+
+
+def test_a_refused_reply_is_retried_later_and_sent_once(app, client, hotline):
+    push(client, order())
+    hotline.failures_left = 1
+    with app.app_context():
+        ticket = db.session.scalar(sa.select(Ticket))
+        from repair import lifecycle
+
+        lifecycle.transition(
+            ticket,
+            "reject",
+            lifecycle.Actor.system(),
+            note="不属于本单位职责",
+            closed_at=utcnow(),
+        )
+        db.session.commit()
+        reply = db.session.scalar(sa.select(HotlineReply))
+        now = utcnow()
+        assert send_reply(reply.id, now) == "pending"
+        assert send_reply(reply.id, now) == "pending"  # not due yet: nothing sent
+        assert send_reply(reply.id, now + timedelta(minutes=1)) == "sent"
+        assert send_reply(reply.id, now + timedelta(hours=1)) == "sent"
+    bodies = [body for _headers, body in hotline.replies]
+    assert len(bodies) == 2 and bodies[0] == bodies[1]
+    assert bodies[0]["state"] == 3 and "不属于本单位职责" in bodies[0]["content"]
+
+
+def test_an_order_with_an_unknown_place_waits_for_the_officer(
+    app, client, hotline, officer
+):
+    answer = push(client, order(number="GD2", place="人民路88号附近")).get_json()
+    assert answer["success"] is True and "ticket" not in answer
+
+    page = client.get("/board/hotline/unplaced").get_data(as_text=True)
+    assert "人民路88号附近" in page and 'data-order="GD2"' in page
+    with app.app_context():
+        entrance = db.session.scalar(
+            sa.select(Entrance).where(Entrance.name == "1单元")
+        )
+        work_order = db.session.scalar(sa.select(HotlineWorkOrder))
+        ids = (entrance.id, work_order.id)
+    token = officer.csrf("/board/hotline/unplaced")
+    placed = client.post(
+        f"/board/hotline/unplaced/{ids[1]}",
+        data={"csrf_token": token, "entrance": ids[0]},
+    )
+    assert placed.status_code == 303
+    again = push(client, order(number="GD2", place="人民路88号附近")).get_json()
+    with app.app_context():
+        ticket = db.session.scalar(sa.select(Ticket))
+        assert again["ticket"] == ticket.number and ticket.entrance_id == ids[0]
+    assert "GD2" not in client.get("/board/hotline/unplaced").get_data(as_text=True)
+
+
+def test_hotline_add_reads_the_secret_from_stdin(app, hotline):
+    with app.app_context():
+        system = db.session.scalar(sa.select(HotlineSystem))
+        assert system.secret == SECRET and system.reply_url == hotline.reply_url
