@@ -20,7 +20,8 @@ $(BIN)/repairdesk: pyproject.toml
 	@touch $@
 
 %.mo: %.po | $(BIN)/repairdesk
-	@$(BIN)/pybabel compile -q -i $< -o $@
+	@$(BIN)/pybabel compile -i $< -o $@ >/dev/null 2>&1 \
+		|| $(BIN)/pybabel compile -i $< -o $@
 
 translations: $(COMPILED)
 
