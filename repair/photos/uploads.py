@@ -106,7 +106,12 @@ class PhotoUploads:
             max_pixels=int(current_app.config["PHOTO_MAX_PIXELS"]),
         )
         original = original_store().save(raw)
-        return {"original": original, "w": header.width, "h": header.height}
+        return {
+            "original": original,
+            "w": header.width,
+            "h": header.height,
+            "f": header.format,
+        }
 
     def require_one(self, message) -> None:
         """Adds ``message`` when nothing was kept and nothing else went wrong."""
@@ -182,17 +187,17 @@ def _load(token: str | None) -> list[dict]:
 def _preview_data_uri(item: dict) -> str:
     if "sha256" in item:
         data = photo_store().path(item["sha256"], "thumbnail").read_bytes()
-    else:
+    elif item.get("f") in ("JPEG", "MPO"):
         data = _original_preview(item["original"])
-        if data is None:
-            return _KEPT_TILE
+    else:
+        return _KEPT_TILE
     return "data:image/jpeg;base64," + base64.b64encode(data).decode()
 
 
-def _original_preview(original: str) -> bytes | None:
+def _original_preview(original: str) -> bytes:
     """Returns a small preview of a kept JPEG original for the form shown again,
-    decoded at a fraction of its size, made once and kept beside the original;
-    None for other formats (a full decode is the photo job's work, not a form's)."""
+    decoded at an eighth of its size, made once and kept beside the original (other
+    formats get a tile: a full decode is the photo job's work, not a form's)."""
     originals = original_store()
     path = originals.path(original, ".preview")
     if path.is_file():
@@ -200,8 +205,6 @@ def _original_preview(original: str) -> bytes | None:
     image = open_image(
         originals.read(original), int(current_app.config["PHOTO_MAX_PIXELS"])
     )
-    if image.format not in ("JPEG", "MPO"):
-        return None
     image.draft("RGB", (176, 176))
     upright = orientation_transpose(image)
     preview = downscale(image.convert("RGB"), 176)

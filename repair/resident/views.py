@@ -281,6 +281,7 @@ def _category_choices(categories: list[Category]) -> list[tuple[str, str]]:
 def _report_again(form, place: _Place, limit: int, uploads=None, away=False):
     """Shows the form again with everything the resident gave; 503 if the database
     was away (the photos are kept too), else 422."""
+    form.category.choices = place.category_choices
     if uploads is None:
         uploads = PhotoUploads(form.kept_photos.data, limit, deferred=True)
         if not form.csrf_token.errors and form.validate():
