@@ -8,10 +8,8 @@ from flask_babel import gettext as _
 
 def placeholder_response(state: str) -> Response:
     """Returns the "photo being processed" (or "unavailable") image, never cached."""
-    if state == "failed":
-        text = _("Photo unavailable")
-    else:
-        text = _("Photo being processed")
+    failed = state == "failed"
+    text = _("Photo unavailable") if failed else _("Photo being processed")
     svg = render_template("photos/placeholder.svg", text=text)
     response = Response(svg, mimetype="image/svg+xml")
     response.headers["Cache-Control"] = "no-store"
