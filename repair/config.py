@@ -52,6 +52,10 @@ def default_settings(instance_path: str) -> dict:
         "PHOTO_MAX_BYTES": 20 * 1024 * 1024,
         "PHOTO_MAX_PIXELS": 50_000_000,
         "PHOTOS_PER_TICKET": 3,
+        "PHOTO_ORIGINALS_DIR": "",
+        "PHOTO_ORIGINAL_TTL": "2h",
+        "KEEP_ORIGINALS": False,
+        "SUBMIT_DB_RETRIES": "0.2s 0.5s 1s",
         "SUBMIT_RATE_LIMIT": "20 per hour",
         "TWILIO_ACCOUNT_SID": "",
         "TWILIO_AUTH_TOKEN": "",
@@ -96,12 +100,18 @@ def finalize(config: dict) -> None:
         "SCHEDULER_INTERVAL",
     ):
         config[key] = parse_duration(config[key])
-    # Generous on purpose: a photo over its own limit gets a message that keeps the
-    # typed report; only a request far beyond any valid one meets the bare 413.
+    # The largest valid post (every photo at its limit) and a margin for the text:
+    # Werkzeug refuses anything longer before reading it.
     config["MAX_CONTENT_LENGTH"] = (
-        int(config["PHOTO_MAX_BYTES"]) * (int(config["PHOTOS_PER_TICKET"]) + 2)
-        + 1024 * 1024
+        int(config["PHOTO_MAX_BYTES"]) * int(config["PHOTOS_PER_TICKET"]) + 1024 * 1024
     )
+    if isinstance(config["KEEP_ORIGINALS"], str):
+        config["KEEP_ORIGINALS"] = config["KEEP_ORIGINALS"].lower() in (
+            "1",
+            "true",
+            "yes",
+            "on",
+        )
     config["PUBLIC_URL"] = config["PUBLIC_URL"].rstrip("/")
     config.setdefault("BABEL_DEFAULT_LOCALE", "zh_CN")
     config.setdefault("BABEL_DEFAULT_TIMEZONE", config["DEFAULT_TIMEZONE"])

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,6 +18,9 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = str(Path(__file__).with_name("migrations"))
 _AFTER_COMMIT = "repairdesk.after_commit"
+_DEFERRED_BEGIN: ContextVar[bool] = ContextVar(
+    "repairdesk_deferred_begin", default=False
+)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -117,8 +122,36 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+@contextmanager
+def reading() -> Iterator[None]:
+    """Transactions begun inside only read: on SQLite they take no write lock.
+
+    End such a transaction (commit or rollback) before writing: the next one,
+    begun outside (or inside ``writing()``), takes the write lock at BEGIN.
+    """
+    token = _DEFERRED_BEGIN.set(True)
+    try:
+        yield
+    finally:
+        _DEFERRED_BEGIN.reset(token)
+
+
+@contextmanager
+def writing() -> Iterator[None]:
+    """Transactions begun inside take SQLite's write lock at BEGIN (the default)."""
+    token = _DEFERRED_BEGIN.set(False)
+    try:
+        yield
+    finally:
+        _DEFERRED_BEGIN.reset(token)
+
+
 def _sqlite_begin(connection) -> None:
     # A deferred transaction that reads and then writes fails at once with "database
     # is locked" when another writer committed in between; taking the write lock at
     # BEGIN makes concurrent submissions wait their turn (busy timeout) instead.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # Transactions begun inside reading() only read, and must not hold that lock.
+    if _DEFERRED_BEGIN.get():
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -321,7 +321,12 @@ class TicketEvent(db.Model):
 
 
 class Photo(db.Model):
-    """A stored photo; its files are named by the content hash of the display copy."""
+    """A stored photo; its files are named by the content hash of the display copy.
+
+    A "pending" photo is a private original waiting for the photo job: until then
+    ``sha256`` is the original's hash (nothing is served under it) and pages show a
+    placeholder; the job makes the display copy and sets the state to "ready".
+    """
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int | None] = mapped_column(
@@ -331,9 +336,19 @@ class Photo(db.Model):
     sha256: Mapped[str] = mapped_column(sa.String(64), index=True)
     width: Mapped[int]
     height: Mapped[int]
+    state: Mapped[str] = mapped_column(
+        sa.String(16), default="ready", server_default="ready", index=True
+    )
+    #: The private original's hash while pending (and after, if originals are kept).
+    original: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     ticket: Mapped[Ticket | None] = relationship(back_populates="photos")
+
+    @property
+    def is_pending(self) -> bool:
+        """Returns whether the display copy is still being made."""
+        return self.state == "pending"
 
 
 class TicketCounter(db.Model):

@@ -21,6 +21,7 @@ from werkzeug.exceptions import HTTPException
 from repair.broker import redis_status
 from repair.db import db
 from repair.models import Photo
+from repair.photos.serving import placeholder_response
 from repair.photos.store import photo_store
 
 log = logging.getLogger(__name__)
@@ -74,10 +75,13 @@ def favicon():
 def photo(sha256: str, variant: str):
     """Serves a stored photo that belongs to a ticket (never an orphan upload)."""
     attached = db.session.scalar(
-        sa.select(Photo.id)
+        sa.select(Photo.state)
         .where(Photo.sha256 == sha256, Photo.ticket_id.is_not(None))
+        .order_by((Photo.state == "ready").desc())  # a ready copy wins
         .limit(1)
     )
+    if attached in ("pending", "failed"):
+        return placeholder_response(attached)
     store = photo_store()
     try:
         path = store.path(sha256, "thumbnail" if variant == "thumb" else variant)

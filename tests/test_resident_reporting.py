@@ -146,8 +146,9 @@ def test_unknown_sticker_code_gets_a_helpful_page(client, demo):
     ) or "recognise" in response.get_data(as_text=True)
 
 
-def test_photos_are_served_only_through_the_app(app, resident, client):
+def test_photos_are_served_only_through_the_app(app, resident, client, jobs):
     number = resident.report(photos=[(jpeg_bytes(gps=True), "gps.jpg")])
+    jobs.run_due()
     with app.app_context():
         photo = db.session.scalar(sa.select(Photo))
     display = client.get(f"/photos/{photo.sha256}/display.jpg")

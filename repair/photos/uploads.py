@@ -2,6 +2,10 @@
 
 A form that comes back with an error must not ask again for the photos it already
 accepted: they are stored at once and carried in a signed hidden field.
+
+With ``deferred=True`` (the resident's report) the request decodes nothing: each
+upload's size and header are checked, the original is kept privately, and the
+photo job makes the display copy after the commit (repair.photos.jobs).
 """
 
 from __future__ import annotations
@@ -16,8 +20,19 @@ from werkzeug.datastructures import FileStorage
 
 from repair.db import db
 from repair.models import Photo, Ticket
-from repair.photos.processing import ACCEPTED_MIME_TYPES, PhotoRejected
-from repair.photos.store import photo_store, take_photo
+from repair.photos.jobs import process_after_commit
+from repair.photos.processing import (
+    ACCEPTED_MIME_TYPES,
+    PhotoRejected,
+    check_header,
+    downscale,
+    encode_jpeg,
+    open_image,
+    orientation_transpose,
+    read_limited,
+    write_atomically,
+)
+from repair.photos.store import original_store, photo_store, take_photo
 
 PHOTO_ERRORS = {
     "empty": _l("The file “%(name)s” is empty. Please take the photo again."),
@@ -31,40 +46,72 @@ PHOTO_ERRORS = {
     ),
 }
 ACCEPT_ATTRIBUTE = ",".join(ACCEPTED_MIME_TYPES)
+# A kept photo without a preview: a grey tile with a camera outline.
+_KEPT_TILE = (
+    "data:image/svg+xml;base64,"
+    + base64.b64encode(
+        b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24">'
+        b'<rect width="24" height="24" fill="#e5e7eb"/><g fill="none" '
+        b'stroke="#6b7280" stroke-width="1.5"><path d="M4 9h3l2-3h6l2 3h3v10H4z"/>'
+        b'<circle cx="12" cy="13" r="3.5"/></g></svg>'
+    ).decode()
+)
 
 
 class PhotoUploads:
     """The photos of one form post: those kept from an earlier post, plus new ones."""
 
-    def __init__(self, kept_token: str | None, limit: int):
+    def __init__(self, kept_token: str | None, limit: int, deferred: bool = False):
         self.limit = limit
+        self.deferred = deferred
         self.kept: list[dict] = _load(kept_token)
         self.errors: list[str] = []
 
     def take(self, files: Iterable[FileStorage]) -> None:
-        """Processes and stores each uploaded file; a rejected one adds a message."""
-        max_mb = f"{int(current_app.config['PHOTO_MAX_BYTES']) / 1048576:.3g}"
-        for upload in files:
-            if not upload or (not upload.filename and not upload.content_length):
-                continue
+        """Takes each uploaded file up to the limit; a rejected one adds a message.
+
+        Files past the limit are never read; with ``deferred`` nothing is decoded.
+        """
+        max_bytes = int(current_app.config["PHOTO_MAX_BYTES"])
+        max_mb = f"{max_bytes / 1048576:.3g}"
+        uploads = [upload for upload in files if is_attached(upload)]
+        room = max(0, self.limit - len(self.kept))
+        for upload in uploads[:room]:
             name = upload.filename or "photo"
             try:
-                photo = take_photo(upload.stream)
+                item = self._take_one(upload, max_bytes)
             except PhotoRejected as rejected:
                 message = PHOTO_ERRORS.get(
                     rejected.reason, PHOTO_ERRORS["not_an_image"]
                 )
                 self.errors.append(message % {"name": name, "mb": max_mb})
                 continue
-            if all(item["sha256"] != photo.sha256 for item in self.kept):
-                self.kept.append(
-                    {"sha256": photo.sha256, "w": photo.width, "h": photo.height}
-                )
-        if len(self.kept) > self.limit:
-            self.kept = self.kept[: self.limit]
+            if item not in self.kept:
+                self.kept.append(item)
+        if len(uploads) > room:
             self.errors.append(
                 _l("At most %(n)s photos; we kept the first %(n)s.", n=self.limit)
             )
+
+    def _take_one(self, upload: FileStorage, max_bytes: int) -> dict:
+        if upload.content_length and upload.content_length > max_bytes:
+            raise PhotoRejected("too_large", "declared size")
+        if not self.deferred:
+            photo = take_photo(upload.stream)
+            return {"sha256": photo.sha256, "w": photo.width, "h": photo.height}
+        raw = read_limited(upload.stream, max_bytes)
+        header = check_header(
+            raw,
+            max_bytes=max_bytes,
+            max_pixels=int(current_app.config["PHOTO_MAX_PIXELS"]),
+        )
+        original = original_store().save(raw)
+        return {
+            "original": original,
+            "w": header.width,
+            "h": header.height,
+            "f": header.format,
+        }
 
     def require_one(self, message) -> None:
         """Adds ``message`` when nothing was kept and nothing else went wrong."""
@@ -77,23 +124,27 @@ class PhotoUploads:
 
     def previews(self) -> list[dict]:
         """Returns the kept photos with inline thumbnails for the re-shown form."""
-        return [
-            dict(item, src=_thumbnail_data_uri(item["sha256"])) for item in self.kept
-        ]
+        return [dict(item, src=_preview_data_uri(item)) for item in self.kept]
 
     def attach(self, ticket: Ticket, purpose: str) -> list[Photo]:
-        """Adds the kept photos to the ticket (in the caller's transaction)."""
+        """Adds the kept photos to the ticket (in the caller's transaction); pending
+        ones are processed by the photo job once it commits."""
         photos = [
             Photo(
                 ticket=ticket,
                 purpose=purpose,
-                sha256=item["sha256"],
+                sha256=item.get("sha256") or item["original"],
                 width=item["w"],
                 height=item["h"],
+                state="pending" if "original" in item else "ready",
+                original=item.get("original"),
             )
             for item in self.kept
         ]
         db.session.add_all(photos)
+        if any(photo.is_pending for photo in photos):
+            db.session.flush()
+            process_after_commit(photos)
         return photos
 
 
@@ -109,6 +160,11 @@ def _serializer() -> URLSafeSerializer:
     return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="kept-photos")
 
 
+def is_attached(upload: FileStorage | None) -> bool:
+    """Returns whether a file field carries a file (browsers send empty ones)."""
+    return bool(upload) and bool(upload.filename or upload.content_length)
+
+
 def _load(token: str | None) -> list[dict]:
     if not token:
         return []
@@ -116,10 +172,44 @@ def _load(token: str | None) -> list[dict]:
         kept = _serializer().loads(token)
     except BadSignature:
         return []
-    store = photo_store()
-    return [item for item in kept if store.exists(item["sha256"])]
+    store, originals = photo_store(), original_store()
+    return [
+        item
+        for item in kept
+        if (
+            originals.exists(item["original"])
+            if "original" in item
+            else store.exists(item["sha256"])
+        )
+    ]
 
 
-def _thumbnail_data_uri(sha256: str) -> str:
-    data = photo_store().path(sha256, "thumbnail").read_bytes()
+def _preview_data_uri(item: dict) -> str:
+    if "sha256" in item:
+        data = photo_store().path(item["sha256"], "thumbnail").read_bytes()
+    elif item.get("f") in ("JPEG", "MPO"):
+        data = _original_preview(item["original"])
+    else:
+        return _KEPT_TILE
     return "data:image/jpeg;base64," + base64.b64encode(data).decode()
+
+
+def _original_preview(original: str) -> bytes:
+    """Returns a small preview of a kept JPEG original for the form shown again,
+    decoded at an eighth of its size, made once and kept beside the original (other
+    formats get a tile: a full decode is the photo job's work, not a form's)."""
+    originals = original_store()
+    path = originals.path(original, ".preview")
+    if path.is_file():
+        return path.read_bytes()
+    image = open_image(
+        originals.read(original), int(current_app.config["PHOTO_MAX_PIXELS"])
+    )
+    image.draft("RGB", (176, 176))
+    upright = orientation_transpose(image)
+    preview = downscale(image.convert("RGB"), 176)
+    if upright is not None:
+        preview = preview.transpose(upright)
+    data = encode_jpeg(preview)
+    write_atomically(path, data, mode=0o600)
+    return data

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
+import logging
+import time
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 
 import phonenumbers
@@ -23,6 +27,7 @@ from flask import (
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import (
     HiddenField,
     MultipleFileField,
@@ -35,7 +40,8 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from repair import lifecycle
-from repair.db import db, utcnow
+from repair.config import parse_duration
+from repair.db import db, reading, utcnow
 from repair.i18n import current_locale
 from repair.models import (
     ActorType,
@@ -52,6 +58,7 @@ from repair.places import find_entrance_code
 from repair.security import csrf, limiter
 
 bp = Blueprint("resident", __name__)
+log = logging.getLogger(__name__)
 WORKING = (
     TicketStatus.NEW,
     TicketStatus.DISPATCHED,
@@ -116,20 +123,16 @@ def _categories() -> list[Category]:
 @limiter.limit(lambda: current_app.config["SUBMIT_RATE_LIMIT"], methods=["POST"])
 def report(code: str):
     """Shows the report form for an entrance and turns a valid post into a ticket."""
-    known = find_entrance_code(code)
-    if known is None:
-        return render_template("resident/unknown_code.html"), 404
-    entrance = known.entrance
-    g.timezone = entrance.community.timezone
-    if known.retired_at is not None:
-        return render_template("resident/replaced_code.html", entrance=entrance), 410
-
-    form = ReportForm()
-    categories = _categories()
-    form.category.choices = [
-        (c.slug, c.display_name(current_locale())) for c in categories
-    ]
-    if request.method == "GET":
+    if request.method == "POST":
+        return _report_post(code)
+    with reading():
+        known = find_entrance_code(code)
+        refusal = _refuse(known)
+        if refusal is not None:
+            return refusal
+        entrance = known.entrance
+        form = ReportForm()
+        form.category.choices = _category_choices(_categories())
         form.submission_key.data = uuid.uuid4().hex
         return render_template(
             "resident/report.html",
@@ -141,40 +144,205 @@ def report(code: str):
             accept=ACCEPT_ATTRIBUTE,
         )
 
-    existing = _ticket_for_submission(form.submission_key.data)
+
+def _report_post(code: str):
+    """Checks what costs nothing first (size, parts, token, fields, photo count and
+    headers), keeps the originals privately, and writes the ticket in one short
+    transaction; the photos are processed by a job after the commit."""
+    config = current_app.config
+    limit = int(config["PHOTOS_PER_TICKET"])
+    request.max_content_length = int(config["MAX_CONTENT_LENGTH"])
+    # Each field once, each photo once, and the two (maybe empty) photo pickers.
+    request.max_form_parts = _REPORT_FIELDS + limit + 2
+    try:
+        form = ReportForm()
+    except RequestEntityTooLarge:
+        return _report_too_large(code)
+    with reading():
+        try:
+            found = _retrying(lambda: _find_place(code, form.submission_key.data))
+        except DatabaseAway:
+            return _report_again(form, _Place.unknown(form), limit, away=True)
+        if not isinstance(found, _Place):
+            return found
+        place = found
+        form.category.choices = place.category_choices
+        fields_ok = form.validate()
+        uploads = PhotoUploads(form.kept_photos.data, limit, deferred=True)
+        if not form.csrf_token.errors:
+            # Only a post with a valid token may leave photos with us.
+            uploads.take(request.files.getlist("photos"))
+        uploads.require_one(_l("Please add at least one photo that shows the spot."))
+        if not fields_ok or uploads.errors:
+            return _report_again(form, place, limit, uploads=uploads)
+        db.session.rollback()  # ends the read: the write transaction begins afresh
+    try:
+        ticket = _retrying(lambda: _open(place.entrance_id, form, uploads))
+    except DatabaseAway:
+        return _report_again(form, place, limit, uploads=uploads, away=True)
+    with reading():
+        if ticket is None:
+            ticket = _ticket_for_submission(form.submission_key.data)
+            if ticket is None:
+                abort(409)
+        return _submitted(ticket)
+
+
+#: The report form's fields other than photos (CSRF token included).
+_REPORT_FIELDS = 8
+
+
+class DatabaseAway(Exception):
+    """The database did not answer, even after a few short retries."""
+
+
+def _retrying(work):
+    """Returns work(), retried briefly when the database connection fails."""
+    delays = [
+        parse_duration(delay).total_seconds()
+        for delay in str(current_app.config["SUBMIT_DB_RETRIES"]).split()
+    ]
+    for delay in [*delays, None]:
+        try:
+            return work()
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as problem:
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                db.session.rollback()
+            if delay is None:
+                log.warning("database away; the report is shown again: %s", problem)
+                raise DatabaseAway from problem
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+@dataclass
+class _Place:
+    """What the report form shows of its entrance, read once (the page can be shown
+    again without the database)."""
+
+    entrance_id: int | None
+    title: str
+    community_name: str
+    service_phone: str | None
+    category_choices: list[tuple[str, str]]
+
+    @classmethod
+    def unknown(cls, form: ReportForm) -> _Place:
+        posted = form.category.raw_data or []
+        return cls(None, "", "", None, [(value, value) for value in posted[:1]])
+
+    def label(self, _locale=None) -> str:
+        return self.title
+
+    @property
+    def community(self) -> _Place:
+        return self
+
+    def display_name(self, _locale=None) -> str:
+        return self.community_name
+
+
+def _find_place(code: str, submission_key: str | None):
+    """Returns the entrance's _Place, a refusal page, or the already-made ticket's
+    confirmation (the same form sent twice)."""
+    known = find_entrance_code(code)
+    refusal = _refuse(known)
+    if refusal is not None:
+        return refusal
+    existing = _ticket_for_submission(submission_key)
     if existing is not None:
         return _submitted(existing)
-
-    uploads = PhotoUploads(
-        form.kept_photos.data, int(current_app.config["PHOTOS_PER_TICKET"])
+    entrance = known.entrance
+    locale = current_locale()
+    return _Place(
+        entrance_id=entrance.id,
+        title=entrance.label(locale),
+        community_name=entrance.community.display_name(locale),
+        service_phone=entrance.community.service_phone,
+        category_choices=_category_choices(_categories()),
     )
-    uploads.take(request.files.getlist("photos"))
-    fields_ok = form.validate()
-    uploads.require_one(_l("Please add at least one photo that shows the spot."))
-    if not fields_ok or uploads.errors:
-        form.kept_photos.data = uploads.token()
+
+
+def _refuse(known):
+    """Returns the page for an unknown or retired sticker code, else None."""
+    if known is None:
+        return render_template("resident/unknown_code.html"), 404
+    g.timezone = known.entrance.community.timezone
+    if known.retired_at is not None:
+        entrance = known.entrance
+        return render_template("resident/replaced_code.html", entrance=entrance), 410
+    return None
+
+
+def _category_choices(categories: list[Category]) -> list[tuple[str, str]]:
+    return [(c.slug, c.display_name(current_locale())) for c in categories]
+
+
+def _report_again(form, place: _Place, limit: int, uploads=None, away=False):
+    """Shows the form again with everything the resident gave; 503 if the database
+    was away (the photos are kept too), else 422."""
+    form.category.choices = place.category_choices
+    if uploads is None:
+        uploads = PhotoUploads(form.kept_photos.data, limit, deferred=True)
+        if not form.csrf_token.errors and form.validate():
+            uploads.take(request.files.getlist("photos"))
+    form.kept_photos.data = uploads.token()
+    notice = None
+    if away:
+        notice = _l(
+            "We could not save your report just now. Everything you gave, photos "
+            "included, is kept: please press Send again in a minute."
+        )
+    page = render_template(
+        "resident/report.html",
+        form=form,
+        entrance=place,
+        photo_errors=[] if away else uploads.errors,
+        kept=uploads.previews(),
+        accept=ACCEPT_ATTRIBUTE,
+        notice=notice,
+    )
+    return page, 503 if away else 422
+
+
+def _report_too_large(code: str):
+    """Answers a post over the size or part limits with the form and a message."""
+    with reading():
+        known = find_entrance_code(code)
+        refusal = _refuse(known)
+        if refusal is not None:
+            return refusal
+        form = ReportForm(formdata=None)
+        form.category.choices = _category_choices(_categories())
+        form.submission_key.data = uuid.uuid4().hex
+        config = current_app.config
+        notice = _l(
+            "The photos were too large or too many to send together (at most "
+            "%(n)s photos, %(mb)s MB in all). Please choose again and send.",
+            n=int(config["PHOTOS_PER_TICKET"]),
+            mb=f"{int(config['MAX_CONTENT_LENGTH']) / 1048576:.0f}",
+        )
         page = render_template(
             "resident/report.html",
             form=form,
-            entrance=entrance,
-            photo_errors=uploads.errors,
-            kept=uploads.previews(),
+            entrance=known.entrance,
+            kept=[],
+            photo_errors=[],
             accept=ACCEPT_ATTRIBUTE,
+            notice=notice,
         )
-        return page, 422
-
-    category = next((c for c in categories if c.slug == form.category.data), None)
-    ticket = _open(entrance, form, category, uploads)
-    if ticket is None:
-        ticket = _ticket_for_submission(form.submission_key.data)
-        if ticket is None:
-            abort(409)
-    return _submitted(ticket)
+    return page, 413
 
 
-def _open(
-    entrance: Entrance, form: ReportForm, category, uploads: PhotoUploads
-) -> Ticket | None:
+def _open(entrance_id: int, form: ReportForm, uploads: PhotoUploads) -> Ticket | None:
+    """Writes the ticket and its photo rows in one short transaction."""
+    db.session.rollback()  # whatever began before, this transaction writes
+    entrance = db.session.get(Entrance, entrance_id)
+    category = None
+    if form.category.data:
+        category = db.session.scalar(
+            sa.select(Category).where(Category.slug == form.category.data)
+        )
     report = lifecycle.Report(
         entrance=entrance,
         spot=form.spot.data or "",

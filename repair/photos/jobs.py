@@ -1,0 +1,188 @@
+"""The photo job: makes a pending photo's display copy and thumbnail after the commit,
+and the sweep that finds photos never processed and originals never used."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import redis
+import sqlalchemy as sa
+from flask import Flask, current_app, has_app_context
+from rq import Queue
+
+from repair.broker import get_redis
+from repair.config import parse_duration
+from repair.db import after_commit, db, reading, utcnow, writing
+from repair.models import Photo
+from repair.photos.processing import PhotoRejected, process_original
+from repair.photos.store import original_store, photo_store
+
+log = logging.getLogger(__name__)
+
+#: The queue the workers serve for messages and sweeps (dispatch.worker.queues).
+QUEUE_NAME = "repairdesk"
+#: A pending photo's own job normally runs within seconds; the sweep steps in after.
+JOB_GRACE = timedelta(minutes=2)
+_fallback_app: Flask | None = None
+_engine_pid: int | None = None
+
+
+def photo_job(func: Callable) -> Callable:
+    """Runs a photo job in an app context (building one if the worker has none)."""
+
+    @functools.wraps(func)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        if has_app_context():
+            return _run_clean(func, args, kwargs)
+        with _app_for_jobs().app_context():
+            return _run_clean(func, args, kwargs)
+
+    return run
+
+
+def _run_clean(func: Callable, args: tuple, kwargs: dict) -> Any:
+    global _engine_pid
+    if _engine_pid not in (None, os.getpid()):
+        db.engine.dispose(close=False)  # a forked work horse gets its own connections
+    _engine_pid = os.getpid()
+    try:
+        return func(*args, **kwargs)
+    finally:
+        db.session.remove()
+
+
+def _app_for_jobs() -> Flask:
+    global _fallback_app
+    if _fallback_app is None:
+        from repair import create_app
+
+        _fallback_app = create_app()
+    return _fallback_app
+
+
+def process_after_commit(photos: list[Photo]) -> None:
+    """Queues the photo job for these (flushed) photos once the transaction commits."""
+    app = current_app._get_current_object()
+    ids = [photo.id for photo in photos if photo.is_pending]
+    if ids:
+        after_commit(lambda: enqueue_processing(app, ids), key=("photos", *ids))
+
+
+def enqueue_processing(app: Flask, photo_ids: list[int]) -> bool:
+    """Queues the photo job; if Redis is away the sweep finds the photos later."""
+    try:
+        Queue(QUEUE_NAME, connection=get_redis(app)).enqueue(
+            process_photos,
+            photo_ids,
+            job_id=f"photos-{photo_ids[0]}",
+            result_ttl=600,
+        )
+    except (redis.RedisError, OSError):
+        log.warning("Redis unavailable; photos %s left to the sweep", photo_ids)
+        return False
+    return True
+
+
+@photo_job
+def process_photos(photo_ids: list[int]) -> int:
+    """Processes each pending photo of the list; returns how many it finished."""
+    return sum(process_pending_photo(photo_id) for photo_id in photo_ids)
+
+
+def process_pending_photo(photo_id: int) -> bool:
+    """Makes the display copy and thumbnail of a pending photo and marks it ready.
+
+    Idempotent: a photo already ready is left alone. The pixels are worked on
+    outside any transaction; the write that follows is one short UPDATE.
+    """
+    with reading():
+        photo = db.session.get(Photo, photo_id)
+        original = photo.original if photo is not None and photo.is_pending else None
+        db.session.rollback()
+    if original is None:
+        return False
+    originals = original_store()
+    config = current_app.config
+    try:
+        processed = process_original(
+            originals.read(original),
+            max_bytes=int(config["PHOTO_MAX_BYTES"]),
+            max_pixels=int(config["PHOTO_MAX_PIXELS"]),
+        )
+    except (PhotoRejected, FileNotFoundError) as problem:
+        log.warning("photo %s cannot be processed: %s", photo_id, problem)
+        _finish(original, state="failed")
+        return False
+    photo_store().save(processed)
+    _finish(
+        original,
+        state="ready",
+        sha256=processed.sha256,
+        width=processed.width,
+        height=processed.height,
+    )
+    return True
+
+
+def _finish(original: str, **values: Any) -> None:
+    keep = bool(current_app.config.get("KEEP_ORIGINALS"))
+    with writing():
+        db.session.rollback()  # begin afresh: this transaction writes
+        db.session.execute(
+            sa.update(Photo)
+            .where(Photo.original == original, Photo.state == "pending")
+            .values(original=original if keep else None, **values)
+        )
+        db.session.commit()
+    if not keep or values["state"] == "failed":
+        original_store().delete(original)
+
+
+@photo_job
+def sweep_photos(now: datetime | None = None, limit: int = 20) -> dict:
+    """Processes photos whose job was lost; deletes originals no photo uses.
+
+    Originals of rejected or abandoned posts (kept for the form shown again) expire
+    after PHOTO_ORIGINAL_TTL. Called by the worker's minute sweep.
+    """
+    now = now or utcnow()
+    with reading():
+        late = list(
+            db.session.scalars(
+                sa.select(Photo.id)
+                .where(Photo.state == "pending", Photo.created_at < now - JOB_GRACE)
+                .order_by(Photo.id)
+                .limit(limit)
+            )
+        )
+        db.session.rollback()
+    processed = sum(process_pending_photo(photo_id) for photo_id in late)
+    expired = expire_originals(now)
+    if processed or expired:
+        log.info("photo sweep: %s processed, %s originals expired", processed, expired)
+    return {"processed": processed, "expired_originals": expired}
+
+
+def expire_originals(now: datetime) -> int:
+    """Deletes originals older than PHOTO_ORIGINAL_TTL that no photo row refers to."""
+    ttl = parse_duration(current_app.config.get("PHOTO_ORIGINAL_TTL", "2h"))
+    originals = original_store()
+    candidates = list(originals.older_than(ttl.total_seconds(), now.timestamp()))
+    if not candidates:
+        return 0
+    with reading():
+        used = set(
+            db.session.scalars(
+                sa.select(Photo.original).where(Photo.original.in_(candidates))
+            )
+        )
+        db.session.rollback()
+    expired = [sha256 for sha256 in candidates if sha256 not in used]
+    for sha256 in expired:
+        originals.delete(sha256)
+    return len(expired)

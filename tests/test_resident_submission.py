@@ -1,0 +1,290 @@
+"""The resident's post: cheap to refuse, quick to answer, its photos made afterwards,
+and never lost to a database that is away for a moment."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from PIL import Image
+
+from repair.db import db, utcnow
+from repair.models import Photo, Ticket
+from repair.photos import jobs as photo_jobs
+from repair.photos.processing import process_original, strip_jpeg_metadata
+from tests.actions import hidden_fields
+from tests.factories import jpeg_bytes
+
+TYPED = {
+    "description": "楼道灯一直闪，晚上看不清台阶",
+    "spot": "5楼楼梯口",
+    "name": "王阿姨",
+    "phone": "13800138000",
+}
+
+
+def _png(width: int, height: int) -> bytes:
+    """Returns a valid, tiny PNG of a huge all-black image (costly only to decode)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    rows = zlib.compress(b"\x00" * (width + 1) * height, 9)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", rows)
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.fixture(scope="module")
+def huge_png() -> bytes:
+    return _png(7000, 7000)
+
+
+@pytest.fixture
+def image_opens(monkeypatch) -> list[bytes]:
+    """Records the first bytes of every image Pillow is asked to open (header or
+    decode)."""
+    calls: list[bytes] = []
+    real_open = Image.open
+
+    def counting_open(*args, **kwargs):
+        source = args[0]
+        calls.append(source.getvalue()[:8] if hasattr(source, "getvalue") else b"")
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", counting_open)
+    return calls
+
+
+def _files_under(*roots: Path) -> list[Path]:
+    return [path for root in roots if root.exists() for path in root.rglob("*")]
+
+
+def _stores(app) -> tuple[Path, Path]:
+    photos = Path(app.config["PHOTO_DIR"])
+    return photos, Path(str(photos) + "-originals")
+
+
+def _post(client, code: str, form: dict, photos: list[tuple[bytes, str]]):
+    data = dict(form)
+    data["photos"] = [(io.BytesIO(content), name) for content, name in photos]
+    return client.post(f"/q/{code}", data=data, content_type="multipart/form-data")
+
+
+def _ticket_count(app) -> int:
+    with app.app_context():
+        return db.session.scalar(sa.select(sa.func.count(Ticket.id)))
+
+
+def test_anonymous_flood_of_huge_pngs_is_refused_before_any_decoding(
+    app, client, entrance_code, huge_png, image_opens
+):
+    response = _post(
+        client, entrance_code, {"description": ""}, [(huge_png, "a.png")] * 30
+    )
+    assert response.status_code == 413
+    assert "照片太大或太多" in response.get_data(as_text=True)
+    assert image_opens == []
+    assert _files_under(*_stores(app)) == []
+    assert _ticket_count(app) == 0
+
+
+def test_post_without_a_token_keeps_no_photo_and_opens_none(
+    app, resident, entrance_code, huge_png, image_opens
+):
+    resident.open_form()
+    form = dict(resident.last_form, csrf_token="forged", **TYPED)
+    response = _post(resident.client, entrance_code, form, [(huge_png, "a.png")] * 3)
+    assert response.status_code == 422
+    assert image_opens == []
+    assert _files_under(*_stores(app)) == []
+    assert TYPED["description"] in response.get_data(as_text=True)
+
+
+def test_photos_past_the_limit_are_never_read(app, resident, huge_png, image_opens):
+    photos = [(jpeg_bytes(), "a.jpg"), (jpeg_bytes(color=(1, 2, 3)), "b.jpg")]
+    response = resident.submit(photos=photos + [(huge_png, "x.png")] * 3)
+    assert response.status_code == 422
+    assert "最多" in response.get_data(as_text=True)
+    pngs = [head for head in image_opens if head.startswith(b"\x89PNG")]
+    assert len(pngs) == 1  # the first PNG's header; the two past the limit: nothing
+
+
+def test_report_is_answered_before_its_photo_is_processed(app, resident, client, jobs):
+    number = resident.report(photos=[(jpeg_bytes(gps=True), "gps.jpg")])
+    with app.app_context():
+        photo = db.session.scalar(sa.select(Photo))
+        assert photo.state == "pending" and photo.ticket.number == number
+        pending_sha, original = photo.sha256, photo.original
+    photos_dir, originals_dir = _stores(app)
+    assert _files_under(photos_dir) == []  # nothing servable yet
+    placeholder = client.get(f"/photos/{pending_sha}/thumb.jpg")
+    assert placeholder.mimetype == "image/svg+xml"
+    assert "照片处理中" in placeholder.get_data(as_text=True)
+    assert "no-store" in placeholder.headers["Cache-Control"]
+
+    jobs.run_due()
+
+    with app.app_context():
+        photo = db.session.scalar(sa.select(Photo))
+        assert (photo.state, photo.original) == ("ready", None)
+        assert (photo.width, photo.height) == (1200, 900)
+    display = client.get(f"/photos/{photo.sha256}/display.jpg")
+    assert display.status_code == 200 and display.mimetype == "image/jpeg"
+    assert b"Exif" not in display.data and b"GPS" not in display.data
+    assert client.get(f"/photos/{photo.sha256}/thumb.jpg").status_code == 200
+    assert not (originals_dir / original[:2] / original).exists()
+
+
+def test_the_photo_job_is_safe_to_run_twice(app, resident, jobs):
+    resident.report()
+    with app.app_context():
+        photo_id = db.session.scalar(sa.select(Photo.id))
+        assert photo_jobs.process_pending_photo(photo_id) is True
+        assert photo_jobs.process_pending_photo(photo_id) is False
+        assert db.session.get(Photo, photo_id).state == "ready"
+
+
+def test_a_community_that_wants_originals_keeps_them_privately(
+    settings, app, resident, jobs
+):
+    app.config["KEEP_ORIGINALS"] = True
+    resident.report(photos=[(jpeg_bytes(gps=True), "gps.jpg")])
+    jobs.run_due()
+    with app.app_context():
+        photo = db.session.scalar(sa.select(Photo))
+        assert photo.state == "ready" and photo.original
+    _, originals_dir = _stores(app)
+    kept = originals_dir / photo.original[:2] / photo.original
+    assert b"Exif" in kept.read_bytes()  # as it came, in a folder never served
+    assert kept.stat().st_mode & 0o077 == 0
+
+
+def test_sweep_processes_photos_whose_job_was_lost(app, resident, redis_url):
+    import redis
+
+    resident.report()
+    redis.Redis.from_url(redis_url).flushdb()  # the queued job is gone
+    with app.app_context():
+        assert photo_jobs.sweep_photos(now=utcnow())["processed"] == 0  # grace
+        later = utcnow() + timedelta(minutes=5)
+        assert photo_jobs.sweep_photos(now=later)["processed"] == 1
+        assert db.session.scalar(sa.select(Photo.state)) == "ready"
+
+
+def test_originals_of_abandoned_forms_expire(app, resident):
+    response = resident.submit(description="")  # rejected: the photo is kept for it
+    assert response.status_code == 422 and resident.last_form["kept_photos"]
+    _, originals_dir = _stores(app)
+    assert len(_files_under(originals_dir)) >= 1
+    with app.app_context():
+        assert photo_jobs.sweep_photos(now=utcnow())["expired_originals"] == 0
+        later = utcnow() + timedelta(hours=3)
+        assert photo_jobs.sweep_photos(now=later)["expired_originals"] == 1
+    assert [p for p in _files_under(originals_dir) if p.is_file()] == []
+
+
+def test_small_upright_jpeg_keeps_its_pixels_and_loses_its_metadata():
+    raw = jpeg_bytes(gps=True)
+    photo = process_original(raw, max_bytes=10_000_000, max_pixels=50_000_000)
+    assert photo.display == strip_jpeg_metadata(raw)
+    assert b"Exif" not in photo.display and b"Exif" in raw
+    before = Image.open(io.BytesIO(raw)).convert("RGB").tobytes()
+    after = Image.open(io.BytesIO(photo.display)).convert("RGB").tobytes()
+    assert before == after
+    assert Image.open(io.BytesIO(photo.thumbnail)).size == (320, 240)
+
+
+def test_a_rotated_or_large_jpeg_is_processed_in_full():
+    rotated = process_original(
+        jpeg_bytes(orientation=6), max_bytes=10_000_000, max_pixels=50_000_000
+    )
+    assert (rotated.width, rotated.height) == (900, 1200)
+    large = process_original(
+        jpeg_bytes(size=(3000, 2000)), max_bytes=10_000_000, max_pixels=50_000_000
+    )
+    assert (large.width, large.height) == (1600, 1067)
+
+
+def test_reading_the_form_takes_no_write_lock(app, resident, entrance_code):
+    # Another writer holds the database's write lock (SQLite: BEGIN IMMEDIATE).
+    with app.app_context(), db.engine.connect() as writer:
+        writer.begin()
+        writer.execute(sa.text("SELECT 1"))
+        response = resident.client.get(f"/q/{entrance_code}")
+        assert response.status_code == 200
+        rejected = resident.submit(description="", reuse_form=True)
+        assert rejected.status_code == 422
+        writer.rollback()
+
+
+class _DatabaseAway:
+    """New connections to the database fail like a server that is down."""
+
+    def __init__(self, app, failures: int | None = None):
+        self.app = app
+        self.failures = failures
+
+    def __enter__(self):
+        with self.app.app_context():
+            self.engine = db.engine
+            self.engine.dispose()
+            sa.event.listen(self.engine, "do_connect", self._refuse)
+        return self
+
+    def _refuse(self, dialect, *_args):
+        if self.failures is not None:
+            if self.failures == 0:
+                return None
+            self.failures -= 1
+        raise dialect.loaded_dbapi.OperationalError("connection refused (test)")
+
+    def __exit__(self, *_exc):
+        sa.event.remove(self.engine, "do_connect", self._refuse)
+
+
+def test_a_database_outage_shows_the_form_again_with_everything_kept(
+    app, resident, entrance_code, jobs
+):
+    app.config["SUBMIT_DB_RETRIES"] = "0s 0s"
+    resident.open_form()
+    with _DatabaseAway(app):
+        response = resident.submit(reuse_form=True, **TYPED)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 503
+    assert "请稍后再按" in html
+    for value in (TYPED["description"], TYPED["spot"], TYPED["name"]):
+        assert value in html
+    kept = hidden_fields(html)
+    assert (
+        kept["kept_photos"]
+        and kept["submission_key"] == resident.last_form["submission_key"]
+    )
+    assert _ticket_count(app) == 0
+
+    resident.last_form = kept
+    again = resident.submit(reuse_form=True, photos=[], **TYPED)
+    assert again.status_code == 303
+    with app.app_context():
+        ticket = db.session.scalar(sa.select(Ticket))
+        assert ticket.description == TYPED["description"]
+        assert len(ticket.report_photos) == 1
+
+
+def test_a_short_database_outage_is_ridden_out(app, resident):
+    app.config["SUBMIT_DB_RETRIES"] = "0s 0s"
+    resident.open_form()
+    with _DatabaseAway(app, failures=2):
+        response = resident.submit(reuse_form=True, **TYPED)
+    assert response.status_code == 303
+    assert _ticket_count(app) == 1
