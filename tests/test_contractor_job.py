@@ -13,6 +13,7 @@ from repair import lifecycle
 from repair.db import db
 from repair.models import Contractor, Ticket, TicketStatus
 from tests.actions import ContractorActions
+from tests.factories import jpeg_bytes
 
 PRIMARY, BACKUP = "+8613800000001", "+8613800000002"
 
@@ -122,6 +123,17 @@ def test_completing_without_a_photo_keeps_what_was_typed(app, reported, contract
     assert "不是可识别的照片" in rejected.get_data(as_text=True)
     with app.app_context():
         assert _ticket(reported).status is TicketStatus.ACCEPTED
+
+
+def test_completion_photos_are_limited_by_the_setting(app, reported, contractor):
+    app.config["PHOTOS_PER_TICKET"] = 1
+    with app.app_context():
+        link = contractor.link()
+    contractor.tap(link, "accept")
+    two = [(jpeg_bytes(color=(40, 160, n)), f"{n}.jpg") for n in (60, 90)]
+    response = contractor.complete(link, photos=two, worker_name="王师傅")
+    assert response.status_code == 422
+    assert "最多 1 张照片，已保留前 1 张。" in response.get_data(as_text=True)
 
 
 def test_declining_hands_the_job_to_the_backup_and_kills_the_old_link(

@@ -31,11 +31,11 @@ from wtforms.validators import (
 )
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from repair import phones
 from repair.config import parse_duration
 from repair.db import db
 from repair.forms import lower, password_validators, strip, upper
 from repair.models import Community, Contractor, Role, User
-from repair.phones import validate_phone
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 USERNAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -201,7 +201,7 @@ class ContractorForm(FlaskForm):
     )
     phone = TelField(
         _l("Mobile phone for job SMS"),
-        validators=[DataRequired(_l("Enter a phone number.")), validate_phone],
+        validators=[DataRequired(_l("Enter a phone number.")), phones.validate_phone],
         filters=[strip],
     )
     language = SelectField(
@@ -244,7 +244,7 @@ class UserEditForm(FlaskForm):
     communities = CheckboxesField(_l("Communities"), coerce=int)
     phone = TelField(
         _l("Mobile phone for SLA alerts (optional)"),
-        validators=[Optional(), validate_phone],
+        validators=[Optional(), phones.validate_phone],
         filters=[strip],
     )
 

@@ -58,8 +58,8 @@ from repair.models import (
     TicketStatus,
     Urgency,
 )
+from repair.phones import validate_phone
 from repair.photos.uploads import ACCEPT_ATTRIBUTE, PhotoUploads, finish_upload
-from repair.resident.views import validate_phone
 
 bp = Blueprint("board", __name__, url_prefix="/board")
 S = TicketStatus
