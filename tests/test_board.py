@@ -137,6 +137,33 @@ def test_officer_reassigns_and_the_old_link_dies(app, client, officer, resident)
     assert client.get(old_link).status_code == 410
 
 
+def test_a_posted_contractor_or_category_that_is_not_offered_changes_nothing(
+    app, client, officer, resident
+):
+    number = resident.report(description="楼道灯不亮")
+    with app.app_context():
+        before = _ticket(number)
+        contractor_id, category_id = before.contractor_id, before.category_id
+        inactive = Contractor(name="停用公司", phone="+8613800000099", is_active=False)
+        db.session.add(inactive)
+        db.session.commit()
+        inactive_id = inactive.id
+    for value in ("abc", "²", "", str(inactive_id), "99999"):
+        response = officer.act(number, "assign", contractor=value)
+        assert response.status_code == 303, value  # back to the ticket, not a 500
+    response = officer.act(number, "triage", urgency="urgent", category="nonsense")
+    assert response.status_code == 303
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "未做任何更改。" in page  # "Nothing was changed."
+    with app.app_context():
+        ticket = _ticket(number)
+        assert (ticket.contractor_id, ticket.category_id) == (
+            contractor_id,
+            category_id,
+        )
+        assert ticket.urgency_confirmed_at is None
+
+
 def test_internal_notes_stay_internal(app, client, officer, resident):
     number = resident.report()
     officer.act(number, "note", note="已电话联系居民，晚上8点后在家")
