@@ -24,6 +24,7 @@ from tests.actions import (
     make_other_community,
 )
 from tests.conftest import OFFICER_PASSWORD
+from tests.factories import find_ticket
 
 PRIMARY, BACKUP = "+8613800000001", "+8613800000002"
 #: Monday 2 March 2026, 09:00 in Shanghai.
@@ -96,11 +97,6 @@ def test_charts_are_svg_with_escaped_labels():
 
 
 # --- the page and the export, on a real database -------------------------------------
-
-
-def _ticket(number: str) -> Ticket:
-    db.session.expire_all()
-    return db.session.scalar(sa.select(Ticket).where(Ticket.number == number))
 
 
 def _link(app, number: str) -> str:
@@ -204,8 +200,8 @@ def test_sla_compliance_and_response_times_of_a_known_week(
         d = resident.report(description="楼道灯不亮")
         clock.tick(10 * 60)
         with app.app_context():
-            assert _ticket(a).urgency is _ticket(b).urgency is Urgency.URGENT
-            assert _ticket(c).urgency is _ticket(d).urgency is Urgency.GENERAL
+            assert find_ticket(a).urgency is find_ticket(b).urgency is Urgency.URGENT
+            assert find_ticket(c).urgency is find_ticket(d).urgency is Urgency.GENERAL
         html = client.get(f"/board/stats?{RANGE}&lang=en").get_data(as_text=True)
 
     assert re.search(r'id="total-tickets">5<', html)
@@ -278,7 +274,7 @@ def test_a_declined_job_lowers_the_contractors_acceptance(
         )
         clock.tick(5 * 60)
         with app.app_context():
-            assert _ticket(declined).contractor.phone == BACKUP  # AB岗
+            assert find_ticket(declined).contractor.phone == BACKUP  # AB岗
         ContractorActions(client, BACKUP).tap(_link(app, declined), "accept")
         clock.tick(60 * 60)
         ContractorActions(client, BACKUP).tap(_link(app, declined), "arrive")
@@ -362,7 +358,7 @@ def test_officer_of_another_community_sees_none_of_our_figures(
     code, username = other.code, other.username
     theirs = ResidentActions(client, code).report(description="绿城的路灯不亮")
     with app.app_context():
-        our_community = _ticket(ours).community_id
+        our_community = find_ticket(ours).community_id
     other = OfficerActions(app.test_client())
     assert other.log_in(username, "another password").status_code == 302
     assert (
@@ -427,7 +423,7 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(
         _log_in_again(officer)
         number = resident.report(description="楼道灯不亮")
         with app.app_context():
-            ticket = _ticket(number)
+            ticket = find_ticket(number)
             ticket.contractor.name = '=HYPERLINK("http://evil.example","Click")'
             ticket.entrance.building.name = "+1栋"
             ticket.entrance.name = "@SUM(1)"
