@@ -4,6 +4,7 @@ users and the SLA policy, through the real pages on a real database."""
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
@@ -344,9 +345,26 @@ def test_admin_renames_a_category(app, admin, client):
         )
 
 
-def test_routing_edits_change_where_the_next_report_goes(
-    app, admin, client, demo, resident
-):
+@dataclass(frozen=True)
+class Routing:
+    """The demo community's routes page, with a lighting contractor added."""
+
+    admin: AdminActions
+    path: str
+    lamps: int
+    backup: int
+    lighting: int
+    building: int
+
+    def save(self, category, building, primary, backup=""):
+        """Posts a route: ids, or "" for every category, every building, no backup."""
+        fields = dict(category=category, building=building, primary=primary)
+        fields["backup"] = backup
+        return self.admin.post(self.path, **{k: str(v) for k, v in fields.items()})
+
+
+@pytest.fixture
+def routing(app, admin, demo) -> Routing:
     admin.saves(
         "/board/admin/contractors/new",
         name="明亮照明工程",
@@ -356,83 +374,92 @@ def test_routing_edits_change_where_the_next_report_goes(
         is_active="y",
     )
     with app.app_context():
-        lamps = _one(Contractor, Contractor.name == "明亮照明工程")
-        backup = _one(Contractor, Contractor.phone == BACKUP)
-        lighting = _one(Category, Category.slug == "lighting")
-        building = _one(Building, Building.name == "3栋")
-        ids = lamps.id, backup.id, lighting.id, building.id
-    lamps_id, backup_id, lighting_id, building_id = ids
-    routes = f"/board/admin/communities/{demo}/routes"
+        return Routing(
+            admin,
+            f"/board/admin/communities/{demo}/routes",
+            lamps=_one(Contractor, Contractor.name == "明亮照明工程").id,
+            backup=_one(Contractor, Contractor.phone == BACKUP).id,
+            lighting=_one(Category, Category.slug == "lighting").id,
+            building=_one(Building, Building.name == "3栋").id,
+        )
 
-    # the backup must differ from the primary, and the form keeps the choice
+
+def test_a_routes_backup_must_differ_from_its_primary(admin, routing):
     page = admin.refuses(
-        routes + "?lang=en",
-        routes,
-        category=str(lighting_id),
+        routing.path + "?lang=en",
+        routing.path,
+        category=str(routing.lighting),
         building="",
-        primary=str(lamps_id),
-        backup=str(lamps_id),
+        primary=str(routing.lamps),
+        backup=str(routing.lamps),
     )
     assert "The backup must be a different contractor." in page
-    assert f'<option selected value="{lighting_id}">' in page
+    assert f'<option selected value="{routing.lighting}">' in page
 
-    admin.saves(
-        routes,
-        category=str(lighting_id),
-        building="",
-        primary=str(lamps_id),
-        backup=str(backup_id),
-    )
+
+def test_a_category_route_takes_that_categorys_reports(app, routing, resident):
+    response = routing.save(routing.lighting, "", routing.lamps, routing.backup)
+    assert response.status_code == 303
     number = resident.report(description="楼道灯不亮")
     with app.app_context():
-        assert find_ticket(number).contractor_id == lamps_id
+        assert find_ticket(number).contractor_id == routing.lamps
         assert find_ticket(number).category.slug == "lighting"
-        route = _one(Route, Route.category_id == lighting_id)
-        assert route.backup_contractor_id == backup_id
-        lighting_route = route.id
+        route = _one(Route, Route.category_id == routing.lighting)
+        assert route.backup_contractor_id == routing.backup
     # other categories still take the default route
     number = resident.report(description="电梯困人了")
     with app.app_context():
         assert find_ticket(number).contractor.phone == PRIMARY
 
-    # a route for the reporter's building and category is more specific still
-    admin.saves(
-        routes,
-        category=str(lighting_id),
-        building=str(building_id),
-        primary=str(backup_id),
-        backup="",
-    )
+
+def test_a_building_route_is_more_specific_than_a_category_route(
+    app, routing, resident
+):
+    routing.save(routing.lighting, "", routing.lamps, routing.backup)
+    response = routing.save(routing.lighting, routing.building, routing.backup)
+    assert response.status_code == 303
     number = resident.report(description="楼道灯不亮")
     with app.app_context():
-        assert find_ticket(number).contractor_id == backup_id
+        assert find_ticket(number).contractor_id == routing.backup
 
-    # saving the same scope again replaces the route instead of adding one
-    admin.post(
-        routes,
-        category=str(lighting_id),
-        building=str(building_id),
-        primary=str(lamps_id),
-        backup="",
-    )
+
+def test_saving_a_scope_again_replaces_its_route(app, client, demo, routing):
+    routing.save(routing.lighting, "", routing.lamps, routing.backup)
+    routing.save(routing.lighting, routing.building, routing.backup)
+    routing.save(routing.lighting, routing.building, routing.lamps)
     with app.app_context():
         count = db.session.scalar(
             sa.select(sa.func.count(Route.id)).where(Route.community_id == demo)
         )
-        assert count == 3
+        assert count == 3  # the default, lighting, lighting in building 3
+        assert _one(
+            Route, Route.building_id == routing.building
+        ).primary_contractor_id == (routing.lamps)
     contractors = _text(client.get("/board/admin/contractors"))
-    row = contractors.split(f'data-contractor="{lamps_id}"')[1].split("</tr>")[0]
-    assert row.count(f"/board/admin/communities/{demo}/routes") == 2
+    row = contractors.split(f'data-contractor="{routing.lamps}"')[1].split("</tr>")[0]
+    assert row.count(routing.path) == 2
 
-    # deleting routes sends reports back to the default route
+
+def test_deleting_routes_sends_reports_back_to_the_default_route(
+    app, admin, routing, resident
+):
+    routing.save(routing.lighting, "", routing.lamps, routing.backup)
+    routing.save(routing.lighting, routing.building, routing.backup)
     with app.app_context():
-        building_route = _one(Route, Route.building_id == building_id).id
-    for route_id in (lighting_route, building_route):
-        admin.saves(f"/board/admin/routes/{route_id}/delete", routes)
+        route_ids = [
+            _one(
+                Route,
+                Route.category_id == routing.lighting,
+                Route.building_id.is_(None),
+            ).id,
+            _one(Route, Route.building_id == routing.building).id,
+        ]
+    for route_id in route_ids:
+        admin.saves(f"/board/admin/routes/{route_id}/delete", routing.path)
     number = resident.report(description="楼道灯不亮")
     with app.app_context():
         assert find_ticket(number).contractor.phone == PRIMARY
-        assert db.session.get(Route, lighting_route) is None
+        assert all(db.session.get(Route, i) is None for i in route_ids)
 
 
 # --- Contractors ----------------------------------------------------------------
