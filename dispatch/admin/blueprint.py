@@ -25,6 +25,13 @@ def form_page(template: str, form: FlaskForm, **context):
     return render_template(template, form=form, **context), status
 
 
+def save_form(form: FlaskForm, obj, *optional: str) -> None:
+    """Copies the form's fields onto ``obj``; empty optional fields become NULL."""
+    form.populate_obj(obj)
+    for name in optional:
+        setattr(obj, name, getattr(obj, name) or None)
+
+
 def all_communities() -> list[Community]:
     """Returns every community by name."""
     return list(db.session.scalars(sa.select(Community).order_by(Community.name)))

@@ -13,6 +13,7 @@ from dispatch.admin.blueprint import (
     bp,
     done,
     form_page,
+    save_form,
 )
 from dispatch.admin.forms import LANGUAGE_LABELS, ContractorForm
 from dispatch.board.auth import admin_only
@@ -48,8 +49,7 @@ def new_contractor():
     form = ContractorForm()
     if form.validate_on_submit():
         contractor = Contractor()
-        form.populate_obj(contractor)
-        contractor.contact_name = contractor.contact_name or None
+        save_form(form, contractor, "contact_name")
         db.session.add(contractor)
         db.session.commit()
         return done(
@@ -66,8 +66,7 @@ def contractor(contractor_id: int):
     form = ContractorForm(obj=contractor)
     form.editing_id = contractor.id
     if form.validate_on_submit():
-        form.populate_obj(contractor)
-        contractor.contact_name = contractor.contact_name or None
+        save_form(form, contractor, "contact_name")
         db.session.commit()
         return done(
             _("Contractor %(name)s saved.", name=contractor.name), "admin.contractors"

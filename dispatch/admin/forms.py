@@ -79,17 +79,25 @@ def validate_duration(form, field) -> None:
         raise ValidationError(_l("A duration can be at most 30 days."))
 
 
+def required_text(label, message, max_length: int) -> StringField:
+    """Returns a stripped text field that must be filled in."""
+    return StringField(
+        label,
+        validators=[DataRequired(message), Length(max=max_length)],
+        filters=[strip],
+    )
+
+
+def optional_text(label, max_length: int) -> StringField:
+    """Returns a stripped text field that may stay empty."""
+    return StringField(
+        label, validators=[Optional(), Length(max=max_length)], filters=[strip]
+    )
+
+
 class CommunityForm(FlaskForm):
-    name = StringField(
-        _l("Name"),
-        validators=[DataRequired(_l("Enter the community's name.")), Length(max=120)],
-        filters=[strip],
-    )
-    name_en = StringField(
-        _l("English name (optional)"),
-        validators=[Optional(), Length(max=120)],
-        filters=[strip],
-    )
+    name = required_text(_l("Name"), _l("Enter the community's name."), 120)
+    name_en = optional_text(_l("English name (optional)"), 120)
     slug = StringField(
         _l("Short name (slug)"),
         validators=[
@@ -118,10 +126,8 @@ class CommunityForm(FlaskForm):
         validators=[DataRequired(_l("Enter a time zone.")), validate_timezone],
         filters=[strip],
     )
-    service_phone = StringField(
-        _l("Service phone, printed on stickers (optional)"),
-        validators=[Optional(), Length(max=32)],
-        filters=[strip],
+    service_phone = optional_text(
+        _l("Service phone, printed on stickers (optional)"), 32
     )
 
     #: The community being edited (None while creating one), for uniqueness checks.
@@ -145,14 +151,8 @@ class CommunityForm(FlaskForm):
 class PlaceForm(FlaskForm):
     """A building or an entrance: its names and its position in lists."""
 
-    name = StringField(
-        _l("Name"),
-        validators=[DataRequired(_l("Enter a name.")), Length(max=64)],
-        filters=[strip],
-    )
-    name_en = StringField(
-        _l("English name"), validators=[Optional(), Length(max=64)], filters=[strip]
-    )
+    name = required_text(_l("Name"), _l("Enter a name."), 64)
+    name_en = optional_text(_l("English name"), 64)
     sort_order = IntegerField(
         _l("Position"), validators=[Optional(), NumberRange(min=0, max=9999)]
     )
@@ -163,16 +163,8 @@ class ConfirmForm(FlaskForm):
 
 
 class CategoryForm(FlaskForm):
-    name = StringField(
-        _l("Chinese name"),
-        validators=[DataRequired(_l("Enter the Chinese name.")), Length(max=64)],
-        filters=[strip],
-    )
-    name_en = StringField(
-        _l("English name"),
-        validators=[DataRequired(_l("Enter the English name.")), Length(max=64)],
-        filters=[strip],
-    )
+    name = required_text(_l("Chinese name"), _l("Enter the Chinese name."), 64)
+    name_en = required_text(_l("English name"), _l("Enter the English name."), 64)
 
 
 class RouteForm(FlaskForm):
@@ -189,16 +181,8 @@ class RouteForm(FlaskForm):
 
 
 class ContractorForm(FlaskForm):
-    name = StringField(
-        _l("Company name"),
-        validators=[DataRequired(_l("Enter the company's name.")), Length(max=120)],
-        filters=[strip],
-    )
-    contact_name = StringField(
-        _l("Contact person (optional)"),
-        validators=[Optional(), Length(max=64)],
-        filters=[strip],
-    )
+    name = required_text(_l("Company name"), _l("Enter the company's name."), 120)
+    contact_name = optional_text(_l("Contact person (optional)"), 64)
     phone = TelField(
         _l("Mobile phone for job SMS"),
         validators=[DataRequired(_l("Enter a phone number.")), phones.validate_phone],
@@ -231,11 +215,7 @@ class CheckboxesField(SelectMultipleField):
 
 
 class UserEditForm(FlaskForm):
-    display_name = StringField(
-        _l("Display name (optional)"),
-        validators=[Optional(), Length(max=64)],
-        filters=[strip],
-    )
+    display_name = optional_text(_l("Display name (optional)"), 64)
     role = SelectField(
         _l("Role"),
         choices=[SelectChoice(value, label) for value, label in ROLE_LABELS.items()],

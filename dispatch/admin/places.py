@@ -9,7 +9,7 @@ from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 
-from dispatch.admin.blueprint import all_communities, bp, done, form_page
+from dispatch.admin.blueprint import all_communities, bp, done, form_page, save_form
 from dispatch.admin.forms import CommunityForm, ConfirmForm, PlaceForm
 from dispatch.board.auth import admin_only
 from dispatch.models import Route
@@ -53,9 +53,7 @@ def new_community():
     form = CommunityForm()
     if form.validate_on_submit():
         community = Community()
-        form.populate_obj(community)
-        community.name_en = community.name_en or None
-        community.service_phone = community.service_phone or None
+        save_form(form, community, "name_en", "service_phone")
         db.session.add(community)
         db.session.commit()
         return done(
@@ -77,9 +75,7 @@ def community(community_id: int):
     form = CommunityForm(obj=community)
     form.editing_id = community.id
     if form.validate_on_submit():
-        form.populate_obj(community)
-        community.name_en = community.name_en or None
-        community.service_phone = community.service_phone or None
+        save_form(form, community, "name_en", "service_phone")
         db.session.commit()
         return done(_("Community saved."), "admin.community", community_id=community.id)
     return form_page("board/admin/community.html", form, community=community)
@@ -117,6 +113,21 @@ def _next_position(items: Iterable) -> int:
     return max((item.sort_order for item in items), default=0) + 1
 
 
+def _write_place(place: Building | Entrance, form: PlaceForm, position=None) -> None:
+    """Writes the form's names and position onto a building or an entrance; a new
+    place without a position goes to ``position`` (the end of its list)."""
+    place.name = form.name.data
+    place.name_en = form.name_en.data or None
+    if form.sort_order.data is not None:
+        place.sort_order = form.sort_order.data
+    elif position is not None:
+        place.sort_order = position
+
+
+def _saved(message: str, community_id: int, anchor: str):
+    return done(message, "admin.places", community_id=community_id, _anchor=anchor)
+
+
 @bp.post("/communities/<int:community_id>/buildings")
 @admin_only
 def add_building(community_id: int):
@@ -125,23 +136,15 @@ def add_building(community_id: int):
     form = PlaceForm()
     if not form.validate():
         return _places_page(community, ("building-new", form))
-    building = Building(
-        community=community,
-        name=form.name.data,
-        name_en=form.name_en.data or None,
-        sort_order=(
-            form.sort_order.data
-            if form.sort_order.data is not None
-            else _next_position(community.buildings)
-        ),
-    )
+    building = Building()
+    _write_place(building, form, _next_position(community.buildings))
+    building.community = community
     db.session.add(building)
     db.session.commit()
-    return done(
+    return _saved(
         _("Building %(name)s added.", name=building.name),
-        "admin.places",
-        community_id=community.id,
-        _anchor=f"building-{building.id}",
+        community.id,
+        f"building-{building.id}",
     )
 
 
@@ -150,20 +153,7 @@ def add_building(community_id: int):
 def edit_building(building_id: int):
     """Renames or moves a building."""
     building = db.get_or_404(Building, building_id)
-    form = PlaceForm()
-    if not form.validate():
-        return _places_page(building.community, (f"building-{building.id}", form))
-    building.name = form.name.data
-    building.name_en = form.name_en.data or None
-    if form.sort_order.data is not None:
-        building.sort_order = form.sort_order.data
-    db.session.commit()
-    return done(
-        _("Building saved."),
-        "admin.places",
-        community_id=building.community_id,
-        _anchor=f"building-{building.id}",
-    )
+    return _edit_place(building, f"building-{building.id}", _("Building saved."))
 
 
 @bp.post("/buildings/<int:building_id>/entrances")
@@ -174,29 +164,20 @@ def add_entrance(building_id: int):
     form = PlaceForm()
     if not form.validate():
         return _places_page(building.community, (f"entrance-new-{building.id}", form))
-    entrance = Entrance(
-        building=building,
-        name=form.name.data,
-        name_en=form.name_en.data or None,
-        sort_order=(
-            form.sort_order.data
-            if form.sort_order.data is not None
-            else _next_position(building.entrances)
-        ),
-        code="",
-    )
+    entrance = Entrance(code="")
+    _write_place(entrance, form, _next_position(building.entrances))
+    entrance.building = building
     db.session.add(entrance)
     assign_new_code(entrance)
     db.session.commit()
-    return done(
+    return _saved(
         _(
             "Entrance %(name)s added with code %(code)s.",
             name=entrance.name,
             code=entrance.code,
         ),
-        "admin.places",
-        community_id=building.community_id,
-        _anchor=f"entrance-{entrance.id}",
+        building.community_id,
+        f"entrance-{entrance.id}",
     )
 
 
@@ -205,20 +186,16 @@ def add_entrance(building_id: int):
 def edit_entrance(entrance_id: int):
     """Renames or moves an entrance; its code stays."""
     entrance = db.get_or_404(Entrance, entrance_id)
+    return _edit_place(entrance, f"entrance-{entrance.id}", _("Entrance saved."))
+
+
+def _edit_place(place: Building | Entrance, anchor: str, message: str):
     form = PlaceForm()
     if not form.validate():
-        return _places_page(entrance.community, (f"entrance-{entrance.id}", form))
-    entrance.name = form.name.data
-    entrance.name_en = form.name_en.data or None
-    if form.sort_order.data is not None:
-        entrance.sort_order = form.sort_order.data
+        return _places_page(place.community, (anchor, form))
+    _write_place(place, form)
     db.session.commit()
-    return done(
-        _("Entrance saved."),
-        "admin.places",
-        community_id=entrance.community.id,
-        _anchor=f"entrance-{entrance.id}",
-    )
+    return _saved(message, place.community.id, anchor)
 
 
 @bp.route("/entrances/<int:entrance_id>/rotate", methods=["GET", "POST"])
