@@ -9,11 +9,11 @@ from __future__ import annotations
 from flask import Flask
 
 from dispatch import (
+    admin,
     integrations,
     models,  # noqa: F401  (the tables)
     reactions,
 )
-from dispatch.admin import views as admin_views
 from dispatch.board import auth, nav
 from dispatch.board import views as board_views
 from dispatch.contractor import views as contractor_views
@@ -34,7 +34,7 @@ PARTS = (
     nav,
     board_views,
     stats_views,
-    admin_views,
+    admin,
     contractor_views,
     reactions,
     integrations,

@@ -37,6 +37,14 @@ def current_locale() -> str:
     return "en" if locale is not None and locale.language == "en" else DEFAULT_LOCALE
 
 
+def localised_name(name: str | None, name_en: str | None, locale: str) -> str:
+    """Returns the English name in an English locale when there is one, else the
+    Chinese name (or an empty string when there is neither)."""
+    if locale.startswith("en"):
+        return name_en or name or ""
+    return name or ""
+
+
 def local_time(value: datetime | None, tz: str | None = None) -> datetime | None:
     """Converts an aware UTC datetime to the community's (or default) time zone."""
     if value is None:

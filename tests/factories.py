@@ -1,10 +1,14 @@
-"""Test data made on the fly: photos as phones produce them."""
+"""Test data made on the fly (photos as phones produce them) and looked up fresh."""
 
 from __future__ import annotations
 
 import io
 
+import sqlalchemy as sa
 from PIL import Image
+
+from repair.db import db
+from repair.models import Ticket
 
 GPS_IFD = 0x8825
 
@@ -39,3 +43,10 @@ def png_bytes(size: tuple[int, int] = (400, 300)) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGBA", size, (10, 200, 90, 128)).save(buffer, "PNG")
     return buffer.getvalue()
+
+
+def find_ticket(number: str) -> Ticket | None:
+    """Returns the ticket with this number as the database has it now (in an app
+    context; everything loaded earlier is expired first)."""
+    db.session.expire_all()
+    return db.session.scalar(sa.select(Ticket).where(Ticket.number == number))

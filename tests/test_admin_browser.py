@@ -31,8 +31,8 @@ def _log_in(page, base: str, username: str, password: str) -> None:
     page.wait_for_selector("#section-triage")
 
 
-def test_admin_sets_up_places_routes_contractors_users_and_sla(
-    app, live_server, desktop, admin_user, demo, screenshot, tmp_path
+def test_admin_fixes_a_communitys_time_zone_and_service_phone(
+    live_server, desktop, admin_user, demo, screenshot
 ):
     page = desktop
     _log_in(page, live_server, admin_user, ADMIN_PASSWORD)
@@ -52,8 +52,15 @@ def test_admin_sets_up_places_routes_contractors_users_and_sla(
     page.wait_for_selector(".flash-ok")
     assert page.input_value("#service_phone") == "0755-8888 7777"
     screenshot(page, "1-community")
-    page.click("nav.subnav >> text=Communities")
 
+
+def test_admin_adds_a_building_rotates_a_code_and_prints_its_sticker(
+    app, live_server, desktop, admin_user, demo, screenshot, tmp_path
+):
+    page = desktop
+    _log_in(page, live_server, admin_user, ADMIN_PASSWORD)
+    page.click("nav.nav >> text=Administration")
+    page.wait_for_selector("#communities")
     page.click('#communities tr[data-slug="yangguang"] >> text=Buildings and entrances')
     page.wait_for_url(re.compile(r"/places$"))
     with app.app_context():
@@ -93,7 +100,15 @@ def test_admin_sets_up_places_routes_contractors_users_and_sla(
     assert saved.name == f"sticker-yangguang-{new_code}.pdf"
     assert saved.read_bytes().startswith(b"%PDF")
 
-    # a contractor for the lights, with a typo first
+
+def test_admin_adds_a_contractor_and_routes_the_lights_to_them(
+    app, live_server, desktop, admin_user, demo, screenshot
+):
+    page = desktop
+    _log_in(page, live_server, admin_user, ADMIN_PASSWORD)
+    page.click("nav.nav >> text=Administration")
+    page.wait_for_selector("#communities")
+    # with a typo first
     page.click("nav.subnav >> text=Contractors")
     page.click("#new-contractor")
     page.fill("#name", "明亮照明工程")
@@ -127,6 +142,14 @@ def test_admin_sets_up_places_routes_contractors_users_and_sla(
     assert "Sunshine Garden" in row and "+8613912345678" in row
     screenshot(page, "7-contractors")
 
+
+def test_admin_creates_an_officer_who_needs_a_community(
+    live_server, desktop, admin_user, demo, screenshot
+):
+    page = desktop
+    _log_in(page, live_server, admin_user, ADMIN_PASSWORD)
+    page.click("nav.nav >> text=Administration")
+    page.wait_for_selector("#communities")
     page.click("nav.subnav >> text=Users and roles")
     page.click("#new-user")
     page.fill("#username", "zhang")
@@ -146,6 +169,14 @@ def test_admin_sets_up_places_routes_contractors_users_and_sla(
     page.wait_for_selector("#password-form")
     screenshot(page, "9-user")
 
+
+def test_admin_shortens_the_sla_and_sees_the_categories(
+    live_server, desktop, admin_user, demo, screenshot
+):
+    page = desktop
+    _log_in(page, live_server, admin_user, ADMIN_PASSWORD)
+    page.click("nav.nav >> text=Administration")
+    page.wait_for_selector("#communities")
     page.goto(f"{live_server}/board/admin/communities/{demo}/sla")
     page.fill("#triage", "20m")
     page.fill("#general_on_site", "3h")

@@ -12,7 +12,6 @@ from repair.db import db, utcnow
 from repair.models import (
     Contractor,
     Entrance,
-    Ticket,
     TicketStatus,
     Urgency,
 )
@@ -22,13 +21,9 @@ from tests.actions import (
     ResidentActions,
     make_other_community,
 )
+from tests.factories import find_ticket
 
 PRIMARY, BACKUP = "+8613800000001", "+8613800000002"
-
-
-def _ticket(number: str) -> Ticket:
-    db.session.expire_all()
-    return db.session.scalar(sa.select(Ticket).where(Ticket.number == number))
 
 
 def test_anonymous_visitors_are_sent_to_the_login(client, demo):
@@ -97,11 +92,11 @@ def test_each_ticket_waits_in_the_section_of_its_next_deadline(
 def test_officer_confirms_urgency_and_the_deadlines_follow(app, officer, resident):
     number = resident.report(description="楼道灯不亮")
     with app.app_context():
-        before = _ticket(number).on_site_due_at
+        before = find_ticket(number).on_site_due_at
     response = officer.act(number, "triage", urgency="urgent", category="electrical")
     assert response.status_code == 303
     with app.app_context():
-        ticket = _ticket(number)
+        ticket = find_ticket(number)
         assert ticket.urgency is Urgency.URGENT and ticket.urgency_confirmed_at
         assert ticket.category.slug == "electrical"
         assert ticket.contact_due_at is not None and ticket.on_site_due_at < before
@@ -127,7 +122,7 @@ def test_officer_reassigns_and_the_old_link_dies(app, client, officer, resident)
         )
     officer.act(number, "assign", contractor=str(backup.id))
     with app.app_context():
-        ticket = _ticket(number)
+        ticket = find_ticket(number)
         assert ticket.contractor.phone == BACKUP
         roles = db.session.scalars(
             sa.select(Assignment.role).where(Assignment.ticket_id == ticket.id)
@@ -135,6 +130,33 @@ def test_officer_reassigns_and_the_old_link_dies(app, client, officer, resident)
         assert roles == ["primary", "manual"]
         assert ContractorActions(client, BACKUP).link()
     assert client.get(old_link).status_code == 410
+
+
+def test_a_posted_contractor_or_category_that_is_not_offered_changes_nothing(
+    app, client, officer, resident
+):
+    number = resident.report(description="楼道灯不亮")
+    with app.app_context():
+        before = find_ticket(number)
+        contractor_id, category_id = before.contractor_id, before.category_id
+        inactive = Contractor(name="停用公司", phone="+8613800000099", is_active=False)
+        db.session.add(inactive)
+        db.session.commit()
+        inactive_id = inactive.id
+    for value in ("abc", "²", "", str(inactive_id), "99999"):
+        response = officer.act(number, "assign", contractor=value)
+        assert response.status_code == 303, value  # back to the ticket, not a 500
+    response = officer.act(number, "triage", urgency="urgent", category="nonsense")
+    assert response.status_code == 303
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "未做任何更改。" in page  # "Nothing was changed."
+    with app.app_context():
+        ticket = find_ticket(number)
+        assert (ticket.contractor_id, ticket.category_id) == (
+            contractor_id,
+            category_id,
+        )
+        assert ticket.urgency_confirmed_at is None
 
 
 def test_internal_notes_stay_internal(app, client, officer, resident):
@@ -148,12 +170,12 @@ def test_reject_with_a_reason(app, client, officer, resident):
     number = resident.report(description="我家里的灯坏了")
     assert officer.act(number, "reject", reason="不属于公共区域").status_code == 303
     with app.app_context():
-        ticket = _ticket(number)
+        ticket = find_ticket(number)
         assert ticket.status is TicketStatus.REJECTED and ticket.closed_at
         assert ticket.events[-1].note == "不属于公共区域"
     assert officer.act(number, "reject", reason="again").status_code == 303
     with app.app_context():
-        assert [e.action for e in _ticket(number).events].count("reject") == 1
+        assert [e.action for e in find_ticket(number).events].count("reject") == 1
 
 
 def test_searching_finds_tickets_no_longer_on_the_board(app, client, officer, resident):
@@ -179,7 +201,7 @@ def test_duplicates_are_linked_both_ways(app, client, officer, resident):
     second = resident.report(description="路灯坏了")
     officer.act(second, "duplicate", original=first)
     with app.app_context():
-        dup, original = _ticket(second), _ticket(first)
+        dup, original = find_ticket(second), find_ticket(first)
         assert (
             dup.status is TicketStatus.DUPLICATE and dup.duplicate_of_id == original.id
         )
@@ -197,10 +219,10 @@ def test_close_and_reopen(app, client, officer, resident):
     contractor.complete(link, worker_name="王师傅")
     officer.act(number, "close")
     with app.app_context():
-        assert _ticket(number).status is TicketStatus.CLOSED
+        assert find_ticket(number).status is TicketStatus.CLOSED
     officer.act(number, "reopen", note="居民反映灯又不亮了")
     with app.app_context():
-        ticket = _ticket(number)
+        ticket = find_ticket(number)
         assert ticket.status is TicketStatus.DISPATCHED
         assert ticket.completed_at is None and ticket.accepted_at is None
         reopened = next(e for e in ticket.events if e.action == "reopen")
@@ -227,7 +249,7 @@ def test_officer_files_a_ticket_for_a_caller(app, client, officer, demo):
     assert response.status_code == 303
     number = response.headers["Location"].rsplit("/", 1)[1]
     with app.app_context():
-        ticket = _ticket(number)
+        ticket = find_ticket(number)
         assert ticket.channel.value == "phone"
         assert ticket.events[0].actor_type.value == "officer"
         assert ticket.status is TicketStatus.DISPATCHED  # dispatched like any report
@@ -277,7 +299,7 @@ def test_forged_csrf_is_rejected(app, client, officer, resident):
     )
     assert response.status_code == 400
     with app.app_context():
-        assert _ticket(number).status is TicketStatus.DISPATCHED
+        assert find_ticket(number).status is TicketStatus.DISPATCHED
 
 
 def test_login_is_throttled(settings, demo):

@@ -11,8 +11,9 @@ from freezegun import freeze_time
 from dispatch.models import Assignment, OutboxMessage
 from repair import lifecycle
 from repair.db import db
-from repair.models import Contractor, Ticket, TicketStatus
+from repair.models import Contractor, TicketStatus
 from tests.actions import ContractorActions
+from tests.factories import find_ticket, jpeg_bytes
 
 PRIMARY, BACKUP = "+8613800000001", "+8613800000002"
 
@@ -26,11 +27,6 @@ def reported(app, resident) -> str:
 @pytest.fixture
 def contractor(client, app) -> ContractorActions:
     return ContractorActions(client, PRIMARY)
-
-
-def _ticket(number: str) -> Ticket:
-    db.session.expire_all()
-    return db.session.scalar(sa.select(Ticket).where(Ticket.number == number))
 
 
 def test_contractor_opens_the_link_and_sees_the_job(app, client, reported, contractor):
@@ -54,7 +50,7 @@ def test_accepting_shows_the_residents_phone_and_tells_the_resident(
     page = client.get(link).get_data(as_text=True)
     assert 'href="tel:+8613912345678"' in page
     with app.app_context():
-        ticket = _ticket(reported)
+        ticket = find_ticket(reported)
         assert ticket.status is TicketStatus.ACCEPTED and ticket.accepted_at
         accept = [e for e in ticket.events if e.action == "accept"]
         assert len(accept) == 1
@@ -76,7 +72,7 @@ def test_double_accept_changes_nothing_the_second_time(app, reported, contractor
     contractor.tap(link, "accept")
     contractor.tap(link, "accept")
     with app.app_context():
-        actions = [e.action for e in _ticket(reported).events]
+        actions = [e.action for e in find_ticket(reported).events]
         assert actions.count("accept") == 1
 
 
@@ -92,7 +88,7 @@ def test_contractor_arrives_and_completes_with_a_photo(
     )
     assert response.status_code == 303
     with app.app_context():
-        ticket = _ticket(reported)
+        ticket = find_ticket(reported)
         assert ticket.status is TicketStatus.COMPLETED
         assert ticket.completed_by_name == "王师傅"
         assert len(ticket.completion_photos) == 1
@@ -103,7 +99,7 @@ def test_contractor_arrives_and_completes_with_a_photo(
     # completing again (a retry on a weak network) changes nothing
     assert contractor.complete(link, worker_name="王师傅").status_code == 303
     with app.app_context():
-        assert [e.action for e in _ticket(reported).events].count("complete") == 1
+        assert [e.action for e in find_ticket(reported).events].count("complete") == 1
 
 
 def test_completing_without_a_photo_keeps_what_was_typed(app, reported, contractor):
@@ -121,7 +117,18 @@ def test_completing_without_a_photo_keeps_what_was_typed(app, reported, contract
     assert rejected.status_code == 422
     assert "不是可识别的照片" in rejected.get_data(as_text=True)
     with app.app_context():
-        assert _ticket(reported).status is TicketStatus.ACCEPTED
+        assert find_ticket(reported).status is TicketStatus.ACCEPTED
+
+
+def test_completion_photos_are_limited_by_the_setting(app, reported, contractor):
+    app.config["PHOTOS_PER_TICKET"] = 1
+    with app.app_context():
+        link = contractor.link()
+    contractor.tap(link, "accept")
+    two = [(jpeg_bytes(color=(40, 160, n)), f"{n}.jpg") for n in (60, 90)]
+    response = contractor.complete(link, photos=two, worker_name="王师傅")
+    assert response.status_code == 422
+    assert "最多 1 张照片，已保留前 1 张。" in response.get_data(as_text=True)
 
 
 def test_declining_hands_the_job_to_the_backup_and_kills_the_old_link(
@@ -131,7 +138,7 @@ def test_declining_hands_the_job_to_the_backup_and_kills_the_old_link(
         link = contractor.link()
     contractor.tap(link, "decline", reason="busy", detail="两个班组都在外面")
     with app.app_context():
-        ticket = _ticket(reported)
+        ticket = find_ticket(reported)
         assert ticket.status is TicketStatus.DISPATCHED
         assert ticket.contractor.phone == BACKUP
         decline = next(e for e in ticket.events if e.action == "decline")
@@ -168,7 +175,7 @@ def test_link_expires_some_time_after_the_ticket_closes(
     contractor.tap(link, "accept")
     contractor.complete(link, worker_name="王师傅")
     with app.app_context():
-        ticket = _ticket(reported)
+        ticket = find_ticket(reported)
         lifecycle.transition(
             ticket, "close", lifecycle.Actor.system(), closed_at=lifecycle.utcnow()
         )

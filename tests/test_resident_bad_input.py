@@ -175,3 +175,13 @@ def test_ticket_is_saved_when_redis_is_down(settings):
     assert health.status_code == 503
     assert health.json["database"] == "ok"
     assert health.json["redis"].startswith("error")
+
+
+def test_a_category_that_is_not_offered_is_refused_and_keeps_the_report(app, resident):
+    response = resident.submit(category="not-a-category", **TYPED)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "不是有效的选择" in html  # WTForms' own message, translated
+    _keeps_what_was_typed(html)
+    assert _ticket_count(app) == 0
+    assert resident.report(category="lighting", **TYPED)

@@ -13,22 +13,17 @@ from freezegun import freeze_time
 from dispatch.models import Assignment, OutboxMessage
 from dispatch.sla.sweep import sweep
 from repair.db import db
-from repair.models import Rating, Ticket, TicketFollower, TicketStatus
+from repair.models import Rating, TicketFollower, TicketStatus
 from tests.actions import ContractorActions, hidden_fields
-from tests.factories import jpeg_bytes
+from tests.factories import find_ticket, jpeg_bytes
 
 PRIMARY = "+8613800000001"
 RESIDENT = "+8613912345678"
 
 
-def _ticket(number: str) -> Ticket:
-    db.session.expire_all()
-    return db.session.scalar(sa.select(Ticket).where(Ticket.number == number))
-
-
 def _private_link(app, number: str) -> str:
     with app.app_context():
-        return f"/t/{number}?k={_ticket(number).resident_key}"
+        return f"/t/{number}?k={find_ticket(number).resident_key}"
 
 
 def _card(client, number: str) -> str:
@@ -79,7 +74,7 @@ def test_a_forged_or_missing_key_cannot_confirm_or_reopen(app, client, repaired,
     form["note"] = "没修好"
     assert client.post(f"/t/{repaired}/not-fixed", data=form).status_code == 403
     with app.app_context():
-        assert _ticket(repaired).status is TicketStatus.COMPLETED
+        assert find_ticket(repaired).status is TicketStatus.COMPLETED
 
 
 def test_resident_confirms_and_rates_once(app, client, repaired):
@@ -89,7 +84,7 @@ def test_resident_confirms_and_rates_once(app, client, repaired):
     )
     assert response.status_code == 303
     with app.app_context():
-        ticket = _ticket(repaired)
+        ticket = find_ticket(repaired)
         assert ticket.status is TicketStatus.CLOSED
         close = ticket.events[-1]
         assert (close.action, close.actor_type.value) == ("close", "resident")
@@ -99,7 +94,7 @@ def test_resident_confirms_and_rates_once(app, client, repaired):
     )
     client.post(f"/t/{repaired}/rate", data={**rating, "stars": "1"})
     with app.app_context():
-        saved = db.session.get(Rating, _ticket(repaired).id)
+        saved = db.session.get(Rating, find_ticket(repaired).id)
         assert (saved.stars, saved.comment) == (5, "很及时")
     assert 'id="rated"' in client.get(private).get_data(as_text=True)
 
@@ -118,7 +113,7 @@ def test_not_fixed_reopens_and_sends_the_job_out_again(app, client, repaired, of
     )
     assert response.status_code == 303
     with app.app_context():
-        ticket = _ticket(repaired)
+        ticket = find_ticket(repaired)
         assert ticket.status is TicketStatus.DISPATCHED
         assert ticket.completed_at is None
         reopen = next(e for e in ticket.events if e.action == "reopen")
@@ -147,7 +142,7 @@ def test_not_fixed_without_a_note_keeps_the_photo(app, client, repaired):
     assert "请说明还有什么问题" in html
     assert "data:image/jpeg;base64," in html  # the photo is kept, not asked again
     with app.app_context():
-        assert _ticket(repaired).status is TicketStatus.COMPLETED
+        assert find_ticket(repaired).status is TicketStatus.COMPLETED
 
 
 def test_follow_up_visit_then_automatic_closing(app, client, resident, jobs):
@@ -172,7 +167,7 @@ def test_follow_up_visit_then_automatic_closing(app, client, resident, jobs):
         clock.tick(timedelta(hours=48))
         with app.app_context():
             assert sweep()["auto_closed"] == 1
-            ticket = _ticket(number)
+            ticket = find_ticket(number)
             assert ticket.status is TicketStatus.CLOSED
             close = ticket.events[-1]
             assert (close.action, close.actor_type.value) == ("close", "system")
@@ -195,7 +190,7 @@ def test_me_too_counts_the_resident_and_sends_them_updates(
     assert response.status_code == 303
     neighbour.post(f"/t/{number}/follow", data={"csrf_token": token, "phone": ""})
     with app.app_context():
-        ticket = _ticket(number)
+        ticket = find_ticket(number)
         assert [f.phone for f in ticket.followers] == ["+8613600001111"]
         assert [e.action for e in ticket.events].count("me_too") == 1
         contractor = ContractorActions(client, PRIMARY)
@@ -221,7 +216,7 @@ def test_a_merged_duplicates_resident_follows_the_original(
     with app.app_context():
         followers = db.session.scalars(
             sa.select(TicketFollower.phone).where(
-                TicketFollower.ticket_id == _ticket(first).id
+                TicketFollower.ticket_id == find_ticket(first).id
             )
         ).all()
         assert followers == ["+8613700002222"]

@@ -16,6 +16,7 @@ from repair import lifecycle
 from repair.db import db
 from repair.models import ActorType, Channel, Ticket, TicketEvent, TicketStatus, Urgency
 from tests.actions import ContractorActions
+from tests.factories import find_ticket
 
 START = "2026-11-22 02:00:00"  # 10:00 in Shanghai
 PRIMARY, BACKUP = "+8613800000001", "+8613800000002"
@@ -40,11 +41,6 @@ def _report(resident, text: str) -> str:
     return resident.report(description=text, spot="5楼", phone="13800138000")
 
 
-def _ticket(app, number: str) -> Ticket:
-    db.session.expire_all()
-    return db.session.scalar(sa.select(Ticket).where(Ticket.number == number))
-
-
 def _texts_to(fake, phone: str) -> list[str]:
     return [m["body"] for m in fake.messages if m["to"] == phone]
 
@@ -63,7 +59,7 @@ def test_urgent_report_is_dispatched_at_once_with_deadlines(
     number = _report(resident, URGENT_TEXT)
     jobs.run_due()
     with app.app_context():
-        ticket = _ticket(app, number)
+        ticket = find_ticket(number)
         assert ticket.urgency is Urgency.URGENT
         assert ticket.category.slug == "lift"
         assert ticket.status is TicketStatus.DISPATCHED
@@ -99,7 +95,7 @@ def test_every_rung_of_the_urgent_ladder(app, resident, jobs, clock, fake_twilio
     clock.tick(timedelta(minutes=10))  # 30 min: the contact deadline
     jobs.run_due()
     with app.app_context():
-        ticket = _ticket(app, number)
+        ticket = find_ticket(number)
         assert ticket.contractor.phone == BACKUP  # AB岗: the backup takes over
         assert ticket.status is TicketStatus.DISPATCHED
         roles = db.session.scalars(
@@ -121,7 +117,7 @@ def test_every_rung_of_the_urgent_ladder(app, resident, jobs, clock, fake_twilio
     jobs.run_due()
     assert any("到场已超时" in text for text in _texts_to(fake_twilio, OFFICER))
     with app.app_context():
-        ticket = _ticket(app, number)
+        ticket = find_ticket(number)
         taken = _escalations(ticket)
         assert taken[:2] == [("contact", "remind"), ("contact", "breach")]
         # both due at 60 min, in either order
@@ -134,7 +130,7 @@ def test_the_next_deadline_follows_the_clocks(app, client, resident, jobs, clock
     number = _report(resident, URGENT_TEXT)
     jobs.run_due()
     with app.app_context():
-        ticket = _ticket(app, number)
+        ticket = find_ticket(number)
         assert ticket.next_due_at == ticket.contact_due_at  # 30 min, before triage
         assert ticket.escalated_at is None
         created = ticket.created_at
@@ -142,19 +138,19 @@ def test_the_next_deadline_follows_the_clocks(app, client, resident, jobs, clock
     clock.tick(timedelta(minutes=20))  # the reminder is the ladder's first step
     jobs.run_due()
     with app.app_context():
-        assert _ticket(app, number).escalated_at == created + timedelta(minutes=20)
+        assert find_ticket(number).escalated_at == created + timedelta(minutes=20)
 
     contractor = ContractorActions(client, PRIMARY)
     with app.app_context():
         job = contractor.link()
     assert contractor.tap(job, "accept").status_code == 303
     with app.app_context():
-        ticket = _ticket(app, number)  # contact met; triage (1 h) is next, then 2 h
+        ticket = find_ticket(number)  # contact met; triage (1 h) is next, then 2 h
         assert ticket.next_due_at == ticket.triage_due_at
         assert ticket.next_deadline() == ("triage", ticket.triage_due_at)
     assert contractor.tap(job, "arrive").status_code == 303
     with app.app_context():
-        ticket = _ticket(app, number)
+        ticket = find_ticket(number)
         assert ticket.next_due_at == ticket.triage_due_at  # the officer still must
         lifecycle.assess(
             ticket,
@@ -164,8 +160,8 @@ def test_the_next_deadline_follows_the_clocks(app, client, resident, jobs, clock
             confirmed=True,
         )
         db.session.commit()
-        assert _ticket(app, number).next_due_at is None  # every clock is met
-        assert _ticket(app, number).escalated_at == created + timedelta(minutes=20)
+        assert find_ticket(number).next_due_at is None  # every clock is met
+        assert find_ticket(number).escalated_at == created + timedelta(minutes=20)
 
 
 def test_general_ladder_alerts_officer_then_supervisor(
@@ -174,7 +170,7 @@ def test_general_ladder_alerts_officer_then_supervisor(
     number = _report(resident, GENERAL_TEXT)
     jobs.run_due()
     with app.app_context():
-        ticket = _ticket(app, number)
+        ticket = find_ticket(number)
         assert ticket.urgency is Urgency.GENERAL
         assert ticket.contact_due_at is None
         assert ticket.on_site_due_at - ticket.created_at == timedelta(hours=24)
@@ -196,7 +192,7 @@ def test_clock_met_just_before_the_deadline_does_nothing(
     jobs.run_due()
     clock.tick(timedelta(minutes=29, seconds=50))
     with app.app_context():
-        ticket = _ticket(app, number)
+        ticket = find_ticket(number)
         contractor = lifecycle.Actor(
             ActorType.CONTRACTOR, Channel.JOB_LINK, ticket.contractor_id
         )
@@ -213,7 +209,7 @@ def test_clock_met_just_before_the_deadline_does_nothing(
     with app.app_context():
         # even a stale job (or the sweep) finds nothing to do
         assert escalate_if_overdue(1, "contact", "breach") is False
-        ticket = _ticket(app, number)
+        ticket = find_ticket(number)
         assert ticket.contractor.phone == PRIMARY
         assert ("contact", "breach") not in _escalations(ticket)
     assert _texts_to(fake_twilio, BACKUP) == []
@@ -229,7 +225,7 @@ def test_officer_changing_urgency_reschedules_the_clocks(
 
     clock.tick(timedelta(minutes=10))
     with app.app_context():
-        ticket = _ticket(app, number)
+        ticket = find_ticket(number)
         officer = lifecycle.Actor(ActorType.OFFICER, Channel.BOARD, name="李专干")
         lifecycle.assess(
             ticket,
@@ -250,7 +246,7 @@ def test_officer_changing_urgency_reschedules_the_clocks(
     clock.tick(timedelta(minutes=20))  # 30 min after submission
     jobs.run_due()
     with app.app_context():
-        assert _ticket(app, number).contractor.phone == BACKUP
+        assert find_ticket(number).contractor.phone == BACKUP
 
 
 def test_flushed_redis_loses_no_escalation(
@@ -267,7 +263,7 @@ def test_flushed_redis_loses_no_escalation(
     assert result["requeued_messages"] >= 2
     jobs.run_due()
     with app.app_context():
-        ticket = _ticket(app, number)
+        ticket = find_ticket(number)
         assert ticket.contractor.phone == BACKUP
         assert _escalations(ticket) == [("contact", "breach")]
         # a second sweep finds nothing more to do
@@ -295,7 +291,7 @@ def test_running_a_job_twice_does_nothing_the_second_time(
     jobs.run_due()  # and the queued copy of the same send job
     assert len(_texts_to(fake_twilio, BACKUP)) == 1
     with app.app_context():
-        assert _ticket(app, number).contractor.phone == BACKUP
+        assert find_ticket(number).contractor.phone == BACKUP
 
 
 def test_transient_twilio_failure_is_retried_with_backoff(
@@ -328,7 +324,7 @@ def test_invalid_contractor_number_fails_and_the_backup_is_dispatched(
     number = _report(resident, URGENT_TEXT)
     jobs.run_due()
     with app.app_context():
-        ticket = _ticket(app, number)
+        ticket = find_ticket(number)
         failed = db.session.scalar(
             sa.select(OutboxMessage).where(OutboxMessage.status == "failed")
         )
@@ -348,7 +344,7 @@ def test_events_record_who_and_channel(app, resident, jobs, clock):
     clock.tick(timedelta(minutes=30))
     jobs.run_due()
     with app.app_context():
-        ticket = _ticket(app, number)
+        ticket = find_ticket(number)
         escalated = db.session.scalars(
             sa.select(TicketEvent).where(TicketEvent.action == "escalated")
         ).all()
@@ -367,7 +363,7 @@ def test_a_deadline_inside_a_second_is_not_missed_by_an_early_job(
         number = _report(resident, URGENT_TEXT)
         jobs.run_due()
         with app.app_context():
-            due = _ticket(app, number).contact_due_at
+            due = find_ticket(number).contact_due_at
         assert due.microsecond == 600000
         assert jobs.scheduled_at(job_id(1, "contact", "breach")) == due.replace(
             microsecond=0
@@ -375,8 +371,8 @@ def test_a_deadline_inside_a_second_is_not_missed_by_an_early_job(
         clock.move_to(due.replace(microsecond=0))  # 0.6 s before the deadline
         jobs.run_due()
         with app.app_context():
-            assert _ticket(app, number).contractor.phone == PRIMARY
+            assert find_ticket(number).contractor.phone == PRIMARY
         clock.move_to(due + timedelta(seconds=0.4))  # the next whole second
         jobs.run_due()
         with app.app_context():
-            assert _ticket(app, number).contractor.phone == BACKUP  # no sweep needed
+            assert find_ticket(number).contractor.phone == BACKUP  # no sweep needed

@@ -10,8 +10,9 @@ from twilio.request_validator import RequestValidator
 
 from dispatch.models import InboundSms, OutboxMessage, SmsOptOut
 from repair.db import db
-from repair.models import Ticket, TicketStatus
+from repair.models import TicketStatus
 from tests.conftest import PUBLIC_URL
+from tests.factories import find_ticket
 
 PRIMARY, BACKUP, OFFICER = "+8613800000001", "+8613800000002", "+8613800000009"
 _sids = itertools.count(1)
@@ -57,11 +58,6 @@ def number(resident, jobs) -> str:
     return number
 
 
-def _ticket(number: str) -> Ticket:
-    db.session.expire_all()
-    return db.session.scalar(sa.select(Ticket).where(Ticket.number == number))
-
-
 def _bodies_to(phone: str) -> list[str]:
     return list(
         db.session.scalars(
@@ -77,7 +73,7 @@ def test_contractor_replies_1_to_accept_and_gets_a_confirmation(app, twilio, num
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/xml")
     with app.app_context():
-        ticket = _ticket(number)
+        ticket = find_ticket(number)
         assert ticket.status is TicketStatus.ACCEPTED
         accept = next(e for e in ticket.events if e.action == "accept")
         assert accept.channel.value == "sms"
@@ -88,7 +84,7 @@ def test_contractor_replies_1_to_accept_and_gets_a_confirmation(app, twilio, num
 def test_other_accept_words(app, twilio, number, word):
     twilio.text(PRIMARY, word)
     with app.app_context():
-        assert _ticket(number).status is TicketStatus.ACCEPTED
+        assert find_ticket(number).status is TicketStatus.ACCEPTED
 
 
 def test_a_retried_webhook_and_a_second_reply_change_nothing(app, twilio, number):
@@ -96,7 +92,7 @@ def test_a_retried_webhook_and_a_second_reply_change_nothing(app, twilio, number
     twilio.text(PRIMARY, "1", sid="SM" + "a" * 32)  # Twilio retried the webhook
     twilio.text(PRIMARY, "1")  # the contractor replied twice
     with app.app_context():
-        ticket = _ticket(number)
+        ticket = find_ticket(number)
         assert [e.action for e in ticket.events].count("accept") == 1
         assert db.session.scalar(sa.select(sa.func.count(InboundSms.id))) == 2
         assert "无需重复回复" in _bodies_to(PRIMARY)[-1]
@@ -105,7 +101,7 @@ def test_a_retried_webhook_and_a_second_reply_change_nothing(app, twilio, number
 def test_contractor_replies_2_to_decline_and_the_backup_gets_it(app, twilio, number):
     twilio.text(PRIMARY, "拒")
     with app.app_context():
-        ticket = _ticket(number)
+        ticket = find_ticket(number)
         assert ticket.contractor.phone == BACKUP
         assert ticket.status is TicketStatus.DISPATCHED
         assert "已拒单" in _bodies_to(PRIMARY)[-1]
@@ -116,7 +112,7 @@ def test_reply_from_a_number_with_no_open_job(app, twilio, number):
     twilio.text(BACKUP, "1")  # the backup has not been sent this job
     with app.app_context():
         assert "没有待接的工单" in _bodies_to(BACKUP)[-1]
-        assert _ticket(number).status is TicketStatus.DISPATCHED
+        assert find_ticket(number).status is TicketStatus.DISPATCHED
 
 
 def test_unknown_words_get_help(app, twilio, number):
@@ -133,7 +129,7 @@ def test_stop_is_respected_until_start(app, twilio, resident, jobs, fake_twilio)
     jobs.run_due()
     assert not [m for m in fake_twilio.messages if m["to"] == PRIMARY]
     with app.app_context():
-        ticket = _ticket(number)
+        ticket = find_ticket(number)
         assert ticket.contractor.phone == BACKUP  # opted out = unreachable
         failed = db.session.scalar(
             sa.select(OutboxMessage).where(OutboxMessage.to_phone == PRIMARY)
@@ -151,7 +147,7 @@ def test_webhooks_without_a_valid_signature_are_refused(app, twilio, number, sig
     status = {"MessageSid": "SM" + "b" * 32, "MessageStatus": "delivered"}
     assert twilio.post("/sms/status", status, signature=signature).status_code == 403
     with app.app_context():
-        assert _ticket(number).status is TicketStatus.DISPATCHED
+        assert find_ticket(number).status is TicketStatus.DISPATCHED
 
 
 def test_signature_over_a_different_url_is_refused(app, twilio, number):
@@ -191,7 +187,7 @@ def test_undelivered_urgent_offer_goes_to_the_backup(
     twilio.post("/sms/status", params)
     twilio.post("/sms/status", params)  # reported twice: handled once
     with app.app_context():
-        ticket = _ticket(number)
+        ticket = find_ticket(number)
         assert ticket.contractor.phone == BACKUP
         assert [e.action for e in ticket.events].count("sms_failed") == 1
         offer = db.session.scalar(

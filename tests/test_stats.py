@@ -13,9 +13,10 @@ from freezegun import freeze_time
 
 from dispatch.contractor.tokens import job_token
 from dispatch.models import Assignment
-from dispatch.stats import views as stats
+from dispatch.stats import export, figures, queries
+from dispatch.stats.charts import bar_chart, share_bar
 from repair.db import db
-from repair.models import Community, Contractor, Ticket, Urgency
+from repair.models import Community, Contractor, Rating, Ticket, Urgency
 from tests.actions import (
     ContractorActions,
     OfficerActions,
@@ -23,6 +24,7 @@ from tests.actions import (
     make_other_community,
 )
 from tests.conftest import OFFICER_PASSWORD
+from tests.factories import find_ticket
 
 PRIMARY, BACKUP = "+8613800000001", "+8613800000002"
 #: Monday 2 March 2026, 09:00 in Shanghai.
@@ -33,83 +35,56 @@ MIN = timedelta(minutes=1)
 # --- the pure computations ----------------------------------------------------------
 
 
-def test_a_clock_is_met_late_overdue_or_not_yet_due():
-    now = T0 + timedelta(hours=5)
-    due = T0 + timedelta(hours=1)
-    assert stats.clock_outcome(T0 + 30 * MIN, due, now) == "met"
-    assert stats.clock_outcome(due, due, now) == "met"  # on the minute is in time
-    assert stats.clock_outcome(T0 + 61 * MIN, due, now) == "late"
-    assert stats.clock_outcome(None, due, now) == "overdue"
-    assert stats.clock_outcome(None, now + MIN, now) == "pending"
-    assert stats.clock_outcome(None, None, now) is None  # a clock this ticket lacks
-
-
 def test_compliance_counts_misses_but_not_what_is_not_yet_due():
-    now = T0 + timedelta(hours=5)
-    due = T0 + timedelta(hours=1)
-    result = stats.tally(
-        [
-            (T0, due),
-            (T0 + 10 * MIN, due),
-            (T0 + 3 * 60 * MIN, due),
-            (None, due),
-            (None, now + 10 * MIN),
-            (None, now + 20 * MIN),
-            (None, None),
-        ],
-        now,
-    )
-    assert result == stats.Compliance(met=2, late=1, overdue=1, pending=2)
+    result = figures.Compliance(met=2, late=1, overdue=1, pending=2)
     assert (result.missed, result.decided, result.rate) == (2, 4, 0.5)
-    assert stats.Compliance(pending=3).rate is None
-    assert stats.format_percent(2 / 3) == "66.7%"
-    assert stats.format_percent(1.0) == "100%"
-    assert stats.format_percent(None) == "—"
+    assert figures.Compliance(pending=3).rate is None
+    assert figures.format_percent(2 / 3) == "66.7%"
+    assert figures.format_percent(1.0) == "100%"
+    assert figures.format_percent(None) == "—"
 
 
 def test_median_and_90th_percentile_of_known_durations():
     minutes = [5, 1, 4, 2, 3, 10, 6, 7, 9, 8]  # 1…10 minutes, unsorted
-    result = stats.summarize([m * 60 for m in minutes] + [None])
+    result = figures.summarize([m * 60 for m in minutes] + [None])
     assert result.count == 10
     assert result.median == pytest.approx(5.5 * 60)
     assert result.p90 == pytest.approx(9.1 * 60)  # interpolated like percentile_cont
-    assert stats.summarize([]) == stats.Durations(0, None, None)
-    single = stats.summarize([42.0])
+    assert figures.summarize([]) == figures.Durations(0, None, None)
+    single = figures.summarize([42.0])
     assert (single.median, single.p90) == (42.0, 42.0)
 
 
 def test_durations_read_like_people_say_them(app):
-    assert stats.duration_parts(23 * 60 + 10) == (0, 0, 23)
-    assert stats.duration_parts(100 * 60) == (0, 1, 40)
-    assert stats.duration_parts(51 * 3600 + 20 * 60) == (2, 3, 0)
+    assert figures.duration_parts(23 * 60 + 10) == (0, 0, 23)
+    assert figures.duration_parts(100 * 60) == (0, 1, 40)
+    assert figures.duration_parts(51 * 3600 + 20 * 60) == (2, 3, 0)
     with app.test_request_context("/?lang=en"):
-        assert stats.format_duration(23 * 60) == "23 min"
-        assert stats.format_duration(100 * 60) == "1 h 40 min"
-        assert stats.format_duration(2 * 3600) == "2 h"
-        assert stats.format_duration(51 * 3600 + 20 * 60) == "2 d 3 h"
-        assert stats.format_duration(20) == "under 1 min"
-        assert stats.format_duration(None) == "—"
+        assert figures.format_duration(23 * 60) == "23 min"
+        assert figures.format_duration(100 * 60) == "1 h 40 min"
+        assert figures.format_duration(2 * 3600) == "2 h"
+        assert figures.format_duration(51 * 3600 + 20 * 60) == "2 d 3 h"
+        assert figures.format_duration(20) == "under 1 min"
+        assert figures.format_duration(None) == "—"
 
 
 def test_a_range_is_local_days_in_the_community_time_zone():
-    first, after = stats.local_bounds(
+    first, after = figures.local_bounds(
         date(2026, 3, 2), date(2026, 3, 5), "Asia/Shanghai"
     )
     assert first == datetime(2026, 3, 1, 16, 0, tzinfo=UTC)
     assert after == datetime(2026, 3, 5, 16, 0, tzinfo=UTC)
     today = date(2026, 3, 31)
-    assert stats.parse_range(None, None, today) == stats.DateRange(
+    assert figures.parse_range(None, None, today) == figures.DateRange(
         date(2026, 3, 2), today
     )
-    assert stats.parse_range("2026-01-01", "2026-01-31", today).error is None
-    assert stats.parse_range("2026-13-01", "", today).error == "invalid"
-    reversed_range = stats.parse_range("2026-02-01", "2026-01-01", today)
+    assert figures.parse_range("2026-01-01", "2026-01-31", today).error is None
+    assert figures.parse_range("2026-13-01", "", today).error == "invalid"
+    reversed_range = figures.parse_range("2026-02-01", "2026-01-01", today)
     assert reversed_range.error == "reversed" and reversed_range.end == today
 
 
 def test_charts_are_svg_with_escaped_labels():
-    from dispatch.stats.charts import bar_chart, share_bar
-
     svg = str(bar_chart([("<b>电梯</b>", 3), ("照明", 1)], title="A & B", chart_id="c"))
     assert svg.startswith("<svg") and "<b>" not in svg and "&lt;b&gt;" in svg
     assert "A &amp; B" in svg and ">3</text>" in svg
@@ -117,16 +92,11 @@ def test_charts_are_svg_with_escaped_labels():
     assert widths[0] == pytest.approx(3 * widths[1], abs=0.2)
     bar = str(share_bar([("met", 3, "#0f0"), ("late", 1, "#f00")], title="x"))
     assert 'width="225"' in bar and 'width="75"' in bar
-    many = stats.chart_rows([(str(i), 20 - i) for i in range(20)], limit=5)
+    many = figures.chart_rows([(str(i), 20 - i) for i in range(20)], limit=5)
     assert len(many) == 5 and many[-1][1] == sum(20 - i for i in range(4, 20))
 
 
 # --- the page and the export, on a real database -------------------------------------
-
-
-def _ticket(number: str) -> Ticket:
-    db.session.expire_all()
-    return db.session.scalar(sa.select(Ticket).where(Ticket.number == number))
 
 
 def _link(app, number: str) -> str:
@@ -230,8 +200,8 @@ def test_sla_compliance_and_response_times_of_a_known_week(
         d = resident.report(description="楼道灯不亮")
         clock.tick(10 * 60)
         with app.app_context():
-            assert _ticket(a).urgency is _ticket(b).urgency is Urgency.URGENT
-            assert _ticket(c).urgency is _ticket(d).urgency is Urgency.GENERAL
+            assert find_ticket(a).urgency is find_ticket(b).urgency is Urgency.URGENT
+            assert find_ticket(c).urgency is find_ticket(d).urgency is Urgency.GENERAL
         html = client.get(f"/board/stats?{RANGE}&lang=en").get_data(as_text=True)
 
     assert re.search(r'id="total-tickets">5<', html)
@@ -267,11 +237,13 @@ def test_sla_compliance_and_response_times_of_a_known_week(
     ]
 
 
-def test_the_sql_agrees_with_the_pure_tally(app, client, officer, resident):
+def test_triage_clocks_are_met_late_overdue_or_not_yet_due(
+    app, client, officer, resident
+):
     with freeze_time(T0) as clock:
         _log_in_again(officer)
-        numbers = [resident.report(description="楼道灯不亮") for _ in range(4)]
-        for number, minutes in zip(numbers, (20, 50, 70), strict=False):
+        numbers = [resident.report(description="楼道灯不亮") for _ in range(5)]
+        for number, minutes in zip(numbers, (20, 50, 60, 70), strict=False):
             clock.move_to(T0 + minutes * MIN)
             officer.act(number, "triage", urgency="general", category="lighting")
         clock.move_to(T0 + 75 * MIN)
@@ -279,13 +251,14 @@ def test_the_sql_agrees_with_the_pure_tally(app, client, officer, resident):
     now = T0 + 80 * MIN
     with app.app_context():
         tickets = db.session.scalars(sa.select(Ticket)).all()
-        expected = stats.tally(
-            [(t.urgency_confirmed_at, t.triage_due_at) for t in tickets], now
-        )
+        assert {t.triage_due_at for t in tickets[:5]} == {T0 + 60 * MIN}
         communities = db.session.scalars(sa.select(Community)).all()
-        where = stats.in_range(communities, date(2026, 3, 2), date(2026, 3, 2))
-        assert stats.compliance(where, now)["triage"] == expected
-    assert expected == stats.Compliance(met=2, late=1, overdue=1, pending=1)
+        where = queries.in_range(communities, date(2026, 3, 2), date(2026, 3, 2))
+        # met at 20, 50 and on the minute (60); late at 70; one never triaged
+        # (overdue); the last one's clock has not run out yet
+        assert queries.compliance(where, now)["triage"] == figures.Compliance(
+            met=3, late=1, overdue=1, pending=1
+        )
 
 
 def test_a_declined_job_lowers_the_contractors_acceptance(
@@ -301,7 +274,7 @@ def test_a_declined_job_lowers_the_contractors_acceptance(
         )
         clock.tick(5 * 60)
         with app.app_context():
-            assert _ticket(declined).contractor.phone == BACKUP  # AB岗
+            assert find_ticket(declined).contractor.phone == BACKUP  # AB岗
         ContractorActions(client, BACKUP).tap(_link(app, declined), "accept")
         clock.tick(60 * 60)
         ContractorActions(client, BACKUP).tap(_link(app, declined), "arrive")
@@ -361,7 +334,7 @@ def test_csv_has_every_ticket_with_its_timestamps(app, client, officer, resident
     assert [row["number"] for row in rows] == [first, second]
     assert later not in body.decode("utf-8-sig")
     row = rows[0]
-    assert set(stats.CSV_TIMES) <= set(row)
+    assert set(export.CSV_TIMES) <= set(row)
     assert row["community"] == "阳光花园" and row["building"] == "3栋"
     assert row["entrance"] == "2单元" and row["category"] == "电梯"
     assert (row["urgency"], row["status"], row["channel"]) == (
@@ -385,7 +358,7 @@ def test_officer_of_another_community_sees_none_of_our_figures(
     code, username = other.code, other.username
     theirs = ResidentActions(client, code).report(description="绿城的路灯不亮")
     with app.app_context():
-        our_community = _ticket(ours).community_id
+        our_community = find_ticket(ours).community_id
     other = OfficerActions(app.test_client())
     assert other.log_in(username, "another password").status_code == 302
     assert (
@@ -421,19 +394,17 @@ def test_long_chart_labels_are_cut_to_fit():
 
 
 def test_satisfaction_counts_four_and_five_stars_as_satisfied():
-    figures = stats.summarize_ratings(
+    rated = figures.summarize_ratings(
         [(5, "安居"), (4, "安居"), (2, "顺达"), (5, None)]
     )
-    assert (figures.ratings, figures.satisfied) == (4, 3)
-    assert figures.rate == 0.75 and figures.average == 4.0
-    assert figures.by_contractor[0] == ("", 1, 5.0, 1.0)
-    assert ("顺达", 1, 2.0, 0.0) in figures.by_contractor
-    assert stats.summarize_ratings([]).rate is None
+    assert (rated.ratings, rated.satisfied) == (4, 3)
+    assert rated.rate == 0.75 and rated.average == 4.0
+    assert rated.by_contractor[0] == ("", 1, 5.0, 1.0)
+    assert ("顺达", 1, 2.0, 0.0) in rated.by_contractor
+    assert figures.summarize_ratings([]).rate is None
 
 
 def test_residents_ratings_reach_the_statistics(app, client, officer, resident):
-    from repair.models import Rating
-
     number = resident.report(description="楼道灯不亮")
     with app.app_context():
         ticket = db.session.scalar(sa.select(Ticket).where(Ticket.number == number))
@@ -443,3 +414,29 @@ def test_residents_ratings_reach_the_statistics(app, client, officer, resident):
     satisfaction = page.split('id="satisfaction"')[1].split("</section>")[0]
     assert 'id="satisfaction-rate">100' in satisfaction
     assert "安居维保服务有限公司" in satisfaction
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(
+    app, client, officer, resident
+):
+    with freeze_time(T0):
+        _log_in_again(officer)
+        number = resident.report(description="楼道灯不亮")
+        with app.app_context():
+            ticket = find_ticket(number)
+            ticket.contractor.name = '=HYPERLINK("http://evil.example","Click")'
+            ticket.entrance.building.name = "+1栋"
+            ticket.entrance.name = "@SUM(1)"
+            db.session.commit()
+        body = client.get(f"/board/stats.csv?{RANGE}").get_data().decode("utf-8-sig")
+    row = next(csv.DictReader(io.StringIO(body)))
+    assert row["contractor"] == '\'=HYPERLINK("http://evil.example","Click")'
+    assert row["building"] == "'+1栋" and row["entrance"] == "'@SUM(1)"
+    assert row["community"] == "阳光花园" and row["number"] == number
+    assert [export.neutralise(c) for c in ("-2", "\tx", "\rx", "a=b", "")] == [
+        "'-2",
+        "'\tx",
+        "'\rx",
+        "a=b",
+        "",
+    ]

@@ -14,7 +14,8 @@ from repair.db import db, utcnow
 from repair.models import Entrance
 from tests.actions import ContractorActions, OfficerActions, ResidentActions
 from tests.conftest import OFFICER_PASSWORD
-from tests.test_stats import _link, _ticket
+from tests.factories import find_ticket
+from tests.test_stats import _link
 
 pytestmark = pytest.mark.browser
 
@@ -52,7 +53,8 @@ def _seed_a_fortnight(app, client):
             if index % 4 != 3:
                 clock.tick(timedelta(minutes=20 + 30 * (index % 3)))
                 with app.app_context():
-                    ticket = _ticket(number)  # the officer agrees with the classifier
+                    # the officer agrees with the classifier
+                    ticket = find_ticket(number)
                     kind = (ticket.urgency.value, ticket.category.slug)
                 officer.act(number, "triage", urgency=kind[0], category=kind[1])
             if accept is None:

@@ -16,19 +16,8 @@ from flask import (
 )
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy.orm import selectinload
-from wtforms import (
-    HiddenField,
-    MultipleFileField,
-    RadioField,
-    SelectField,
-    StringField,
-    TelField,
-    TextAreaField,
-)
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional
 
 from dispatch.assignment.routes import end_assignment, route_for
 from dispatch.board.auth import (
@@ -37,6 +26,15 @@ from dispatch.board.auth import (
     staff_only,
     ticket_or_404,
     visible_communities,
+)
+from dispatch.board.forms import (
+    AssignForm,
+    DuplicateForm,
+    FileForm,
+    NoteForm,
+    ReasonForm,
+    SimpleForm,
+    TriageForm,
 )
 from dispatch.models import Assignment, OutboxMessage
 from dispatch.sla import escalation
@@ -59,7 +57,6 @@ from repair.models import (
     Urgency,
 )
 from repair.photos.uploads import ACCEPT_ATTRIBUTE, PhotoUploads, finish_upload
-from repair.resident.views import validate_phone
 
 bp = Blueprint("board", __name__, url_prefix="/board")
 S = TicketStatus
@@ -289,40 +286,6 @@ def cards():
         sections=load_sections(request.args, now),
         now=now,
     )
-
-
-class TriageForm(FlaskForm):
-    urgency = RadioField(
-        _l("Urgency"),
-        choices=[
-            SelectChoice("urgent", _l("Urgent")),
-            SelectChoice("general", _l("General")),
-        ],
-        validators=[DataRequired()],
-    )
-    category = SelectField(_l("Category"), validate_choice=False)
-
-
-class AssignForm(FlaskForm):
-    contractor = SelectField(_l("Contractor"), validate_choice=False)
-
-
-class NoteForm(FlaskForm):
-    note = TextAreaField(
-        _l("Internal note"), validators=[DataRequired(), Length(max=2000)]
-    )
-
-
-class ReasonForm(FlaskForm):
-    reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=200)])
-
-
-class DuplicateForm(FlaskForm):
-    original = StringField(_l("Original ticket number"), validators=[DataRequired()])
-
-
-class SimpleForm(FlaskForm):
-    note = StringField(_l("Note (optional)"), validators=[Optional(), Length(max=500)])
 
 
 def _officer() -> lifecycle.Actor:
@@ -573,32 +536,6 @@ def reopen(number: str):
     lifecycle.reopen(ticket, _officer(), note=form.note.data or None)
     db.session.commit()
     return _back(ticket, _l("Ticket reopened and sent out again."))
-
-
-class FileForm(FlaskForm):
-    entrance = SelectField(_l("Entrance"), validate_choice=False)
-    channel = RadioField(
-        _l("How did the resident reach you?"),
-        choices=[
-            SelectChoice("phone", _l("By phone")),
-            SelectChoice("walk_in", _l("In person")),
-        ],
-        default="phone",
-    )
-    spot = StringField(_l("Exact spot"), validators=[Optional(), Length(max=200)])
-    description = TextAreaField(
-        _l("What is wrong?"),
-        validators=[DataRequired(_l("Please describe the problem.")), Length(max=2000)],
-    )
-    category = SelectField(_l("Category (optional)"), validate_choice=False)
-    phone = TelField(
-        _l("Resident's phone (optional)"), validators=[Optional(), validate_phone]
-    )
-    name = StringField(
-        _l("Resident's name (optional)"), validators=[Optional(), Length(max=64)]
-    )
-    photos = MultipleFileField(_l("Photos (optional)"))
-    kept_photos = HiddenField()
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -14,18 +14,14 @@ from flask import (
     url_for,
 )
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
-from wtforms import (
-    HiddenField,
-    MultipleFileField,
-    SelectField,
-    StringField,
-    TextAreaField,
-)
-from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional
 
 from dispatch.assignment import work
+from dispatch.contractor.forms import (
+    DECLINE_REASONS,
+    ActionForm,
+    CompleteForm,
+    DeclineForm,
+)
 from dispatch.contractor.tokens import assignment_id_from
 from dispatch.models import Assignment
 from repair import lifecycle
@@ -36,46 +32,6 @@ from repair.security import csrf
 
 bp = Blueprint("contractor", __name__)
 S = TicketStatus
-
-DECLINE_REASONS = [
-    ("busy", _l("No crew free in time")),
-    ("not_ours", _l("Not our kind of work")),
-    ("too_far", _l("Too far / cannot reach the site")),
-    ("other", _l("Other")),
-]
-
-
-def _strip(value):
-    return value.strip() if value else value
-
-
-class ActionForm(FlaskForm):
-    """One tap: accept or arrive (the CSRF token is its only field)."""
-
-
-class DeclineForm(FlaskForm):
-    reason = SelectField(
-        _l("Why?"),
-        choices=[SelectChoice(value, label) for value, label in DECLINE_REASONS],
-    )
-    detail = StringField(
-        _l("Details (optional)"), validators=[Optional(), Length(max=200)]
-    )
-
-
-class CompleteForm(FlaskForm):
-    photos = MultipleFileField(_l("Completion photos"))
-    kept_photos = HiddenField()
-    worker_name = StringField(
-        _l("Repaired by"),
-        validators=[DataRequired(_l("Please give the worker's name.")), Length(max=64)],
-        filters=[_strip],
-    )
-    note = TextAreaField(
-        _l("What was done (optional)"),
-        validators=[Optional(), Length(max=1000)],
-        filters=[_strip],
-    )
 
 
 class LinkProblem(Exception):
@@ -199,7 +155,9 @@ def complete(token: str):
     """Completes the job with photos; a rejected photo keeps what was typed."""
     assignment = load_assignment(token)
     form = CompleteForm()
-    uploads = PhotoUploads(form.kept_photos.data, 3)
+    uploads = PhotoUploads(
+        form.kept_photos.data, int(current_app.config["PHOTOS_PER_TICKET"])
+    )
     if assignment.ticket.status in (S.ACCEPTED, S.ON_SITE):
         uploads.take(request.files.getlist("photos"))
     fields_ok = form.validate_on_submit()

@@ -10,7 +10,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-import phonenumbers
 import sqlalchemy as sa
 from flask import (
     Blueprint,
@@ -25,19 +24,8 @@ from flask import (
     url_for,
 )
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import RequestEntityTooLarge
-from wtforms import (
-    HiddenField,
-    MultipleFileField,
-    RadioField,
-    StringField,
-    TelField,
-    TextAreaField,
-)
-from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from repair import lifecycle
 from repair.config import parse_duration
@@ -55,6 +43,13 @@ from repair.models import (
 )
 from repair.photos.uploads import ACCEPT_ATTRIBUTE, PhotoUploads, finish_upload
 from repair.places import find_entrance_code
+from repair.resident.forms import (
+    FollowForm,
+    NotFixedForm,
+    RatingForm,
+    ReportForm,
+    ResidentActionForm,
+)
 from repair.security import csrf, limiter
 
 bp = Blueprint("resident", __name__)
@@ -67,52 +62,7 @@ WORKING = (
 )
 
 
-def _strip(value):
-    return value.strip() if value else value
-
-
 SESSION_TICKETS = "my_tickets"
-
-
-def validate_phone(form, field) -> None:
-    """Accepts a mainland mobile or any international number; stores E.164."""
-    if not field.data:
-        return
-    try:
-        number = phonenumbers.parse(field.data, "CN")
-    except phonenumbers.NumberParseException:
-        number = None
-    if number is None or not phonenumbers.is_valid_number(number):
-        raise ValidationError(
-            _l("Please enter a valid phone number, e.g. 138 0013 8000.")
-        )
-    field.data = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-class ReportForm(FlaskForm):
-    photos = MultipleFileField(_l("Photos"))
-    kept_photos = HiddenField()
-    spot = StringField(
-        _l("Exact spot"),
-        validators=[Optional(), Length(max=200)],
-        filters=[lambda value: value.strip() if value else value],
-    )
-    description = TextAreaField(
-        _l("What is wrong?"),
-        validators=[
-            DataRequired(_l("Please describe the problem.")),
-            Length(max=2000),
-        ],
-        filters=[lambda value: value.strip() if value else value],
-    )
-    category = RadioField(_l("Category (optional)"), validate_choice=False)
-    phone = TelField(
-        _l("Phone for progress SMS (optional)"), validators=[Optional(), validate_phone]
-    )
-    name = StringField(
-        _l("Your name (optional)"), validators=[Optional(), Length(max=64)]
-    )
-    submission_key = HiddenField()
 
 
 def _categories() -> list[Category]:
@@ -439,38 +389,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
 
 
-class ResidentActionForm(FlaskForm):
-    """Confirm, not fixed, rate: each carries the resident's private key."""
-
-    k = HiddenField()
-
-
-class NotFixedForm(ResidentActionForm):
-    note = TextAreaField(
-        _l("What is still wrong?"),
-        validators=[
-            DataRequired(_l("Please say what is still wrong.")),
-            Length(max=2000),
-        ],
-        filters=[_strip],
-    )
-    photos = MultipleFileField(_l("Photo (optional)"))
-    kept_photos = HiddenField()
-
-
-class RatingForm(ResidentActionForm):
-    stars = RadioField(
-        _l("How satisfied are you?"),
-        choices=[SelectChoice(str(n), str(n)) for n in range(5, 0, -1)],
-        validators=[DataRequired(_l("Please choose 1 to 5 stars."))],
-    )
-    comment = TextAreaField(
-        _l("Comment (optional)"),
-        validators=[Optional(), Length(max=1000)],
-        filters=[_strip],
-    )
-
-
 def has_resident_key(ticket: Ticket, key: str | None) -> bool:
     """Returns whether ``key`` is the ticket's private resident key."""
     return bool(key) and hmac.compare_digest(key, ticket.resident_key)
@@ -517,7 +435,9 @@ def not_fixed(number: str):
         abort(403)
     if not lifecycle.can(ticket, "reopen"):
         return _private(ticket)
-    uploads = PhotoUploads(form.kept_photos.data, 3)
+    uploads = PhotoUploads(
+        form.kept_photos.data, int(current_app.config["PHOTOS_PER_TICKET"])
+    )
     uploads.take(request.files.getlist("photos"))
     if not form.validate_on_submit() or uploads.errors:
         form.kept_photos.data = uploads.token()
@@ -555,12 +475,6 @@ def rate(number: str):
     )
     db.session.commit()
     return _private(ticket, "#rate")
-
-
-class FollowForm(FlaskForm):
-    phone = TelField(
-        _l("Phone for progress SMS (optional)"), validators=[Optional(), validate_phone]
-    )
 
 
 SESSION_FOLLOWED = "followed"

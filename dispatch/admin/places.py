@@ -1,0 +1,233 @@
+"""Administration of places: communities, buildings, entrances and code rotation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+from flask import flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_wtf import FlaskForm
+
+from dispatch.admin.blueprint import all_communities, bp, done, form_page, save_form
+from dispatch.admin.forms import CommunityForm, ConfirmForm, PlaceForm
+from dispatch.board.auth import admin_only
+from dispatch.models import Route
+from repair.db import db
+from repair.models import Building, Community, Entrance
+from repair.places import assign_new_code, landing_url
+
+
+@bp.get("")
+@admin_only
+def index():
+    """Every community with its places and routing at a glance."""
+    communities = all_communities()
+    counts = dict(
+        db.session.execute(
+            sa.select(Building.community_id, sa.func.count(Entrance.id))
+            .select_from(Entrance)
+            .join(Entrance.building)
+            .group_by(Building.community_id)
+        ).all()
+    )
+    routed = set(
+        db.session.scalars(
+            sa.select(Route.community_id).where(
+                Route.category_id.is_(None), Route.building_id.is_(None)
+            )
+        )
+    )
+    return render_template(
+        "board/admin/index.html",
+        communities=communities,
+        entrance_counts=counts,
+        routed=routed,
+    )
+
+
+@bp.route("/communities/new", methods=["GET", "POST"])
+@admin_only
+def new_community():
+    """Creates a community; its places and routes are added next."""
+    form = CommunityForm()
+    if form.validate_on_submit():
+        community = Community()
+        save_form(form, community, "name_en", "service_phone")
+        db.session.add(community)
+        db.session.commit()
+        return done(
+            _(
+                "Community %(name)s created. Add its buildings next.",
+                name=community.name,
+            ),
+            "admin.places",
+            community_id=community.id,
+        )
+    return form_page("board/admin/community.html", form, community=None)
+
+
+@bp.route("/communities/<int:community_id>", methods=["GET", "POST"])
+@admin_only
+def community(community_id: int):
+    """Edits a community's names, ticket prefix, time zone and service phone."""
+    community = db.get_or_404(Community, community_id)
+    form = CommunityForm(obj=community)
+    form.editing_id = community.id
+    if form.validate_on_submit():
+        save_form(form, community, "name_en", "service_phone")
+        db.session.commit()
+        return done(_("Community saved."), "admin.community", community_id=community.id)
+    return form_page("board/admin/community.html", form, community=community)
+
+
+@bp.get("/communities/<int:community_id>/places")
+@admin_only
+def places(community_id: int):
+    """Buildings and entrances with their codes, landing URLs and stickers."""
+    return _places_page(db.get_or_404(Community, community_id))
+
+
+def _places_page(community: Community, failed: tuple[str, FlaskForm] | None = None):
+    forms: dict[str, FlaskForm] = {"building-new": PlaceForm(formdata=None)}
+    for building in community.buildings:
+        forms[f"building-{building.id}"] = PlaceForm(formdata=None, obj=building)
+        forms[f"entrance-new-{building.id}"] = PlaceForm(formdata=None)
+        for entrance in building.entrances:
+            forms[f"entrance-{entrance.id}"] = PlaceForm(formdata=None, obj=entrance)
+    if failed is not None:
+        forms[failed[0]] = failed[1]
+    return (
+        render_template(
+            "board/admin/places.html",
+            community=community,
+            forms=forms,
+            failed=failed[0] if failed else None,
+            landing_url=landing_url,
+        ),
+        422 if failed else 200,
+    )
+
+
+def _next_position(items: Iterable) -> int:
+    return max((item.sort_order for item in items), default=0) + 1
+
+
+def _write_place(place: Building | Entrance, form: PlaceForm, position=None) -> None:
+    """Writes the form's names and position onto a building or an entrance; a new
+    place without a position goes to ``position`` (the end of its list)."""
+    place.name = form.name.data
+    place.name_en = form.name_en.data or None
+    if form.sort_order.data is not None:
+        place.sort_order = form.sort_order.data
+    elif position is not None:
+        place.sort_order = position
+
+
+def _saved(message: str, community_id: int, anchor: str):
+    return done(message, "admin.places", community_id=community_id, _anchor=anchor)
+
+
+@bp.post("/communities/<int:community_id>/buildings")
+@admin_only
+def add_building(community_id: int):
+    """Adds a building at the end of the community's list."""
+    community = db.get_or_404(Community, community_id)
+    form = PlaceForm()
+    if not form.validate():
+        return _places_page(community, ("building-new", form))
+    building = Building()
+    _write_place(building, form, _next_position(community.buildings))
+    building.community = community
+    db.session.add(building)
+    db.session.commit()
+    return _saved(
+        _("Building %(name)s added.", name=building.name),
+        community.id,
+        f"building-{building.id}",
+    )
+
+
+@bp.post("/buildings/<int:building_id>")
+@admin_only
+def edit_building(building_id: int):
+    """Renames or moves a building."""
+    building = db.get_or_404(Building, building_id)
+    return _edit_place(building, f"building-{building.id}", _("Building saved."))
+
+
+@bp.post("/buildings/<int:building_id>/entrances")
+@admin_only
+def add_entrance(building_id: int):
+    """Adds an entrance with a fresh QR code."""
+    building = db.get_or_404(Building, building_id)
+    form = PlaceForm()
+    if not form.validate():
+        return _places_page(building.community, (f"entrance-new-{building.id}", form))
+    entrance = Entrance(code="")
+    _write_place(entrance, form, _next_position(building.entrances))
+    entrance.building = building
+    db.session.add(entrance)
+    assign_new_code(entrance)
+    db.session.commit()
+    return _saved(
+        _(
+            "Entrance %(name)s added with code %(code)s.",
+            name=entrance.name,
+            code=entrance.code,
+        ),
+        building.community_id,
+        f"entrance-{entrance.id}",
+    )
+
+
+@bp.post("/entrances/<int:entrance_id>")
+@admin_only
+def edit_entrance(entrance_id: int):
+    """Renames or moves an entrance; its code stays."""
+    entrance = db.get_or_404(Entrance, entrance_id)
+    return _edit_place(entrance, f"entrance-{entrance.id}", _("Entrance saved."))
+
+
+def _edit_place(place: Building | Entrance, anchor: str, message: str):
+    form = PlaceForm()
+    if not form.validate():
+        return _places_page(place.community, (anchor, form))
+    _write_place(place, form)
+    db.session.commit()
+    return _saved(message, place.community.id, anchor)
+
+
+@bp.route("/entrances/<int:entrance_id>/rotate", methods=["GET", "POST"])
+@admin_only
+def rotate_code(entrance_id: int):
+    """Asks, then gives the entrance a new QR code; the old sticker stops working."""
+    entrance = db.get_or_404(Entrance, entrance_id)
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        old = entrance.code
+        new = assign_new_code(entrance)
+        db.session.commit()
+        flash(
+            _(
+                "Code %(old)s replaced by %(new)s. Print the new sticker and put it up"
+                " in place of the old one.",
+                old=old,
+                new=new,
+            ),
+            "ok",
+        )
+        return redirect(
+            url_for(
+                "admin.places",
+                community_id=entrance.community.id,
+                _anchor=f"entrance-{entrance.id}",
+            ),
+            code=303,
+        )
+    return render_template(
+        "board/admin/rotate.html",
+        entrance=entrance,
+        form=form,
+        url=landing_url(entrance),
+    )

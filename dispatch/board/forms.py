@@ -1,0 +1,113 @@
+"""The board's forms: a ticket's actions and filing a report for a resident.
+
+The views replace the choices with labelled ones for display; the callables below
+are what a posted value is checked against when a view sets none.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    HiddenField,
+    MultipleFileField,
+    RadioField,
+    SelectField,
+    StringField,
+    TelField,
+    TextAreaField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional
+
+from repair.db import db
+from repair.models import Category, Contractor
+from repair.phones import validate_phone
+
+
+def id_text(value) -> str:
+    """Coerces a posted id: ASCII digits, kept as text like the choices' values;
+    anything else is a form error (not a 500 in the view)."""
+    text = str(value)
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(text)
+    return text
+
+
+def category_choices() -> list[SelectChoice]:
+    """Returns every category, by slug."""
+    categories = db.session.scalars(sa.select(Category).order_by(Category.sort_order))
+    return [SelectChoice(c.slug, c.display_name()) for c in categories]
+
+
+def active_contractor_choices() -> list[SelectChoice]:
+    """Returns the contractors that may be sent new tickets, by id."""
+    contractors = db.session.scalars(
+        sa.select(Contractor)
+        .where(Contractor.is_active.is_(True))
+        .order_by(Contractor.name)
+    )
+    return [SelectChoice(str(c.id), c.name) for c in contractors]
+
+
+class TriageForm(FlaskForm):
+    urgency = RadioField(
+        _l("Urgency"),
+        choices=[
+            SelectChoice("urgent", _l("Urgent")),
+            SelectChoice("general", _l("General")),
+        ],
+        validators=[DataRequired()],
+    )
+    category = SelectField(_l("Category"), choices=category_choices)
+
+
+class AssignForm(FlaskForm):
+    contractor = SelectField(
+        _l("Contractor"), coerce=id_text, choices=active_contractor_choices
+    )
+
+
+class NoteForm(FlaskForm):
+    note = TextAreaField(
+        _l("Internal note"), validators=[DataRequired(), Length(max=2000)]
+    )
+
+
+class ReasonForm(FlaskForm):
+    reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=200)])
+
+
+class DuplicateForm(FlaskForm):
+    original = StringField(_l("Original ticket number"), validators=[DataRequired()])
+
+
+class SimpleForm(FlaskForm):
+    note = StringField(_l("Note (optional)"), validators=[Optional(), Length(max=500)])
+
+
+class FileForm(FlaskForm):
+    entrance = SelectField(_l("Entrance"))
+    channel = RadioField(
+        _l("How did the resident reach you?"),
+        choices=[
+            SelectChoice("phone", _l("By phone")),
+            SelectChoice("walk_in", _l("In person")),
+        ],
+        default="phone",
+    )
+    spot = StringField(_l("Exact spot"), validators=[Optional(), Length(max=200)])
+    description = TextAreaField(
+        _l("What is wrong?"),
+        validators=[DataRequired(_l("Please describe the problem.")), Length(max=2000)],
+    )
+    category = SelectField(_l("Category (optional)"), validators=[Optional()])
+    phone = TelField(
+        _l("Resident's phone (optional)"), validators=[Optional(), validate_phone]
+    )
+    name = StringField(
+        _l("Resident's name (optional)"), validators=[Optional(), Length(max=64)]
+    )
+    photos = MultipleFileField(_l("Photos (optional)"))
+    kept_photos = HiddenField()

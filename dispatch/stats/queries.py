@@ -1,0 +1,374 @@
+"""Statistics queries: the SQL aggregates over tickets, assignments and ratings.
+
+Each function takes a ``where`` clause (tickets submitted in a range, from
+`in_range`) and returns the plain figures of `figures`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from flask_babel import gettext as _
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.functions import FunctionElement
+
+from dispatch.models import Assignment
+from dispatch.stats.figures import (
+    LATE,
+    MET,
+    OVERDUE,
+    PENDING,
+    Compliance,
+    Durations,
+    Satisfaction,
+    Scorecard,
+    by_count,
+    local_bounds,
+    summarize,
+    summarize_ratings,
+)
+from repair.db import db
+from repair.i18n import localised_name
+from repair.models import (
+    WORKING_STATUSES,
+    ActorType,
+    Building,
+    Category,
+    Community,
+    Contractor,
+    Entrance,
+    Rating,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+    Urgency,
+)
+
+S = TicketStatus
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+ENDED_WITHOUT_WORK = (S.REJECTED, S.DUPLICATE)
+DONE = (S.COMPLETED, S.CLOSED)
+
+
+class seconds_between(FunctionElement):
+    """SQL for ``later - earlier`` in seconds (a float), on SQLite and PostgreSQL."""
+
+    type = sa.Float()
+    name = "seconds_between"
+    inherit_cache = True
+
+
+@compiles(seconds_between)
+def _seconds_sqlite(element, compiler, **kw):
+    later, earlier = (compiler.process(arg, **kw) for arg in element.clauses)
+    return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
+
+
+@compiles(seconds_between, "postgresql")
+def _seconds_postgresql(element, compiler, **kw):
+    later, earlier = (compiler.process(arg, **kw) for arg in element.clauses)
+    return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
+
+
+def in_range(communities: Sequence[Community], start: date, end: date):
+    """Returns SQL selecting the communities' tickets submitted in the local range."""
+    zones: dict[str, list[int]] = defaultdict(list)
+    for community in communities:
+        zones[community.timezone or DEFAULT_TIMEZONE].append(community.id)
+    conditions = []
+    for zone, ids in zones.items():
+        first, after = local_bounds(start, end, zone)
+        conditions.append(
+            sa.and_(
+                Ticket.community_id.in_(ids),
+                Ticket.created_at >= first,
+                Ticket.created_at < after,
+            )
+        )
+    return sa.or_(*conditions) if conditions else sa.false()
+
+
+def _with_work():
+    return Ticket.status.not_in(ENDED_WITHOUT_WORK)
+
+
+#: clock → (the column that stops it, the column of its deadline, which tickets)
+CLOCKS = {
+    "triage": (Ticket.urgency_confirmed_at, Ticket.triage_due_at, None),
+    "contact": (
+        sa.func.coalesce(Ticket.accepted_at, Ticket.on_site_at, Ticket.completed_at),
+        Ticket.contact_due_at,
+        Urgency.URGENT,
+    ),
+    "urgent_on_site": (
+        sa.func.coalesce(Ticket.on_site_at, Ticket.completed_at),
+        Ticket.on_site_due_at,
+        Urgency.URGENT,
+    ),
+    "general_on_site": (
+        sa.func.coalesce(Ticket.on_site_at, Ticket.completed_at),
+        Ticket.on_site_due_at,
+        Urgency.GENERAL,
+    ),
+}
+
+
+def _outcome_sums(done, due, now: datetime, applies=None) -> list:
+    """Returns SUM(CASE …) columns counting met, late, overdue and pending."""
+    base = [_with_work(), due.is_not(None)]
+    if applies is not None:
+        base.append(applies)
+    conditions = {
+        MET: sa.and_(*base, done.is_not(None), done <= due),
+        LATE: sa.and_(*base, done.is_not(None), done > due),
+        OVERDUE: sa.and_(*base, done.is_(None), due < now),
+        PENDING: sa.and_(*base, done.is_(None), due >= now),
+    }
+    return [
+        sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+        for condition in conditions.values()
+    ]
+
+
+def compliance(where, now: datetime) -> dict[str, Compliance]:
+    """Returns each SLA clock's compliance over the tickets ``where`` selects."""
+    columns = []
+    for done, due, urgency in CLOCKS.values():
+        applies = Ticket.urgency == urgency if urgency is not None else None
+        columns.extend(_outcome_sums(done, due, now, applies))
+    row = db.session.execute(sa.select(*columns).where(where)).one()
+    return {
+        clock: Compliance(*(int(value) for value in row[i * 4 : i * 4 + 4]))
+        for i, clock in enumerate(CLOCKS)
+    }
+
+
+STEPS = {
+    "contact": Ticket.accepted_at,
+    "on_site": Ticket.on_site_at,
+    "completed": Ticket.completed_at,
+}
+
+
+def response_times(where) -> dict[str, Durations]:
+    """Returns median and p90 from submission to contact, on site and completion.
+
+    PostgreSQL computes them in one pass (percentile_cont skips NULLs; one sort per
+    step gives both fractions); elsewhere
+    the durations are fetched as float columns and summarized here, with the same
+    interpolation."""
+    seconds = {
+        name: seconds_between(column, Ticket.created_at)
+        for name, column in STEPS.items()
+    }
+    if db.session.get_bind().dialect.name == "postgresql":
+        fractions = postgresql.array([0.5, 0.9])
+        columns = []
+        for value in seconds.values():
+            columns += [
+                sa.func.count(value),
+                sa.func.percentile_cont(fractions)
+                .within_group(value)
+                .cast(postgresql.ARRAY(sa.Float)),
+            ]
+        row = db.session.execute(sa.select(*columns).where(where)).one()
+        result = {}
+        for i, name in enumerate(seconds):
+            count, (median, p90) = row[i * 2], row[i * 2 + 1] or (None, None)
+            result[name] = Durations(int(count), median, p90)
+        return result
+    rows = db.session.execute(sa.select(*seconds.values()).where(where)).all()
+    return {name: summarize(row[i] for row in rows) for i, name in enumerate(seconds)}
+
+
+def status_totals(where) -> dict[str, int]:
+    """Returns the number of tickets in total, in work, done and ended without work."""
+    rows = db.session.execute(
+        sa.select(Ticket.status, sa.func.count()).where(where).group_by(Ticket.status)
+    ).all()
+    by_status = {S(status): count for status, count in rows}
+    return {
+        "total": sum(by_status.values()),
+        "working": sum(by_status.get(s, 0) for s in WORKING_STATUSES),
+        "done": sum(by_status.get(s, 0) for s in DONE),
+        "ended": sum(by_status.get(s, 0) for s in ENDED_WITHOUT_WORK),
+    }
+
+
+def counts_by_category(where, locale: str) -> list[tuple[str, int]]:
+    rows = db.session.execute(
+        sa.select(Category.name, Category.name_en, sa.func.count(Ticket.id))
+        .select_from(Ticket)
+        .outerjoin(Category, Ticket.category_id == Category.id)
+        .where(where)
+        .group_by(Category.id, Category.name, Category.name_en)
+    ).all()
+    return by_count(
+        (localised_name(name, en, locale) if name else _("No category"), count)
+        for name, en, count in rows
+    )
+
+
+def counts_by_building(where, locale: str, with_community: bool):
+    rows = db.session.execute(
+        sa.select(
+            Community.name,
+            Community.name_en,
+            Building.name,
+            Building.name_en,
+            sa.func.count(Ticket.id),
+        )
+        .select_from(Ticket)
+        .join(Community, Ticket.community_id == Community.id)
+        .outerjoin(Entrance, Ticket.entrance_id == Entrance.id)
+        .outerjoin(Building, Entrance.building_id == Building.id)
+        .where(where)
+        .group_by(
+            Community.id,
+            Community.name,
+            Community.name_en,
+            Building.id,
+            Building.name,
+            Building.name_en,
+        )
+    ).all()
+    counted = []
+    for community, community_en, name, name_en, count in rows:
+        label = localised_name(name, name_en, locale) if name else _("No building")
+        if with_community:
+            label = f"{localised_name(community, community_en, locale)} {label}"
+        counted.append((label, count))
+    return by_count(counted)
+
+
+def counts_by_contractor(where) -> list[tuple[str, int]]:
+    rows = db.session.execute(
+        sa.select(Contractor.name, sa.func.count(Ticket.id))
+        .select_from(Ticket)
+        .outerjoin(Contractor, Ticket.contractor_id == Contractor.id)
+        .where(where)
+        .group_by(Contractor.id, Contractor.name)
+    ).all()
+    return by_count((name or _("Not assigned"), count) for name, count in rows)
+
+
+def scorecards(where, now: datetime) -> list[Scorecard]:
+    """Returns each contractor's assignments, answers, arrivals and reopened jobs."""
+    # The current assignment was accepted if the ticket is (every dispatch clears
+    # accepted_at); an ended one, if an accept/arrive/complete event names it.
+    named_in_event = (
+        sa.select(TicketEvent.id)
+        .where(
+            TicketEvent.ticket_id == Assignment.ticket_id,
+            TicketEvent.action.in_(("accept", "arrive", "complete")),
+            TicketEvent.data["assignment_id"].as_integer() == Assignment.id,
+        )
+        .exists()
+    )
+    answered = sa.case(
+        (
+            Assignment.ended_at.is_(None),
+            sa.case((Ticket.accepted_at.is_not(None), 1), else_=0),
+        ),
+        (named_in_event, 1),
+        else_=0,
+    )
+    reason = sa.func.coalesce(Assignment.end_reason, "")  # NULL would poison NOT
+    declined = reason == "declined"
+    taken_away = reason.in_(("reassigned", "undeliverable"))
+
+    def sum_of(value):
+        return sa.func.coalesce(sa.func.sum(value), 0)
+
+    cards: dict[int | None, Scorecard] = {}
+
+    def card(contractor_id: int | None) -> Scorecard:
+        if contractor_id not in cards:
+            cards[contractor_id] = Scorecard(contractor_id, "")
+        return cards[contractor_id]
+
+    turns = db.session.execute(
+        sa.select(
+            Assignment.contractor_id,
+            sa.func.count(Assignment.id),
+            sum_of(sa.case((declined, 0), else_=answered)),
+            sum_of(sa.case((declined, 1), else_=0)),
+            sum_of(sa.case((taken_away, 1 - answered), else_=0)),
+        )
+        .join(Ticket, Ticket.id == Assignment.ticket_id)
+        .where(where)
+        .group_by(Assignment.contractor_id)
+    ).all()
+    for contractor_id, total, accepted, declined_count, unanswered in turns:
+        entry = card(contractor_id)
+        entry.assignments, entry.accepted = int(total), int(accepted)
+        entry.declined, entry.unanswered = int(declined_count), int(unanswered)
+
+    done, due, _urgency = CLOCKS["urgent_on_site"]
+    arrivals = db.session.execute(
+        sa.select(Ticket.contractor_id, *_outcome_sums(done, due, now))
+        .where(where, Ticket.contractor_id.is_not(None))
+        .group_by(Ticket.contractor_id)
+    ).all()
+    for contractor_id, *counts in arrivals:
+        card(contractor_id).on_site = Compliance(*(int(c) for c in counts))
+
+    # The last reopen of each ticket: few rows, joined instead of a probe per event.
+    last_reopen = (
+        sa.select(
+            TicketEvent.ticket_id.label("ticket_id"),
+            sa.func.max(TicketEvent.id).label("event_id"),
+        )
+        .where(TicketEvent.action == "reopen")
+        .group_by(TicketEvent.ticket_id)
+        .subquery()
+    )
+    completes = aliased(TicketEvent)
+    reopened_later = sa.and_(
+        last_reopen.c.event_id.is_not(None), last_reopen.c.event_id > completes.id
+    )
+    completions = db.session.execute(
+        sa.select(
+            completes.actor_id,
+            sa.func.count(completes.id),
+            sa.func.count(sa.case((reopened_later, completes.id))),
+        )
+        .join(Ticket, Ticket.id == completes.ticket_id)
+        .outerjoin(last_reopen, last_reopen.c.ticket_id == completes.ticket_id)
+        .where(
+            where,
+            completes.action == "complete",
+            completes.actor_type == ActorType.CONTRACTOR,
+        )
+        .group_by(completes.actor_id)
+    ).all()
+    for contractor_id, completed, reopened in completions:
+        entry = card(contractor_id)
+        entry.completed, entry.reopened = int(completed), int(reopened)
+
+    names = dict(
+        db.session.execute(
+            sa.select(Contractor.id, Contractor.name).where(
+                Contractor.id.in_([i for i in cards if i is not None])
+            )
+        ).all()
+    )
+    for contractor_id, entry in cards.items():
+        entry.name = names.get(contractor_id, "—")
+    return sorted(cards.values(), key=lambda c: (-c.assignments, c.name))
+
+
+def satisfaction(where) -> Satisfaction:
+    """Returns the residents' ratings of the tickets in range."""
+    rows = db.session.execute(
+        sa.select(Rating.stars, Contractor.name)
+        .join(Ticket, Rating.ticket_id == Ticket.id)
+        .outerjoin(Contractor, Ticket.contractor_id == Contractor.id)
+        .where(where)
+    ).all()
+    return summarize_ratings((stars, name) for stars, name in rows)

@@ -1,0 +1,83 @@
+"""The resident's forms: the report, confirm / not fixed / rating, "me too"."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    HiddenField,
+    MultipleFileField,
+    RadioField,
+    StringField,
+    TelField,
+    TextAreaField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional
+
+from repair.forms import strip
+from repair.phones import validate_phone
+
+
+class ReportForm(FlaskForm):
+    photos = MultipleFileField(_l("Photos"))
+    kept_photos = HiddenField()
+    spot = StringField(
+        _l("Exact spot"),
+        validators=[Optional(), Length(max=200)],
+        filters=[strip],
+    )
+    description = TextAreaField(
+        _l("What is wrong?"),
+        validators=[
+            DataRequired(_l("Please describe the problem.")),
+            Length(max=2000),
+        ],
+        filters=[strip],
+    )
+    category = RadioField(_l("Category (optional)"), validators=[Optional()])
+    phone = TelField(
+        _l("Phone for progress SMS (optional)"), validators=[Optional(), validate_phone]
+    )
+    name = StringField(
+        _l("Your name (optional)"), validators=[Optional(), Length(max=64)]
+    )
+    submission_key = HiddenField()
+
+
+class ResidentActionForm(FlaskForm):
+    """Confirm, not fixed, rate: each carries the resident's private key."""
+
+    k = HiddenField()
+
+
+class NotFixedForm(ResidentActionForm):
+    note = TextAreaField(
+        _l("What is still wrong?"),
+        validators=[
+            DataRequired(_l("Please say what is still wrong.")),
+            Length(max=2000),
+        ],
+        filters=[strip],
+    )
+    photos = MultipleFileField(_l("Photo (optional)"))
+    kept_photos = HiddenField()
+
+
+class RatingForm(ResidentActionForm):
+    stars = RadioField(
+        _l("How satisfied are you?"),
+        choices=[SelectChoice(str(n), str(n)) for n in range(5, 0, -1)],
+        validators=[DataRequired(_l("Please choose 1 to 5 stars."))],
+    )
+    comment = TextAreaField(
+        _l("Comment (optional)"),
+        validators=[Optional(), Length(max=1000)],
+        filters=[strip],
+    )
+
+
+class FollowForm(FlaskForm):
+    phone = TelField(
+        _l("Phone for progress SMS (optional)"), validators=[Optional(), validate_phone]
+    )
