@@ -1,7 +1,7 @@
 """photo processing state: pending photos wait for the background job
 
 Revision ID: b7e1c0a4d2f9
-Revises: 5568a20ff3a3
+Revises: 4bbf9ea1fd3b
 Create Date: 2026-11-27 09:00:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'b7e1c0a4d2f9'
-down_revision = '5568a20ff3a3'
+down_revision = "4bbf9ea1fd3b"
 branch_labels = None
 depends_on = None
 
