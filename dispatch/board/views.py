@@ -38,13 +38,14 @@ from dispatch.board.auth import (
     ticket_or_404,
     visible_communities,
 )
-from dispatch.models import Assignment, OutboxMessage
+from dispatch.models import Assignment, EndReason, OutboxMessage
 from dispatch.sla import escalation
 from repair import lifecycle
 from repair.db import db, utcnow
 from repair.i18n import local_time
 from repair.models import (
     CLOSED_STATUSES,
+    OPEN_STATUSES,
     WORKING_STATUSES,
     ActorType,
     Building,
@@ -180,7 +181,7 @@ def load_sections(args, now: datetime) -> list[dict]:
     of every section are then loaded together.
     """
     names = sections_for(args)
-    statuses = [*WORKING_STATUSES, S.COMPLETED]
+    statuses = list(OPEN_STATUSES)
     if "ended" in names:
         statuses.extend(CLOSED_STATUSES)
     conditions = {name: section_condition(name, now) for name in names}
@@ -423,13 +424,24 @@ def _refuse(ticket: Ticket, message):
     return redirect(url_for("board.ticket", number=ticket.number), code=303)
 
 
+@bp.errorhandler(lifecycle.TransitionNotAllowed)
+def changed_meanwhile(refused: lifecycle.TransitionNotAllowed):
+    """Another officer, the contractor or a job acted on the ticket first: nothing
+    of this request is kept, and the officer sees the ticket as it is now."""
+    db.session.rollback()
+    return _refuse(
+        refused.ticket,
+        _l("Nothing was done: the ticket changed meanwhile. This is how it is now."),
+    )
+
+
 @bp.post("/t/<number>/triage")
 @staff_only
 def triage(number: str):
     """Confirms or changes urgency and category; deadlines are recomputed."""
     ticket = ticket_or_404(number)
     form = TriageForm()
-    if not form.validate_on_submit() or ticket.status not in lifecycle.OPEN:
+    if not form.validate_on_submit() or not lifecycle.is_open(ticket):
         return _refuse(ticket, _l("Nothing was changed."))
     category = db.session.scalar(
         sa.select(Category).where(Category.slug == form.category.data)
@@ -488,10 +500,8 @@ def reject(number: str):
     if not form.validate_on_submit() or not lifecycle.can(ticket, "reject"):
         return _refuse(ticket, _l("Give a reason to reject the ticket."))
     now = utcnow()
-    end_assignment(ticket, "withdrawn")
-    lifecycle.transition(
-        ticket, "reject", _officer(), now, note=form.reason.data, closed_at=now
-    )
+    end_assignment(ticket, EndReason.WITHDRAWN, now)
+    lifecycle.transition(ticket, "reject", _officer(), now, note=form.reason.data)
     db.session.commit()
     return _back(ticket, _l("Ticket rejected."))
 
@@ -518,7 +528,7 @@ def duplicate(number: str):
     ):
         return _refuse(ticket, _l("No such ticket to merge into."))
     now = utcnow()
-    end_assignment(ticket, "withdrawn")
+    end_assignment(ticket, EndReason.WITHDRAWN, now)
     lifecycle.transition(
         ticket,
         "mark_duplicate",
@@ -526,7 +536,6 @@ def duplicate(number: str):
         now,
         data={"original": original.number},
         duplicate_of_id=original.id,
-        closed_at=now,
     )
     lifecycle.record_event(
         original, "duplicate_linked", _officer(), now, data={"duplicate": ticket.number}
@@ -554,10 +563,7 @@ def close(number: str):
     form = SimpleForm()
     if not form.validate_on_submit() or not lifecycle.can(ticket, "close"):
         return _refuse(ticket, _l("Only a completed ticket can be closed."))
-    now = utcnow()
-    lifecycle.transition(
-        ticket, "close", _officer(), now, note=form.note.data, closed_at=now
-    )
+    lifecycle.transition(ticket, "close", _officer(), note=form.note.data)
     db.session.commit()
     return _back(ticket, _l("Ticket closed."))
 
@@ -570,7 +576,7 @@ def reopen(number: str):
     form = SimpleForm()
     if not form.validate_on_submit() or not lifecycle.can(ticket, "reopen"):
         return _refuse(ticket, _l("This ticket cannot be reopened."))
-    lifecycle.reopen(ticket, _officer(), note=form.note.data or None)
+    lifecycle.transition(ticket, "reopen", _officer(), note=form.note.data or None)
     db.session.commit()
     return _back(ticket, _l("Ticket reopened and sent out again."))
 

@@ -21,20 +21,12 @@ from dispatch.sla.escalation import escalate_if_overdue, job_id, policy_for, tak
 from dispatch.worker.queues import SLA_QUEUE_NAME, get_queue, job
 from repair import lifecycle
 from repair.db import db, utcnow
-from repair.models import Ticket, TicketEvent, TicketStatus, Urgency
+from repair.models import OPEN_STATUSES, Ticket, TicketEvent, TicketStatus, Urgency
 
 log = logging.getLogger(__name__)
 
 #: A message's own job normally sends it; the sweep steps in after this long.
 MESSAGE_GRACE = timedelta(seconds=30)
-#: How many rungs each clock's ladder has, by urgency.
-RUNGS = {
-    ("triage", "urgent"): 1,
-    ("triage", "general"): 1,
-    ("contact", "urgent"): 3,
-    ("on_site", "urgent"): 1,
-    ("on_site", "general"): 2,
-}
 
 
 @job
@@ -101,17 +93,22 @@ def close_unanswered(now: datetime) -> int:
             Ticket.completed_at <= now - after,
         )
     ).all()
+    closed = 0
     for ticket in tickets:
-        lifecycle.transition(
-            ticket,
-            "close",
-            lifecycle.Actor.system(),
-            now,
-            data={"automatic": True, "after_hours": after.total_seconds() / 3600},
-            closed_at=now,
-        )
+        try:
+            lifecycle.transition(
+                ticket,
+                "close",
+                lifecycle.Actor.system(),
+                now,
+                data={"automatic": True, "after_hours": after.total_seconds() / 3600},
+            )
+        except lifecycle.TransitionNotAllowed:
+            db.session.rollback()  # the resident or an officer acted first
+            continue
         db.session.commit()
-    return len(tickets)
+        closed += 1
+    return closed
 
 
 def take_due_rungs(now: datetime) -> int:
@@ -181,14 +178,16 @@ def _taken_steps(ticket_ids: list[int]) -> set[tuple]:
 def overdue_tickets(now: datetime) -> list[Ticket]:
     """Returns open tickets with a clock whose earliest rung is due and whose ladder
     is not yet complete for the current deadline."""
-    # The contact reminder runs a third of the contact window before the deadline.
+    # A ladder may start before its deadline (the contact reminder): look as far
+    # ahead as the longest contact window of any community asks.
     longest = db.session.scalar(
         sa.select(sa.func.max(SlaPolicy.urgent_contact_seconds))
     )
-    window = max(
-        current_app.config["SLA_URGENT_CONTACT"], timedelta(seconds=longest or 0)
+    widest = sla.Policy(
+        urgent_contact=max(
+            current_app.config["SLA_URGENT_CONTACT"], timedelta(seconds=longest or 0)
+        )
     )
-    lookahead = window / 3
     conditions = []
     for clock, due_field in sla.DUE_FIELDS.items():
         due = getattr(Ticket, due_field)
@@ -204,18 +203,17 @@ def overdue_tickets(now: datetime) -> list[Ticket]:
         )
         rungs = sa.case(
             *[
-                (Ticket.urgency == Urgency(urgency), count)
-                for (c, urgency), count in RUNGS.items()
-                if c == clock
+                (Ticket.urgency == urgency, sla.rung_count(clock, urgency.value))
+                for urgency in Urgency
             ],
-            else_=1,
+            else_=sla.rung_count(clock, None),
         )
-        horizon = now + lookahead if clock == "contact" else now
+        horizon = now + sla.lead_time(clock, widest)
         conditions.append(sa.and_(due <= horizon, *unmet, steps_taken < rungs))
     return list(
         db.session.scalars(
             sa.select(Ticket)
-            .where(Ticket.status.in_(list(lifecycle.OPEN)), sa.or_(*conditions))
+            .where(Ticket.status.in_(OPEN_STATUSES), sa.or_(*conditions))
             .order_by(Ticket.id)
         )
     )

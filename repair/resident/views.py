@@ -36,8 +36,9 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from repair import lifecycle
 from repair.db import db, utcnow
-from repair.i18n import current_locale
+from repair.i18n import current_locale, zone_name
 from repair.models import (
+    WORKING_STATUSES,
     ActorType,
     Category,
     Channel,
@@ -52,12 +53,6 @@ from repair.places import find_entrance_code
 from repair.security import csrf, limiter
 
 bp = Blueprint("resident", __name__)
-WORKING = (
-    TicketStatus.NEW,
-    TicketStatus.DISPATCHED,
-    TicketStatus.ACCEPTED,
-    TicketStatus.ON_SITE,
-)
 
 
 def _strip(value):
@@ -120,7 +115,7 @@ def report(code: str):
     if known is None:
         return render_template("resident/unknown_code.html"), 404
     entrance = known.entrance
-    g.timezone = entrance.community.timezone
+    g.timezone = zone_name(entrance.community)
     if known.retired_at is not None:
         return render_template("resident/replaced_code.html", entrance=entrance), 410
 
@@ -214,7 +209,7 @@ def _ticket_or_404(number: str) -> Ticket:
     ticket = db.session.scalar(sa.select(Ticket).where(Ticket.number == number.upper()))
     if ticket is None:
         abort(404)
-    g.timezone = ticket.community.timezone
+    g.timezone = zone_name(ticket.community)
     return ticket
 
 
@@ -319,6 +314,14 @@ def _private(ticket: Ticket, anchor: str = ""):
     return redirect(target + anchor, code=303)
 
 
+@bp.errorhandler(lifecycle.TransitionNotAllowed)
+def changed_meanwhile(refused: lifecycle.TransitionNotAllowed):
+    """The ticket changed before the resident's action took effect (an officer, the
+    contractor, the automatic closing): the tracking page shows it as it is now."""
+    db.session.rollback()
+    return _private(refused.ticket)
+
+
 @bp.post("/t/<number>/confirm")
 def confirm(number: str):
     """The resident confirms the repair: the ticket closes; a rating is asked next."""
@@ -326,15 +329,12 @@ def confirm(number: str):
     form = ResidentActionForm()
     if not form.validate_on_submit() or not has_resident_key(ticket, form.k.data):
         abort(403)
-    if ticket.status is TicketStatus.COMPLETED:
-        now = utcnow()
+    if lifecycle.can(ticket, "close"):
         lifecycle.transition(
             ticket,
             "close",
             _resident_actor(ticket),
-            now,
             data={"confirmed_by_resident": True},
-            closed_at=now,
         )
         db.session.commit()
     return _private(ticket, "#rate")
@@ -355,8 +355,9 @@ def not_fixed(number: str):
         form.kept_photos.data = uploads.token()
         return _track_page(ticket, not_fixed_form=form, uploads=uploads), 422
     uploads.attach(ticket, "reopen")
-    lifecycle.reopen(
+    lifecycle.transition(
         ticket,
+        "reopen",
         _resident_actor(ticket),
         note=form.note.data,
         data={"by_resident": True, "photos": len(uploads.kept)},
@@ -405,7 +406,7 @@ def follow(number: str):
     ticket = _ticket_or_404(number)
     form = FollowForm()
     followed = session.get(SESSION_FOLLOWED, [])
-    if ticket.status not in lifecycle.OPEN:
+    if not lifecycle.is_open(ticket):
         return redirect(url_for("resident.track", number=ticket.number))
     if form.validate_on_submit():
         phone = form.phone.data or None
@@ -444,7 +445,7 @@ def reported_nearby(entrance: Entrance, days: int) -> list[Ticket]:
             sa.select(Ticket)
             .where(
                 Ticket.entrance_id == entrance.id,
-                Ticket.status.in_(WORKING),
+                Ticket.status.in_(WORKING_STATUSES),
                 Ticket.created_at >= since,
             )
             .order_by(Ticket.created_at.desc())
