@@ -431,7 +431,10 @@ def changed_meanwhile(refused: lifecycle.TransitionNotAllowed):
     db.session.rollback()
     return _refuse(
         refused.ticket,
-        _l("Nothing was done: the ticket changed meanwhile. This is how it is now."),
+        _l(
+            "Nothing was done: the ticket's state does not allow that (it may have "
+            "just changed). This is how it is now."
+        ),
     )
 
 
