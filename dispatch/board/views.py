@@ -400,6 +400,7 @@ def _ticket_page(ticket: Ticket, status: int = 200):
             next_due=ticket.next_deadline(),
             now=utcnow(),
             can=lambda action: lifecycle.can(ticket, action),
+            is_open=lifecycle.is_open(ticket),
         ),
         status,
     )

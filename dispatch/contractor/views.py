@@ -161,6 +161,7 @@ def _page(
             photo_errors=photo_errors,
             kept=kept,
             accept=ACCEPT_ATTRIBUTE,
+            can=lambda action: lifecycle.can(assignment.ticket, action),
         ),
         status,
     )
