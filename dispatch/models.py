@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from repair.db import UTCDateTime, db, utcnow
-from repair.models import Contractor, Ticket
+from repair.models import Contractor, Ticket, stored_enum
+
+
+class EndReason(str, enum.Enum):
+    """Why a contractor's turn at a ticket ended."""
+
+    DECLINED = "declined"
+    UNDELIVERABLE = "undeliverable"  # the job offer could not be delivered
+    REASSIGNED = "reassigned"  # another assignment replaced it
+    WITHDRAWN = "withdrawn"  # the ticket was rejected or merged
+
+
+class MessageStatus(str, enum.Enum):
+    """Where an outbox message is; only dispatch.messaging.outbox writes it."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    EXPIRED = "expired"
 
 
 class Route(db.Model):
@@ -42,7 +64,7 @@ class Assignment(db.Model):
     role: Mapped[str] = mapped_column(sa.String(16))  # primary | backup | manual
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    end_reason: Mapped[str | None] = mapped_column(sa.String(32))
+    end_reason: Mapped[EndReason | None] = mapped_column(stored_enum(EndReason, 32))
 
     ticket: Mapped[Ticket] = relationship()
     contractor: Mapped[Contractor] = relationship()
@@ -97,7 +119,9 @@ class OutboxMessage(db.Model):
     to_phone: Mapped[str] = mapped_column(sa.String(32))
     body: Mapped[str] = mapped_column(sa.Text)
     urgent: Mapped[bool] = mapped_column(default=False)
-    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    status: Mapped[MessageStatus] = mapped_column(
+        stored_enum(MessageStatus), default=MessageStatus.PENDING
+    )
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -7,7 +7,8 @@ from flask import Flask
 from dispatch.assignment.intake import on_ticket_opened
 from dispatch.messaging.notify import on_event
 from dispatch.seed import seed_demo_routes
-from dispatch.sla.escalation import QUIET_ACTIONS, on_reopened, plan_jobs
+from dispatch.sla.clock import replans
+from dispatch.sla.escalation import on_reopened, plan_jobs
 from repair import signals
 
 
@@ -26,7 +27,7 @@ def _on_event_recorded(_sender, *, ticket, event, **_) -> None:
     on_event(ticket, event)
     if event.action == "reopen":
         on_reopened(ticket, event, event.at)
-    if event.action not in QUIET_ACTIONS:
+    if replans(event.action):
         plan_jobs(ticket)
 
 

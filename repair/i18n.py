@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 from flask_babel import Babel, get_locale
 
 LOCALES = ("zh_CN", "en")
@@ -45,11 +45,18 @@ def localised_name(name: str | None, name_en: str | None, locale: str) -> str:
     return name or ""
 
 
+def zone_name(community=None) -> str:
+    """Returns a community's time zone, or the default one (DEFAULT_TIMEZONE)."""
+    own = community.timezone if community is not None else None
+    return own or current_app.config["DEFAULT_TIMEZONE"]
+
+
 def local_time(value: datetime | None, tz: str | None = None) -> datetime | None:
-    """Converts an aware UTC datetime to the community's (or default) time zone."""
+    """Converts an aware UTC datetime to the page's community's (or the default)
+    time zone."""
     if value is None:
         return None
-    zone = tz or getattr(g, "timezone", None) or "Asia/Shanghai"
+    zone = tz or getattr(g, "timezone", None) or zone_name()
     return value.astimezone(ZoneInfo(zone))
 
 

@@ -1,8 +1,9 @@
 """The ticket lifecycle: states, allowed transitions, audit events, announcements.
 
-Every change of a ticket's state goes through this module. A function here checks
-the transition, writes the state, its timestamps and an event row in the caller's
-transaction, and queues an announcement that is sent once the caller commits.
+Every change of a ticket's state goes through this module. A function here locks the
+ticket, checks the transition, writes the state, the timestamps the transition
+implies (the table below) and an event row in the caller's transaction, and queues
+an announcement that is sent once the caller commits.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from flask import Flask
 from repair import signals
 from repair.db import after_commit, db, utcnow
 from repair.models import (
+    OPEN_STATUSES,
+    WORKING_STATUSES,
     ActorType,
     Category,
     Channel,
@@ -30,25 +33,71 @@ from repair.models import (
 from repair.numbering import next_ticket_number
 
 S = TicketStatus
-OPEN = frozenset({S.NEW, S.DISPATCHED, S.ACCEPTED, S.ON_SITE, S.COMPLETED})
 
-#: action → (states it may start from, state it leads to)
-TRANSITIONS: dict[str, tuple[frozenset[TicketStatus], TicketStatus]] = {
-    "dispatch": (frozenset({S.NEW, S.DISPATCHED, S.ACCEPTED, S.ON_SITE}), S.DISPATCHED),
-    "accept": (frozenset({S.DISPATCHED}), S.ACCEPTED),
+
+@dataclass(frozen=True)
+class Move:
+    """One action of the lifecycle: where it may start, where it leads, and which
+    timestamp columns it sets to ``now`` or clears (the SLA clocks read them)."""
+
+    sources: frozenset[TicketStatus]
+    target: TicketStatus
+    sets: tuple[str, ...] = ()
+    #: columns set to ``now`` only if still empty (an earlier step left them unset)
+    fills: tuple[str, ...] = ()
+    clears: tuple[str, ...] = ()
+
+
+#: The job is nobody's yet: it may go to another contractor at once (AB岗).
+UNANSWERED = frozenset({S.NEW, S.DISPATCHED})
+
+TRANSITIONS: dict[str, Move] = {
+    "dispatch": Move(
+        frozenset(WORKING_STATUSES),
+        S.DISPATCHED,
+        sets=("dispatched_at",),
+        clears=("accepted_at", "on_site_at"),
+    ),
+    "accept": Move(frozenset({S.DISPATCHED}), S.ACCEPTED, sets=("accepted_at",)),
     # A declined ticket waits unassigned until the backup (or the officer) takes it.
-    "decline": (frozenset({S.DISPATCHED, S.ACCEPTED}), S.NEW),
-    "arrive": (frozenset({S.DISPATCHED, S.ACCEPTED}), S.ON_SITE),
-    "complete": (frozenset({S.ACCEPTED, S.ON_SITE}), S.COMPLETED),
-    "close": (frozenset({S.COMPLETED}), S.CLOSED),
-    "reopen": (frozenset({S.COMPLETED, S.CLOSED}), S.DISPATCHED),
-    "reject": (OPEN, S.REJECTED),
-    "mark_duplicate": (OPEN, S.DUPLICATE),
+    "decline": Move(
+        frozenset({S.DISPATCHED, S.ACCEPTED}), S.NEW, clears=("accepted_at",)
+    ),
+    # Turning up answers the call too.
+    "arrive": Move(
+        frozenset({S.DISPATCHED, S.ACCEPTED}),
+        S.ON_SITE,
+        sets=("on_site_at",),
+        fills=("accepted_at",),
+    ),
+    "complete": Move(
+        frozenset({S.ACCEPTED, S.ON_SITE}),
+        S.COMPLETED,
+        sets=("completed_at",),
+        fills=("on_site_at",),
+    ),
+    "close": Move(frozenset({S.COMPLETED}), S.CLOSED, sets=("closed_at",)),
+    # The work is to be done again, so the clocks that measured it are unmet again
+    # (dispatch restarts them and re-dispatches).
+    "reopen": Move(
+        frozenset({S.COMPLETED, S.CLOSED}),
+        S.DISPATCHED,
+        clears=("completed_at", "closed_at", "accepted_at", "on_site_at"),
+    ),
+    "reject": Move(frozenset(OPEN_STATUSES), S.REJECTED, sets=("closed_at",)),
+    "mark_duplicate": Move(frozenset(OPEN_STATUSES), S.DUPLICATE, sets=("closed_at",)),
 }
+#: Columns only the transition table writes; a caller's payload never does.
+OWNED_FIELDS = frozenset(
+    {"status", "id", "number", "updated_at"}
+    | {name for move in TRANSITIONS.values() for name in move.sets + move.clears}
+    | {name for move in TRANSITIONS.values() for name in move.fills}
+)
 
 
 class TransitionNotAllowed(Exception):
-    """Raised when an action does not apply to the ticket's current state."""
+    """Raised when an action does not apply to the ticket's current state (e.g.
+    another user or a job acted on the ticket first)."""
 
     def __init__(self, ticket: Ticket, action: str):
         super().__init__(f"{ticket.number}: cannot {action} from {ticket.status.value}")
@@ -128,7 +177,8 @@ def assess(
 ) -> TicketEvent:
     """Sets urgency, category and deadlines: by the classifier, or confirmed by an
     officer (which also meets the triage clock)."""
-    if ticket.status not in OPEN:
+    lock(ticket)
+    if not is_open(ticket):
         raise TransitionNotAllowed(ticket, "assess")
     now = now or utcnow()
     previous = {
@@ -158,30 +208,6 @@ def assess(
         actor,
         now,
         data=data,
-    )
-
-
-def reopen(
-    ticket: Ticket,
-    actor: Actor,
-    now: datetime | None = None,
-    *,
-    note: str | None = None,
-    data: dict[str, Any] | None = None,
-) -> TicketEvent:
-    """Reopens a completed or closed ticket: the work is to be done again, so the
-    clocks that measured it are unmet again (dispatch restarts and re-dispatches)."""
-    return transition(
-        ticket,
-        "reopen",
-        actor,
-        now,
-        note=note,
-        data=data,
-        completed_at=None,
-        closed_at=None,
-        accepted_at=None,
-        on_site_at=None,
     )
 
 
@@ -221,8 +247,30 @@ def escalate(
 
 def can(ticket: Ticket, action: str) -> bool:
     """Returns whether ``action`` is allowed from the ticket's current state."""
-    sources, _ = TRANSITIONS[action]
-    return ticket.status in sources
+    return ticket.status in TRANSITIONS[action].sources
+
+
+def is_open(ticket: Ticket) -> bool:
+    """Returns whether the ticket has not ended (closed, rejected or duplicate)."""
+    return ticket.status in OPEN_STATUSES
+
+
+def is_unanswered(ticket: Ticket) -> bool:
+    """Returns whether no contractor has taken the job, so it may go to another."""
+    return ticket.status in UNANSWERED
+
+
+def lock(ticket: Ticket) -> Ticket:
+    """Locks the ticket's row until the transaction ends and re-reads it.
+
+    Of two actions on one ticket at the same moment, the second waits here and then
+    sees what the first did. PostgreSQL takes the row lock (SELECT … FOR UPDATE);
+    SQLite has held the database's write lock since the transaction began (BEGIN
+    IMMEDIATE, see repair.db), so the re-read there is already current.
+    """
+    db.session.flush()
+    db.session.refresh(ticket, with_for_update=True)
+    return ticket
 
 
 def transition(
@@ -233,19 +281,31 @@ def transition(
     *,
     note: str | None = None,
     data: dict[str, Any] | None = None,
-    **fields: Any,
+    **payload: Any,
 ) -> TicketEvent:
-    """Moves the ticket by ``action``, sets ``fields`` and records the event."""
+    """Moves the ticket by ``action``: locks and re-reads it, checks the move, sets
+    the timestamps the move implies and the ``payload`` columns, records the event.
+
+    Raises TransitionNotAllowed if the ticket (as it is now) does not allow it.
+    """
+    lock(ticket)
     if not can(ticket, action):
         raise TransitionNotAllowed(ticket, action)
     now = now or utcnow()
-    _, target = TRANSITIONS[action]
+    move = TRANSITIONS[action]
     previous = ticket.status
-    for name, value in fields.items():
-        if not hasattr(Ticket, name) or name in ("status", "id", "number"):
-            raise AttributeError(f"not a ticket field for transitions: {name}")
+    for name, value in payload.items():
+        if not hasattr(Ticket, name) or name in OWNED_FIELDS:
+            raise AttributeError(f"not a payload field for transitions: {name}")
         setattr(ticket, name, value)
-    ticket.status = target
+    for name in move.clears:
+        setattr(ticket, name, None)
+    for name in move.sets:
+        setattr(ticket, name, now)
+    for name in move.fills:
+        if getattr(ticket, name) is None:
+            setattr(ticket, name, now)
+    ticket.status = move.target
     ticket.updated_at = now
     return record_event(
         ticket,
@@ -253,7 +313,7 @@ def transition(
         actor,
         now,
         from_status=previous,
-        to_status=target,
+        to_status=move.target,
         note=note,
         data=data,
     )

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -23,14 +24,7 @@ class TicketStatus(str, enum.Enum):
     REJECTED = "rejected"
     DUPLICATE = "duplicate"
 
-    @property
-    def is_open(self) -> bool:
-        return self not in CLOSED_STATUSES
 
-
-CLOSED_STATUSES = frozenset(
-    {TicketStatus.CLOSED, TicketStatus.REJECTED, TicketStatus.DUPLICATE}
-)
 #: The states in which someone is still working on a ticket, so its clocks run.
 WORKING_STATUSES = (
     TicketStatus.NEW,
@@ -38,6 +32,10 @@ WORKING_STATUSES = (
     TicketStatus.ACCEPTED,
     TicketStatus.ON_SITE,
 )
+#: The states a ticket has not ended in: worked on, or done and awaiting the resident.
+OPEN_STATUSES = (*WORKING_STATUSES, TicketStatus.COMPLETED)
+#: The states a ticket ends in: nothing more happens to it but a reopen.
+CLOSED_STATUSES = (TicketStatus.CLOSED, TicketStatus.REJECTED, TicketStatus.DUPLICATE)
 
 #: The SLA clocks: clock → the ticket column holding its deadline ...
 CLOCK_DEADLINES = {
@@ -86,8 +84,9 @@ class Role(str, enum.Enum):
     ADMIN = "admin"
 
 
-def _enum(enum_cls: type[enum.Enum], length: int = 16) -> sa.Enum:
-    # Stored as plain strings: adding a value needs no database enum migration.
+def stored_enum(enum_cls: type[enum.Enum], length: int = 16) -> sa.Enum:
+    """Returns a column type storing the enum's values as plain strings: adding a
+    value needs no database enum migration."""
     return sa.Enum(
         enum_cls,
         native_enum=False,
@@ -97,13 +96,17 @@ def _enum(enum_cls: type[enum.Enum], length: int = 16) -> sa.Enum:
     )
 
 
+def _default_timezone() -> str:
+    return current_app.config["DEFAULT_TIMEZONE"]
+
+
 class Community(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(sa.String(64), unique=True)
     name: Mapped[str] = mapped_column(sa.String(120))
     name_en: Mapped[str | None] = mapped_column(sa.String(120))
     ticket_prefix: Mapped[str] = mapped_column(sa.String(8))
-    timezone: Mapped[str] = mapped_column(sa.String(64), default="Asia/Shanghai")
+    timezone: Mapped[str] = mapped_column(sa.String(64), default=_default_timezone)
     service_phone: Mapped[str | None] = mapped_column(sa.String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -201,7 +204,7 @@ class User(UserMixin, db.Model):
     username: Mapped[str] = mapped_column(sa.String(64), unique=True)
     display_name: Mapped[str | None] = mapped_column(sa.String(64))
     password_hash: Mapped[str] = mapped_column(sa.String(256))
-    role: Mapped[Role] = mapped_column(_enum(Role), default=Role.OFFICER)
+    role: Mapped[Role] = mapped_column(stored_enum(Role), default=Role.OFFICER)
     phone: Mapped[str | None] = mapped_column(sa.String(32))
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -228,11 +231,11 @@ class Ticket(db.Model):
     reporter_phone: Mapped[str | None] = mapped_column(sa.String(32))
     #: The language the resident reported in, for the SMS they receive.
     reporter_locale: Mapped[str | None] = mapped_column(sa.String(8))
-    channel: Mapped[Channel] = mapped_column(_enum(Channel))
+    channel: Mapped[Channel] = mapped_column(stored_enum(Channel))
     status: Mapped[TicketStatus] = mapped_column(
-        _enum(TicketStatus), default=TicketStatus.NEW, index=True
+        stored_enum(TicketStatus), default=TicketStatus.NEW, index=True
     )
-    urgency: Mapped[Urgency | None] = mapped_column(_enum(Urgency))
+    urgency: Mapped[Urgency | None] = mapped_column(stored_enum(Urgency))
     urgency_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     classification: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     contractor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("contractor.id"))
@@ -296,6 +299,18 @@ class Ticket(db.Model):
         return [photo for photo in self.photos if photo.purpose == "completion"]
 
 
+def clock_due_at(clock: str) -> sa.ColumnElement:
+    """Returns the SQL column holding a clock's deadline (CLOCK_DEADLINES)."""
+    return getattr(Ticket, CLOCK_DEADLINES[clock])
+
+
+def clock_met_at(clock: str) -> sa.ColumnElement:
+    """Returns a SQL expression for when the ticket met a clock, NULL if it has not
+    (the first of its CLOCK_MET_BY columns that is set: they are set in order)."""
+    columns = [getattr(Ticket, name) for name in CLOCK_MET_BY[clock]]
+    return columns[0] if len(columns) == 1 else sa.func.coalesce(*columns)
+
+
 class TicketEvent(db.Model):
     """One line of a ticket's audit trail: who did what, when, from where."""
 
@@ -308,12 +323,12 @@ class TicketEvent(db.Model):
     ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("ticket.id"), index=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     action: Mapped[str] = mapped_column(sa.String(32))
-    from_status: Mapped[TicketStatus | None] = mapped_column(_enum(TicketStatus))
-    to_status: Mapped[TicketStatus | None] = mapped_column(_enum(TicketStatus))
-    actor_type: Mapped[ActorType] = mapped_column(_enum(ActorType))
+    from_status: Mapped[TicketStatus | None] = mapped_column(stored_enum(TicketStatus))
+    to_status: Mapped[TicketStatus | None] = mapped_column(stored_enum(TicketStatus))
+    actor_type: Mapped[ActorType] = mapped_column(stored_enum(ActorType))
     actor_id: Mapped[int | None]
     actor_name: Mapped[str | None] = mapped_column(sa.String(120))
-    channel: Mapped[Channel] = mapped_column(_enum(Channel))
+    channel: Mapped[Channel] = mapped_column(stored_enum(Channel))
     note: Mapped[str | None] = mapped_column(sa.Text)
     data: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
 

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.dialects import postgresql, sqlite
 
 from repair.db import db
+from repair.i18n import zone_name
 from repair.models import Community, TicketCounter
 
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
@@ -15,7 +16,7 @@ _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 def local_day(community: Community, now: datetime) -> str:
     """Returns the community's local calendar day of ``now`` as YYYYMMDD."""
-    return now.astimezone(ZoneInfo(community.timezone)).strftime("%Y%m%d")
+    return now.astimezone(ZoneInfo(zone_name(community))).strftime("%Y%m%d")
 
 
 def next_ticket_number(community: Community, now: datetime) -> str:

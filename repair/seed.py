@@ -124,7 +124,6 @@ def _demo_community() -> Community:
         name="阳光花园",
         name_en="Sunshine Garden",
         ticket_prefix="YG",
-        timezone="Asia/Shanghai",
         service_phone="0755-8888 6666",
     )
     db.session.add(community)

@@ -196,9 +196,7 @@ def test_clock_met_just_before_the_deadline_does_nothing(
         contractor = lifecycle.Actor(
             ActorType.CONTRACTOR, Channel.JOB_LINK, ticket.contractor_id
         )
-        lifecycle.transition(
-            ticket, "accept", contractor, accepted_at=lifecycle.utcnow()
-        )
+        lifecycle.transition(ticket, "accept", contractor)
         db.session.commit()
     scheduled = jobs.scheduled_ids()
     assert job_id(1, "contact", "breach") not in scheduled  # deleted: the clock was met

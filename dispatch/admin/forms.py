@@ -9,6 +9,7 @@ from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import sqlalchemy as sa
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -122,7 +123,7 @@ class CommunityForm(FlaskForm):
     )
     timezone = StringField(
         _l("Time zone"),
-        default="Asia/Shanghai",
+        default=lambda: current_app.config["DEFAULT_TIMEZONE"],
         validators=[DataRequired(_l("Enter a time zone.")), validate_timezone],
         filters=[strip],
     )

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import sqlalchemy as sa
 
-from dispatch.models import Assignment, Route
+from dispatch.models import Assignment, EndReason, Route
 from repair.db import db, utcnow
 from repair.models import Contractor, Ticket
+
+#: Why an assignment ended that rules its contractor out for the ticket.
+PASSED_REASONS = (EndReason.DECLINED, EndReason.UNDELIVERABLE)
 
 
 def route_for(ticket: Ticket) -> Route | None:
@@ -52,7 +57,7 @@ def backup_for(ticket: Ticket) -> Contractor | None:
         db.session.scalars(
             sa.select(Assignment.contractor_id).where(
                 Assignment.ticket_id == ticket.id,
-                Assignment.end_reason.in_(("declined", "undeliverable")),
+                Assignment.end_reason.in_(PASSED_REASONS),
             )
         )
     )
@@ -63,19 +68,23 @@ def backup_for(ticket: Ticket) -> Contractor | None:
     return None
 
 
-def end_assignment(ticket: Ticket, reason: str) -> Assignment | None:
+def end_assignment(
+    ticket: Ticket, reason: EndReason, now: datetime | None = None
+) -> Assignment | None:
     """Ends the ticket's current assignment (its job link dies with it)."""
     ending = current_assignment(ticket)
     if ending is not None:
-        ending.ended_at = utcnow()
+        ending.ended_at = now or utcnow()
         ending.end_reason = reason
     return ending
 
 
-def open_assignment(ticket: Ticket, contractor: Contractor, role: str) -> Assignment:
+def open_assignment(
+    ticket: Ticket, contractor: Contractor, role: str, now: datetime | None = None
+) -> Assignment:
     """Ends the current assignment (if any) and starts one for ``contractor``."""
-    now = utcnow()
-    end_assignment(ticket, "reassigned")
+    now = now or utcnow()
+    end_assignment(ticket, EndReason.REASSIGNED, now)
     assignment = Assignment(
         ticket=ticket, contractor=contractor, role=role, created_at=now
     )

@@ -9,13 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from dispatch.assignment.routes import end_assignment
-from dispatch.models import Assignment
+from dispatch.models import Assignment, EndReason
+from dispatch.sla.escalation import dispatch_backup
 from repair import lifecycle
-from repair.db import utcnow
-from repair.models import ActorType, Channel, TicketStatus
+from repair.db import db, utcnow
+from repair.models import ActorType, Channel, Ticket
 from repair.photos.uploads import PhotoUploads
-
-S = TicketStatus
 
 
 class JobMoved(Exception):
@@ -32,27 +31,29 @@ def actor_for(assignment: Assignment, channel: Channel) -> lifecycle.Actor:
     )
 
 
-def _current(assignment: Assignment) -> None:
+def _take(assignment: Assignment) -> Ticket:
+    """Locks the assignment's ticket and re-reads both; raises JobMoved if the
+    assignment ended meanwhile (declined, reassigned, handed to the backup)."""
+    ticket = lifecycle.lock(assignment.ticket)
+    db.session.refresh(assignment)
     if not assignment.is_current:
         raise JobMoved(assignment.end_reason)
+    return ticket
 
 
 def accept(
     assignment: Assignment, channel: Channel, now: datetime | None = None
 ) -> bool:
     """Accepts the job (meets the contact clock); False if already accepted."""
-    _current(assignment)
-    ticket = assignment.ticket
-    if ticket.status is not S.DISPATCHED:
+    ticket = _take(assignment)
+    if not lifecycle.can(ticket, "accept"):
         return False
-    now = now or utcnow()
     lifecycle.transition(
         ticket,
         "accept",
         actor_for(assignment, channel),
-        now,
+        now or utcnow(),
         data={"assignment_id": assignment.id},
-        accepted_at=now,
     )
     return True
 
@@ -64,10 +65,7 @@ def decline(
     now: datetime | None = None,
 ) -> bool:
     """Declines the job and hands it to the backup at once; False if already done."""
-    from dispatch.sla.escalation import dispatch_backup
-
-    _current(assignment)
-    ticket = assignment.ticket
+    ticket = _take(assignment)
     if not lifecycle.can(ticket, "decline"):
         return False
     now = now or utcnow()
@@ -78,9 +76,8 @@ def decline(
         now,
         note=reason or None,
         data={"assignment_id": assignment.id},
-        accepted_at=None,
     )
-    end_assignment(ticket, "declined")
+    end_assignment(ticket, EndReason.DECLINED, now)
     dispatch_backup(ticket, now, reason="declined")
     return True
 
@@ -89,21 +86,15 @@ def arrive(
     assignment: Assignment, channel: Channel, now: datetime | None = None
 ) -> bool:
     """Marks the contractor on site (meets the on-site clock); False if already."""
-    _current(assignment)
-    ticket = assignment.ticket
-    if ticket.status not in (S.DISPATCHED, S.ACCEPTED):
+    ticket = _take(assignment)
+    if not lifecycle.can(ticket, "arrive"):
         return False
-    now = now or utcnow()
-    fields = {"on_site_at": now}
-    if ticket.accepted_at is None:
-        fields["accepted_at"] = now  # turning up answers the call too
     lifecycle.transition(
         ticket,
         "arrive",
         actor_for(assignment, channel),
-        now,
+        now or utcnow(),
         data={"assignment_id": assignment.id},
-        **fields,
     )
     return True
 
@@ -117,26 +108,18 @@ def complete(
     now: datetime | None = None,
 ) -> bool:
     """Completes the job with its photos, the worker's name and a note."""
-    _current(assignment)
-    ticket = assignment.ticket
-    if ticket.status not in (S.ACCEPTED, S.ON_SITE):
+    ticket = _take(assignment)
+    if not lifecycle.can(ticket, "complete"):
         return False
-    now = now or utcnow()
     photos.attach(ticket, "completion")
-    fields = {
-        "completed_at": now,
-        "completed_by_name": worker_name,
-        "completion_note": note or None,
-    }
-    if ticket.on_site_at is None:
-        fields["on_site_at"] = now
     lifecycle.transition(
         ticket,
         "complete",
         actor_for(assignment, channel),
-        now,
+        now or utcnow(),
         note=note or None,
         data={"assignment_id": assignment.id, "photos": len(photos.kept)},
-        **fields,
+        completed_by_name=worker_name,
+        completion_note=note or None,
     )
     return True

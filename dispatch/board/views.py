@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from flask import (
     Blueprint,
     Flask,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -36,13 +37,14 @@ from dispatch.board.forms import (
     SimpleForm,
     TriageForm,
 )
-from dispatch.models import Assignment, OutboxMessage
+from dispatch.models import Assignment, EndReason, OutboxMessage
 from dispatch.sla import escalation
 from repair import lifecycle
 from repair.db import db, utcnow
 from repair.i18n import local_time
 from repair.models import (
     CLOSED_STATUSES,
+    OPEN_STATUSES,
     WORKING_STATUSES,
     ActorType,
     Building,
@@ -177,7 +179,7 @@ def load_sections(args, now: datetime) -> list[dict]:
     of every section are then loaded together.
     """
     names = sections_for(args)
-    statuses = [*WORKING_STATUSES, S.COMPLETED]
+    statuses = list(OPEN_STATUSES)
     if "ended" in names:
         statuses.extend(CLOSED_STATUSES)
     conditions = {name: section_condition(name, now) for name in names}
@@ -362,6 +364,7 @@ def _ticket_page(ticket: Ticket, status: int = 200):
             next_due=ticket.next_deadline(),
             now=utcnow(),
             can=lambda action: lifecycle.can(ticket, action),
+            is_open=lifecycle.is_open(ticket),
         ),
         status,
     )
@@ -386,13 +389,27 @@ def _refuse(ticket: Ticket, message):
     return redirect(url_for("board.ticket", number=ticket.number), code=303)
 
 
+@bp.errorhandler(lifecycle.TransitionNotAllowed)
+def changed_meanwhile(refused: lifecycle.TransitionNotAllowed):
+    """Another officer, the contractor or a job acted on the ticket first: nothing
+    of this request is kept, and the officer sees the ticket as it is now."""
+    db.session.rollback()
+    return _refuse(
+        refused.ticket,
+        _l(
+            "Nothing was done: the ticket's state does not allow that (it may have "
+            "just changed). This is how it is now."
+        ),
+    )
+
+
 @bp.post("/t/<number>/triage")
 @staff_only
 def triage(number: str):
     """Confirms or changes urgency and category; deadlines are recomputed."""
     ticket = ticket_or_404(number)
     form = TriageForm()
-    if not form.validate_on_submit() or ticket.status not in lifecycle.OPEN:
+    if not form.validate_on_submit() or not lifecycle.is_open(ticket):
         return _refuse(ticket, _l("Nothing was changed."))
     category = db.session.scalar(
         sa.select(Category).where(Category.slug == form.category.data)
@@ -451,10 +468,8 @@ def reject(number: str):
     if not form.validate_on_submit() or not lifecycle.can(ticket, "reject"):
         return _refuse(ticket, _l("Give a reason to reject the ticket."))
     now = utcnow()
-    end_assignment(ticket, "withdrawn")
-    lifecycle.transition(
-        ticket, "reject", _officer(), now, note=form.reason.data, closed_at=now
-    )
+    end_assignment(ticket, EndReason.WITHDRAWN, now)
+    lifecycle.transition(ticket, "reject", _officer(), now, note=form.reason.data)
     db.session.commit()
     return _back(ticket, _l("Ticket rejected."))
 
@@ -481,7 +496,7 @@ def duplicate(number: str):
     ):
         return _refuse(ticket, _l("No such ticket to merge into."))
     now = utcnow()
-    end_assignment(ticket, "withdrawn")
+    end_assignment(ticket, EndReason.WITHDRAWN, now)
     lifecycle.transition(
         ticket,
         "mark_duplicate",
@@ -489,7 +504,6 @@ def duplicate(number: str):
         now,
         data={"original": original.number},
         duplicate_of_id=original.id,
-        closed_at=now,
     )
     lifecycle.record_event(
         original, "duplicate_linked", _officer(), now, data={"duplicate": ticket.number}
@@ -517,10 +531,7 @@ def close(number: str):
     form = SimpleForm()
     if not form.validate_on_submit() or not lifecycle.can(ticket, "close"):
         return _refuse(ticket, _l("Only a completed ticket can be closed."))
-    now = utcnow()
-    lifecycle.transition(
-        ticket, "close", _officer(), now, note=form.note.data, closed_at=now
-    )
+    lifecycle.transition(ticket, "close", _officer(), note=form.note.data)
     db.session.commit()
     return _back(ticket, _l("Ticket closed."))
 
@@ -533,7 +544,7 @@ def reopen(number: str):
     form = SimpleForm()
     if not form.validate_on_submit() or not lifecycle.can(ticket, "reopen"):
         return _refuse(ticket, _l("This ticket cannot be reopened."))
-    lifecycle.reopen(ticket, _officer(), note=form.note.data or None)
+    lifecycle.transition(ticket, "reopen", _officer(), note=form.note.data or None)
     db.session.commit()
     return _back(ticket, _l("Ticket reopened and sent out again."))
 
@@ -558,7 +569,9 @@ def new_ticket():
     form.category.choices = [SelectChoice("", "—")] + [
         SelectChoice(c.slug, c.display_name()) for c in categories
     ]
-    uploads = PhotoUploads(form.kept_photos.data, 3)
+    uploads = PhotoUploads(
+        form.kept_photos.data, int(current_app.config["PHOTOS_PER_TICKET"])
+    )
     if request.method == "POST":
         uploads.take(request.files.getlist("photos"))
         entrance = next((e for e in entrances if str(e.id) == form.entrance.data), None)

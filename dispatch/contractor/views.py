@@ -26,12 +26,12 @@ from dispatch.contractor.tokens import assignment_id_from
 from dispatch.models import Assignment
 from repair import lifecycle
 from repair.db import db, utcnow
-from repair.models import Channel, TicketStatus
+from repair.i18n import zone_name
+from repair.models import Channel
 from repair.photos.uploads import ACCEPT_ATTRIBUTE, PhotoUploads, finish_upload
 from repair.security import csrf
 
 bp = Blueprint("contractor", __name__)
-S = TicketStatus
 
 
 class LinkProblem(Exception):
@@ -49,11 +49,11 @@ def load_assignment(token: str, now: datetime | None = None) -> Assignment:
     if assignment is None:
         raise LinkProblem("invalid")
     ticket = assignment.ticket
-    g.timezone = ticket.community.timezone
+    g.timezone = zone_name(ticket.community)
     g.preferred_locale = assignment.contractor.language
     if not assignment.is_current:
         raise LinkProblem("moved", assignment)
-    if ticket.status not in lifecycle.OPEN:
+    if not lifecycle.is_open(ticket):
         ended = ticket.closed_at or ticket.updated_at
         if (now or utcnow()) > ended + current_app.config["JOB_LINK_TTL"]:
             raise LinkProblem("expired", assignment)
@@ -63,9 +63,9 @@ def load_assignment(token: str, now: datetime | None = None) -> Assignment:
 def next_deadline(assignment: Assignment) -> tuple[str, datetime] | None:
     """Returns which clock the contractor is racing now, and its deadline."""
     ticket = assignment.ticket
-    if ticket.status is S.DISPATCHED and ticket.contact_due_at:
+    if lifecycle.can(ticket, "accept") and ticket.contact_due_at:
         return "contact", ticket.contact_due_at
-    if ticket.status in (S.DISPATCHED, S.ACCEPTED) and ticket.on_site_due_at:
+    if lifecycle.can(ticket, "arrive") and ticket.on_site_due_at:
         return "on_site", ticket.on_site_due_at
     return None
 
@@ -77,6 +77,15 @@ def link_problem(problem: LinkProblem):
         render_template("contractor/link_problem.html", problem=problem),
         status,
     )
+
+
+@bp.errorhandler(work.JobMoved)
+@bp.errorhandler(lifecycle.TransitionNotAllowed)
+def changed_meanwhile(_refused: Exception):
+    """Someone else acted on the job first (a decline, the backup, an officer):
+    nothing of this tap is kept; the job page says how things stand now."""
+    db.session.rollback()
+    return _done(request.view_args["token"])
 
 
 @bp.get("/j/<token>")
@@ -108,6 +117,7 @@ def _page(
             photo_errors=photo_errors,
             kept=kept,
             accept=ACCEPT_ATTRIBUTE,
+            can=lambda action: lifecycle.can(assignment.ticket, action),
         ),
         status,
     )
@@ -158,11 +168,11 @@ def complete(token: str):
     uploads = PhotoUploads(
         form.kept_photos.data, int(current_app.config["PHOTOS_PER_TICKET"])
     )
-    if assignment.ticket.status in (S.ACCEPTED, S.ON_SITE):
+    if lifecycle.can(assignment.ticket, "complete"):
         uploads.take(request.files.getlist("photos"))
     fields_ok = form.validate_on_submit()
     uploads.require_one(_l("Please add at least one photo of the finished repair."))
-    if assignment.ticket.status not in (S.ACCEPTED, S.ON_SITE):
+    if not lifecycle.can(assignment.ticket, "complete"):
         return _done(token)  # already completed (a repeated tap) or not yet accepted
     if not fields_ok or uploads.errors:
         form.kept_photos.data = uploads.token()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from dispatch.models import OutboxMessage
+from dispatch.models import EndReason, OutboxMessage
 from repair import lifecycle
 from repair.db import db
 from repair.models import Contractor, Ticket
@@ -45,5 +45,5 @@ def message_failed(message: OutboxMessage, now: datetime) -> None:
         from dispatch.assignment.routes import end_assignment
         from dispatch.sla.escalation import dispatch_backup
 
-        end_assignment(ticket, "undeliverable")
+        end_assignment(ticket, EndReason.UNDELIVERABLE, now)
         dispatch_backup(ticket, now, reason="undeliverable")

@@ -9,10 +9,18 @@ import sqlalchemy as sa
 from flask import current_app, render_template
 from jinja2 import TemplateNotFound
 
-from dispatch.models import OutboxMessage
+from dispatch.models import MessageStatus, OutboxMessage
 from repair.db import db, utcnow
-from repair.i18n import format_local
-from repair.models import Contractor, Role, Ticket, TicketEvent, User, user_community
+from repair.i18n import format_local, zone_name
+from repair.models import (
+    Contractor,
+    Role,
+    Ticket,
+    TicketEvent,
+    Urgency,
+    User,
+    user_community,
+)
 
 CLOCK_LABELS = {"triage": "类型确认", "contact": "接单", "on_site": "到场"}
 
@@ -42,7 +50,7 @@ def on_event(ticket: Ticket, event: TicketEvent) -> list[OutboxMessage]:
 def _messages_for(ticket: Ticket, event: TicketEvent):
     data = event.data or {}
     action = event.action
-    urgent = ticket.urgency is not None and ticket.urgency.value == "urgent"
+    urgent = ticket.urgency is Urgency.URGENT
     if action == "classified" and urgent:
         for officer in staff(ticket, Role.OFFICER):
             yield officer, "officer_new_urgent", {}
@@ -181,7 +189,7 @@ def queue_reply(
         recipient_id=recipient.id,
         to_phone=recipient.phone,
         body=body,
-        status="pending",
+        status=MessageStatus.PENDING,
         next_attempt_at=now,
         created_at=now,
         updated_at=now,
@@ -206,7 +214,7 @@ def _outbox_row(
 ) -> OutboxMessage | None:
     key = f"{event.id}:{template}:{recipient.type}:{recipient.id or recipient.phone}"
     now = utcnow()
-    urgent = ticket.urgency is not None and ticket.urgency.value == "urgent"
+    urgent = ticket.urgency is Urgency.URGENT
     validity = _validity(urgent, template)
     message = OutboxMessage(
         dedupe_key=key[:120],
@@ -218,7 +226,7 @@ def _outbox_row(
         to_phone=recipient.phone,
         body=render_sms(template, recipient.locale, ticket, context),
         urgent=urgent,
-        status="pending",
+        status=MessageStatus.PENDING,
         next_attempt_at=now,
         valid_until=now + validity if validity else None,
         created_at=now,
@@ -241,14 +249,14 @@ def render_sms(template: str, locale: str, ticket: Ticket, context: dict) -> str
     from dispatch.contractor.tokens import job_url
 
     public = current_app.config["PUBLIC_URL"]
-    tz = ticket.community.timezone
+    tz = zone_name(ticket.community)
     values = {
         "number": ticket.number,
         # The Chinese label is the shortest and matches the signs on site.
         "place": ticket.entrance.label("zh_CN") if ticket.entrance else "",
         "spot": ticket.spot,
         "description": ticket.description,
-        "urgent": ticket.urgency is not None and ticket.urgency.value == "urgent",
+        "urgent": ticket.urgency is Urgency.URGENT,
         "contact_due": _short_time(ticket.contact_due_at, tz),
         "on_site_due": _short_time(ticket.on_site_due_at, tz),
         "contractor": ticket.contractor.name if ticket.contractor else "",

@@ -14,11 +14,12 @@ from dispatch.messaging.backends import (
     SmsError,
     backend_from_settings,
 )
-from dispatch.models import OutboxMessage, SmsOptOut
+from dispatch.models import MessageStatus, OutboxMessage, SmsOptOut
 from dispatch.worker.queues import enqueue_after_commit, job, schedule_after_commit
 from repair.db import db, utcnow
 
 log = logging.getLogger(__name__)
+M = MessageStatus
 
 _KEY = "repairdesk.sms"
 #: Twilio's code for a number that has opted out; used for our own record of STOP.
@@ -58,14 +59,14 @@ def _claim(message_id: int, now: datetime) -> bool:
         sa.update(OutboxMessage)
         .where(
             OutboxMessage.id == message_id,
-            OutboxMessage.status == "pending",
+            OutboxMessage.status == M.PENDING,
             sa.or_(
                 OutboxMessage.next_attempt_at.is_(None),
                 OutboxMessage.next_attempt_at <= now,
             ),
         )
         .values(
-            status="sending",
+            status=M.SENDING,
             attempts=OutboxMessage.attempts + 1,
             updated_at=now,
         )
@@ -83,7 +84,7 @@ def send_message(message_id: int, now: datetime | None = None) -> str:
         return message.status if message else "missing"
     message = db.session.get(OutboxMessage, message_id)
     if message.valid_until is not None and now > message.valid_until:
-        return _finish(message, "expired", now, error="no longer valid when it was due")
+        return _finish(message, M.EXPIRED, now, error="no longer valid when it was due")
     if db.session.get(SmsOptOut, message.to_phone) is not None:
         opted_out = PermanentSmsError("the recipient replied STOP", code=OPTED_OUT)
         return _fail(message, now, opted_out)
@@ -104,7 +105,7 @@ def send_message(message_id: int, now: datetime | None = None) -> str:
     message.provider_id = result.provider_id
     message.provider_status = result.status
     message.sent_at = now
-    return _finish(message, "sent", now)
+    return _finish(message, M.SENT, now)
 
 
 def status_callback_url() -> str | None:
@@ -115,8 +116,11 @@ def status_callback_url() -> str | None:
 
 
 def _finish(
-    message: OutboxMessage, status: str, now: datetime, error: str | None = None
-):
+    message: OutboxMessage,
+    status: MessageStatus,
+    now: datetime,
+    error: str | None = None,
+) -> MessageStatus:
     message.status = status
     message.updated_at = now
     if error:
@@ -125,12 +129,14 @@ def _finish(
     return status
 
 
-def _retry_later(message: OutboxMessage, now: datetime, error: SmsError) -> str:
+def _retry_later(
+    message: OutboxMessage, now: datetime, error: SmsError
+) -> MessageStatus:
     message.error_code = error.code
     message.error_message = str(error)
     if message.attempts >= MAX_ATTEMPTS:
         return _fail(message, now, error, gave_up=True)
-    message.status = "pending"
+    message.status = M.PENDING
     message.next_attempt_at = now + BACKOFF[message.attempts - 1]
     message.updated_at = now
     schedule_after_commit(
@@ -143,15 +149,15 @@ def _retry_later(message: OutboxMessage, now: datetime, error: SmsError) -> str:
     log.info(
         "SMS %s failed (%s); retry at %s", message.id, error, message.next_attempt_at
     )
-    return "pending"
+    return M.PENDING
 
 
 def _fail(
     message: OutboxMessage, now: datetime, error: SmsError, gave_up: bool = False
-):
+) -> MessageStatus:
     from dispatch.messaging.delivery import message_failed
 
-    message.status = "failed"
+    message.status = M.FAILED
     message.error_code = error.code
     message.error_message = (
         f"gave up after {message.attempts} attempts: {error}" if gave_up else str(error)
@@ -160,7 +166,44 @@ def _fail(
     message_failed(message, now)
     db.session.commit()
     log.warning("SMS %s to %s failed for good: %s", message.id, message.to_phone, error)
-    return "failed"
+    return M.FAILED
+
+
+#: Delivery statuses in the order they happen; a late report never goes backwards.
+REPORT_RANK = {
+    "accepted": 0,
+    "queued": 1,
+    "sending": 2,
+    "sent": 3,
+    "delivered": 4,
+    "undelivered": 4,
+    "failed": 4,
+    "read": 5,
+}
+
+
+def record_delivery_report(
+    message: OutboxMessage, reported: str, error_code: str | None, now: datetime
+) -> bool:
+    """Records the provider's delivery report on the message; a failed job offer
+    goes to the backup. Returns False for a repeated, late or unknown report."""
+    from dispatch.messaging.delivery import message_failed
+
+    if reported not in REPORT_RANK:
+        return False
+    if REPORT_RANK[reported] <= REPORT_RANK.get(message.provider_status or "", -1):
+        return False
+    message.provider_status = reported
+    message.updated_at = now
+    if reported == "delivered":
+        message.status = M.DELIVERED
+    elif reported in ("undelivered", "failed"):
+        message.status = M(reported)
+        code = error_code
+        message.error_code = int(code) if code and code.isdigit() else None
+        message.error_message = f"{reported} (Twilio error {code or 'unknown'})"
+        message_failed(message, now)
+    return True
 
 
 def due_messages(now: datetime) -> list[int]:
@@ -169,7 +212,7 @@ def due_messages(now: datetime) -> list[int]:
         db.session.scalars(
             sa.select(OutboxMessage.id)
             .where(
-                OutboxMessage.status == "pending",
+                OutboxMessage.status == M.PENDING,
                 OutboxMessage.next_attempt_at <= now,
             )
             .order_by(OutboxMessage.id)
@@ -183,12 +226,12 @@ def fail_stuck_messages(now: datetime) -> int:
 
     stuck = db.session.scalars(
         sa.select(OutboxMessage).where(
-            OutboxMessage.status == "sending",
+            OutboxMessage.status == M.SENDING,
             OutboxMessage.updated_at <= now - STUCK_AFTER,
         )
     ).all()
     for message in stuck:
-        message.status = "failed"
+        message.status = M.FAILED
         message.error_message = (
             "interrupted while sending; it may or may not have gone out"
         )

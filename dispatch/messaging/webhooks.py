@@ -6,18 +6,19 @@ import logging
 from datetime import datetime
 from functools import wraps
 
-import phonenumbers
 import sqlalchemy as sa
 from flask import Blueprint, Flask, abort, current_app, request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from dispatch.assignment import work
-from dispatch.messaging.delivery import message_failed
 from dispatch.messaging.notify import contractor_recipient, queue_reply
+from dispatch.messaging.outbox import record_delivery_report
 from dispatch.models import Assignment, InboundSms, OutboxMessage, SmsOptOut
+from repair import lifecycle
 from repair.db import db, utcnow
-from repair.models import Channel, Contractor, TicketEvent, TicketStatus
+from repair.models import Channel, Contractor, TicketEvent
+from repair.phones import normalize
 from repair.security import csrf
 
 log = logging.getLogger(__name__)
@@ -33,17 +34,6 @@ STOP_WORDS = frozenset(
 START_WORDS = frozenset({"START", "UNSTOP", "YES"})
 HELP_WORDS = frozenset({"HELP", "INFO", "帮助", "?", "？"})
 JOB_TEMPLATES = ("dispatch", "reminder", "urgency_changed")
-#: Delivery statuses in the order they happen; a late report never goes backwards.
-STATUS_RANK = {
-    "accepted": 0,
-    "queued": 1,
-    "sending": 2,
-    "sent": 3,
-    "delivered": 4,
-    "undelivered": 4,
-    "failed": 4,
-    "read": 5,
-}
 
 
 def signed_by_twilio(view):
@@ -70,7 +60,7 @@ def signed_by_twilio(view):
 def inbound():
     """Handles a contractor's reply: accept or decline the latest job, STOP/START."""
     sid = request.form.get("MessageSid", "")
-    sender = _normalize(request.form.get("From", ""))
+    sender = normalize(request.form.get("From", ""))
     body = request.form.get("Body", "").strip()
     if not sid or not sender:
         abort(400)
@@ -120,15 +110,18 @@ def handle_reply(
         return "no_job", None
     ticket = assignment.ticket
     context = {"assignment_id": assignment.id}
-    if word in ACCEPT_WORDS:
-        if work.accept(assignment, Channel.SMS, now):
-            queue_reply(recipient, "reply_accepted", ticket, key, context)
-            return "accepted", ticket.id
-        queue_reply(recipient, "reply_already", ticket, key, context)
-        return "already", ticket.id
-    if work.decline(assignment, Channel.SMS, "SMS", now):
-        queue_reply(recipient, "reply_declined", ticket, key)
-        return "declined", ticket.id
+    try:
+        if word in ACCEPT_WORDS:
+            if work.accept(assignment, Channel.SMS, now):
+                queue_reply(recipient, "reply_accepted", ticket, key, context)
+                return "accepted", ticket.id
+        elif work.decline(assignment, Channel.SMS, "SMS", now):
+            queue_reply(recipient, "reply_declined", ticket, key)
+            return "declined", ticket.id
+    except work.JobMoved:
+        # The job went elsewhere (the backup, an officer) while the text was on its way.
+        queue_reply(recipient, "reply_no_job", None, key)
+        return "no_job", ticket.id
     queue_reply(recipient, "reply_already", ticket, key, context)
     return "already", ticket.id
 
@@ -151,7 +144,8 @@ def latest_job(phone: str) -> Assignment | None:
     assignment = db.session.get(Assignment, assignment_id) if assignment_id else None
     if assignment is None or not assignment.is_current:
         return None
-    if assignment.ticket.status not in (TicketStatus.DISPATCHED, TicketStatus.ACCEPTED):
+    ticket = assignment.ticket
+    if not (lifecycle.can(ticket, "accept") or lifecycle.can(ticket, "decline")):
         return None
     return assignment
 
@@ -165,32 +159,11 @@ def status():
     message = db.session.scalar(
         sa.select(OutboxMessage).where(OutboxMessage.provider_id == sid)
     )
-    if message is None or reported not in STATUS_RANK:
-        return "", 204
-    current = STATUS_RANK.get(message.provider_status or "", -1)
-    if STATUS_RANK[reported] <= current:
-        return "", 204  # a repeated or late report changes nothing
-    now = utcnow()
-    message.provider_status = reported
-    message.updated_at = now
-    if reported == "delivered":
-        message.status = "delivered"
-    elif reported in ("undelivered", "failed"):
-        message.status = reported
-        code = request.form.get("ErrorCode")
-        message.error_code = int(code) if code and code.isdigit() else None
-        message.error_message = f"{reported} (Twilio error {code or 'unknown'})"
-        message_failed(message, now)
-    db.session.commit()
+    if message is not None and record_delivery_report(
+        message, reported, request.form.get("ErrorCode"), utcnow()
+    ):
+        db.session.commit()
     return "", 204
-
-
-def _normalize(phone: str) -> str:
-    try:
-        number = phonenumbers.parse(phone, "CN")
-    except phonenumbers.NumberParseException:
-        return phone
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def _twiml():

@@ -96,6 +96,61 @@ def ladder(clock: str, urgency: str | None, policy: Policy) -> tuple[Rung, ...]:
     )
 
 
+#: Every urgency a ladder can be asked for (None: not yet classified).
+URGENCIES = (URGENT, GENERAL, None)
+
+#: The actions whose events move a clock (set, meet, restart or stop it) and so
+#: re-plan the ticket's rung jobs; any other event ("rated", "me_too", "note" …)
+#: leaves the plan as it is. "clocks_restarted" is always followed by the
+#: "reopen" that re-plans.
+REPLANNING_ACTIONS = frozenset(
+    {
+        "classified",
+        "urgency_confirmed",
+        "dispatch",
+        "accept",
+        "decline",
+        "arrive",
+        "complete",
+        "close",
+        "reopen",
+        "reject",
+        "mark_duplicate",
+    }
+)
+
+
+def replans(action: str) -> bool:
+    """Returns whether an event of this action re-plans the ticket's rung jobs."""
+    return action in REPLANNING_ACTIONS
+
+
+def all_rungs() -> tuple[tuple[str, str], ...]:
+    """Returns every (clock, rung) any ticket can have, in ladder order."""
+    return tuple(
+        dict.fromkeys(
+            (rung.clock, rung.name)
+            for clock in DUE_FIELDS
+            for urgency in URGENCIES
+            for rung in ladder(clock, urgency, Policy())
+        )
+    )
+
+
+def rung_count(clock: str, urgency: str | None) -> int:
+    """Returns how many rungs the clock's ladder has for this urgency."""
+    return len(ladder(clock, urgency, Policy()))
+
+
+def lead_time(clock: str, policy: Policy) -> timedelta:
+    """Returns how long before its deadline a clock's earliest rung may come (a
+    reminder); zero for a ladder that starts at the deadline."""
+    earliest = min(
+        rung.delay for urgency in URGENCIES for rung in ladder(clock, urgency, policy)
+    )
+    return max(timedelta(0), -earliest)
+
+
 def is_met(ticket: TicketClocks, clock: str) -> bool:
     """Returns whether the ticket has met (or no longer runs) the clock."""
     return any(getattr(ticket, name) is not None for name in MET_FIELDS[clock])

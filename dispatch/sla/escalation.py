@@ -24,21 +24,6 @@ from repair.models import Contractor, Ticket
 
 log = logging.getLogger(__name__)
 
-#: Events that move no clock and need no rescheduling.
-QUIET_ACTIONS = frozenset(
-    {"escalated", "note", "sms_failed", "submitted", "follow_up", "duplicate_linked"}
-)
-
-#: Every (clock, rung) a ticket can have a job for, to cancel what is no longer due.
-ALL_RUNGS = (
-    ("triage", "breach"),
-    ("contact", "remind"),
-    ("contact", "breach"),
-    ("contact", "supervisor"),
-    ("on_site", "breach"),
-    ("on_site", "supervisor"),
-)
-
 
 def policy_for(community_id: int) -> sla.Policy:
     """Returns the community's SLA policy: its own durations over the settings."""
@@ -72,7 +57,7 @@ def job_id(ticket_id: int, clock: str, rung: str) -> str:
 def plan_jobs(ticket: Ticket) -> None:
     """(Re)schedules the ticket's rung jobs after the commit; met clocks lose theirs."""
     steps = []
-    if ticket.status in lifecycle.OPEN:
+    if lifecycle.is_open(ticket):
         urgency = ticket.urgency.value if ticket.urgency else None
         steps = sla.schedule(ticket, urgency, policy_for(ticket.community_id))
     plan = [(rung.clock, rung.name, when) for rung, when in steps]
@@ -87,7 +72,8 @@ def apply_plan(
     """Puts the planned rung jobs on rq's schedule and deletes the others."""
     wanted = {(clock, name) for clock, name, _ in plan}
     cancel_jobs(
-        app, [job_id(ticket_id, c, n) for c, n in ALL_RUNGS if (c, n) not in wanted]
+        app,
+        [job_id(ticket_id, c, n) for c, n in sla.all_rungs() if (c, n) not in wanted],
     )
     queue = get_queue(app, SLA_QUEUE_NAME)
     for clock, name, when in plan:
@@ -106,23 +92,34 @@ def apply_plan(
 def escalate_if_overdue(
     ticket_id: int, clock: str, rung_name: str, now: datetime | None = None
 ) -> bool:
-    """Takes a rung of the ladder if its deadline is really missed; True if taken."""
+    """Takes a rung of the ladder if its deadline is really missed; True if taken.
+
+    A contractor's action that won the race for the ticket leaves nothing to do."""
     now = now or utcnow()
     ticket = db.session.get(Ticket, ticket_id)
     if ticket is None:
         return False
     urgency = ticket.urgency.value if ticket.urgency else None
     rung = sla.find_rung(clock, rung_name, urgency, policy_for(ticket.community_id))
-    taken = rung is not None and take_rung(ticket, rung, now)
+    try:
+        taken = rung is not None and take_rung(ticket, rung, now)
+    except lifecycle.TransitionNotAllowed:
+        db.session.rollback()
+        return False
     db.session.commit()
     return taken
 
 
 def take_rung(ticket: Ticket, rung: sla.Rung, now: datetime) -> bool:
-    """Records and acts on a rung once per deadline; False if not due or taken."""
+    """Records and acts on a rung once per deadline; False if not due or taken.
+
+    The ticket is locked and re-read first: a contractor who accepts at the
+    deadline either comes first (the clock is met, nothing happens) or after (the
+    job has gone to the backup and their link says so)."""
+    lifecycle.lock(ticket)
     due = sla.due_at(ticket, rung.clock)
     if (
-        ticket.status not in lifecycle.OPEN
+        not lifecycle.is_open(ticket)
         or due is None
         or sla.is_met(ticket, rung.clock)
         or now < due + rung.delay
@@ -173,8 +170,11 @@ def dispatch_to(
 ) -> Assignment:
     """Assigns the ticket to a contractor: a new assignment and a 'dispatch' event."""
     now = now or utcnow()
+    lifecycle.lock(ticket)
+    if not lifecycle.can(ticket, "dispatch"):
+        raise lifecycle.TransitionNotAllowed(ticket, "dispatch")
     previous_id = ticket.contractor_id
-    assignment = open_assignment(ticket, contractor, role)
+    assignment = open_assignment(ticket, contractor, role, now)
     lifecycle.transition(
         ticket,
         "dispatch",
@@ -190,19 +190,14 @@ def dispatch_to(
             "reason": reason,
         },
         contractor_id=contractor.id,
-        dispatched_at=now,
-        accepted_at=None,
-        on_site_at=None,
     )
     return assignment
 
 
 def dispatch_backup(ticket: Ticket, now: datetime, reason: str) -> Assignment | None:
     """Hands the ticket to the backup contractor (AB岗), if there is one to hand to."""
-    if ticket.status not in (
-        lifecycle.S.NEW,
-        lifecycle.S.DISPATCHED,
-    ):
+    lifecycle.lock(ticket)
+    if not lifecycle.is_unanswered(ticket):
         return None
     backup = backup_for(ticket)
     if backup is None:

@@ -1,4 +1,5 @@
-"""The sweep: re-derives due escalations and unsent messages from the database.
+"""The sweep: re-derives due escalations and unsent messages from the database
+(SMS and replies to the hotline), and processes photos whose job was lost.
 
 It runs every minute (the worker's ticker) and makes losing Redis lose nothing:
 whatever a lost job would have done, the next sweep does. Everything it does is
@@ -14,6 +15,7 @@ import redis
 import sqlalchemy as sa
 from flask import current_app
 
+from dispatch.integrations.hotline import due_replies, send_reply
 from dispatch.messaging.outbox import due_messages, fail_stuck_messages, send_message
 from dispatch.models import SlaPolicy, SlaStep
 from dispatch.sla import clock as sla
@@ -21,20 +23,13 @@ from dispatch.sla.escalation import escalate_if_overdue, job_id, policy_for, tak
 from dispatch.worker.queues import SLA_QUEUE_NAME, get_queue, job
 from repair import lifecycle
 from repair.db import db, utcnow
-from repair.models import Ticket, TicketEvent, TicketStatus, Urgency
+from repair.models import OPEN_STATUSES, Ticket, TicketEvent, TicketStatus, Urgency
+from repair.photos.jobs import sweep_photos
 
 log = logging.getLogger(__name__)
 
 #: A message's own job normally sends it; the sweep steps in after this long.
 MESSAGE_GRACE = timedelta(seconds=30)
-#: How many rungs each clock's ladder has, by urgency.
-RUNGS = {
-    ("triage", "urgent"): 1,
-    ("triage", "general"): 1,
-    ("contact", "urgent"): 3,
-    ("on_site", "urgent"): 1,
-    ("on_site", "general"): 2,
-}
 
 
 @job
@@ -46,6 +41,8 @@ def sweep(now: datetime | None = None) -> dict:
     closed = close_unanswered(now)
     stuck = fail_stuck_messages(now)
     requeued = _requeue(due_messages(now - MESSAGE_GRACE))
+    replies = _requeue(due_replies(now - MESSAGE_GRACE), send_reply, "hotline")
+    photos = sweep_photos(now)
     if taken or stuck or requeued or followed_up or closed:
         log.info(
             "sweep: %s rungs, %s follow-ups, %s auto-closed, %s stuck, %s requeued",
@@ -61,6 +58,8 @@ def sweep(now: datetime | None = None) -> dict:
         "auto_closed": closed,
         "stuck_messages": stuck,
         "requeued_messages": requeued,
+        "requeued_hotline_replies": replies,
+        "photos": photos,
     }
 
 
@@ -101,17 +100,22 @@ def close_unanswered(now: datetime) -> int:
             Ticket.completed_at <= now - after,
         )
     ).all()
+    closed = 0
     for ticket in tickets:
-        lifecycle.transition(
-            ticket,
-            "close",
-            lifecycle.Actor.system(),
-            now,
-            data={"automatic": True, "after_hours": after.total_seconds() / 3600},
-            closed_at=now,
-        )
+        try:
+            lifecycle.transition(
+                ticket,
+                "close",
+                lifecycle.Actor.system(),
+                now,
+                data={"automatic": True, "after_hours": after.total_seconds() / 3600},
+            )
+        except lifecycle.TransitionNotAllowed:
+            db.session.rollback()  # the resident or an officer acted first
+            continue
         db.session.commit()
-    return len(tickets)
+        closed += 1
+    return closed
 
 
 def take_due_rungs(now: datetime) -> int:
@@ -181,14 +185,16 @@ def _taken_steps(ticket_ids: list[int]) -> set[tuple]:
 def overdue_tickets(now: datetime) -> list[Ticket]:
     """Returns open tickets with a clock whose earliest rung is due and whose ladder
     is not yet complete for the current deadline."""
-    # The contact reminder runs a third of the contact window before the deadline.
+    # A ladder may start before its deadline (the contact reminder): look as far
+    # ahead as the longest contact window of any community asks.
     longest = db.session.scalar(
         sa.select(sa.func.max(SlaPolicy.urgent_contact_seconds))
     )
-    window = max(
-        current_app.config["SLA_URGENT_CONTACT"], timedelta(seconds=longest or 0)
+    widest = sla.Policy(
+        urgent_contact=max(
+            current_app.config["SLA_URGENT_CONTACT"], timedelta(seconds=longest or 0)
+        )
     )
-    lookahead = window / 3
     conditions = []
     for clock, due_field in sla.DUE_FIELDS.items():
         due = getattr(Ticket, due_field)
@@ -204,30 +210,29 @@ def overdue_tickets(now: datetime) -> list[Ticket]:
         )
         rungs = sa.case(
             *[
-                (Ticket.urgency == Urgency(urgency), count)
-                for (c, urgency), count in RUNGS.items()
-                if c == clock
+                (Ticket.urgency == urgency, sla.rung_count(clock, urgency.value))
+                for urgency in Urgency
             ],
-            else_=1,
+            else_=sla.rung_count(clock, None),
         )
-        horizon = now + lookahead if clock == "contact" else now
+        horizon = now + sla.lead_time(clock, widest)
         conditions.append(sa.and_(due <= horizon, *unmet, steps_taken < rungs))
     return list(
         db.session.scalars(
             sa.select(Ticket)
-            .where(Ticket.status.in_(list(lifecycle.OPEN)), sa.or_(*conditions))
+            .where(Ticket.status.in_(OPEN_STATUSES), sa.or_(*conditions))
             .order_by(Ticket.id)
         )
     )
 
 
-def _requeue(message_ids: list[int]) -> int:
+def _requeue(message_ids: list[int], send=send_message, kind: str = "sms") -> int:
     if not message_ids:
         return 0
     try:
         queue = get_queue()
         for message_id in message_ids:
-            queue.enqueue(send_message, message_id, job_id=f"sms-{message_id}-sweep")
+            queue.enqueue(send, message_id, job_id=f"{kind}-{message_id}-sweep")
     except (redis.RedisError, OSError):
         log.warning(
             "sweep could not requeue %s messages: Redis unavailable", len(message_ids)

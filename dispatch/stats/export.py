@@ -13,9 +13,8 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from dispatch.stats.queries import DEFAULT_TIMEZONE
 from repair.db import db
-from repair.i18n import localised_name
+from repair.i18n import localised_name, zone_name
 from repair.models import Building, Category, Community, Contractor, Entrance, Ticket
 
 #: The CSV's timestamp columns, in the order a ticket passes them.
@@ -81,13 +80,13 @@ def csv_rows(where, locale: str) -> Iterator[list[str]]:
         .execution_options(yield_per=CSV_BATCH)
     )
     zones: dict[str, ZoneInfo] = {}
+    default_zone = zone_name()
     for row in db.session.execute(query):
-        (number, community, community_en, zone_name, building, building_en) = row[:6]
+        (number, community, community_en, zone, building, building_en) = row[:6]
         (entrance, entrance_en, category, category_en, urgency, status) = row[6:12]
         contractor, channel, *times = row[12:]
-        zone = zones.setdefault(
-            zone_name or DEFAULT_TIMEZONE, ZoneInfo(zone_name or DEFAULT_TIMEZONE)
-        )
+        zone = zone or default_zone
+        zone = zones.setdefault(zone, ZoneInfo(zone))
         yield [
             number,
             localised_name(community, community_en, locale),

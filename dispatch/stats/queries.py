@@ -17,7 +17,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.functions import FunctionElement
 
-from dispatch.models import Assignment
+from dispatch.models import Assignment, EndReason
 from dispatch.stats.figures import (
     LATE,
     MET,
@@ -33,7 +33,7 @@ from dispatch.stats.figures import (
     summarize_ratings,
 )
 from repair.db import db
-from repair.i18n import localised_name
+from repair.i18n import localised_name, zone_name
 from repair.models import (
     WORKING_STATUSES,
     ActorType,
@@ -47,10 +47,11 @@ from repair.models import (
     TicketEvent,
     TicketStatus,
     Urgency,
+    clock_due_at,
+    clock_met_at,
 )
 
 S = TicketStatus
-DEFAULT_TIMEZONE = "Asia/Shanghai"
 ENDED_WITHOUT_WORK = (S.REJECTED, S.DUPLICATE)
 DONE = (S.COMPLETED, S.CLOSED)
 
@@ -79,7 +80,7 @@ def in_range(communities: Sequence[Community], start: date, end: date):
     """Returns SQL selecting the communities' tickets submitted in the local range."""
     zones: dict[str, list[int]] = defaultdict(list)
     for community in communities:
-        zones[community.timezone or DEFAULT_TIMEZONE].append(community.id)
+        zones[zone_name(community)].append(community.id)
     conditions = []
     for zone, ids in zones.items():
         first, after = local_bounds(start, end, zone)
@@ -97,22 +98,19 @@ def _with_work():
     return Ticket.status.not_in(ENDED_WITHOUT_WORK)
 
 
-#: clock → (the column that stops it, the column of its deadline, which tickets)
+#: statistics' clock → (when it was met, its deadline, which tickets), from the
+#: ticket's own clock definitions (CLOCK_MET_BY, CLOCK_DEADLINES)
 CLOCKS = {
-    "triage": (Ticket.urgency_confirmed_at, Ticket.triage_due_at, None),
-    "contact": (
-        sa.func.coalesce(Ticket.accepted_at, Ticket.on_site_at, Ticket.completed_at),
-        Ticket.contact_due_at,
-        Urgency.URGENT,
-    ),
+    "triage": (clock_met_at("triage"), clock_due_at("triage"), None),
+    "contact": (clock_met_at("contact"), clock_due_at("contact"), Urgency.URGENT),
     "urgent_on_site": (
-        sa.func.coalesce(Ticket.on_site_at, Ticket.completed_at),
-        Ticket.on_site_due_at,
+        clock_met_at("on_site"),
+        clock_due_at("on_site"),
         Urgency.URGENT,
     ),
     "general_on_site": (
-        sa.func.coalesce(Ticket.on_site_at, Ticket.completed_at),
-        Ticket.on_site_due_at,
+        clock_met_at("on_site"),
+        clock_due_at("on_site"),
         Urgency.GENERAL,
     ),
 }
@@ -279,8 +277,8 @@ def scorecards(where, now: datetime) -> list[Scorecard]:
         else_=0,
     )
     reason = sa.func.coalesce(Assignment.end_reason, "")  # NULL would poison NOT
-    declined = reason == "declined"
-    taken_away = reason.in_(("reassigned", "undeliverable"))
+    declined = reason == EndReason.DECLINED.value
+    taken_away = reason.in_((EndReason.REASSIGNED.value, EndReason.UNDELIVERABLE.value))
 
     def sum_of(value):
         return sa.func.coalesce(sa.func.sum(value), 0)

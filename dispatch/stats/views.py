@@ -31,7 +31,6 @@ from dispatch.stats.figures import (
     parse_range,
 )
 from dispatch.stats.queries import (
-    DEFAULT_TIMEZONE,
     compliance,
     counts_by_building,
     counts_by_category,
@@ -43,7 +42,7 @@ from dispatch.stats.queries import (
     status_totals,
 )
 from repair.db import utcnow
-from repair.i18n import current_locale
+from repair.i18n import current_locale, zone_name
 
 bp = Blueprint("stats", __name__, url_prefix="/board")
 
@@ -72,8 +71,8 @@ def _selection():
         if chosen is None:
             abort(404)  # not 403: no hint that it exists
     communities = [chosen] if chosen else visible
-    zone = communities[0].timezone if communities else DEFAULT_TIMEZONE
-    today = utcnow().astimezone(ZoneInfo(zone or DEFAULT_TIMEZONE)).date()
+    zone = zone_name(communities[0] if communities else None)
+    today = utcnow().astimezone(ZoneInfo(zone)).date()
     period = parse_range(request.args.get("from"), request.args.get("to"), today)
     return visible, communities, chosen, period
 

@@ -30,8 +30,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from repair import lifecycle
 from repair.config import parse_duration
 from repair.db import db, reading, utcnow
-from repair.i18n import current_locale
+from repair.i18n import current_locale, zone_name
 from repair.models import (
+    WORKING_STATUSES,
     ActorType,
     Category,
     Channel,
@@ -54,12 +55,6 @@ from repair.security import csrf, limiter
 
 bp = Blueprint("resident", __name__)
 log = logging.getLogger(__name__)
-WORKING = (
-    TicketStatus.NEW,
-    TicketStatus.DISPATCHED,
-    TicketStatus.ACCEPTED,
-    TicketStatus.ON_SITE,
-)
 
 
 SESSION_TICKETS = "my_tickets"
@@ -217,7 +212,7 @@ def _refuse(known):
     """Returns the page for an unknown or retired sticker code, else None."""
     if known is None:
         return render_template("resident/unknown_code.html"), 404
-    g.timezone = known.entrance.community.timezone
+    g.timezone = zone_name(known.entrance.community)
     if known.retired_at is not None:
         entrance = known.entrance
         return render_template("resident/replaced_code.html", entrance=entrance), 410
@@ -332,7 +327,7 @@ def _ticket_or_404(number: str) -> Ticket:
     ticket = db.session.scalar(sa.select(Ticket).where(Ticket.number == number.upper()))
     if ticket is None:
         abort(404)
-    g.timezone = ticket.community.timezone
+    g.timezone = zone_name(ticket.community)
     return ticket
 
 
@@ -405,6 +400,14 @@ def _private(ticket: Ticket, anchor: str = ""):
     return redirect(target + anchor, code=303)
 
 
+@bp.errorhandler(lifecycle.TransitionNotAllowed)
+def changed_meanwhile(refused: lifecycle.TransitionNotAllowed):
+    """The ticket changed before the resident's action took effect (an officer, the
+    contractor, the automatic closing): the tracking page shows it as it is now."""
+    db.session.rollback()
+    return _private(refused.ticket)
+
+
 @bp.post("/t/<number>/confirm")
 def confirm(number: str):
     """The resident confirms the repair: the ticket closes; a rating is asked next."""
@@ -412,15 +415,12 @@ def confirm(number: str):
     form = ResidentActionForm()
     if not form.validate_on_submit() or not has_resident_key(ticket, form.k.data):
         abort(403)
-    if ticket.status is TicketStatus.COMPLETED:
-        now = utcnow()
+    if lifecycle.can(ticket, "close"):
         lifecycle.transition(
             ticket,
             "close",
             _resident_actor(ticket),
-            now,
             data={"confirmed_by_resident": True},
-            closed_at=now,
         )
         db.session.commit()
     return _private(ticket, "#rate")
@@ -443,8 +443,9 @@ def not_fixed(number: str):
         form.kept_photos.data = uploads.token()
         return _track_page(ticket, not_fixed_form=form, uploads=uploads), 422
     uploads.attach(ticket, "reopen")
-    lifecycle.reopen(
+    lifecycle.transition(
         ticket,
+        "reopen",
         _resident_actor(ticket),
         note=form.note.data,
         data={"by_resident": True, "photos": len(uploads.kept)},
@@ -487,7 +488,7 @@ def follow(number: str):
     ticket = _ticket_or_404(number)
     form = FollowForm()
     followed = session.get(SESSION_FOLLOWED, [])
-    if ticket.status not in lifecycle.OPEN:
+    if not lifecycle.is_open(ticket):
         return redirect(url_for("resident.track", number=ticket.number))
     if form.validate_on_submit():
         phone = form.phone.data or None
@@ -526,7 +527,7 @@ def reported_nearby(entrance: Entrance, days: int) -> list[Ticket]:
             sa.select(Ticket)
             .where(
                 Ticket.entrance_id == entrance.id,
-                Ticket.status.in_(WORKING),
+                Ticket.status.in_(WORKING_STATUSES),
                 Ticket.created_at >= since,
             )
             .order_by(Ticket.created_at.desc())
