@@ -7,7 +7,7 @@ COMPILED := $(CATALOGS:.po=.mo)
 CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: run test test-sqlite test-services bench lint format translations \
-	translations-update browser clean
+	translations-update browser clean classifier
 
 $(BIN)/repairdesk: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ browser:
 bench: $(BIN)/repairdesk translations
 	@for script in tests/benchmarks/bench_*.py; do \
 		echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+## classifier: retrain the learned urgency model from the corpus, then evaluate it
+classifier: $(BIN)/repairdesk
+	$(BIN)/repairdesk classifier train
+	$(BIN)/repairdesk classifier evaluate
 
 lint: $(BIN)/repairdesk
 	$(BIN)/ruff check repair dispatch printables tests
