@@ -109,8 +109,13 @@ def train_command(
     from dispatch.triage.model import DEFAULT_MODEL_PATH, save_model
 
     paths = training.training_paths(corpus_dir or training.TRAIN_DIR, seed_cases)
-    reports = training.read_parts(paths)
-    click.echo(f"training on {len(reports)} reports from {len(paths)} parts")
+    found = training.read_parts(paths)
+    heldout = training.read_parts(training.heldout_paths())
+    reports = training.without_heldout(found, heldout)
+    click.echo(
+        f"training on {len(reports)} reports from {len(paths)} parts "
+        f"({len(found) - len(reports)} left out: the same text is held out)"
+    )
     model = training.train(
         reports,
         candidates=_parse_candidates(candidates),

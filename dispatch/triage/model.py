@@ -158,16 +158,19 @@ class UrgencyModel:
     def explain(
         self, normalized: str, clues: Iterable[str] = (), limit: int = 3
     ) -> list[tuple[str, float]]:
-        """Returns the n-grams that pushed hardest towards urgent, longest kept."""
+        """Returns the character and word n-grams (two characters or more) that
+        pushed hardest towards urgent, a longer one kept over those inside it."""
         _, shares = self.contributions(normalized, clues)
-        shares = {g: v for g, v in shares.items() if not g.startswith("r:")}
+        shares = {g: v for g, v in shares.items() if not g.startswith(("r:", "p:"))}
         chosen: list[tuple[str, float]] = []
         ranked = sorted(shares.items(), key=lambda item: (-item[1], -len(item[0])))
         for gram, share in ranked:
             if share <= 0 or len(chosen) >= limit:
                 break
-            shown = gram.removeprefix("w:").removeprefix("p:").strip()
-            if not shown or any(shown in kept or kept in shown for kept, _ in chosen):
+            shown = gram.removeprefix("w:").strip()
+            if len(shown) < 2 or "#" in shown:
+                continue
+            if any(shown in kept or kept in shown for kept, _ in chosen):
                 continue
             chosen.append((shown, share))
         return chosen

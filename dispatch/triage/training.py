@@ -32,7 +32,7 @@ HELDOUT_DIR = ROOT / "tests" / "data" / "triage_heldout"
 SEED_CASES = ROOT / "tests" / "data" / "urgency_cases.jsonl"
 LEXICON_PATH = Path(__file__).with_name("rules") / "model_lexicon.toml"
 SEED = 13
-RECALL_TARGET = 0.98
+RECALL_TARGET = 0.985
 LANGS = ("zh", "en", "mixed")
 #: (name, C, class_weight) for logistic regression; "svm" rows use LinearSVC
 #: with sigmoid calibration. Chosen by leave-one-part-out figures.
@@ -98,6 +98,15 @@ def training_paths(train_dir: Path = TRAIN_DIR, seed: bool = True) -> list[Path]
 def heldout_paths(heldout_dir: Path = HELDOUT_DIR) -> list[Path]:
     """Returns the held-out parts (never trained on)."""
     return sorted(heldout_dir.glob("*.jsonl"))
+
+
+def without_heldout(
+    reports: Sequence[Report], heldout: Sequence[Report]
+) -> list[Report]:
+    """Returns the reports whose text is not also a held-out report's text (some
+    writers produced the same sentence; the held-out part keeps it)."""
+    texts = {report.text for report in heldout}
+    return [report for report in reports if report.text not in texts]
 
 
 def rule_verdicts(reports: Sequence[Report]) -> list[tuple[bool, bool]]:
