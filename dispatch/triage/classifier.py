@@ -673,12 +673,12 @@ def _choose_category(rules: Rules, verdict: _Verdict, hint: str | None) -> str:
 def _model_reason(
     model: UrgencyModel, normalized: str, verdict: _Verdict, category: str
 ) -> str | None:
-    """Returns the model's reason when it finds the report urgent, else None."""
+    """Returns the model's reason when it finds a report the rules did not call
+    urgent urgent, else None."""
     vetoing = any(n.startswith(("negated:", "resolved:")) for n in verdict.notes)
-    if model.veto and vetoing and not verdict.urgent:
+    if model.veto and vetoing:
         return None
-    seen = [f"urgent:{c}:" for c, _ in verdict.urgent] + verdict.notes
-    clues = rule_clues([*seen, f"category:{category}:"])
+    clues = rule_clues([*verdict.notes, f"category:{category}:"])
     if model.probability(normalized, clues) < model.threshold:
         return None
     pushed = model.explain(normalized, clues)
@@ -694,7 +694,8 @@ def classify(
 ) -> Classification:
     """Returns the urgency, category and reasons for a resident's description;
     category is the resident's own choice, kept unless the text says otherwise;
-    the learned model (default: the packaged one) may add urgency, never remove it."""
+    the learned model (default: the packaged one) is asked only when the rules
+    find nothing urgent: it may add urgency, never remove it."""
     rules = rules or load_rules()
     if learned and model is None:
         model = load_model()
@@ -719,7 +720,7 @@ def classify(
     chosen = _choose_category(rules, verdict, hint)
     reasons = [f"urgent:{cat}:{detail}" for cat, detail in verdict.urgent]
     learned_reason = None
-    if learned and model is not None:
+    if learned and model is not None and not verdict.urgent:
         learned_reason = _model_reason(model, normalized, verdict, chosen)
     if learned_reason is not None:
         reasons.append(learned_reason)
