@@ -81,6 +81,7 @@ REASON_KINDS = {
     "negated": _l("negated"),
     "resolved": _l("already fixed"),
     "hedged": _l("hedged"),
+    "model": _l("learned"),
     "hint": _l("resident's choice"),
     "category": _l("about"),
 }
