@@ -8,6 +8,9 @@ from flask import Flask, g
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from repair import ratelimit
 
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
@@ -20,6 +23,17 @@ def csp_nonce() -> str:
     return g.csp_nonce
 
 
+def init_deployment(app: Flask) -> None:
+    """Counts limits in the shared Redis, and trusts REPAIRDESK_TRUSTED_PROXIES
+    proxies' X-Forwarded-For/-Proto/-Host, so limits see the resident's address."""
+    ratelimit.configure(app)
+    proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if proxies:
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies
+        )
+
+
 def init_app(app: Flask) -> None:
     """Adds CSRF, rate limiting and the security headers to every response."""
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
@@ -28,9 +42,9 @@ def init_app(app: Flask) -> None:
     app.config.setdefault(
         "SESSION_COOKIE_SECURE", app.config["PUBLIC_URL"].startswith("https://")
     )
-    app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     csrf.init_app(app)
+    init_deployment(app)
     limiter.init_app(app)
     app.jinja_env.globals["csp_nonce"] = csp_nonce
 
