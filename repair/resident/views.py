@@ -21,7 +21,6 @@ from flask import (
     url_for,
 )
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
 from wtforms import (
     HiddenField,
@@ -32,7 +31,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
 from repair import lifecycle
 from repair.db import db, utcnow
@@ -49,7 +48,7 @@ from repair.models import (
 )
 from repair.photos.uploads import ACCEPT_ATTRIBUTE, PhotoUploads, finish_upload
 from repair.places import find_entrance_code
-from repair.security import csrf, limiter
+from repair.security import SafeForm, checks_own_input, csrf, limiter
 
 bp = Blueprint("resident", __name__)
 WORKING = (
@@ -82,7 +81,7 @@ def validate_phone(form, field) -> None:
     field.data = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-class ReportForm(FlaskForm):
+class ReportForm(SafeForm):
     photos = MultipleFileField(_l("Photos"))
     kept_photos = HiddenField()
     spot = StringField(
@@ -105,7 +104,15 @@ class ReportForm(FlaskForm):
     name = StringField(
         _l("Your name (optional)"), validators=[Optional(), Length(max=64)]
     )
-    submission_key = HiddenField()
+    submission_key = HiddenField(
+        validators=[
+            Optional(),
+            Regexp(
+                r"^[0-9a-f]{32}$",
+                message=_l("The form was damaged in transit; please press Send again."),
+            ),
+        ]
+    )
 
 
 def _categories() -> list[Category]:
@@ -114,6 +121,7 @@ def _categories() -> list[Category]:
 
 @bp.route("/q/<code>", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["SUBMIT_RATE_LIMIT"], methods=["POST"])
+@checks_own_input
 def report(code: str):
     """Shows the report form for an entrance and turns a valid post into a ticket."""
     known = find_entrance_code(code)
@@ -153,6 +161,8 @@ def report(code: str):
     uploads.require_one(_l("Please add at least one photo that shows the spot."))
     if not fields_ok or uploads.errors:
         form.kept_photos.data = uploads.token()
+        if form.submission_key.errors:
+            form.submission_key.data = uuid.uuid4().hex
         page = render_template(
             "resident/report.html",
             form=form,
@@ -198,7 +208,7 @@ def _open(
 
 
 def _ticket_for_submission(key: str | None) -> Ticket | None:
-    if not key:
+    if not key or len(key) > 64:
         return None
     return db.session.scalar(sa.select(Ticket).where(Ticket.submission_key == key))
 
@@ -271,7 +281,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
 
 
-class ResidentActionForm(FlaskForm):
+class ResidentActionForm(SafeForm):
     """Confirm, not fixed, rate: each carries the resident's private key."""
 
     k = HiddenField()
@@ -305,7 +315,9 @@ class RatingForm(ResidentActionForm):
 
 def has_resident_key(ticket: Ticket, key: str | None) -> bool:
     """Returns whether ``key`` is the ticket's private resident key."""
-    return bool(key) and hmac.compare_digest(key, ticket.resident_key)
+    return bool(key) and hmac.compare_digest(
+        key.encode("utf-8", "surrogatepass"), ticket.resident_key.encode()
+    )
 
 
 def _resident_actor(ticket: Ticket) -> lifecycle.Actor:
@@ -341,6 +353,7 @@ def confirm(number: str):
 
 
 @bp.post("/t/<number>/not-fixed")
+@checks_own_input
 def not_fixed(number: str):
     """The resident says it is not fixed: the ticket reopens and goes out again."""
     ticket = _ticket_or_404(number)
@@ -368,6 +381,7 @@ def not_fixed(number: str):
 
 
 @bp.post("/t/<number>/rate")
+@checks_own_input
 def rate(number: str):
     """The resident rates a confirmed repair, once."""
     ticket = _ticket_or_404(number)
@@ -389,7 +403,7 @@ def rate(number: str):
     return _private(ticket, "#rate")
 
 
-class FollowForm(FlaskForm):
+class FollowForm(SafeForm):
     phone = TelField(
         _l("Phone for progress SMS (optional)"), validators=[Optional(), validate_phone]
     )
@@ -400,6 +414,7 @@ SESSION_FOLLOWED = "followed"
 
 @bp.route("/t/<number>/follow", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["SUBMIT_RATE_LIMIT"], methods=["POST"])
+@checks_own_input
 def follow(number: str):
     """ "This is my problem too": the resident is counted on an existing ticket."""
     ticket = _ticket_or_404(number)
