@@ -18,7 +18,7 @@ from dispatch.messaging.notify import contractor_recipient, queue_reply
 from dispatch.models import Assignment, InboundSms, OutboxMessage, SmsOptOut
 from repair.db import db, utcnow
 from repair.models import Channel, Contractor, TicketEvent, TicketStatus
-from repair.security import csrf
+from repair.security import bounded_int, csrf
 
 log = logging.getLogger(__name__)
 
@@ -178,8 +178,8 @@ def status():
     elif reported in ("undelivered", "failed"):
         message.status = reported
         code = request.form.get("ErrorCode")
-        message.error_code = int(code) if code and code.isdigit() else None
-        message.error_message = f"{reported} (Twilio error {code or 'unknown'})"
+        message.error_code = bounded_int(code)
+        message.error_message = f"{reported} (Twilio error {(code or 'unknown')[:16]})"
         message_failed(message, now)
     db.session.commit()
     return "", 204
