@@ -457,7 +457,7 @@ def assign(number: str):
     """Assigns or reassigns the ticket to any active contractor."""
     ticket = ticket_or_404(number)
     form = AssignForm()
-    contractor = db.session.get(Contractor, int(form.contractor.data or 0))
+    contractor = db.session.get(Contractor, bounded_int(form.contractor.data) or 0)
     if not form.validate_on_submit() or contractor is None or not contractor.is_active:
         return _refuse(ticket, _l("Choose a contractor."))
     if not lifecycle.can(ticket, "dispatch"):
