@@ -60,8 +60,8 @@ def test_confirmation_shows_the_number_and_the_tracking_link(resident, client):
     response = resident.submit()
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     number = page.split('id="ticket-number">')[1].split("<")[0]
-    assert f'href="/t/{number}"' in page
-    assert "k=" in page  # the resident's private link for confirming the repair later
+    # the resident's own (private) link: the details and, later, confirming the repair
+    assert f'href="/t/{number}?k=' in page
 
 
 def test_someone_else_opening_the_confirmation_gets_the_public_page(app, resident):
