@@ -150,7 +150,11 @@ def _out_of_bounds(name: str, value: str) -> bool:
     text = value.strip()
     if kind == "int" and re.fullmatch(r"[+-]?[0-9]+", text):
         return bounded_int(text.lstrip("+"), -INT_MAX, INT_MAX) is None
-    if kind == "day" and re.fullmatch(r"[0-9]{1,6}-[0-9]{1,2}-[0-9]{1,2}", text):
+    if kind == "day" and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+        try:
+            date.fromisoformat(text)
+        except ValueError:
+            return False  # not a date at all: the page says so itself
         return bounded_day(text) is None
     return False
 
