@@ -113,7 +113,7 @@ def add_collector(app: Flask, collector: Callable[[], Iterator]) -> None:
 
 def collect_open_tickets() -> Iterator[GaugeMetricFamily]:
     """Yields the number of open tickets by state."""
-    from repair.lifecycle import OPEN
+    from repair.models import OPEN_STATUSES as OPEN
     from repair.models import Ticket
 
     family = GaugeMetricFamily(
