@@ -14,6 +14,14 @@ _NOT_SETTINGS = {
     "SQLALCHEMY_DATABASE_URI",
     "MAX_CONTENT_LENGTH",
     "SESSION_COOKIE_SECURE",
+    # Flask's and Flask-Login's cookie keys, Flask-Limiter's storage options: set
+    # from our own settings, not by an operator.
+    "SESSION_COOKIE_HTTPONLY",
+    "SESSION_COOKIE_SAMESITE",
+    "REMEMBER_COOKIE_HTTPONLY",
+    "REMEMBER_COOKIE_SAMESITE",
+    "REMEMBER_COOKIE_SECURE",
+    "RATELIMIT_STORAGE_OPTIONS",
 }
 
 
