@@ -39,6 +39,7 @@ def default_settings(instance_path: str) -> dict:
         "PHOTO_DIR": str(instance / "photos"),
         "PUBLIC_URL": "http://127.0.0.1:5000",
         "SMS_BACKEND": "console",
+        "SMS_TIMEOUT": "10s",
         "DEFAULT_TIMEZONE": "Asia/Shanghai",
         "SLA_TRIAGE": "1h",
         "SLA_URGENT_CONTACT": "30m",

@@ -6,6 +6,7 @@ import base64
 import json
 import re
 import threading
+import time
 import uuid
 from collections import deque
 from dataclasses import dataclass
@@ -58,6 +59,9 @@ class FakeTwilio:
         self.requests: list[dict[str, Any]] = []
         self.messages: list[dict[str, Any]] = []
         self._script: deque[ScriptedResponse] = deque()
+        #: Seconds to wait before answering the next message requests (which
+        #: are taken all the same): a provider that takes a message, then hangs.
+        self._delays: deque[tuple[float, str | None]] = deque()
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -120,6 +124,50 @@ class FakeTwilio:
         )
         with self._lock:
             self._script.extend([scripted] * times)
+
+    def delay_next(
+        self, seconds: float, *, times: int = 1, to: str | None = None
+    ) -> None:
+        """Takes the next `times` messages (to `to`, when set) but answers each
+        only after `seconds`."""
+        with self._lock:
+            self._delays.extend([(seconds, to)] * times)
+
+    def take_delay(self, to: str | None) -> float:
+        """Returns the wait scripted for an answer to `to` (0 when none is)."""
+        with self._lock:
+            for delay in self._delays:
+                if delay[1] in (None, to):
+                    self._delays.remove(delay)
+                    return delay[0]
+        return 0.0
+
+    def listing(self, path: str, query: dict[str, str]) -> tuple[int, str]:
+        """Answers GET Messages.json: the newest messages first, filtered by To."""
+        match = MESSAGES_PATH.match(path)
+        if not match or match["account"] != self.account_sid:
+            return _error(404, 20404, f"The requested resource {path} was not found")
+        with self._lock:
+            self.requests.append({"method": "GET", "path": path, "query": query})
+            found = [
+                m
+                for m in reversed(self.messages)
+                if m["to"] == query.get("To", m["to"])
+            ]
+        size = int(query.get("PageSize") or 50)
+        uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages.json"
+        page = {
+            "messages": found[:size],
+            "uri": uri,
+            "first_page_uri": uri,
+            "next_page_uri": None,
+            "previous_page_uri": None,
+            "page": 0,
+            "page_size": size,
+            "start": 0,
+            "end": max(0, min(size, len(found)) - 1),
+        }
+        return 200, json.dumps(page)
 
     def message(self, sid: str) -> dict[str, Any]:
         """Returns the message resource sent with this SID."""
@@ -282,10 +330,12 @@ def _handler_for(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
             form = dict(parse_qsl(raw, keep_blank_values=True))
             headers = {key: value for key, value in self.headers.items()}
             status, body = fake._answer(self.path, headers, form)
+            time.sleep(fake.take_delay(form.get("To")))
             self._send(status, body)
 
         def do_GET(self) -> None:
-            status, body = _error(404, 20404, "The fake serves only Messages.json")
+            path, _, raw = self.path.partition("?")
+            status, body = fake.listing(path, dict(parse_qsl(raw)))
             self._send(status, body)
 
         def _send(self, status: int, body: str) -> None:

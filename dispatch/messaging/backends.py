@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 from uuid import uuid4
@@ -19,6 +20,8 @@ from twilio.base.exceptions import (
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
+
+from repair.config import parse_duration
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,10 @@ PERMANENT_ERROR_CODES: dict[int, str] = {
     21617: "the message body is too long (over 1600 characters)",
     21635: "the 'To' number cannot be reached (landline or unreachable carrier)",
 }
+
+#: How many of the newest messages to a number are looked through after an
+#: ambiguous send.
+FIND_LIMIT = 20
 
 # Twilio's "too many requests" code: back off and retry, whatever the HTTP status.
 RATE_LIMIT_ERROR_CODE = 20429
@@ -84,6 +91,11 @@ class PermanentSmsError(SmsError):
     """A failure no retry can fix (invalid number, opted out, bad credentials)."""
 
 
+class AmbiguousSmsError(TransientSmsError):
+    """The request may have reached the provider (it timed out waiting for the
+    answer): ask the provider (``find_sent``) before sending again."""
+
+
 class SmsBackend(Protocol):
     """Sends one SMS and returns the provider's id and status."""
 
@@ -98,6 +110,11 @@ class SmsBackend(Protocol):
         status_callback: str | None = None,
     ) -> SendResult:
         """Sends body to the E.164 number `to`; raises an SmsError subclass."""
+        ...
+
+    def find_sent(self, to: str, body: str, since: datetime) -> SendResult | None:
+        """Returns the message with this body the provider took for `to` since
+        `since`, if it has one (after an ambiguous send); raises SmsError."""
         ...
 
 
@@ -124,6 +141,10 @@ class ConsoleBackend:
             body,
         )
         return SendResult(provider_id=provider_id, status="sent")
+
+    def find_sent(self, to: str, body: str, since: datetime) -> SendResult | None:
+        """Knows of no message: the console sends nothing anywhere."""
+        return None
 
 
 class _BaseUrlHttpClient(TwilioHttpClient):
@@ -205,8 +226,11 @@ class TwilioBackend:
             raise classify_error(exc.status, exc.code, exc.msg) from exc
         except TwilioServiceException as exc:
             raise classify_error(exc.status, exc.code, exc.detail or exc.title) from exc
+        except requests.ConnectTimeout as exc:
+            raise TransientSmsError(f"could not reach Twilio in time: {exc}") from exc
         except requests.Timeout as exc:
-            raise TransientSmsError(f"Twilio did not answer in time: {exc}") from exc
+            # The request went out: Twilio may have taken the message.
+            raise AmbiguousSmsError(f"Twilio did not answer in time: {exc}") from exc
         except (requests.RequestException, TwilioException) as exc:
             raise TransientSmsError(f"could not reach Twilio: {exc}") from exc
         except json.JSONDecodeError as exc:
@@ -214,6 +238,24 @@ class TwilioBackend:
         if not message.sid:
             raise TransientSmsError("Twilio's answer carried no message SID")
         return SendResult(provider_id=message.sid, status=str(message.status or ""))
+
+    def find_sent(self, to: str, body: str, since: datetime) -> SendResult | None:
+        """Looks through Twilio's newest messages to `to` for this body, created
+        since `since` (Twilio keeps no idempotency key for messages)."""
+        try:
+            recent = self.client.messages.list(to=to, limit=FIND_LIMIT)
+        except TwilioRestException as exc:
+            raise classify_error(exc.status, exc.code, exc.msg) from exc
+        except (requests.RequestException, TwilioException) as exc:
+            raise TransientSmsError(f"could not ask Twilio: {exc}") from exc
+        for message in recent:
+            created = message.date_created
+            if message.body != body or (created is not None and created < since):
+                continue
+            if self.from_ and message.from_ not in (None, self.from_):
+                continue
+            return SendResult(provider_id=message.sid, status=str(message.status))
+        return None
 
 
 def classify_error(status: int | None, code: int | None, message: str) -> SmsError:
@@ -259,6 +301,7 @@ def backend_from_settings(config: Mapping[str, Any]) -> SmsBackend:
         from_=config.get("TWILIO_FROM") or "",
         messaging_service_sid=config.get("TWILIO_MESSAGING_SERVICE_SID") or "",
         api_base_url=config.get("TWILIO_API_BASE_URL") or "",
+        timeout=parse_duration(config.get("SMS_TIMEOUT") or "10s").total_seconds(),
     )
 
 

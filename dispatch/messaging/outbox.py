@@ -9,7 +9,9 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 
 from dispatch.messaging.backends import (
+    AmbiguousSmsError,
     PermanentSmsError,
+    SendResult,
     SmsBackend,
     SmsError,
     backend_from_settings,
@@ -35,9 +37,13 @@ BACKOFF = (
     timedelta(minutes=15),
 )
 MAX_ATTEMPTS = len(BACKOFF) + 1
-#: A message left "sending" this long was interrupted mid-send; it is not sent again
-#: (it may have gone out) but shown to the officer as failed.
-STUCK_AFTER = timedelta(minutes=10)
+#: A message left "sending" this long was interrupted mid-send (a worker killed, a
+#: lost commit): the provider is asked whether it took it before any new attempt.
+STUCK_AFTER = timedelta(minutes=2)
+#: provider_status while we do not know whether the provider took the message.
+UNKNOWN = "unknown"
+#: How far before the row was written a copy at the provider may be ours.
+FIND_MARGIN = timedelta(minutes=1)
 
 
 def init_app(app: Flask) -> None:
@@ -89,6 +95,19 @@ def send_message(message_id: int, now: datetime | None = None) -> str:
     if db.session.get(SmsOptOut, message.to_phone) is not None:
         opted_out = PermanentSmsError("the recipient replied STOP", code=OPTED_OUT)
         return _fail(message, now, opted_out)
+    if message.provider_status == UNKNOWN:
+        # The last attempt may have reached the provider: never send it twice.
+        try:
+            found = sms_backend().find_sent(
+                message.to_phone, message.body, message.created_at - FIND_MARGIN
+            )
+        except SmsError as error:
+            return _retry_later(message, now, error)
+        if found is not None:
+            return _sent(message, found, now)
+        message.provider_status = None
+        if message.attempts > MAX_ATTEMPTS:
+            return _fail(message, now, SmsError("the provider never took it"), True)
     validity = None
     if message.valid_until is not None:
         validity = max(60, int((message.valid_until - now).total_seconds()))
@@ -101,8 +120,15 @@ def send_message(message_id: int, now: datetime | None = None) -> str:
         )
     except PermanentSmsError as error:
         return _fail(message, now, error)
+    except AmbiguousSmsError as error:
+        message.provider_status = UNKNOWN
+        return _retry_later(message, now, error)
     except SmsError as error:
         return _retry_later(message, now, error)
+    return _sent(message, result, now)
+
+
+def _sent(message: OutboxMessage, result: SendResult, now: datetime) -> MessageStatus:
     message.provider_id = result.provider_id
     message.provider_status = result.status
     message.sent_at = now
@@ -135,10 +161,11 @@ def _retry_later(
 ) -> MessageStatus:
     message.error_code = error.code
     message.error_message = str(error)
-    if message.attempts >= MAX_ATTEMPTS:
+    # After an ambiguous attempt one more attempt always comes: it asks first.
+    if message.attempts >= MAX_ATTEMPTS and message.provider_status != UNKNOWN:
         return _fail(message, now, error, gave_up=True)
     message.status = M.PENDING
-    message.next_attempt_at = now + BACKOFF[message.attempts - 1]
+    message.next_attempt_at = now + BACKOFF[min(message.attempts, len(BACKOFF)) - 1]
     message.updated_at = now
     schedule_after_commit(
         message.next_attempt_at,
@@ -221,10 +248,10 @@ def due_messages(now: datetime) -> list[int]:
     )
 
 
-def fail_stuck_messages(now: datetime) -> int:
-    """Marks messages interrupted mid-send as failed; returns how many."""
-    from dispatch.messaging.delivery import message_failed
-
+def recover_stuck_messages(now: datetime) -> int:
+    """Puts messages interrupted mid-send back in line, marked as unknown, so the
+    next attempt asks the provider whether it took them before sending; returns
+    how many. Nothing is reported failed and no job moves for an ambiguous send."""
     stuck = db.session.scalars(
         sa.select(OutboxMessage).where(
             OutboxMessage.status == M.SENDING,
@@ -232,11 +259,15 @@ def fail_stuck_messages(now: datetime) -> int:
         )
     ).all()
     for message in stuck:
-        message.status = M.FAILED
-        message.error_message = (
-            "interrupted while sending; it may or may not have gone out"
-        )
+        message.status = M.PENDING
+        message.provider_status = UNKNOWN
+        message.next_attempt_at = now
+        message.error_message = "interrupted while sending; asking the provider"
         message.updated_at = now
-        message_failed(message, now)
+        enqueue_after_commit(
+            send_message,
+            message.id,
+            job_id=f"sms-{message.id}-stuck-{message.attempts}",
+        )
     db.session.commit()
     return len(stuck)

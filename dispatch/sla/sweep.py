@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from dispatch.integrations.hotline import due_replies, send_reply
-from dispatch.messaging.outbox import due_messages, fail_stuck_messages, send_message
+from dispatch.messaging.outbox import due_messages, recover_stuck_messages, send_message
 from dispatch.models import SlaPolicy, SlaStep
 from dispatch.sla import clock as sla
 from dispatch.sla.escalation import escalate_if_overdue, job_id, policy_for, take_rung
@@ -39,7 +39,7 @@ def sweep(now: datetime | None = None) -> dict:
     taken = take_due_rungs(now)
     followed_up = follow_up_completed(now)
     closed = close_unanswered(now)
-    stuck = fail_stuck_messages(now)
+    stuck = recover_stuck_messages(now)
     requeued = _requeue(due_messages(now - MESSAGE_GRACE))
     replies = _requeue(due_replies(now - MESSAGE_GRACE), send_reply, "hotline")
     photos = sweep_photos(now)

@@ -290,7 +290,7 @@ def phase_timers(totals: Counter):
         "overdue_tickets",
         "policy_for",
         "take_rung",
-        "fail_stuck_messages",
+        "recover_stuck_messages",
         "due_messages",
     )
     originals = {name: getattr(sweep_module, name) for name in names}
