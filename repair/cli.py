@@ -83,6 +83,10 @@ def run_command(host: str, port: int, no_worker: bool) -> None:
     app = current_app._get_current_object()
     get_redis(app)  # starts the embedded server when REPAIRDESK_REDIS_URL is unset
     os.environ["REPAIRDESK_REDIS_URL"] = app.config["REDIS_URL"]
+    if not os.environ.get("REPAIRDESK_PUBLIC_URL"):
+        # Links in the SMS outbox and on stickers lead to where this serves.
+        app.config["PUBLIC_URL"] = f"http://{host}:{port}"
+        os.environ["REPAIRDESK_PUBLIC_URL"] = app.config["PUBLIC_URL"]
     children: list[subprocess.Popen] = []
     if not no_worker and "worker" in main.list_commands(click.get_current_context()):
         children.append(
@@ -114,7 +118,7 @@ def _print_welcome(app: Flask, host: str, port: int) -> None:
     click.secho(f"\nRepairDesk is running at {base}", bold=True)
     click.echo("Resident report pages (one per entrance sticker):")
     for entrance in all_entrances():
-        click.echo(f"  {entrance.label()}: {base}/q/{entrance.code}")
+        click.echo(f"  {entrance.label()}: {landing_url(entrance)}")
     click.echo(f"Officer's board: {base}/board")
     logins = read_demo_logins(Path(app.instance_path) / DEMO_LOGINS_FILE)
     for username, _name, role, _phone in DEMO_USERS:

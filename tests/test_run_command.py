@@ -75,6 +75,8 @@ def test_run_prints_the_board_and_every_demo_login_and_ctrl_c_stops_everything(
         assert f"demo {role} login: {user} / " in text
     assert "demo admin login: admin / " in text
     assert f"http://127.0.0.1:{port}/outbox" in text
+    # the report pages (and every link the app prints) use the port it serves on
+    assert f"http://127.0.0.1:{port}/q/" in text
     instance = tmp_path / "instance"
     assert any(
         "redis-server" in " ".join(p.cmdline()) for p in _processes_using(instance)
