@@ -45,3 +45,51 @@ def _base36(number: int) -> str:
         out = _DIGITS[digit] + out
         if number == 0:
             return out
+
+
+#: Short job codes: no 0/O, 1/I/L, so a code read aloud or typed is unambiguous.
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CODE_LENGTH = 8
+
+
+def job_code(assignment_id: int) -> str:
+    """Returns the assignment's short code (/j/<code>), creating it the first time."""
+    import secrets
+
+    import sqlalchemy as sa
+
+    from dispatch.models import JobCode
+    from repair.db import db
+
+    existing = db.session.scalar(
+        sa.select(JobCode.code).where(JobCode.assignment_id == assignment_id)
+    )
+    if existing:
+        return existing
+    while True:
+        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+        if db.session.get(JobCode, code) is None:
+            break
+    db.session.add(JobCode(code=code, assignment_id=assignment_id))
+    db.session.flush()
+    return code
+
+
+def normalize_code(text: str) -> str:
+    """Returns a typed code in canonical form (upper case, look-alikes mapped)."""
+    table = str.maketrans({"0": "O", "1": "I", "L": "I"})
+    cleaned = "".join(text.split()).upper().replace("-", "")
+    # O, I and L are not in the alphabet: a typed 0/O/1/I/L can never match.
+    return cleaned.translate(table)
+
+
+def assignment_id_from_code(code: str) -> int | None:
+    """Returns the assignment a short job code names, or None."""
+    from dispatch.models import JobCode
+    from repair.db import db
+
+    code = normalize_code(code)
+    if len(code) != CODE_LENGTH or any(c not in CODE_ALPHABET for c in code):
+        return None
+    row = db.session.get(JobCode, code)
+    return row.assignment_id if row else None

@@ -9,6 +9,7 @@ from flask import (
     Flask,
     current_app,
     g,
+    redirect,
     render_template,
     request,
     url_for,
@@ -22,14 +23,18 @@ from dispatch.contractor.forms import (
     CompleteForm,
     DeclineForm,
 )
-from dispatch.contractor.tokens import assignment_id_from
+from dispatch.contractor.tokens import (
+    assignment_id_from,
+    assignment_id_from_code,
+    job_token,
+)
 from dispatch.models import Assignment
 from repair import lifecycle
 from repair.db import db, utcnow
 from repair.i18n import zone_name
 from repair.models import Channel
 from repair.photos.uploads import ACCEPT_ATTRIBUTE, PhotoUploads, finish_upload
-from repair.security import csrf
+from repair.security import csrf, limiter
 
 bp = Blueprint("contractor", __name__)
 
@@ -88,9 +93,30 @@ def changed_meanwhile(_refused: Exception):
     return _done(request.view_args["token"])
 
 
+@bp.get("/j")
+@limiter.limit("30 per minute")
+def enter_code():
+    """Opens a job from the short code an SMS carries, typed by the contractor."""
+    code = request.args.get("code", "").strip()
+    if code:
+        assignment_id = assignment_id_from_code(code)
+        if assignment_id is not None:
+            return redirect(url_for("contractor.job", token=job_token(assignment_id)))
+    status = 404 if code else 200
+    return render_template("contractor/enter_code.html", code=code), status
+
+
 @bp.get("/j/<token>")
+@limiter.limit(
+    "30 per minute",
+    exempt_when=lambda: "-" in (request.view_args or {}).get("token", "-"),
+)
 def job(token: str):
-    """Shows the job with the actions its state allows."""
+    """Shows the job with the actions its state allows (a short code redirects)."""
+    if "-" not in token:
+        assignment_id = assignment_id_from_code(token)
+        if assignment_id is not None:
+            return redirect(url_for("contractor.job", token=job_token(assignment_id)))
     assignment = load_assignment(token)
     return _page(assignment, token)
 

@@ -97,6 +97,8 @@ def send_message(message_id: int, now: datetime | None = None) -> str:
             message.body,
             validity_seconds=validity,
             status_callback=status_callback_url(),
+            kind=message.template,
+            variables=message.variables or {},
         )
     except PermanentSmsError as error:
         return _fail(message, now, error)
