@@ -152,11 +152,15 @@ class InboundSms(db.Model):
 
 
 class JobCode(db.Model):
-    """A short code typed or tapped to open a job (/j/<code>), one per assignment."""
+    """A short code typed or tapped on /j: a contractor's job (one per assignment)
+    or a resident's own tracking page (one per ticket)."""
 
     code: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
-    assignment_id: Mapped[int] = mapped_column(
+    assignment_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("assignment.id"), unique=True
+    )
+    ticket_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("ticket.id"), unique=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import sqlalchemy as sa
+
 from flask import (
     Blueprint,
     Flask,
@@ -25,14 +27,14 @@ from dispatch.contractor.forms import (
 )
 from dispatch.contractor.tokens import (
     assignment_id_from,
-    assignment_id_from_code,
+    code_owner,
     job_token,
 )
 from dispatch.models import Assignment
 from repair import lifecycle
 from repair.db import db, utcnow
 from repair.i18n import zone_name
-from repair.models import Channel
+from repair.models import Channel, Ticket
 from repair.photos.uploads import ACCEPT_ATTRIBUTE, PhotoUploads, finish_upload
 from repair.security import csrf, limiter
 
@@ -98,10 +100,8 @@ def changed_meanwhile(_refused: Exception):
 def enter_code():
     """Opens a job from the short code an SMS carries, typed by the contractor."""
     code = request.args.get("code", "").strip()
-    if code:
-        assignment_id = assignment_id_from_code(code)
-        if assignment_id is not None:
-            return redirect(url_for("contractor.job", token=job_token(assignment_id)))
+    if code and (target := _code_target(code) or _ticket_target(code)):
+        return redirect(target)
     status = 404 if code else 200
     return render_template("contractor/enter_code.html", code=code), status
 
@@ -113,12 +113,31 @@ def enter_code():
 )
 def job(token: str):
     """Shows the job with the actions its state allows (a short code redirects)."""
-    if "-" not in token:
-        assignment_id = assignment_id_from_code(token)
-        if assignment_id is not None:
-            return redirect(url_for("contractor.job", token=job_token(assignment_id)))
+    if "-" not in token and (target := _code_target(token)):
+        return redirect(target)
     assignment = load_assignment(token)
     return _page(assignment, token)
+
+
+def _code_target(code: str) -> str | None:
+    # A job code opens the job; a resident's code opens their own tracking page.
+    row = code_owner(code)
+    if row is None:
+        return None
+    if row.assignment_id is not None:
+        return url_for("contractor.job", token=job_token(row.assignment_id))
+    ticket = db.session.get(Ticket, row.ticket_id)
+    if ticket is None:
+        return None
+    return url_for("resident.track", number=ticket.number, k=ticket.resident_key)
+
+
+def _ticket_target(number: str) -> str | None:
+    # A ticket number typed on /j opens its public tracking page (for followers).
+    ticket = db.session.scalar(
+        sa.select(Ticket).where(Ticket.number == "".join(number.split()).upper())
+    )
+    return url_for("resident.track", number=ticket.number) if ticket else None
 
 
 def _page(

@@ -15,13 +15,13 @@ ELLIPSIS = "…"
 #: templates we ship use them. No variable ever carries a URL or a phone number:
 #: links are fixed in the approved text, a job is named by its short code.
 MESSAGE_KINDS: dict[str, tuple[str, ...]] = {
-    "dispatch": ("number", "place", "due", "code"),
+    "dispatch": ("number", "urgency", "place", "due", "code"),
     "reminder": ("number", "place", "due", "code"),
     "job_moved": ("number",),
     "urgency_changed": ("number", "urgency", "due", "code"),
-    "resident_accepted": ("number", "contractor", "due"),
-    "resident_completed": ("number",),
-    "resident_follow_up": ("number",),
+    "resident_accepted": ("number", "contractor", "due", "code"),
+    "resident_completed": ("number", "code"),
+    "resident_follow_up": ("number", "code"),
     "officer_new_urgent": ("number", "place", "problem"),
     "officer_breach": ("number", "place", "clock"),
     "officer_sms_failed": ("number", "who"),
@@ -97,7 +97,7 @@ def variables_for(
     now: datetime | None = None,
 ) -> dict[str, str]:
     """Returns the named variables of a message about a ticket (no URL, no phone)."""
-    from dispatch.contractor.tokens import job_code
+    from dispatch.contractor.tokens import job_code, resident_code
     from dispatch.messaging.notify import _short_time
     from repair.i18n import zone_name
     from repair.models import Urgency
@@ -124,6 +124,11 @@ def variables_for(
     }
     if context.get("assignment_id"):
         values["code"] = job_code(int(context["assignment_id"]))
+    elif context.get("private"):
+        values["code"] = resident_code(ticket.id)
+    elif kind.startswith("resident_"):
+        # Followers get the public page: the ticket number typed on /j opens it.
+        values["code"] = ticket.number
     return clean_variables(kind, values)
 
 

@@ -23,11 +23,14 @@ def upgrade():
     op.create_table(
         'job_code',
         sa.Column('code', sa.String(length=8), nullable=False),
-        sa.Column('assignment_id', sa.Integer(), nullable=False),
+        sa.Column('assignment_id', sa.Integer(), nullable=True),
+        sa.Column('ticket_id', sa.Integer(), nullable=True),
         sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(['assignment_id'], ['assignment.id'], name=op.f('fk_job_code_assignment_id_assignment')),
+        sa.ForeignKeyConstraint(['ticket_id'], ['ticket.id'], name=op.f('fk_job_code_ticket_id_ticket')),
         sa.PrimaryKeyConstraint('code', name=op.f('pk_job_code')),
         sa.UniqueConstraint('assignment_id', name=op.f('uq_job_code_assignment_id')),
+        sa.UniqueConstraint('ticket_id', name=op.f('uq_job_code_ticket_id')),
     )
 
 
