@@ -171,6 +171,12 @@ def _fail(
     return M.FAILED
 
 
+PROVIDER_NAMES = {
+    "twilio": "Twilio",
+    "aliyun": "Alibaba Cloud",
+    "tencent": "Tencent Cloud",
+}
+
 #: Delivery statuses in the order they happen; a late report never goes backwards.
 REPORT_RANK = {
     "accepted": 0,
@@ -185,7 +191,11 @@ REPORT_RANK = {
 
 
 def record_delivery_report(
-    message: OutboxMessage, reported: str, error_code: str | None, now: datetime
+    message: OutboxMessage,
+    reported: str,
+    error_code: str | None,
+    now: datetime,
+    provider: str = "twilio",
 ) -> bool:
     """Records the provider's delivery report on the message; a failed job offer
     goes to the backup. Returns False for a repeated, late or unknown report."""
@@ -203,7 +213,8 @@ def record_delivery_report(
         message.status = M(reported)
         code = error_code
         message.error_code = int(code) if code and code.isdigit() else None
-        message.error_message = f"{reported} (Twilio error {code or 'unknown'})"
+        name = PROVIDER_NAMES.get(provider, provider)
+        message.error_message = f"{reported} ({name} error {code or 'unknown'})"
         message_failed(message, now)
     return True
 
