@@ -14,7 +14,7 @@ from flask.cli import with_appcontext
 
 from repair import lifecycle
 from repair.db import db, utcnow
-from repair.models import Ticket, TicketEvent, TicketFollower
+from repair.models import ActorType, Ticket, TicketEvent, TicketFollower
 
 #: Outbox recipients whose number is a resident's, not staff's or a contractor's.
 RESIDENT_RECIPIENTS = ("resident", "follower")
@@ -87,7 +87,7 @@ def erase_ticket(
     if not (phones or erased_reporter):
         return False
     _scrub_messages(ticket, phones)
-    _scrub_events(ticket, phones)
+    _scrub_events(ticket, phones, forget_names=phone is None or erased_reporter)
     lifecycle.record_event(
         ticket,
         ERASED,
@@ -110,6 +110,9 @@ def _scrub_messages(ticket: Ticket, phones: set[str]) -> None:
     for message in messages:
         if message.to_phone in phones:
             message.to_phone = mask_phone(message.to_phone)
+            # The key named the recipient by number; the row id keeps it unique.
+            message.dedupe_key = _scrub_text(message.dedupe_key, forms)
+            message.dedupe_key = f"{message.dedupe_key[:100]}#{message.id}"
         message.body = _scrub_text(message.body, forms)
         if message.variables:
             message.variables = {
@@ -119,14 +122,14 @@ def _scrub_messages(ticket: Ticket, phones: set[str]) -> None:
             message.error_message = _scrub_text(message.error_message, forms)
 
 
-def _scrub_events(ticket: Ticket, phones: set[str]) -> None:
-    if not phones:
-        return
-    forms = set().union(*(phone_forms(p) for p in phones))
+def _scrub_events(ticket: Ticket, phones: set[str], forget_names: bool) -> None:
+    forms = set().union(*(phone_forms(p) for p in phones)) if phones else set()
     events = db.session.scalars(
         sa.select(TicketEvent).where(TicketEvent.ticket_id == ticket.id)
     ).all()
     for event in events:
+        if forget_names and event.actor_type is ActorType.RESIDENT:
+            event.actor_name = None
         if event.note:
             event.note = _scrub_text(event.note, forms)
         if event.data:
