@@ -261,9 +261,7 @@ def residents_command() -> None:
 @with_appcontext
 def export_command(phone: str) -> None:
     """Prints, as JSON, everything kept about PHONE (PIPL Art. 45)."""
-    click.echo(
-        json.dumps(export_resident(_e164(phone)), ensure_ascii=False, indent=2)
-    )
+    click.echo(json.dumps(export_resident(_e164(phone)), ensure_ascii=False, indent=2))
 
 
 @residents_command.command("erase")

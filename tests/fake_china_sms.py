@@ -151,7 +151,11 @@ class FakeAliyunSms(_FakeServer):
             return 400, "IncompleteSignature", "The request signature is incomplete."
         fields = dict(part.split("=", 1) for part in rest.split(","))
         if fields.get("Credential") != self.access_key_id:
-            return 404, "InvalidAccessKeyId.NotFound", "Specified access key is not found."
+            return (
+                404,
+                "InvalidAccessKeyId.NotFound",
+                "Specified access key is not found.",
+            )
         payload = hashlib.sha256(body).hexdigest()
         if headers.get("x-acs-content-sha256") != payload:
             return 400, "SignatureDoesNotMatch", "The payload hash does not match."
@@ -159,12 +163,23 @@ class FakeAliyunSms(_FakeServer):
         canonical_query = "&".join(
             f"{key}={quote(query[key], safe='~')}" for key in sorted(query)
         )
-        canonical_headers = "".join(f"{name}:{headers.get(name, '').strip()}\n" for name in signed)
+        canonical_headers = "".join(
+            f"{name}:{headers.get(name, '').strip()}\n" for name in signed
+        )
         canonical = "\n".join(
-            [method, path or "/", canonical_query, canonical_headers, ";".join(signed), payload]
+            [
+                method,
+                path or "/",
+                canonical_query,
+                canonical_headers,
+                ";".join(signed),
+                payload,
+            ]
         )
         to_sign = "ACS3-HMAC-SHA256\n" + hashlib.sha256(canonical.encode()).hexdigest()
-        expected = hmac.new(self.secret.encode(), to_sign.encode(), hashlib.sha256).hexdigest()
+        expected = hmac.new(
+            self.secret.encode(), to_sign.encode(), hashlib.sha256
+        ).hexdigest()
         if not hmac.compare_digest(expected, fields.get("Signature", "")):
             return (
                 400,
@@ -197,7 +212,9 @@ class FakeTencentSms(_FakeServer):
     def answer(self, handler: BaseHTTPRequestHandler, body: bytes):
         headers = {k.lower(): v for k, v in handler.headers.items()}
         request = json.loads(body or b"{}")
-        self.requests.append({"path": handler.path, "headers": headers, "json": request})
+        self.requests.append(
+            {"path": handler.path, "headers": headers, "json": request}
+        )
         request_id = str(uuid.uuid4())
         problem = self._check_signature(handler.command, handler.path, headers, body)
         if problem is None and request.get("SmsSdkAppId") != self.app_id:
@@ -226,7 +243,9 @@ class FakeTencentSms(_FakeServer):
             serial = f"2640:{uuid.uuid4().int % 10**28:028d}"
             if scripted is not None:
                 code, message, serial = scripted[0], scripted[0], ""
-            elif not (phone.startswith("+86") and phone[3:].isdigit() and len(phone) == 14):
+            elif not (
+                phone.startswith("+86") and phone[3:].isdigit() and len(phone) == 14
+            ):
                 code, message, serial = (
                     "InvalidParameterValue.IncorrectPhoneNumber",
                     "invalid phone number",
@@ -260,13 +279,18 @@ class FakeTencentSms(_FakeServer):
         auth = headers.get("authorization", "")
         algorithm, _, rest = auth.partition(" ")
         if algorithm != "TC3-HMAC-SHA256":
-            return "AuthFailure.SignatureFailure", "The provided credentials could not be validated."
+            return (
+                "AuthFailure.SignatureFailure",
+                "The provided credentials could not be validated.",
+            )
         fields = dict(part.strip().split("=", 1) for part in rest.split(","))
         secret_id, date, service, _ = fields.get("Credential", "///").split("/")
         if secret_id != self.secret_id:
             return "AuthFailure.SecretIdNotFound", "The SecretId is not found."
         signed = fields.get("SignedHeaders", "").split(";")
-        canonical_headers = "".join(f"{name}:{headers.get(name, '')}\n" for name in signed)
+        canonical_headers = "".join(
+            f"{name}:{headers.get(name, '')}\n" for name in signed
+        )
         canonical = "\n".join(
             [
                 method,
@@ -290,7 +314,9 @@ class FakeTencentSms(_FakeServer):
         def sign(key: bytes, text: str) -> bytes:
             return hmac.new(key, text.encode(), hashlib.sha256).digest()
 
-        key = sign(sign(sign(("TC3" + self.secret_key).encode(), date), service), "tc3_request")
+        key = sign(
+            sign(sign(("TC3" + self.secret_key).encode(), date), service), "tc3_request"
+        )
         expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected, fields.get("Signature", "")):
             return (

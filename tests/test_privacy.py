@@ -44,7 +44,7 @@ def _form(client, path: str, form_id: str) -> dict:
 
 @pytest.fixture
 def accepted(app, client, resident) -> tuple[str, str]:
-    """A loose handrail reported with a number and a name, accepted by the contractor."""
+    """A loose handrail reported with a number and a name, then accepted."""
     number = resident.report(description="扶手松动", phone=LOCAL, name=NAME)
     with app.app_context():
         contractor = ContractorActions(client, PRIMARY)
@@ -69,7 +69,9 @@ def test_officer_sees_the_resident_masked_until_revealing_which_is_recorded(
     assert response.headers["Cache-Control"] == "no-store"
     with app.app_context():
         [event] = [
-            e for e in find_ticket(number).events if e.action == "personal_data_revealed"
+            e
+            for e in find_ticket(number).events
+            if e.action == "personal_data_revealed"
         ]
         assert event.actor_type.value == "officer"
         assert event.actor_id is not None
@@ -152,10 +154,9 @@ def test_retention_erases_numbers_and_names_and_keeps_statistics(
         closed_at, day = ticket.closed_at, ticket.created_at.date().isoformat()
         assert LOCAL in _everything_stored()
 
-    with freeze_time(closed_at + timedelta(days=179)):
-        with app.app_context():
-            assert erase_expired() == 0  # not yet
-            assert find_ticket(closed).reporter_phone == RESIDENT
+    with freeze_time(closed_at + timedelta(days=179)), app.app_context():
+        assert erase_expired() == 0  # not yet
+        assert find_ticket(closed).reporter_phone == RESIDENT
 
     with freeze_time(closed_at + timedelta(days=180, seconds=1)):
         before = _statistics(client, officer, day)

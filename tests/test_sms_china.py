@@ -10,7 +10,13 @@ import sqlalchemy as sa
 
 from dispatch.contractor.tokens import CODE_ALPHABET, CODE_LENGTH
 from dispatch.messaging.templates import MESSAGE_KINDS
-from dispatch.models import Assignment, InboundSms, JobCode, MessageStatus, OutboxMessage
+from dispatch.models import (
+    Assignment,
+    InboundSms,
+    JobCode,
+    MessageStatus,
+    OutboxMessage,
+)
 from repair.db import db
 from repair.models import TicketStatus
 from tests.factories import find_ticket
@@ -70,7 +76,9 @@ def test_job_offer_goes_out_as_a_template_with_the_short_job_code(
         code = params["code"]
         assert len(code) == CODE_LENGTH and set(code) <= set(CODE_ALPHABET)
         job_code = db.session.get(JobCode, code)
-        assert db.session.get(Assignment, job_code.assignment_id).ticket.number == number
+        assert (
+            db.session.get(Assignment, job_code.assignment_id).ticket.number == number
+        )
         assert offer.variables == params
         for value in params.values():
             assert "http" not in value and "138" not in value

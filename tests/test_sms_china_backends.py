@@ -1,4 +1,4 @@
-"""Alibaba Cloud and Tencent Cloud SMS through their real SDKs, against local stand-ins."""
+"""Alibaba Cloud and Tencent Cloud SMS: their real SDKs against local stand-ins."""
 
 from __future__ import annotations
 

@@ -166,4 +166,3 @@ def init_app(app: Flask) -> None:
     """Registers the callbacks; the token in the address replaces the CSRF token."""
     csrf.exempt(bp)
     app.register_blueprint(bp)
-

@@ -61,7 +61,11 @@ ALIYUN_PERMANENT_CODES: dict[str, str] = {
 
 #: Tencent Cloud's codes worth retrying: frequency limits per number and per
 #: account, and the platform's own failures.
-TENCENT_TRANSIENT_PREFIXES = ("LimitExceeded.", "InternalError.", "RequestLimitExceeded")
+TENCENT_TRANSIENT_PREFIXES = (
+    "LimitExceeded.",
+    "InternalError.",
+    "RequestLimitExceeded",
+)
 TENCENT_TRANSIENT_CODES = frozenset(
     {
         "InternalError",
@@ -77,7 +81,7 @@ TENCENT_PERMANENT_CODES: dict[str, str] = {
     "UnsupportedOperation.ContainDomesticAndInternationalPhoneNumber": (
         "domestic and international numbers in one request"
     ),
-    "FailedOperation.PhoneNumberInBlacklist": "the number is blacklisted (unsubscribed)",
+    "FailedOperation.PhoneNumberInBlacklist": "the number is blacklisted (opted out)",
     "FailedOperation.PhoneNumberOnBlacklist": "the number is blacklisted",
     "FailedOperation.ContainSensitiveWord": "the text contains a sensitive word",
     "FailedOperation.SignatureIncorrectOrUnapproved": "the signature is not approved",
@@ -153,7 +157,9 @@ def split_endpoint(endpoint: str, default_host: str) -> tuple[str, str]:
         return "https", endpoint.rstrip("/")
     parts = urlsplit(endpoint)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"an SMS endpoint must be a host or http(s)://host:port, not {endpoint!r}")
+        raise ValueError(
+            f"an SMS endpoint must be a host or http(s)://host:port, not {endpoint!r}"
+        )
     return parts.scheme, parts.netloc
 
 
