@@ -274,3 +274,35 @@ def test_tencent_reply_2_declines_and_the_backup_is_delivered(
     assert _post_status(client, report, provider="tencent").status_code == 200
     with tencent_app.app_context():
         assert _offer(BACKUP).status is MessageStatus.DELIVERED
+
+
+def test_flow_control_is_retried_with_back_off_and_sent_once(
+    app, resident, jobs, fake_aliyun
+):
+    from datetime import timedelta
+
+    from freezegun import freeze_time
+
+    from dispatch.messaging.outbox import BACKOFF
+
+    fake_aliyun.fail_next("isv.BUSINESS_LIMIT_CONTROL")
+    resident.report(description="楼道灯不亮")
+    jobs.run_due()
+    with app.app_context():
+        offer = _offer()
+        assert offer.status is MessageStatus.PENDING
+        assert offer.attempts == 1
+        assert "isv.BUSINESS_LIMIT_CONTROL" in offer.error_message
+        retry_at = offer.next_attempt_at
+        assert retry_at - offer.updated_at == BACKOFF[0]
+    jobs.run_due()  # not yet due: nothing is sent
+    assert [m for m in fake_aliyun.messages if m["to"] == PRIMARY[3:]] == []
+
+    with freeze_time(retry_at + timedelta(seconds=1)):
+        jobs.run_due()
+        jobs.run_due()
+
+    with app.app_context():
+        offer = _offer()
+        assert (offer.status, offer.attempts) == (MessageStatus.SENT, 2)
+    assert len([m for m in fake_aliyun.messages if m["to"] == PRIMARY[3:]]) == 1
