@@ -17,7 +17,7 @@ from dispatch import (
 from dispatch.board import auth, nav
 from dispatch.board import views as board_views
 from dispatch.contractor import views as contractor_views
-from dispatch.messaging import console, outbox, webhooks
+from dispatch.messaging import callbacks, console, outbox, webhooks
 from dispatch.stats import views as stats_views
 from dispatch.triage import cli as triage_cli
 from dispatch.worker import cli as worker_cli
@@ -27,6 +27,7 @@ from dispatch.worker import metrics as worker_metrics
 PARTS = (
     outbox,  # the SMS backend
     webhooks,
+    callbacks,
     console,
     worker_cli,
     health,

@@ -118,6 +118,9 @@ class OutboxMessage(db.Model):
     recipient_id: Mapped[int | None]
     to_phone: Mapped[str] = mapped_column(sa.String(32))
     body: Mapped[str] = mapped_column(sa.Text)
+    #: The template's named variables (dispatch.messaging.templates): what a
+    #: domestic provider receives instead of the body.
+    variables: Mapped[dict[str, str] | None] = mapped_column(sa.JSON)
     urgent: Mapped[bool] = mapped_column(default=False)
     status: Mapped[MessageStatus] = mapped_column(
         stored_enum(MessageStatus), default=MessageStatus.PENDING
@@ -146,6 +149,20 @@ class InboundSms(db.Model):
     outcome: Mapped[str] = mapped_column(sa.String(32))
     ticket_id: Mapped[int | None] = mapped_column(sa.ForeignKey("ticket.id"))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class JobCode(db.Model):
+    """A short code typed or tapped on /j: a contractor's job (one per assignment)
+    or a resident's own tracking page (one per ticket)."""
+
+    code: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
+    assignment_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("assignment.id"), unique=True
+    )
+    ticket_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("ticket.id"), unique=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class SmsOptOut(db.Model):

@@ -33,7 +33,17 @@ def create_app(test_config: dict | None = None) -> Flask:
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
 
-    from repair import broker, db, i18n, lifecycle, logs, metrics, security, web
+    from repair import (
+        broker,
+        db,
+        i18n,
+        lifecycle,
+        logs,
+        metrics,
+        privacy,
+        security,
+        web,
+    )
     from repair.photos import store
     from repair.resident import views as resident
 
@@ -43,6 +53,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     i18n.init_app(app)
     security.init_app(app)
     lifecycle.init_app(app)
+    privacy.init_app(app)
     web.init_app(app)
     resident.init_app(app)
     metrics.init_app(app)

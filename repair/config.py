@@ -81,6 +81,17 @@ def default_settings(instance_path: str) -> dict:
         "TWILIO_FROM": "",
         "TWILIO_MESSAGING_SERVICE_SID": "",
         "TWILIO_API_BASE_URL": "",
+        "SMS_SIGN_NAME": "",
+        "SMS_TEMPLATES": "",
+        "SMS_CALLBACK_TOKEN": "",
+        "ALIYUN_ACCESS_KEY_ID": "",
+        "ALIYUN_ACCESS_KEY_SECRET": "",
+        "ALIYUN_SMS_ENDPOINT": "",
+        "TENCENT_SECRET_ID": "",
+        "TENCENT_SECRET_KEY": "",
+        "TENCENT_SMS_APP_ID": "",
+        "TENCENT_SMS_ENDPOINT": "",
+        "PERSONAL_DATA_DAYS": 180,
     }
 
 

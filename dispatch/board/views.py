@@ -10,6 +10,7 @@ from flask import (
     Flask,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -39,7 +40,7 @@ from dispatch.board.forms import (
 )
 from dispatch.models import Assignment, EndReason, OutboxMessage
 from dispatch.sla import escalation
-from repair import lifecycle
+from repair import lifecycle, privacy
 from repair.db import db, utcnow
 from repair.i18n import local_time
 from repair.models import (
@@ -312,7 +313,7 @@ def ticket(number: str):
     return _ticket_page(ticket)
 
 
-def _ticket_page(ticket: Ticket, status: int = 200):
+def _ticket_page(ticket: Ticket, status: int = 200, revealed: bool = False):
     categories = db.session.scalars(
         sa.select(Category).order_by(Category.sort_order)
     ).all()
@@ -370,9 +371,24 @@ def _ticket_page(ticket: Ticket, status: int = 200):
             now=utcnow(),
             can=lambda action: lifecycle.can(ticket, action),
             is_open=lifecycle.is_open(ticket),
+            revealed=revealed,
         ),
         status,
     )
+
+
+@bp.post("/t/<number>/reveal")
+@staff_only
+def reveal(number: str):
+    """Shows the resident's full number and name once, recorded as an audit event."""
+    ticket = ticket_or_404(number)
+    if not SimpleForm().validate_on_submit():
+        return _back(ticket)
+    privacy.reveal(ticket, _officer())
+    db.session.commit()
+    response = make_response(_ticket_page(ticket, revealed=True))
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _contractor_label(contractor: Contractor, route) -> str:

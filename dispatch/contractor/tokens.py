@@ -53,3 +53,63 @@ def _base36(number: int) -> str:
         out = _DIGITS[digit] + out
         if number == 0:
             return out
+
+
+#: Short job codes: no 0/O, 1/I/L, so a code read aloud or typed is unambiguous.
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CODE_LENGTH = 8
+
+
+def job_code(assignment_id: int) -> str:
+    """Returns the assignment's short code (/j/<code>), creating it the first time."""
+    return _short_code(assignment_id=assignment_id)
+
+
+def resident_code(ticket_id: int) -> str:
+    """Returns the short code that opens a ticket's tracking page for its resident."""
+    return _short_code(ticket_id=ticket_id)
+
+
+def _short_code(**owner: int) -> str:
+    import secrets
+
+    import sqlalchemy as sa
+
+    from dispatch.models import JobCode
+    from repair.db import db
+
+    [(column, value)] = owner.items()
+    existing = db.session.scalar(
+        sa.select(JobCode.code).where(getattr(JobCode, column) == value)
+    )
+    if existing:
+        return existing
+    while True:
+        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+        if db.session.get(JobCode, code) is None:
+            break
+    db.session.add(JobCode(code=code, **owner))
+    db.session.flush()
+    return code
+
+
+def normalize_code(text: str) -> str:
+    """Returns a typed code in canonical form (upper case, no spaces or dashes)."""
+    return "".join(text.split()).upper().replace("-", "")
+
+
+def code_owner(code: str):
+    """Returns the JobCode row a typed short code names, or None."""
+    from dispatch.models import JobCode
+    from repair.db import db
+
+    code = normalize_code(code)
+    if len(code) != CODE_LENGTH or any(c not in CODE_ALPHABET for c in code):
+        return None
+    return db.session.get(JobCode, code)
+
+
+def assignment_id_from_code(code: str) -> int | None:
+    """Returns the assignment a short job code names, or None."""
+    row = code_owner(code)
+    return row.assignment_id if row else None

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import sqlalchemy as sa
 from flask import (
     Blueprint,
     Flask,
     current_app,
     g,
+    redirect,
     render_template,
     request,
     url_for,
@@ -22,14 +24,18 @@ from dispatch.contractor.forms import (
     CompleteForm,
     DeclineForm,
 )
-from dispatch.contractor.tokens import assignment_id_from
+from dispatch.contractor.tokens import (
+    assignment_id_from,
+    code_owner,
+    job_token,
+)
 from dispatch.models import Assignment
 from repair import lifecycle
 from repair.db import db, utcnow
 from repair.i18n import zone_name
-from repair.models import Channel
+from repair.models import Channel, Ticket
 from repair.photos.uploads import ACCEPT_ATTRIBUTE, PhotoUploads, finish_upload
-from repair.security import csrf
+from repair.security import csrf, limiter
 
 bp = Blueprint("contractor", __name__)
 
@@ -105,11 +111,49 @@ def changed_meanwhile(_refused: Exception):
     return _done(request.view_args["token"])
 
 
+@bp.get("/j")
+@limiter.limit("30 per minute")
+def enter_code():
+    """Opens a job from the short code an SMS carries, typed by the contractor."""
+    code = request.args.get("code", "").strip()
+    if code and (target := _code_target(code) or _ticket_target(code)):
+        return redirect(target)
+    status = 404 if code else 200
+    return render_template("contractor/enter_code.html", code=code), status
+
+
 @bp.get("/j/<token>")
+@limiter.limit(
+    "30 per minute",
+    exempt_when=lambda: "-" in (request.view_args or {}).get("token", "-"),
+)
 def job(token: str):
-    """Shows the job with the actions its state allows."""
+    """Shows the job with the actions its state allows (a short code redirects)."""
+    if "-" not in token and (target := _code_target(token)):
+        return redirect(target)
     assignment = load_assignment(token)
     return _page(assignment, token)
+
+
+def _code_target(code: str) -> str | None:
+    # A job code opens the job; a resident's code opens their own tracking page.
+    row = code_owner(code)
+    if row is None:
+        return None
+    if row.assignment_id is not None:
+        return url_for("contractor.job", token=job_token(row.assignment_id))
+    ticket = db.session.get(Ticket, row.ticket_id)
+    if ticket is None:
+        return None
+    return url_for("resident.track", number=ticket.number, k=ticket.resident_key)
+
+
+def _ticket_target(number: str) -> str | None:
+    # A ticket number typed on /j opens its public tracking page (for followers).
+    ticket = db.session.scalar(
+        sa.select(Ticket).where(Ticket.number == "".join(number.split()).upper())
+    )
+    return url_for("resident.track", number=ticket.number) if ticket else None
 
 
 def _page(

@@ -1,4 +1,4 @@
-"""SMS backends: the console stand-in and Twilio, behind one small protocol."""
+"""SMS backends: the console stand-in, Twilio and (in domestic.py) China's providers."""
 
 from __future__ import annotations
 
@@ -108,8 +108,14 @@ class SmsBackend(Protocol):
         *,
         validity_seconds: int | None = None,
         status_callback: str | None = None,
+        kind: str | None = None,
+        variables: Mapping[str, str] | None = None,
     ) -> SendResult:
-        """Sends body to the E.164 number `to`; raises an SmsError subclass."""
+        """Sends body to the E.164 number `to`; raises an SmsError subclass.
+
+        Template backends send the message kind's approved template with its
+        variables instead of the body; the others send the body.
+        """
         ...
 
     def find_sent(self, to: str, body: str, since: datetime) -> SendResult | None:
@@ -130,6 +136,8 @@ class ConsoleBackend:
         *,
         validity_seconds: int | None = None,
         status_callback: str | None = None,
+        kind: str | None = None,
+        variables: Mapping[str, str] | None = None,
     ) -> SendResult:
         """Returns a made-up console id after logging the message."""
         provider_id = f"console-{uuid4().hex[:16]}"
@@ -209,6 +217,8 @@ class TwilioBackend:
         *,
         validity_seconds: int | None = None,
         status_callback: str | None = None,
+        kind: str | None = None,
+        variables: Mapping[str, str] | None = None,
     ) -> SendResult:
         """Creates the Message resource; raises Transient or PermanentSmsError."""
         params: dict[str, Any] = {"to": to, "body": body}
@@ -277,10 +287,12 @@ def backend_from_settings(config: Mapping[str, Any]) -> SmsBackend:
     name = str(config.get("SMS_BACKEND") or "console").strip().lower()
     if name == "console":
         return ConsoleBackend()
+    if name in ("aliyun", "tencent"):
+        return _domestic_backend(name, config)
     if name != "twilio":
         raise ValueError(
-            f"unknown SMS_BACKEND {name!r}: use 'console' or 'twilio' "
-            f"(REPAIRDESK_SMS_BACKEND in the environment)"
+            f"unknown SMS_BACKEND {name!r}: use 'console', 'twilio', 'aliyun' or "
+            f"'tencent' (REPAIRDESK_SMS_BACKEND in the environment)"
         )
     missing = [
         key
@@ -302,6 +314,51 @@ def backend_from_settings(config: Mapping[str, Any]) -> SmsBackend:
         messaging_service_sid=config.get("TWILIO_MESSAGING_SERVICE_SID") or "",
         api_base_url=config.get("TWILIO_API_BASE_URL") or "",
         timeout=parse_duration(config.get("SMS_TIMEOUT") or "10s").total_seconds(),
+    )
+
+
+DOMESTIC_KEYS = {
+    "aliyun": ("ALIYUN_ACCESS_KEY_ID", "ALIYUN_ACCESS_KEY_SECRET"),
+    "tencent": ("TENCENT_SECRET_ID", "TENCENT_SECRET_KEY", "TENCENT_SMS_APP_ID"),
+}
+
+
+def _domestic_backend(name: str, config: Mapping[str, Any]) -> SmsBackend:
+    """Returns the Alibaba Cloud or Tencent Cloud backend, checked for its settings."""
+    from dispatch.messaging.domestic import AliyunBackend, TencentBackend
+    from dispatch.messaging.templates import load_templates
+
+    missing = [key for key in DOMESTIC_KEYS[name] if not config.get(key)]
+    if not config.get("SMS_TEMPLATES"):
+        missing.append("SMS_TEMPLATES")
+    if missing:
+        raise ValueError(
+            f"SMS_BACKEND {name!r} needs "
+            + ", ".join(missing)
+            + " (REPAIRDESK_<KEY> in the environment)"
+        )
+    templates = load_templates(config["SMS_TEMPLATES"], name)
+    sign_name = config.get("SMS_SIGN_NAME") or templates.sign_name
+    if not sign_name:
+        raise ValueError(
+            f"SMS_BACKEND {name!r} needs SMS_SIGN_NAME (REPAIRDESK_SMS_SIGN_NAME) "
+            f"or sign_name in {config['SMS_TEMPLATES']}"
+        )
+    if name == "aliyun":
+        return AliyunBackend(
+            config["ALIYUN_ACCESS_KEY_ID"],
+            config["ALIYUN_ACCESS_KEY_SECRET"],
+            sign_name=sign_name,
+            templates=templates,
+            endpoint=config.get("ALIYUN_SMS_ENDPOINT") or "",
+        )
+    return TencentBackend(
+        config["TENCENT_SECRET_ID"],
+        config["TENCENT_SECRET_KEY"],
+        app_id=str(config["TENCENT_SMS_APP_ID"]),
+        sign_name=sign_name,
+        templates=templates,
+        endpoint=config.get("TENCENT_SMS_ENDPOINT") or "",
     )
 
 

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from flask import current_app, render_template
 from jinja2 import TemplateNotFound
 
+from dispatch.messaging.templates import variables_for
 from dispatch.models import MessageStatus, OutboxMessage
 from repair.db import db, utcnow
 from repair.i18n import format_local, zone_name
@@ -189,6 +190,7 @@ def queue_reply(
         recipient_id=recipient.id,
         to_phone=recipient.phone,
         body=body,
+        variables=variables_for(template, ticket, context or {}) if ticket else {},
         status=MessageStatus.PENDING,
         next_attempt_at=now,
         created_at=now,
@@ -225,6 +227,7 @@ def _outbox_row(
         recipient_id=recipient.id,
         to_phone=recipient.phone,
         body=render_sms(template, recipient.locale, ticket, context),
+        variables=variables_for(template, ticket, context),
         urgent=urgent,
         status=MessageStatus.PENDING,
         next_attempt_at=now,

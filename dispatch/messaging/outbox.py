@@ -98,9 +98,7 @@ def send_message(message_id: int, now: datetime | None = None) -> str:
     if message.provider_status == UNKNOWN:
         # The last attempt may have reached the provider: never send it twice.
         try:
-            found = sms_backend().find_sent(
-                message.to_phone, message.body, message.created_at - FIND_MARGIN
-            )
+            found = _find_sent(message)
         except SmsError as error:
             return _retry_later(message, now, error)
         if found is not None:
@@ -117,6 +115,8 @@ def send_message(message_id: int, now: datetime | None = None) -> str:
             message.body,
             validity_seconds=validity,
             status_callback=status_callback_url(),
+            kind=message.template,
+            variables=message.variables or {},
         )
     except PermanentSmsError as error:
         return _fail(message, now, error)
@@ -126,6 +126,15 @@ def send_message(message_id: int, now: datetime | None = None) -> str:
     except SmsError as error:
         return _retry_later(message, now, error)
     return _sent(message, result, now)
+
+
+def _find_sent(message: OutboxMessage) -> SendResult | None:
+    """Asks the provider whether it took this message; None where it cannot say
+    (the domestic providers' SendSms keeps no id of ours to look up)."""
+    find_sent = getattr(sms_backend(), "find_sent", None)
+    if find_sent is None:
+        return None
+    return find_sent(message.to_phone, message.body, message.created_at - FIND_MARGIN)
 
 
 def _sent(message: OutboxMessage, result: SendResult, now: datetime) -> MessageStatus:
@@ -197,6 +206,12 @@ def _fail(
     return M.FAILED
 
 
+PROVIDER_NAMES = {
+    "twilio": "Twilio",
+    "aliyun": "Alibaba Cloud",
+    "tencent": "Tencent Cloud",
+}
+
 #: Delivery statuses in the order they happen; a late report never goes backwards.
 REPORT_RANK = {
     "accepted": 0,
@@ -211,7 +226,11 @@ REPORT_RANK = {
 
 
 def record_delivery_report(
-    message: OutboxMessage, reported: str, error_code: str | None, now: datetime
+    message: OutboxMessage,
+    reported: str,
+    error_code: str | None,
+    now: datetime,
+    provider: str = "twilio",
 ) -> bool:
     """Records the provider's delivery report on the message; a failed job offer
     goes to the backup. Returns False for a repeated, late or unknown report."""
@@ -229,7 +248,8 @@ def record_delivery_report(
         message.status = M(reported)
         code = error_code
         message.error_code = bounded_int(code)
-        message.error_message = f"{reported} (Twilio error {(code or 'unknown')[:16]})"
+        name = PROVIDER_NAMES.get(provider, provider)
+        message.error_message = f"{reported} ({name} error {(code or 'unknown')[:16]})"
         message_failed(message, now)
     return True
 

@@ -25,6 +25,7 @@ from repair import lifecycle
 from repair.db import db, utcnow
 from repair.models import OPEN_STATUSES, Ticket, TicketEvent, TicketStatus, Urgency
 from repair.photos.jobs import sweep_photos
+from repair.privacy import erase_expired
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ def sweep(now: datetime | None = None) -> dict:
     requeued = _requeue(due_messages(now - MESSAGE_GRACE))
     replies = _requeue(due_replies(now - MESSAGE_GRACE), send_reply, "hotline")
     photos = sweep_photos(now)
+    erased = erase_expired(now)
     if taken or stuck or requeued or followed_up or closed:
         log.info(
             "sweep: %s rungs, %s follow-ups, %s auto-closed, %s stuck, %s requeued",
@@ -60,6 +62,7 @@ def sweep(now: datetime | None = None) -> dict:
         "requeued_messages": requeued,
         "requeued_hotline_replies": replies,
         "photos": photos,
+        "personal_data_erased": erased,
     }
 
 

@@ -1,0 +1,300 @@
+"""Residents' personal information (PIPL): masking, reveals, retention, requests."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+import click
+import sqlalchemy as sa
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+
+from repair import lifecycle
+from repair.db import db, utcnow
+from repair.models import ActorType, Ticket, TicketEvent, TicketFollower
+
+#: Outbox recipients whose number is a resident's, not staff's or a contractor's.
+RESIDENT_RECIPIENTS = ("resident", "follower")
+REVEALED = "personal_data_revealed"
+ERASED = "personal_data_erased"
+MASK = "****"
+
+
+def mask_phone(phone: str | None) -> str:
+    """Returns 138****1234 for +8613800001234: the first three and last four digits."""
+    if not phone:
+        return ""
+    digits = re.sub(r"\D", "", phone)
+    if phone.startswith("+86") and len(digits) == 13:
+        digits = digits[2:]
+    if len(digits) < 8:
+        return MASK
+    return f"{digits[:3]}{MASK}{digits[-4:]}"
+
+
+def mask_name(name: str | None) -> str:
+    """Returns the family name followed by asterisks (张*, Smith → S****)."""
+    if not name:
+        return ""
+    name = name.strip()
+    return name[0] + "*" * max(1, min(len(name) - 1, 4))
+
+
+def phone_forms(phone: str) -> set[str]:
+    """Returns the ways a stored or written number may appear (+86…, 138…)."""
+    forms = {phone}
+    if phone.startswith("+86"):
+        forms.add(phone[3:])
+    return {form for form in forms if form}
+
+
+def reveal(ticket: Ticket, actor: lifecycle.Actor, now: datetime | None = None):
+    """Records that an officer was shown the resident's full number and name."""
+    return lifecycle.record_event(
+        ticket,
+        REVEALED,
+        actor,
+        now,
+        data={"fields": [f for f in ("phone", "name") if _has(ticket, f)]},
+    )
+
+
+def _has(ticket: Ticket, field: str) -> bool:
+    return bool(getattr(ticket, f"reporter_{field}"))
+
+
+def erase_ticket(
+    ticket: Ticket, now: datetime, reason: str, phone: str | None = None
+) -> bool:
+    """Erases the residents' numbers and names of one ticket (or only `phone`'s);
+    returns False when nothing was left to erase. Statistics stay as they were."""
+    phones: set[str] = set()
+    erased_reporter = False
+    if phone is None or ticket.reporter_phone == phone:
+        if ticket.reporter_phone or ticket.reporter_name:
+            erased_reporter = True
+        if ticket.reporter_phone:
+            phones.add(ticket.reporter_phone)
+        ticket.reporter_phone = None
+        ticket.reporter_name = None
+    for follower in ticket.followers:
+        if follower.phone and (phone is None or follower.phone == phone):
+            phones.add(follower.phone)
+            follower.phone = None
+    if not (phones or erased_reporter):
+        return False
+    _scrub_messages(ticket, phones)
+    _scrub_events(ticket, phones, forget_names=phone is None or erased_reporter)
+    lifecycle.record_event(
+        ticket,
+        ERASED,
+        lifecycle.Actor.system(),
+        now,
+        data={"reason": reason, "numbers": len(phones)},
+    )
+    return True
+
+
+def _scrub_messages(ticket: Ticket, phones: set[str]) -> None:
+    from dispatch.models import OutboxMessage
+
+    if not phones:
+        return
+    forms = set().union(*(phone_forms(p) for p in phones))
+    messages = db.session.scalars(
+        sa.select(OutboxMessage).where(OutboxMessage.ticket_id == ticket.id)
+    ).all()
+    for message in messages:
+        if message.to_phone in phones:
+            message.to_phone = mask_phone(message.to_phone)
+            # The key named the recipient by number; the row id keeps it unique.
+            message.dedupe_key = _scrub_text(message.dedupe_key, forms)
+            message.dedupe_key = f"{message.dedupe_key[:100]}#{message.id}"
+        message.body = _scrub_text(message.body, forms)
+        if message.variables:
+            message.variables = {
+                k: _scrub_text(v, forms) for k, v in message.variables.items()
+            }
+        if message.error_message:
+            message.error_message = _scrub_text(message.error_message, forms)
+
+
+def _scrub_events(ticket: Ticket, phones: set[str], forget_names: bool) -> None:
+    forms = set().union(*(phone_forms(p) for p in phones)) if phones else set()
+    events = db.session.scalars(
+        sa.select(TicketEvent).where(TicketEvent.ticket_id == ticket.id)
+    ).all()
+    for event in events:
+        if forget_names and event.actor_type is ActorType.RESIDENT:
+            event.actor_name = None
+        if event.note:
+            event.note = _scrub_text(event.note, forms)
+        if event.data:
+            event.data = _scrub_value(event.data, forms)
+
+
+def _scrub_text(text: str, forms: set[str]) -> str:
+    for form in sorted(forms, key=len, reverse=True):
+        if form in text:
+            text = text.replace(form, mask_phone(form))
+    return text
+
+
+def _scrub_value(value: Any, forms: set[str]) -> Any:
+    if isinstance(value, str):
+        return _scrub_text(value, forms)
+    if isinstance(value, dict):
+        return {k: _scrub_value(v, forms) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub_value(v, forms) for v in value]
+    return value
+
+
+def retention_limit() -> timedelta:
+    """Returns how long after a ticket closes its residents' data is kept."""
+    return timedelta(days=int(current_app.config["PERSONAL_DATA_DAYS"]))
+
+
+def erase_expired(now: datetime | None = None) -> int:
+    """Erases residents' numbers and names of tickets closed longer than the limit;
+    returns how many tickets it erased. Safe to run again and again."""
+    now = now or utcnow()
+    cutoff = now - retention_limit()
+    followers = sa.select(TicketFollower.ticket_id).where(
+        TicketFollower.phone.is_not(None)
+    )
+    tickets = db.session.scalars(
+        sa.select(Ticket)
+        .where(
+            Ticket.closed_at.is_not(None),
+            Ticket.closed_at <= cutoff,
+            sa.or_(
+                Ticket.reporter_phone.is_not(None),
+                Ticket.reporter_name.is_not(None),
+                Ticket.id.in_(followers),
+            ),
+        )
+        .order_by(Ticket.id)
+    ).all()
+    erased = sum(erase_ticket(ticket, now, "retention") for ticket in tickets)
+    db.session.commit()
+    return erased
+
+
+def resident_tickets(phone: str) -> list[Ticket]:
+    """Returns the tickets a number reported or followed, oldest first."""
+    followed = sa.select(TicketFollower.ticket_id).where(TicketFollower.phone == phone)
+    return list(
+        db.session.scalars(
+            sa.select(Ticket)
+            .where(sa.or_(Ticket.reporter_phone == phone, Ticket.id.in_(followed)))
+            .order_by(Ticket.id)
+        )
+    )
+
+
+def export_resident(phone: str) -> dict[str, Any]:
+    """Returns everything kept about a number (PIPL Art. 45), as plain data."""
+    from dispatch.models import OutboxMessage
+
+    tickets = []
+    for ticket in resident_tickets(phone):
+        tickets.append(
+            {
+                "number": ticket.number,
+                "role": "reporter" if ticket.reporter_phone == phone else "follower",
+                "name": ticket.reporter_name
+                if ticket.reporter_phone == phone
+                else None,
+                "description": ticket.description,
+                "spot": ticket.spot,
+                "status": ticket.status.value,
+                "reported_at": ticket.created_at.isoformat(),
+                "closed_at": ticket.closed_at.isoformat() if ticket.closed_at else None,
+            }
+        )
+    messages = db.session.scalars(
+        sa.select(OutboxMessage)
+        .where(
+            OutboxMessage.to_phone == phone,
+            OutboxMessage.recipient_type.in_(RESIDENT_RECIPIENTS),
+        )
+        .order_by(OutboxMessage.id)
+    ).all()
+    return {
+        "phone": phone,
+        "tickets": tickets,
+        "messages": [
+            {
+                "at": m.created_at.isoformat(),
+                "kind": m.template,
+                "text": m.body,
+                "status": m.status.value,
+            }
+            for m in messages
+        ],
+    }
+
+
+def erase_resident(phone: str, now: datetime | None = None) -> int:
+    """Erases a number and its name from every ticket (PIPL Art. 47); returns how
+    many tickets changed."""
+    now = now or utcnow()
+    erased = sum(
+        erase_ticket(ticket, now, "request", phone=phone)
+        for ticket in resident_tickets(phone)
+    )
+    db.session.commit()
+    return erased
+
+
+@click.group("residents")
+def residents_command() -> None:
+    """Answers a resident's request about their personal information."""
+
+
+@residents_command.command("export")
+@click.argument("phone")
+@with_appcontext
+def export_command(phone: str) -> None:
+    """Prints, as JSON, everything kept about PHONE (PIPL Art. 45)."""
+    click.echo(json.dumps(export_resident(_e164(phone)), ensure_ascii=False, indent=2))
+
+
+@residents_command.command("erase")
+@click.argument("phone")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_appcontext
+def erase_command(phone: str, yes: bool) -> None:
+    """Erases PHONE and the name given with it from every ticket (PIPL Art. 47)."""
+    number = _e164(phone)
+    if not yes:
+        click.confirm(f"Erase {number} from every ticket?", abort=True)
+    changed = erase_resident(number)
+    click.echo(f"erased {number} from {changed} ticket(s)")
+
+
+@residents_command.command("purge")
+@with_appcontext
+def purge_command() -> None:
+    """Erases residents' data of tickets closed longer than PERSONAL_DATA_DAYS."""
+    click.echo(f"erased personal data of {erase_expired()} ticket(s)")
+
+
+def _e164(phone: str) -> str:
+    from repair.phones import normalize
+
+    number = normalize(phone)
+    if not number:
+        raise click.BadParameter(f"{phone!r} is not a phone number")
+    return number
+
+
+def init_app(app: Flask) -> None:
+    """Adds the masking filters to the templates and the `residents` commands."""
+    app.jinja_env.filters["mask_phone"] = mask_phone
+    app.jinja_env.filters["mask_name"] = mask_name
+    app.cli.add_command(residents_command)
