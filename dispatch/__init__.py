@@ -18,6 +18,7 @@ from dispatch.board import auth, nav
 from dispatch.board import views as board_views
 from dispatch.contractor import views as contractor_views
 from dispatch.messaging import callbacks, console, outbox, webhooks
+from dispatch.messaging import privacy as messaging_privacy
 from dispatch.stats import views as stats_views
 from dispatch.triage import cli as triage_cli
 from dispatch.worker import cli as worker_cli
@@ -29,6 +30,7 @@ PARTS = (
     webhooks,
     callbacks,
     console,
+    messaging_privacy,
     worker_cli,
     health,
     worker_metrics,

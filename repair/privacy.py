@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from repair import lifecycle
+from repair import lifecycle, signals
 from repair.db import db, utcnow
 from repair.models import ActorType, Ticket, TicketEvent, TicketFollower
 
@@ -86,7 +86,8 @@ def erase_ticket(
             follower.phone = None
     if not (phones or erased_reporter):
         return False
-    _scrub_messages(ticket, phones)
+    # Other packages' copies (the SMS outbox) are scrubbed by their receivers.
+    signals.personal_data_erased.send(ticket, ticket=ticket, phones=phones)
     _scrub_events(ticket, phones, forget_names=phone is None or erased_reporter)
     lifecycle.record_event(
         ticket,
@@ -98,30 +99,6 @@ def erase_ticket(
     return True
 
 
-def _scrub_messages(ticket: Ticket, phones: set[str]) -> None:
-    from dispatch.models import OutboxMessage
-
-    if not phones:
-        return
-    forms = set().union(*(phone_forms(p) for p in phones))
-    messages = db.session.scalars(
-        sa.select(OutboxMessage).where(OutboxMessage.ticket_id == ticket.id)
-    ).all()
-    for message in messages:
-        if message.to_phone in phones:
-            message.to_phone = mask_phone(message.to_phone)
-            # The key named the recipient by number; the row id keeps it unique.
-            message.dedupe_key = _scrub_text(message.dedupe_key, forms)
-            message.dedupe_key = f"{message.dedupe_key[:100]}#{message.id}"
-        message.body = _scrub_text(message.body, forms)
-        if message.variables:
-            message.variables = {
-                k: _scrub_text(v, forms) for k, v in message.variables.items()
-            }
-        if message.error_message:
-            message.error_message = _scrub_text(message.error_message, forms)
-
-
 def _scrub_events(ticket: Ticket, phones: set[str], forget_names: bool) -> None:
     forms = set().union(*(phone_forms(p) for p in phones)) if phones else set()
     events = db.session.scalars(
@@ -131,12 +108,12 @@ def _scrub_events(ticket: Ticket, phones: set[str], forget_names: bool) -> None:
         if forget_names and event.actor_type is ActorType.RESIDENT:
             event.actor_name = None
         if event.note:
-            event.note = _scrub_text(event.note, forms)
+            event.note = scrub_text(event.note, forms)
         if event.data:
             event.data = _scrub_value(event.data, forms)
 
 
-def _scrub_text(text: str, forms: set[str]) -> str:
+def scrub_text(text: str, forms: set[str]) -> str:
     for form in sorted(forms, key=len, reverse=True):
         if form in text:
             text = text.replace(form, mask_phone(form))
@@ -145,7 +122,7 @@ def _scrub_text(text: str, forms: set[str]) -> str:
 
 def _scrub_value(value: Any, forms: set[str]) -> Any:
     if isinstance(value, str):
-        return _scrub_text(value, forms)
+        return scrub_text(value, forms)
     if isinstance(value, dict):
         return {k: _scrub_value(v, forms) for k, v in value.items()}
     if isinstance(value, list):
@@ -198,8 +175,6 @@ def resident_tickets(phone: str) -> list[Ticket]:
 
 def export_resident(phone: str) -> dict[str, Any]:
     """Returns everything kept about a number (PIPL Art. 45), as plain data."""
-    from dispatch.models import OutboxMessage
-
     tickets = []
     for ticket in resident_tickets(phone):
         tickets.append(
@@ -216,27 +191,11 @@ def export_resident(phone: str) -> dict[str, Any]:
                 "closed_at": ticket.closed_at.isoformat() if ticket.closed_at else None,
             }
         )
-    messages = db.session.scalars(
-        sa.select(OutboxMessage)
-        .where(
-            OutboxMessage.to_phone == phone,
-            OutboxMessage.recipient_type.in_(RESIDENT_RECIPIENTS),
-        )
-        .order_by(OutboxMessage.id)
-    ).all()
-    return {
-        "phone": phone,
-        "tickets": tickets,
-        "messages": [
-            {
-                "at": m.created_at.isoformat(),
-                "kind": m.template,
-                "text": m.body,
-                "status": m.status.value,
-            }
-            for m in messages
-        ],
-    }
+    export = {"phone": phone, "tickets": tickets}
+    # Other packages add what they keep about the number (the SMS outbox).
+    for _receiver, part in signals.personal_data_exported.send(phone, phone=phone):
+        export.update(part or {})
+    return export
 
 
 def erase_resident(phone: str, now: datetime | None = None) -> int:

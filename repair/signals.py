@@ -20,3 +20,11 @@ demo_seeded = _signals.signal("demo-seeded")
 #: Sent after the commit that made a transition durable, with ``ticket_id=``,
 #: ``event_id=``, ``action=``: receivers enqueue work (jobs, messages).
 ticket_changed = _signals.signal("ticket-changed")
+
+#: Sent inside the transaction that erases a resident's number and name from a
+#: ticket (PIPL), with ``ticket=`` and ``phones=``: receivers scrub their own copies.
+personal_data_erased = _signals.signal("personal-data-erased")
+
+#: Sent when a resident asks what is kept about their number, with ``phone=``:
+#: each receiver returns a dict of what it keeps, merged into the export.
+personal_data_exported = _signals.signal("personal-data-exported")
