@@ -98,6 +98,8 @@ def run_command(host: str, port: int, no_worker: bool) -> None:
     # This command's own session must not hold a transaction while serving: on
     # SQLite that would lock out every request and job.
     db.session.remove()
+    # A service manager or `kill` sends SIGTERM: stop everything, as Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:
@@ -109,6 +111,10 @@ def run_command(host: str, port: int, no_worker: bool) -> None:
             except subprocess.TimeoutExpired:
                 child.kill()
         stop_embedded_redis()
+
+
+def _interrupt(_signum, _frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _print_welcome(app: Flask, host: str, port: int) -> None:

@@ -40,6 +40,7 @@ def default_settings(instance_path: str) -> dict:
         "PUBLIC_URL": "http://127.0.0.1:5000",
         "SMS_BACKEND": "console",
         "SMS_TIMEOUT": "10s",
+        "SMS_PER_NUMBER_PER_DAY": 10,
         "DEFAULT_TIMEZONE": "Asia/Shanghai",
         "SLA_TRIAGE": "1h",
         "SLA_URGENT_CONTACT": "30m",

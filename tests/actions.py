@@ -131,6 +131,13 @@ class ContractorActions:
 
     def link(self) -> str:
         """Returns the path of the job link in the newest SMS sent to this phone."""
+        links = self.links()
+        if not links:
+            raise AssertionError(f"no job link was sent to {self.phone}")
+        return links[0]
+
+    def links(self) -> list[str]:
+        """Returns the paths of every job link sent to this phone, newest first."""
         import sqlalchemy as sa
 
         from dispatch.models import OutboxMessage
@@ -141,11 +148,8 @@ class ContractorActions:
             .where(OutboxMessage.to_phone == self.phone)
             .order_by(OutboxMessage.id.desc())
         ).all()
-        for body in bodies:
-            match = self._LINK.search(body)
-            if match:
-                return match.group(1)
-        raise AssertionError(f"no job link was sent to {self.phone}")
+        found = [self._LINK.search(body) for body in bodies]
+        return list(dict.fromkeys(match.group(1) for match in found if match))
 
     def csrf(self, path: str) -> str:
         html = self.client.get(path).get_data(as_text=True)

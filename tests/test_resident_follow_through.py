@@ -220,3 +220,33 @@ def test_a_merged_duplicates_resident_follows_the_original(
             )
         ).all()
         assert followers == ["+8613700002222"]
+
+
+def test_a_number_anyone_typed_gets_at_most_the_daily_cap_of_texts(
+    app, client, resident, settings
+):
+    # A stranger follows several tickets with someone else's number: each
+    # contractor's accept would text it; the cap stops the stream for the day.
+    app.config["SMS_PER_NUMBER_PER_DAY"] = 2
+    victim = "+8613600002222"
+    numbers = [
+        resident.report(description=f"{n}楼楼道灯不亮", spot=f"{n}楼")
+        for n in (2, 3, 4)
+    ]
+    for number in numbers:
+        follower = app.test_client()
+        page = follower.get(f"/t/{number}/follow").get_data(as_text=True)
+        token = re.search(r'name="csrf_token"[^>]*?value="([^"]+)"', page).group(1)
+        follower.post(
+            f"/t/{number}/follow", data={"csrf_token": token, "phone": "13600002222"}
+        )
+    with app.app_context():
+        contractor = ContractorActions(client, PRIMARY)
+        links = contractor.links()
+    for link in links:
+        contractor.tap(link, "accept")
+    with app.app_context():
+        texts = db.session.scalars(
+            sa.select(OutboxMessage.body).where(OutboxMessage.to_phone == victim)
+        ).all()
+        assert len(texts) == 2

@@ -32,6 +32,20 @@ def _processes_using(folder: Path) -> list[psutil.Process]:
     return found
 
 
+def _healthz(port: int) -> int:
+    """Returns /healthz's status once the server listens (it binds after printing)."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return urllib.request.urlopen(
+                f"http://127.0.0.1:{port}/healthz", timeout=10
+            ).status
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 @pytest.fixture
 def newcomer_env(tmp_path):
     env = {
@@ -82,11 +96,33 @@ def test_run_prints_the_board_and_every_demo_login_and_ctrl_c_stops_everything(
         "redis-server" in " ".join(p.cmdline()) for p in _processes_using(instance)
     ), "the embedded Redis was not started"
 
-    health = urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10)
-    assert health.status == 200  # the web app now holds Redis connections too
+    assert _healthz(port) == 200  # the web app now holds Redis connections too
 
     # Ctrl-C in a terminal interrupts the whole process group, worker included.
     os.killpg(server.pid, signal.SIGINT)
+    server.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while _processes_using(instance) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _processes_using(instance) == []
+
+
+def test_sigterm_stops_everything_run_started(newcomer_env, tmp_path):
+    port = _free_port()
+    server = subprocess.Popen(
+        REPAIRDESK + ["run", "--port", str(port)],
+        env=newcomer_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and "Ctrl-C" not in server.stdout.readline():
+        pass
+    assert _healthz(port) == 200
+    instance = tmp_path / "instance"
+    server.terminate()  # SIGTERM to run alone, as `kill` or systemd would
     server.wait(timeout=30)
     deadline = time.monotonic() + 10
     while _processes_using(instance) and time.monotonic() < deadline:

@@ -22,6 +22,7 @@ from repair.models import (
     User,
     user_community,
 )
+from repair.privacy import RESIDENT_RECIPIENTS
 
 CLOCK_LABELS = {"triage": "类型确认", "contact": "接单", "on_site": "到场"}
 
@@ -216,6 +217,8 @@ def _outbox_row(
 ) -> OutboxMessage | None:
     key = f"{event.id}:{template}:{recipient.type}:{recipient.id or recipient.phone}"
     now = utcnow()
+    if recipient.type in RESIDENT_RECIPIENTS and over_daily_cap(recipient.phone, now):
+        return None
     urgent = ticket.urgency is Urgency.URGENT
     validity = _validity(urgent, template)
     message = OutboxMessage(
@@ -238,6 +241,21 @@ def _outbox_row(
     db.session.add(message)
     db.session.flush()
     return message
+
+
+def over_daily_cap(phone: str, now: datetime) -> bool:
+    """Returns whether a resident's or follower's number has had its texts for the
+    day (REPAIRDESK_SMS_PER_NUMBER_PER_DAY): anyone can give any number, so a
+    number nobody confirmed must not become a way to text it without end."""
+    cap = int(current_app.config["SMS_PER_NUMBER_PER_DAY"])
+    sent = db.session.scalar(
+        sa.select(sa.func.count(OutboxMessage.id)).where(
+            OutboxMessage.to_phone == phone,
+            OutboxMessage.recipient_type.in_(RESIDENT_RECIPIENTS),
+            OutboxMessage.created_at > now - timedelta(days=1),
+        )
+    )
+    return sent >= cap
 
 
 def _validity(urgent: bool, template: str) -> timedelta | None:
