@@ -9,9 +9,8 @@ import sqlalchemy as sa
 
 from dispatch.messaging.notify import KINDS, Recipient, render_sms
 from dispatch.messaging.summary import summarise
-from dispatch.models import Assignment, OutboxMessage
+from dispatch.models import OutboxMessage
 from repair.db import db
-from tests.actions import ContractorActions
 from tests.factories import find_ticket
 
 PRIMARY, BACKUP = "+8613800000001", "+8613800000002"
