@@ -11,6 +11,7 @@ from dispatch.messaging.notify import KINDS, Recipient, render_sms
 from dispatch.messaging.summary import summarise
 from dispatch.models import OutboxMessage
 from repair.db import db
+from repair.models import Contractor
 from tests.factories import find_ticket
 
 PRIMARY, BACKUP = "+8613800000001", "+8613800000002"
@@ -120,3 +121,64 @@ def test_summarise_keeps_the_first_words_without_links_or_numbers(
 ):
     assert summarise(text, limit) == expected
     assert len(summarise(text, limit)) <= limit
+
+
+def _job_path(body: str) -> str:
+    [link] = _links(body)
+    return link.split("repair.test", 1)[1]
+
+
+@pytest.mark.parametrize(
+    ("action", "fields", "sms_says", "page_says"),
+    [
+        ("reject", {"reason": "不属于物业维修范围"}, "已被物业驳回", "rejected"),
+        ("duplicate", {"original": "{other}"}, "重复，已合并", "duplicate"),
+        ("assign", {"contractor": "{backup}"}, "已由物业改派", "reassigned"),
+    ],
+)
+def test_a_withdrawn_contractor_hears_why_and_the_old_link_says_it(
+    app, client, resident, officer, action, fields, sms_says, page_says
+):
+    other = resident.report(description="1楼大门关不上")
+    number = resident.report(description="1楼大门关不上了")
+    with app.app_context():
+        backup = db.session.scalar(
+            sa.select(Contractor.id).where(Contractor.phone == BACKUP)
+        )
+        offer = _sms_to(PRIMARY)[-1]
+        assert number in offer.body
+        old_page = _job_path(offer.body)
+    values = {k: v.format(other=other, backup=backup) for k, v in fields.items()}
+    assert officer.act(number, action, **values).status_code == 303
+    with app.app_context():
+        withdrawn = _sms_to(PRIMARY)[-1]
+        assert withdrawn.template == "job_moved", withdrawn.body
+        assert number in withdrawn.body and sms_says in withdrawn.body
+        assert _job_path(withdrawn.body) == old_page
+    page = client.get(old_page)
+    assert page.status_code == 410
+    html = page.get_data(as_text=True)
+    assert f'data-why="{page_says}"' in html
+    if page_says != "reassigned":
+        assert "已转交其他单位" not in html
+
+
+def test_a_contractor_who_misses_the_deadline_hears_the_backup_took_it(
+    app, client, resident, jobs
+):
+    from datetime import timedelta
+
+    from freezegun import freeze_time
+
+    with freeze_time("2026-11-22 02:00:00") as clock:
+        number = resident.report(description=URGENT_TEXT)
+        with app.app_context():
+            old_page = _job_path(_sms_to(PRIMARY)[-1].body)
+        clock.tick(timedelta(minutes=30))
+        jobs.run_due()
+        with app.app_context():
+            withdrawn = _sms_to(PRIMARY)[-1]
+            assert withdrawn.template == "job_moved"
+            assert "备岗" in withdrawn.body and number in withdrawn.body
+        html = client.get(old_page).get_data(as_text=True)
+        assert 'data-why="backup"' in html

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import sqlalchemy as sa
 from flask import (
     Blueprint,
     Flask,
@@ -23,11 +24,11 @@ from dispatch.contractor.forms import (
     DeclineForm,
 )
 from dispatch.contractor.tokens import assignment_id_from
-from dispatch.models import Assignment
+from dispatch.models import Assignment, EndReason
 from repair import lifecycle
 from repair.db import db, utcnow
 from repair.i18n import zone_name
-from repair.models import Channel
+from repair.models import Channel, Ticket, TicketStatus
 from repair.photos.uploads import ACCEPT_ATTRIBUTE, PhotoUploads, finish_upload
 from repair.security import csrf
 
@@ -60,6 +61,28 @@ def load_assignment(token: str, now: datetime | None = None) -> Assignment:
     return assignment
 
 
+def withdrawal(assignment: Assignment) -> str:
+    """Says why an ended assignment is no longer the contractor's job: rejected,
+    duplicate, backup (the contact deadline passed), reassigned (by the officer),
+    declined or undeliverable."""
+    ticket = assignment.ticket
+    if assignment.end_reason is EndReason.WITHDRAWN:
+        return "duplicate" if ticket.status is TicketStatus.DUPLICATE else "rejected"
+    if assignment.end_reason is EndReason.DECLINED:
+        return "declined"
+    if assignment.end_reason is EndReason.UNDELIVERABLE:
+        return "undeliverable"
+    successor = db.session.scalar(
+        sa.select(Assignment)
+        .where(Assignment.ticket_id == ticket.id, Assignment.id > assignment.id)
+        .order_by(Assignment.id)
+        .limit(1)
+    )
+    return "backup" if successor is not None and successor.role == "backup" else (
+        "reassigned"
+    )
+
+
 def next_deadline(assignment: Assignment) -> tuple[str, datetime] | None:
     """Returns which clock the contractor is racing now, and its deadline."""
     ticket = assignment.ticket
@@ -73,8 +96,19 @@ def next_deadline(assignment: Assignment) -> tuple[str, datetime] | None:
 @bp.errorhandler(LinkProblem)
 def link_problem(problem: LinkProblem):
     status = 404 if problem.kind == "invalid" else 410
+    why = None
+    original = None
+    if problem.kind == "moved":
+        why = withdrawal(problem.assignment)
+        duplicate_of = problem.assignment.ticket.duplicate_of_id
+        original = db.session.get(Ticket, duplicate_of) if duplicate_of else None
     return (
-        render_template("contractor/link_problem.html", problem=problem),
+        render_template(
+            "contractor/link_problem.html",
+            problem=problem,
+            why=why,
+            original=original.number if original else "",
+        ),
         status,
     )
 
