@@ -182,3 +182,53 @@ def test_a_contractor_who_misses_the_deadline_hears_the_backup_took_it(
             assert "备岗" in withdrawn.body and number in withdrawn.body
         html = client.get(old_page).get_data(as_text=True)
         assert 'data-why="backup"' in html
+
+
+def test_rework_is_marked_and_shows_the_residents_note_and_photo_first(
+    app, client, resident
+):
+    import io
+
+    from tests.actions import ContractorActions, hidden_fields
+    from tests.factories import jpeg_bytes
+
+    number = resident.report(description="扶手松动", phone="13912345678")
+    with app.app_context():
+        contractor = ContractorActions(client, PRIMARY)
+        link = contractor.link()
+        key = find_ticket(number).resident_key
+    contractor.tap(link, "accept")
+    contractor.complete(link, worker_name="王师傅")
+    html = client.get(f"/t/{number}?k={key}").get_data(as_text=True)
+    section = html.split('id="not-fixed-form"')[1]
+    form = {
+        **hidden_fields(section),
+        **dict(
+            re.findall(
+                r'name="(csrf_token|k|kept_photos)"[^>]*?value="([^"]*)"', section
+            )
+        ),
+    }
+    response = client.post(
+        f"/t/{number}/not-fixed",
+        data={
+            **form,
+            "note": "扶手还是晃，一推就动",
+            "photos": [(io.BytesIO(jpeg_bytes(color=(200, 60, 60))), "still.jpg")],
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 303
+    with app.app_context():
+        again = _sms_to(PRIMARY)[-1]
+        assert again.template == "dispatch"
+        assert "返修" in again.body and "扶手还是晃" in again.body
+        reopen_photo = next(
+            p for p in find_ticket(number).photos if p.purpose == "reopen"
+        )
+        path = _job_path(again.body)
+    page = client.get(path).get_data(as_text=True)
+    assert 'id="rework-badge"' in page
+    note_at = page.index("扶手还是晃，一推就动")
+    assert note_at < page.index('id="job-description"')
+    assert page.index(reopen_photo.sha256) < page.index('id="job-description"')

@@ -17,6 +17,7 @@ from flask import (
 from flask_babel import lazy_gettext as _l
 
 from dispatch.assignment import work
+from dispatch.assignment.rework import rework_of
 from dispatch.contractor.forms import (
     DECLINE_REASONS,
     ActionForm,
@@ -78,8 +79,10 @@ def withdrawal(assignment: Assignment) -> str:
         .order_by(Assignment.id)
         .limit(1)
     )
-    return "backup" if successor is not None and successor.role == "backup" else (
-        "reassigned"
+    return (
+        "backup"
+        if successor is not None and successor.role == "backup"
+        else ("reassigned")
     )
 
 
@@ -144,6 +147,9 @@ def _page(
             ticket=assignment.ticket,
             token=token,
             deadline=next_deadline(assignment),
+            rework=rework_of(assignment.ticket)
+            if assignment.role == "reopen"
+            else None,
             now=utcnow(),
             action_form=ActionForm(),
             decline_form=DeclineForm(),
