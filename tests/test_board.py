@@ -43,11 +43,16 @@ def test_wrong_password_is_refused_with_one_message(app, client, demo):
 
 
 def test_a_fresh_report_waits_in_needs_triage(app, client, officer, resident):
-    number = resident.report(description="电梯困人了")
+    number = resident.report(description="2楼楼道灯不亮了")
+    urgent = resident.report(description="电梯困人了")
     page = client.get("/board").get_data(as_text=True)
     triage = page.split('id="section-triage"')[1].split("</section>")[0]
-    assert number in triage
-    assert "困" in triage  # the classifier's reasons
+    assert number in triage and urgent not in triage
+    # the classifier's urgent ticket is in "urgent" at once, marked unconfirmed
+    section = page.split('id="section-urgent"')[1].split("</section>")[0]
+    assert urgent in section and '<span class="count">1</span>' in section
+    assert "系统判断：紧急（待确认）" in section
+    assert "困" in section  # the classifier's reasons
     cards = client.get("/board/cards").get_data(as_text=True)
     assert number in cards and 'id="sections"' in cards and "<html" not in cards
 

@@ -102,19 +102,49 @@ def reasons_text(reasons: list[str] | None, limit: int = 4) -> str:
     return " · ".join(shown)
 
 
+def timeline(events: list[TicketEvent]) -> list[TicketEvent]:
+    """Returns a ticket's events as its timeline shows them: one line per handover
+    to the backup (the missed deadline and the dispatch it caused are one step)."""
+    shown = []
+    for index, event in enumerate(events):
+        following = events[index + 1] if index + 1 < len(events) else None
+        if (
+            event.action == "escalated"
+            and "dispatch_backup" in (event.data or {}).get("actions", [])
+            and following is not None
+            and following.action == "dispatch"
+            and (following.data or {}).get("reason") == "no_contact"
+        ):
+            continue
+        shown.append(event)
+    return shown
+
+
 def section_condition(section: str, now: datetime):
-    """Returns the SQL condition of a board section (each ticket is in one)."""
+    """Returns the SQL condition of a board section (each ticket is in one).
+
+    A ticket with any clock breached or any rung of the ladder taken is in
+    "breached", whatever its triage (the officer and supervisor were alerted by
+    SMS: the board says the same). Urgent tickets are in "urgent" as soon as the
+    classifier says so, confirmed or not; "triage" holds the rest unconfirmed."""
     working = Ticket.status.in_(WORKING_STATUSES)
     confirmed = Ticket.urgency_confirmed_at.is_not(None)
     late = sa.or_(Ticket.next_due_at < now, Ticket.escalated_at.is_not(None))
-    if section == "triage":
-        return sa.and_(working, Ticket.urgency_confirmed_at.is_(None))
+    on_time = sa.not_(late)
+    urgent = Ticket.urgency == Urgency.URGENT
     if section == "breached":
-        return sa.and_(working, confirmed, late)
-    if section in ("urgent", "general"):
+        return sa.and_(working, late)
+    if section == "urgent":
+        return sa.and_(working, on_time, urgent)
+    if section == "triage":
         return sa.and_(
-            working, confirmed, Ticket.urgency == Urgency(section), sa.not_(late)
+            working,
+            on_time,
+            sa.not_(confirmed),
+            sa.or_(Ticket.urgency.is_(None), sa.not_(urgent)),
         )
+    if section == "general":
+        return sa.and_(working, on_time, confirmed, Ticket.urgency == Urgency.GENERAL)
     if section == "ended":
         return Ticket.status.in_(CLOSED_STATUSES)
     return Ticket.status == S.COMPLETED
@@ -615,3 +645,5 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.jinja_env.globals["SECTION_TITLES"] = SECTION_TITLES
     app.jinja_env.filters["reasons_text"] = reasons_text
+    app.jinja_env.filters["timeline"] = timeline
+    app.jinja_env.filters["fromiso"] = datetime.fromisoformat
