@@ -119,7 +119,9 @@ def test_every_rung_of_the_urgent_ladder(app, resident, jobs, clock, fake_twilio
 
     clock.tick(timedelta(minutes=10))  # 60 min: triage unconfirmed, backup silent
     jobs.run_due()
-    assert any("类型确认已超时" in text for text in _texts_to(fake_twilio, SUPERVISOR))
+    assert any(
+        "紧急程度确认已超时" in text for text in _texts_to(fake_twilio, SUPERVISOR)
+    )
     with app.app_context():
         assert find_ticket(number).contractor.phone == BACKUP  # no ping-pong
 

@@ -41,7 +41,7 @@ from dispatch.models import Assignment, EndReason, OutboxMessage
 from dispatch.sla import escalation
 from repair import lifecycle
 from repair.db import db, utcnow
-from repair.i18n import local_time
+from repair.i18n import current_locale, local_time
 from repair.models import (
     CLOSED_STATUSES,
     OPEN_STATUSES,
@@ -86,6 +86,9 @@ REASON_KINDS = {
 }
 
 
+HINT_OUTCOMES = {"kept": _l("kept"), "overridden": _l("not followed")}
+
+
 def reasons_text(reasons: list[str] | None, limit: int = 4) -> str:
     """Renders classifier reasons ("urgent:lift:困人") for people: "danger: 困人"."""
     shown = []
@@ -96,7 +99,12 @@ def reasons_text(reasons: list[str] | None, limit: int = 4) -> str:
         if label is None:
             shown.append(reason)
         elif kind == "hint":
-            shown.append(f"{label} ({detail})")
+            named = db.session.scalar(
+                sa.select(Category).where(Category.slug == category)
+            )
+            name = named.display_name(current_locale()) if named else category
+            outcome = HINT_OUTCOMES.get(detail, detail)
+            shown.append(f"{label}: {name} ({outcome})")
         else:
             shown.append(f"{label}: {detail or category}")
     return " · ".join(shown)

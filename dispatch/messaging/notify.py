@@ -26,7 +26,7 @@ from repair.models import (
     user_community,
 )
 
-CLOCK_LABELS = {"triage": "类型确认", "contact": "接单", "on_site": "到场"}
+CLOCK_LABELS = {"triage": "紧急程度确认", "contact": "接单", "on_site": "到场"}
 
 
 @dataclass(frozen=True)
