@@ -600,7 +600,9 @@ def new_ticket():
             Building.community_id,
         )
     ).all()
-    form.entrance.choices = [SelectChoice(str(e.id), e.label()) for e in entrances]
+    form.entrance.choices = [SelectChoice("", _l("Choose…"))] + [
+        SelectChoice(str(e.id), e.label()) for e in entrances
+    ]
     categories = db.session.scalars(
         sa.select(Category).order_by(Category.sort_order)
     ).all()
@@ -624,6 +626,7 @@ def new_ticket():
                 reporter_name=form.name.data or None,
                 reporter_phone=form.phone.data or None,
                 reporter_locale="zh_CN",
+                urgency=Urgency(form.urgency.data) if form.urgency.data else None,
             )
             actor = _officer()
             actor = lifecycle.Actor(

@@ -55,7 +55,8 @@ def _messages_for(ticket: Ticket, event: TicketEvent):
     data = event.data or {}
     action = event.action
     urgent = ticket.urgency is Urgency.URGENT
-    if action == "classified" and urgent:
+    first_assessment = not (data.get("previous") or {}).get("urgency")
+    if action in ("classified", "urgency_confirmed") and urgent and first_assessment:
         filer = _filed_by_officer(ticket)
         for officer in staff(ticket, Role.OFFICER):
             if officer.id != filer:  # they know: they have just filed it
