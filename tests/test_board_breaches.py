@@ -35,7 +35,7 @@ def _sections(client) -> dict[str, str]:
 
 
 def _count(section: str) -> int:
-    return int(re.search(r'class="count">(\d+)<', section).group(1))
+    return int(re.search(r'class="count[^"]*">(\d+)<', section).group(1))
 
 
 def _breach_alerts(app) -> set[int]:

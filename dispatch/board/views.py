@@ -41,7 +41,7 @@ from dispatch.models import Assignment, EndReason, OutboxMessage
 from dispatch.sla import escalation
 from repair import lifecycle
 from repair.db import db, utcnow
-from repair.i18n import current_locale, local_time
+from repair.i18n import current_locale, format_local, local_time
 from repair.models import (
     CLOSED_STATUSES,
     OPEN_STATUSES,
@@ -63,7 +63,8 @@ from repair.photos.uploads import ACCEPT_ATTRIBUTE, PhotoUploads, finish_upload
 bp = Blueprint("board", __name__, url_prefix="/board")
 S = TicketStatus
 
-SECTIONS = ("triage", "urgent", "general", "breached", "confirm")
+#: In the order of what presses most (a phone shows them one under another).
+SECTIONS = ("breached", "urgent", "triage", "general", "confirm")
 SECTION_TITLES = {
     "triage": _l("Needs triage"),
     "urgent": _l("Urgent"),
@@ -108,6 +109,12 @@ def reasons_text(reasons: list[str] | None, limit: int = 4) -> str:
         else:
             shown.append(f"{label}: {detail or category}")
     return " · ".join(shown)
+
+
+def short_time(value: datetime) -> str:
+    """Returns a local time as HH:MM today, else MM-DD HH:MM (cards are narrow)."""
+    text = format_local(value)
+    return text[11:] if text[:10] == format_local(utcnow())[:10] else text[5:]
 
 
 def timeline(events: list[TicketEvent]) -> list[TicketEvent]:
@@ -658,3 +665,4 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["reasons_text"] = reasons_text
     app.jinja_env.filters["timeline"] = timeline
     app.jinja_env.filters["fromiso"] = datetime.fromisoformat
+    app.jinja_env.filters["shorttime"] = short_time
