@@ -19,6 +19,7 @@ from dispatch.board import views as board_views
 from dispatch.contractor import views as contractor_views
 from dispatch.messaging import callbacks, console, outbox, webhooks
 from dispatch.messaging import privacy as messaging_privacy
+from dispatch.sla import countdown
 from dispatch.stats import views as stats_views
 from dispatch.triage import cli as triage_cli
 from dispatch.worker import cli as worker_cli
@@ -37,6 +38,7 @@ PARTS = (
     triage_cli,
     auth,
     nav,
+    countdown,
     board_views,
     stats_views,
     admin,

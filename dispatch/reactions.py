@@ -19,8 +19,8 @@ def init_app(app: Flask) -> None:
     signals.demo_seeded.connect(_on_demo_seeded, weak=False)
 
 
-def _on_ticket_opened(_sender, *, ticket, actor, now, **_) -> None:
-    on_ticket_opened(ticket, actor, now)
+def _on_ticket_opened(_sender, *, ticket, actor, now, urgency=None, **_) -> None:
+    on_ticket_opened(ticket, actor, now, urgency)
 
 
 def _on_event_recorded(_sender, *, ticket, event, **_) -> None:

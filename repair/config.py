@@ -47,6 +47,9 @@ def default_settings(instance_path: str) -> dict:
         "SLA_URGENT_ON_SITE": "2h",
         "SLA_GENERAL_ON_SITE": "24h",
         "SLA_SUPERVISOR_GRACE": "30m",
+        # The backup's own time to accept after a handover; empty: the urgent
+        # contact window.
+        "SLA_BACKUP_CONTACT": "",
         "JOB_LINK_TTL": "7d",
         "JOB_LINK_MAX_AGE": "30d",
         "PHOTO_LINK_TTL": "2h",
@@ -137,6 +140,8 @@ def finalize(config: dict) -> None:
         "SCHEDULER_INTERVAL",
     ):
         config[key] = parse_duration(config[key])
+    backup = config.get("SLA_BACKUP_CONTACT")
+    config["SLA_BACKUP_CONTACT"] = parse_duration(backup) if backup else None
     # The largest valid post (every photo at its limit) and a margin for the text:
     # Werkzeug refuses anything longer before reading it.
     config["MAX_CONTENT_LENGTH"] = (

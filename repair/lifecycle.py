@@ -131,6 +131,8 @@ class Report:
     reporter_phone: str | None = None
     reporter_locale: str | None = None
     submission_key: str | None = None
+    #: set by an officer filing for a caller (帮办), who has just heard them
+    urgency: Urgency | None = None
 
 
 def open_ticket(report: Report, actor: Actor, now: datetime | None = None) -> Ticket:
@@ -157,7 +159,9 @@ def open_ticket(report: Report, actor: Actor, now: datetime | None = None) -> Ti
     db.session.add(ticket)
     record_event(ticket, "submitted", actor, now, to_status=S.NEW)
     db.session.flush()
-    signals.ticket_opened.send(ticket, ticket=ticket, actor=actor, now=now)
+    signals.ticket_opened.send(
+        ticket, ticket=ticket, actor=actor, now=now, urgency=report.urgency
+    )
     return ticket
 
 

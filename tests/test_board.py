@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 from freezegun import freeze_time
 
@@ -12,6 +14,7 @@ from repair.db import db, utcnow
 from repair.models import (
     Contractor,
     Entrance,
+    Ticket,
     TicketStatus,
     Urgency,
 )
@@ -43,11 +46,16 @@ def test_wrong_password_is_refused_with_one_message(app, client, demo):
 
 
 def test_a_fresh_report_waits_in_needs_triage(app, client, officer, resident):
-    number = resident.report(description="电梯困人了")
+    number = resident.report(description="2楼楼道灯不亮了")
+    urgent = resident.report(description="电梯困人了")
     page = client.get("/board").get_data(as_text=True)
     triage = page.split('id="section-triage"')[1].split("</section>")[0]
-    assert number in triage
-    assert "困" in triage  # the classifier's reasons
+    assert number in triage and urgent not in triage
+    # the classifier's urgent ticket is in "urgent" at once, marked unconfirmed
+    section = page.split('id="section-urgent"')[1].split("</section>")[0]
+    assert urgent in section and re.search(r'class="count[^"]*">1<', section)
+    assert "系统判断：紧急（待确认）" in section
+    assert "困" in section  # the classifier's reasons
     cards = client.get("/board/cards").get_data(as_text=True)
     assert number in cards and 'id="sections"' in cards and "<html" not in cards
 
@@ -348,3 +356,64 @@ def test_users_commands(app):
     )  # an officer needs a community
     officer = OfficerActions(app.test_client())
     assert officer.log_in("zhang", "a long enough secret").status_code == 302
+
+
+def _file(client, **fields):
+    page = client.get("/board/new").get_data(as_text=True)
+    token = OfficerActions._CSRF.search(page).group(1)
+    data = {"csrf_token": token, "channel": "phone", "spot": "5楼", **fields}
+    return client.post("/board/new", data=data)
+
+
+def test_filing_requires_a_chosen_entrance(app, client, officer, demo):
+    page = client.get("/board/new").get_data(as_text=True)
+    entrance = page.split('id="entrance"')[1].split("</select>")[0]
+    assert "selected" not in entrance  # no entrance is chosen for the officer
+    response = _file(client, description="老人来电：电梯不动了")
+    assert response.status_code == 422
+    assert "请选择楼栋单元" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(Ticket.id))) == 0
+
+
+@pytest.mark.parametrize("urgency", ["", "urgent"])
+def test_the_filing_officer_sets_urgency_and_gets_no_sms_about_it(
+    app, client, officer, demo, urgency
+):
+    from repair.models import Role, User
+
+    with app.app_context():
+        entrance_id = db.session.scalar(sa.select(Entrance.id).limit(1))
+        filer = db.session.scalar(sa.select(User).where(User.username == "officer"))
+        assert filer.phone
+        colleague = User(
+            username="officer2",
+            role=Role.OFFICER,
+            phone="+8613800000019",
+            password_hash="x",
+            communities=list(filer.communities),
+        )
+        db.session.add(colleague)
+        db.session.commit()
+        filer_phone = filer.phone
+    response = _file(
+        client,
+        entrance=str(entrance_id),
+        description="老人来电：电梯困人了",
+        urgency=urgency,
+    )
+    assert response.status_code == 303
+    number = response.headers["Location"].rsplit("/", 1)[1]
+    with app.app_context():
+        ticket = find_ticket(number)
+        assert ticket.urgency is Urgency.URGENT
+        assert (ticket.urgency_confirmed_at is not None) == (urgency == "urgent")
+        sent_to = set(
+            db.session.scalars(
+                sa.select(OutboxMessage.to_phone).where(
+                    OutboxMessage.template == "officer_new_urgent"
+                )
+            )
+        )
+        assert filer_phone not in sent_to
+        assert "+8613800000019" in sent_to  # colleagues still hear

@@ -25,7 +25,10 @@ def test_contractor_accepts_arrives_and_completes_from_the_sms_link(
     phone.goto(live_server + link)
     assert "3楼楼梯间扶手松动" in phone.locator("#job-description").inner_text()
     assert phone.locator("#call-resident").count() == 0
-    assert re.search(r"\d+:\d\d", phone.locator("#countdown").inner_text())
+    # minutes and seconds, in words: never read as a time of day
+    assert re.search(
+        r"还剩 \d+ (小时 \d+ 分|分 \d+ 秒)", phone.locator("#countdown").inner_text()
+    )
     screenshot(phone, "1-offer")
 
     phone.click("#accept")

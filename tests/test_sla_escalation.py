@@ -102,27 +102,49 @@ def test_every_rung_of_the_urgent_ladder(app, resident, jobs, clock, fake_twilio
             sa.select(Assignment.role).where(Assignment.ticket_id == ticket.id)
         ).all()
         assert roles == ["primary", "backup"]
-    assert "http://repair.test/j/" in _texts_to(fake_twilio, BACKUP)[0]
+    [handover] = _texts_to(fake_twilio, BACKUP)
+    assert "http://repair.test/j/" in handover
+    # the backup's own window to accept, from the handover; on site stays 12:00
+    assert "请11:00前接单" in handover and "12:00前到场" in handover
     assert "已转交" in _texts_to(fake_twilio, PRIMARY)[-1]
     assert "接单已超时" in _texts_to(fake_twilio, OFFICER)[-1]
+    with app.app_context():
+        ticket = find_ticket(number)
+        assert ticket.on_site_due_at - ticket.created_at == timedelta(hours=2)
+        assert ticket.contact_due_at - ticket.created_at == timedelta(hours=1)
 
-    clock.tick(timedelta(minutes=30))  # 60 min: triage unconfirmed, backup silent
+    clock.tick(timedelta(minutes=20))  # 50 min: the backup is reminded
     jobs.run_due()
-    assert any("类型确认已超时" in text for text in _texts_to(fake_twilio, SUPERVISOR))
+    assert "催办" in _texts_to(fake_twilio, BACKUP)[-1]
+
+    clock.tick(timedelta(minutes=10))  # 60 min: triage unconfirmed, backup silent
+    jobs.run_due()
+    assert any(
+        "紧急程度确认已超时" in text for text in _texts_to(fake_twilio, SUPERVISOR)
+    )
+    with app.app_context():
+        assert find_ticket(number).contractor.phone == BACKUP  # no ping-pong
+
+    clock.tick(timedelta(minutes=30))  # 90 min: the supervisor, for the backup
+    jobs.run_due()
     assert any(
         "督办" in text and "接单" in text for text in _texts_to(fake_twilio, SUPERVISOR)
     )
 
-    clock.tick(timedelta(minutes=60))  # 2 h: not on site
+    clock.tick(timedelta(minutes=30))  # 2 h: not on site
     jobs.run_due()
     assert any("到场已超时" in text for text in _texts_to(fake_twilio, OFFICER))
     with app.app_context():
         ticket = find_ticket(number)
         taken = _escalations(ticket)
-        assert taken[:2] == [("contact", "remind"), ("contact", "breach")]
+        assert taken[:3] == [
+            ("contact", "remind"),
+            ("contact", "breach"),
+            ("contact", "remind"),
+        ]
         # both due at 60 min, in either order
-        assert set(taken[2:4]) == {("triage", "breach"), ("contact", "supervisor")}
-        assert taken[4:] == [("on_site", "breach")]
+        assert set(taken[3:5]) == {("triage", "breach"), ("contact", "breach")}
+        assert taken[5:] == [("contact", "supervisor"), ("on_site", "breach")]
         assert jobs.scheduled_ids() == set()  # the ladder is done
 
 

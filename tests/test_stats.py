@@ -323,7 +323,7 @@ def test_csv_has_every_ticket_with_its_timestamps(app, client, officer, resident
         second = resident.report(description="楼道灯不亮", phone="13912345678")
     with freeze_time(T0 + timedelta(days=10)):
         later = resident.report(description="楼道灯不亮")  # outside the range
-        response = client.get(f"/board/stats.csv?{RANGE}")
+        response = client.get(f"/board/stats.csv?{RANGE}&keys=en")
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
     disposition = response.headers["Content-Disposition"]
@@ -428,7 +428,8 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(
             ticket.entrance.building.name = "+1栋"
             ticket.entrance.name = "@SUM(1)"
             db.session.commit()
-        body = client.get(f"/board/stats.csv?{RANGE}").get_data().decode("utf-8-sig")
+        body = client.get(f"/board/stats.csv?{RANGE}&keys=en")
+        body = body.get_data().decode("utf-8-sig")
     row = next(csv.DictReader(io.StringIO(body)))
     assert row["contractor"] == '\'=HYPERLINK("http://evil.example","Click")'
     assert row["building"] == "'+1栋" and row["entrance"] == "'@SUM(1)"
@@ -440,3 +441,24 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(
         "a=b",
         "",
     ]
+
+
+def test_csv_speaks_the_officers_language_with_the_description_and_spot(
+    app, client, officer, resident
+):
+    with freeze_time(T0):
+        _log_in_again(officer)
+        number = resident.report(description="=1+1 楼道灯不亮", spot="3楼楼梯间")
+        body = client.get(f"/board/stats.csv?{RANGE}").get_data().decode("utf-8-sig")
+        keyed = client.get(f"/board/stats.csv?{RANGE}&keys=en").get_data()
+    [row] = list(csv.DictReader(io.StringIO(body)))
+    assert row["报修单号"] == number
+    assert row["具体位置"] == "3楼楼梯间"
+    assert row["问题"] == "'=1+1 楼道灯不亮"  # residents' text neutralised too
+    assert row["状态"] == "已派单" and row["紧急程度"] == "一般"
+    assert "报修时间" in row and "created_at" not in row
+    [machine] = list(csv.DictReader(io.StringIO(keyed.decode("utf-8-sig"))))
+    assert machine["number"] == number and machine["status"] == "dispatched"
+    assert (
+        machine["description"] == "'=1+1 楼道灯不亮" and machine["spot"] == "3楼楼梯间"
+    )

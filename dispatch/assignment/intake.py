@@ -14,22 +14,32 @@ from repair.db import db
 from repair.models import Category, Ticket, Urgency
 
 
-def on_ticket_opened(ticket: Ticket, actor: lifecycle.Actor, now: datetime) -> None:
-    """Classifies the new ticket and dispatches it to its route's primary contractor."""
+def on_ticket_opened(
+    ticket: Ticket,
+    actor: lifecycle.Actor,
+    now: datetime,
+    urgency: Urgency | None = None,
+) -> None:
+    """Classifies the new ticket and dispatches it to its route's primary contractor.
+
+    An officer filing for a caller may set the urgency: it counts as confirmed by
+    them (the classifier's view is kept beside it)."""
     text = " ".join(part for part in (ticket.spot, ticket.description) if part)
     result = classify(text, ticket.category.slug if ticket.category else None)
     category = db.session.scalar(
         sa.select(Category).where(Category.slug == result.category)
     )
-    urgency = Urgency(result.urgency)
+    confirmed = urgency is not None
+    urgency = urgency or Urgency(result.urgency)
     lifecycle.assess(
         ticket,
         urgency,
-        lifecycle.Actor.system(),
+        actor if confirmed else lifecycle.Actor.system(),
         now,
         deadlines=deadlines_for(ticket, urgency.value),
         category=category,
         classification=result.to_dict(),
+        confirmed=confirmed,
     )
     route = route_for(ticket)
     if route is not None and route.primary.is_active:

@@ -88,7 +88,21 @@ class SimpleForm(FlaskForm):
 
 
 class FileForm(FlaskForm):
-    entrance = SelectField(_l("Entrance"))
+    # No default: a missed choice must not file the ticket at the first entrance.
+    entrance = SelectField(
+        _l("Entrance"),
+        validators=[DataRequired(_l("Choose the building and entrance."))],
+    )
+    urgency = RadioField(
+        _l("Urgency"),
+        choices=[
+            SelectChoice("", _l("Let the system judge")),
+            SelectChoice("urgent", _l("Urgent")),
+            SelectChoice("general", _l("General")),
+        ],
+        default="",
+        validators=[Optional()],
+    )
     channel = RadioField(
         _l("How did the resident reach you?"),
         choices=[

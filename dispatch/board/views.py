@@ -42,7 +42,7 @@ from dispatch.models import Assignment, EndReason, OutboxMessage
 from dispatch.sla import escalation
 from repair import lifecycle, privacy
 from repair.db import db, utcnow
-from repair.i18n import local_time
+from repair.i18n import current_locale, format_local, local_time
 from repair.models import (
     CLOSED_STATUSES,
     OPEN_STATUSES,
@@ -65,7 +65,8 @@ from repair.security import bounded_int
 bp = Blueprint("board", __name__, url_prefix="/board")
 S = TicketStatus
 
-SECTIONS = ("triage", "urgent", "general", "breached", "confirm")
+#: In the order of what presses most (a phone shows them one under another).
+SECTIONS = ("breached", "urgent", "triage", "general", "confirm")
 SECTION_TITLES = {
     "triage": _l("Needs triage"),
     "urgent": _l("Urgent"),
@@ -89,6 +90,9 @@ REASON_KINDS = {
 }
 
 
+HINT_OUTCOMES = {"kept": _l("kept"), "overridden": _l("not followed")}
+
+
 def reasons_text(reasons: list[str] | None, limit: int = 4) -> str:
     """Renders classifier reasons ("urgent:lift:困人") for people: "danger: 困人"."""
     shown = []
@@ -99,25 +103,66 @@ def reasons_text(reasons: list[str] | None, limit: int = 4) -> str:
         if label is None:
             shown.append(reason)
         elif kind == "hint":
-            shown.append(f"{label} ({detail})")
+            named = db.session.scalar(
+                sa.select(Category).where(Category.slug == category)
+            )
+            name = named.display_name(current_locale()) if named else category
+            outcome = HINT_OUTCOMES.get(detail, detail)
+            shown.append(f"{label}: {name} ({outcome})")
         else:
             shown.append(f"{label}: {detail or category}")
     return " · ".join(shown)
 
 
+def short_time(value: datetime) -> str:
+    """Returns a local time as HH:MM today, else MM-DD HH:MM (cards are narrow)."""
+    text = format_local(value)
+    return text[11:] if text[:10] == format_local(utcnow())[:10] else text[5:]
+
+
+def timeline(events: list[TicketEvent]) -> list[TicketEvent]:
+    """Returns a ticket's events as its timeline shows them: one line per handover
+    to the backup (the missed deadline and the dispatch it caused are one step)."""
+    shown = []
+    for index, event in enumerate(events):
+        following = events[index + 1] if index + 1 < len(events) else None
+        if (
+            event.action == "escalated"
+            and "dispatch_backup" in (event.data or {}).get("actions", [])
+            and following is not None
+            and following.action == "dispatch"
+            and (following.data or {}).get("reason") == "no_contact"
+        ):
+            continue
+        shown.append(event)
+    return shown
+
+
 def section_condition(section: str, now: datetime):
-    """Returns the SQL condition of a board section (each ticket is in one)."""
+    """Returns the SQL condition of a board section (each ticket is in one).
+
+    A ticket with any clock breached or any rung of the ladder taken is in
+    "breached", whatever its triage (the officer and supervisor were alerted by
+    SMS: the board says the same). Urgent tickets are in "urgent" as soon as the
+    classifier says so, confirmed or not; "triage" holds the rest unconfirmed."""
     working = Ticket.status.in_(WORKING_STATUSES)
     confirmed = Ticket.urgency_confirmed_at.is_not(None)
     late = sa.or_(Ticket.next_due_at < now, Ticket.escalated_at.is_not(None))
-    if section == "triage":
-        return sa.and_(working, Ticket.urgency_confirmed_at.is_(None))
+    on_time = sa.not_(late)
+    urgent = Ticket.urgency == Urgency.URGENT
     if section == "breached":
-        return sa.and_(working, confirmed, late)
-    if section in ("urgent", "general"):
+        return sa.and_(working, late)
+    if section == "urgent":
+        return sa.and_(working, on_time, urgent)
+    if section == "triage":
         return sa.and_(
-            working, confirmed, Ticket.urgency == Urgency(section), sa.not_(late)
+            working,
+            on_time,
+            sa.not_(confirmed),
+            sa.or_(Ticket.urgency.is_(None), sa.not_(urgent)),
         )
+    if section == "general":
+        return sa.and_(working, on_time, confirmed, Ticket.urgency == Urgency.GENERAL)
     if section == "ended":
         return Ticket.status.in_(CLOSED_STATUSES)
     return Ticket.status == S.COMPLETED
@@ -583,7 +628,9 @@ def new_ticket():
             Building.community_id,
         )
     ).all()
-    form.entrance.choices = [SelectChoice(str(e.id), e.label()) for e in entrances]
+    form.entrance.choices = [SelectChoice("", _l("Choose…"))] + [
+        SelectChoice(str(e.id), e.label()) for e in entrances
+    ]
     categories = db.session.scalars(
         sa.select(Category).order_by(Category.sort_order)
     ).all()
@@ -607,6 +654,7 @@ def new_ticket():
                 reporter_name=form.name.data or None,
                 reporter_phone=form.phone.data or None,
                 reporter_locale="zh_CN",
+                urgency=Urgency(form.urgency.data) if form.urgency.data else None,
             )
             actor = _officer()
             actor = lifecycle.Actor(
@@ -636,3 +684,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.jinja_env.globals["SECTION_TITLES"] = SECTION_TITLES
     app.jinja_env.filters["reasons_text"] = reasons_text
+    app.jinja_env.filters["timeline"] = timeline
+    app.jinja_env.filters["fromiso"] = datetime.fromisoformat
+    app.jinja_env.filters["shorttime"] = short_time

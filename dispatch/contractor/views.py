@@ -18,6 +18,7 @@ from flask import (
 from flask_babel import lazy_gettext as _l
 
 from dispatch.assignment import work
+from dispatch.assignment.rework import rework_of
 from dispatch.contractor.forms import (
     DECLINE_REASONS,
     ActionForm,
@@ -29,11 +30,11 @@ from dispatch.contractor.tokens import (
     code_owner,
     job_token,
 )
-from dispatch.models import Assignment
+from dispatch.models import Assignment, EndReason
 from repair import lifecycle
 from repair.db import db, utcnow
 from repair.i18n import zone_name
-from repair.models import Channel, Ticket
+from repair.models import Channel, Ticket, TicketStatus
 from repair.photos.uploads import ACCEPT_ATTRIBUTE, PhotoUploads, finish_upload
 from repair.security import csrf, limiter
 
@@ -46,15 +47,6 @@ class LinkProblem(Exception):
     def __init__(self, kind: str, assignment: Assignment | None = None):
         self.kind = kind
         self.assignment = assignment
-
-
-#: Why an assignment ended, as the job link's page tells it.
-ENDED_KINDS = {
-    "declined": "declined",
-    "withdrawn": "withdrawn",
-    "reassigned": "moved",
-    "undeliverable": "moved",
-}
 
 
 def load_assignment(token: str, now: datetime | None = None) -> Assignment:
@@ -73,7 +65,7 @@ def load_assignment(token: str, now: datetime | None = None) -> Assignment:
     g.preferred_locale = assignment.contractor.language
     now = now or utcnow()
     if not assignment.is_current:
-        raise LinkProblem(ENDED_KINDS.get(assignment.end_reason, "moved"), assignment)
+        raise LinkProblem("moved", assignment)  # the page says why (withdrawal)
     if now > assignment.created_at + current_app.config["JOB_LINK_MAX_AGE"]:
         raise LinkProblem("too_old", assignment)
     if not lifecycle.is_open(ticket):
@@ -81,6 +73,30 @@ def load_assignment(token: str, now: datetime | None = None) -> Assignment:
         if now > ended + current_app.config["JOB_LINK_TTL"]:
             raise LinkProblem("expired", assignment)
     return assignment
+
+
+def withdrawal(assignment: Assignment) -> str:
+    """Says why an ended assignment is no longer the contractor's job: rejected,
+    duplicate, backup (the contact deadline passed), reassigned (by the officer),
+    declined or undeliverable."""
+    ticket = assignment.ticket
+    if assignment.end_reason is EndReason.WITHDRAWN:
+        return "duplicate" if ticket.status is TicketStatus.DUPLICATE else "rejected"
+    if assignment.end_reason is EndReason.DECLINED:
+        return "declined"
+    if assignment.end_reason is EndReason.UNDELIVERABLE:
+        return "undeliverable"
+    successor = db.session.scalar(
+        sa.select(Assignment)
+        .where(Assignment.ticket_id == ticket.id, Assignment.id > assignment.id)
+        .order_by(Assignment.id)
+        .limit(1)
+    )
+    return (
+        "backup"
+        if successor is not None and successor.role == "backup"
+        else ("reassigned")
+    )
 
 
 def next_deadline(assignment: Assignment) -> tuple[str, datetime] | None:
@@ -96,8 +112,19 @@ def next_deadline(assignment: Assignment) -> tuple[str, datetime] | None:
 @bp.errorhandler(LinkProblem)
 def link_problem(problem: LinkProblem):
     status = 404 if problem.kind == "invalid" else 410
+    why = None
+    original = None
+    if problem.kind == "moved":
+        why = withdrawal(problem.assignment)
+        duplicate_of = problem.assignment.ticket.duplicate_of_id
+        original = db.session.get(Ticket, duplicate_of) if duplicate_of else None
     return (
-        render_template("contractor/link_problem.html", problem=problem),
+        render_template(
+            "contractor/link_problem.html",
+            problem=problem,
+            why=why,
+            original=original.number if original else "",
+        ),
         status,
     )
 
@@ -171,6 +198,9 @@ def _page(
             ticket=assignment.ticket,
             token=token,
             deadline=next_deadline(assignment),
+            rework=rework_of(assignment.ticket)
+            if assignment.role == "reopen"
+            else None,
             now=utcnow(),
             action_form=ActionForm(),
             decline_form=DeclineForm(),

@@ -9,11 +9,15 @@ import sqlalchemy as sa
 from flask import current_app, render_template
 from jinja2 import TemplateNotFound
 
+from dispatch.messaging.backends import sms_segments
+from dispatch.messaging.summary import ELLIPSIS, summarise
 from dispatch.messaging.templates import variables_for
-from dispatch.models import MessageStatus, OutboxMessage
+from dispatch.models import Assignment, EndReason, MessageStatus, OutboxMessage
 from repair.db import db, utcnow
 from repair.i18n import format_local, zone_name
+from repair.links import board_url, resident_url
 from repair.models import (
+    ActorType,
     Contractor,
     Role,
     Ticket,
@@ -24,7 +28,7 @@ from repair.models import (
 )
 from repair.privacy import RESIDENT_RECIPIENTS
 
-CLOCK_LABELS = {"triage": "类型确认", "contact": "接单", "on_site": "到场"}
+CLOCK_LABELS = {"triage": "紧急程度确认", "contact": "接单", "on_site": "到场"}
 
 
 @dataclass(frozen=True)
@@ -53,27 +57,44 @@ def _messages_for(ticket: Ticket, event: TicketEvent):
     data = event.data or {}
     action = event.action
     urgent = ticket.urgency is Urgency.URGENT
-    if action == "classified" and urgent:
+    first_assessment = not (data.get("previous") or {}).get("urgency")
+    if action in ("classified", "urgency_confirmed") and urgent and first_assessment:
+        filer = _filed_by_officer(ticket)
         for officer in staff(ticket, Role.OFFICER):
-            yield officer, "officer_new_urgent", {}
+            if officer.id != filer:  # they know: they have just filed it
+                yield officer, "officer_new_urgent", {}
     elif action == "dispatch" and data.get("assignment_id"):
         contractor = db.session.get(Contractor, data["contractor_id"])
         yield (
             _contractor(contractor),
             "dispatch",
-            {"assignment_id": data["assignment_id"]},
+            {
+                "assignment_id": data["assignment_id"],
+                "rework": data.get("reason") == "reopened",
+            },
         )
         moved_from = data.get("previous_contractor_id")
-        if moved_from and moved_from != contractor.id:
+        why = WITHDRAWN_BY_DISPATCH.get(data.get("reason"), "reassigned")
+        if moved_from and moved_from != contractor.id and why:
             previous = db.session.get(Contractor, moved_from)
-            yield _contractor(previous), "job_moved", {}
-    elif action == "urgency_confirmed" and ticket.contractor is not None:
-        if data.get("urgency") != (data.get("previous") or {}).get("urgency"):
+            if data.get("role") == "backup" and why == "reassigned":
+                why = "backup"
+            yield _contractor(previous), "job_moved", {"why": why}
+    elif action in ("reject", "mark_duplicate") and ticket.contractor is not None:
+        ended = latest_assignment(ticket, ticket.contractor_id)
+        if ended is not None and ended.end_reason is EndReason.WITHDRAWN:
             yield (
                 _contractor(ticket.contractor),
-                "urgency_changed",
-                {"assignment_id": data.get("assignment_id")},
+                "job_moved",
+                {
+                    "assignment_id": ended.id,
+                    "why": "rejected" if action == "reject" else "duplicate",
+                    "original": data.get("original") or "",
+                },
             )
+    elif action == "urgency_confirmed" and ticket.contractor is not None:
+        if data.get("urgency") != (data.get("previous") or {}).get("urgency"):
+            yield _contractor(ticket.contractor), "urgency_changed", {}
     elif action == "accept":
         if ticket.reporter_phone:
             yield _resident(ticket), "resident_accepted", {}
@@ -81,11 +102,11 @@ def _messages_for(ticket: Ticket, event: TicketEvent):
             yield follower, "resident_accepted", {}
     elif action == "complete":
         if ticket.reporter_phone:
-            yield _resident(ticket), "resident_completed", {"private": True}
+            yield _resident(ticket), "resident_completed", {}
         for follower in _followers(ticket):
             yield follower, "resident_completed", {}
     elif action == "follow_up" and ticket.reporter_phone:
-        yield _resident(ticket), "resident_follow_up", {"private": True}
+        yield _resident(ticket), "resident_follow_up", {}
     elif action == "escalated":
         actions = data.get("actions", [])
         if "remind_contractor" in actions and ticket.contractor is not None:
@@ -94,7 +115,7 @@ def _messages_for(ticket: Ticket, event: TicketEvent):
                 "reminder",
                 {"assignment_id": data.get("assignment_id")},
             )
-        context = {"clock_label": CLOCK_LABELS.get(data.get("clock"), "")}
+        context = {"clock": data.get("clock")}
         if "alert_officer" in actions:
             for officer in staff(ticket, Role.OFFICER):
                 yield officer, "officer_breach", context
@@ -114,6 +135,42 @@ def _messages_for(ticket: Ticket, event: TicketEvent):
                     "phone": data.get("to_phone") or "",
                 },
             )
+
+
+#: Why a dispatch took the job from its previous contractor, as the withdrawal
+#: SMS says it; None: they need no SMS (they declined, or could not be reached).
+WITHDRAWN_BY_DISPATCH = {
+    "officer": "reassigned",
+    "no_contact": "backup",
+    "declined": None,
+    "undeliverable": None,
+}
+
+
+def _filed_by_officer(ticket: Ticket) -> int | None:
+    """Returns the id of the officer who filed the ticket (帮办), if one did."""
+    return db.session.scalar(
+        sa.select(TicketEvent.actor_id).where(
+            TicketEvent.ticket_id == ticket.id,
+            TicketEvent.action == "submitted",
+            TicketEvent.actor_type == ActorType.OFFICER,
+        )
+    )
+
+
+def latest_assignment(ticket: Ticket, contractor_id: int | None) -> Assignment | None:
+    """Returns the contractor's latest assignment on the ticket (open or ended)."""
+    if contractor_id is None:
+        return None
+    return db.session.scalar(
+        sa.select(Assignment)
+        .where(
+            Assignment.ticket_id == ticket.id,
+            Assignment.contractor_id == contractor_id,
+        )
+        .order_by(Assignment.id.desc())
+        .limit(1)
+    )
 
 
 def staff(ticket: Ticket, role: Role) -> list[Recipient]:
@@ -179,7 +236,7 @@ def queue_reply(
 
     now = utcnow()
     if ticket is not None:
-        body = render_sms(template, recipient.locale, ticket, context or {})
+        body = render_sms(template, recipient, ticket, context or {})
     else:
         language = "en" if recipient.locale.startswith("en") else "zh_CN"
         body = render_template(f"sms/{language}/{template}.txt").strip()
@@ -229,7 +286,7 @@ def _outbox_row(
         recipient_type=recipient.type,
         recipient_id=recipient.id,
         to_phone=recipient.phone,
-        body=render_sms(template, recipient.locale, ticket, context),
+        body=render_sms(template, recipient, ticket, context),
         variables=variables_for(template, ticket, context),
         urgent=urgent,
         status=MessageStatus.PENDING,
@@ -265,34 +322,158 @@ def _validity(urgent: bool, template: str) -> timedelta | None:
     return None
 
 
-def render_sms(template: str, locale: str, ticket: Ticket, context: dict) -> str:
-    """Renders an SMS template in the recipient's language (Chinese as fallback)."""
+#: Every message kind, who receives it, and the variables its templates use. The
+#: variables of a kind are exactly these names (see ``sms_context``), so a
+#: provider's registered template can map them one to one.
+KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # to contractors
+    "dispatch": (
+        ("contractor",),
+        (
+            "number",
+            "urgent",
+            "rework",
+            "place",
+            "spot",
+            "category",
+            "summary",
+            "contact_due",
+            "on_site_due",
+            "link",
+        ),
+    ),
+    "reminder": (
+        ("contractor",),
+        ("number", "place", "category", "contact_due", "link"),
+    ),
+    "urgency_changed": (
+        ("contractor",),
+        ("number", "urgent", "place", "category", "contact_due", "on_site_due", "link"),
+    ),
+    "job_moved": (("contractor",), ("number", "why", "original", "link")),
+    "reply_accepted": (("contractor",), ("number", "on_site_due", "link")),
+    "reply_already": (("contractor",), ("number", "link")),
+    "reply_declined": (("contractor",), ("number",)),
+    "reply_help": (("contractor",), ()),
+    "reply_no_job": (("contractor",), ()),
+    # to officers and supervisors
+    "officer_new_urgent": (
+        ("officer",),
+        ("number", "place", "category", "summary", "contractor", "link"),
+    ),
+    "officer_breach": (
+        ("officer", "supervisor"),
+        ("number", "place", "clock_label", "supervisor", "link"),
+    ),
+    "officer_sms_failed": (("officer",), ("number", "who", "phone", "link")),
+    # to residents: the reporter, and neighbours who follow the ticket
+    "resident_accepted": (
+        ("resident", "follower"),
+        ("number", "contractor", "on_site_due", "link"),
+    ),
+    "resident_completed": (("resident", "follower"), ("number", "link")),
+    "resident_follow_up": (("resident",), ("number", "link")),
+}
+
+#: Staff roles that read a ticket on the board (supervisors fall back to admins).
+BOARD_ROLES = frozenset({"officer", "supervisor", "admin"})
+#: The longest an SMS may be: two segments.
+MAX_SEGMENTS = 2
+
+
+def link_for(recipient: Recipient, ticket: Ticket, assignment_id: int | None = None):
+    """Returns where a message leads its reader, by who they are: a contractor to
+    their own job page, staff to the board's ticket page, the reporter to the
+    tracking page with their private key, a neighbour to the public one."""
     from dispatch.contractor.tokens import job_url
 
-    public = current_app.config["PUBLIC_URL"]
+    if recipient.type == "contractor":
+        if assignment_id is None:
+            latest = latest_assignment(ticket, recipient.id)
+            assignment_id = latest.id if latest is not None else None
+        return job_url(assignment_id) if assignment_id else ""
+    if recipient.type in BOARD_ROLES:
+        return board_url(ticket)
+    return resident_url(ticket, private=recipient.type == "resident")
+
+
+def sms_context(
+    template: str, recipient: Recipient, ticket: Ticket, context: dict
+) -> dict:
+    """Returns the named variables of a message kind (``KINDS``) for this ticket
+    and recipient; ``context`` supplies what the event adds (``why``, ``who`` …)."""
     tz = zone_name(ticket.community)
+    english = recipient.locale.startswith("en")
     values = {
-        "number": ticket.number,
+        "number": lambda: ticket.number,
         # The Chinese label is the shortest and matches the signs on site.
-        "place": ticket.entrance.label("zh_CN") if ticket.entrance else "",
-        "spot": ticket.spot,
-        "description": ticket.description,
-        "urgent": ticket.urgency is Urgency.URGENT,
-        "contact_due": _short_time(ticket.contact_due_at, tz),
-        "on_site_due": _short_time(ticket.on_site_due_at, tz),
-        "contractor": ticket.contractor.name if ticket.contractor else "",
-        "link": f"{public}/t/{ticket.number}",
+        "place": lambda: ticket.entrance.label("zh_CN") if ticket.entrance else "",
+        "spot": lambda: summarise(ticket.spot, 12),
+        "category": lambda: (
+            ticket.category.display_name("en" if english else "zh_CN")
+            if ticket.category
+            else ""
+        ),
+        "summary": lambda: summarise(
+            _rework_note(ticket) if context.get("rework") else ticket.description,
+            SUMMARY_LIMIT,
+        ),
+        "urgent": lambda: ticket.urgency is Urgency.URGENT,
+        "rework": lambda: bool(context.get("rework")),
+        "contact_due": lambda: _short_time(ticket.contact_due_at, tz),
+        "on_site_due": lambda: _short_time(ticket.on_site_due_at, tz),
+        "contractor": lambda: ticket.contractor.name if ticket.contractor else "",
+        "link": lambda: link_for(recipient, ticket, context.get("assignment_id")),
+        "clock_label": lambda: CLOCK_LABELS.get(context.get("clock"), ""),
+        "supervisor": lambda: bool(context.get("supervisor")),
+        "why": lambda: context.get("why") or "reassigned",
+        "original": lambda: context.get("original") or "",
+        "who": lambda: context.get("who") or "",
+        "phone": lambda: context.get("phone") or "",
     }
-    if context.get("assignment_id"):
-        values["link"] = job_url(context["assignment_id"])
-    if context.get("private"):
-        values["link"] = f"{public}/t/{ticket.number}?k={ticket.resident_key}"
-    values.update({k: v for k, v in context.items() if k not in ("assignment_id",)})
-    language = "en" if locale.startswith("en") else "zh_CN"
-    try:
-        return render_template(f"sms/{language}/{template}.txt", **values).strip()
-    except TemplateNotFound:
-        return render_template(f"sms/zh_CN/{template}.txt", **values).strip()
+    _roles, names = KINDS[template]
+    return {name: values[name]() for name in names}
+
+
+#: The most of the resident's text a message starts from (then cut to fit).
+SUMMARY_LIMIT = 40
+
+
+def render_sms(
+    template: str, recipient: Recipient, ticket: Ticket, context: dict
+) -> str:
+    """Renders an SMS in the recipient's language (Chinese as fallback), within two
+    segments: the resident's text is what gives way."""
+    values = sms_context(template, recipient, ticket, context)
+    language = "en" if recipient.locale.startswith("en") else "zh_CN"
+
+    def render(values: dict) -> str:
+        try:
+            return render_template(f"sms/{language}/{template}.txt", **values).strip()
+        except TemplateNotFound:
+            return render_template(f"sms/zh_CN/{template}.txt", **values).strip()
+
+    body = render(values)
+    for name in GIVES_WAY:
+        text = values.get(name) or ""
+        while text and sms_segments(body) > MAX_SEGMENTS:
+            limit = len(text) - max(1, (len(text) - 1) // 4)
+            values[name] = text = summarise(text.rstrip(ELLIPSIS), limit)
+            body = render(values)
+    return body
+
+
+#: What is shortened, in this order, when a message would take more than two
+#: segments: the resident's own words, then the category, the company's name.
+GIVES_WAY = ("summary", "spot", "category", "contractor")
+
+
+def _rework_note(ticket: Ticket) -> str:
+    """Returns what the resident said when they reported the repair unfixed."""
+    from dispatch.assignment.rework import rework_of
+
+    rework = rework_of(ticket)
+    return rework.note if rework is not None and rework.note else ticket.description
 
 
 def _short_time(value: datetime | None, tz: str) -> str:

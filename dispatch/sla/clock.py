@@ -26,6 +26,8 @@ class Policy:
     urgent_on_site: timedelta = timedelta(hours=2)
     general_on_site: timedelta = timedelta(hours=24)
     supervisor_grace: timedelta = timedelta(minutes=30)
+    #: the backup's own time to accept after a handover (AB岗)
+    backup_contact: timedelta = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)

@@ -33,14 +33,16 @@ def policy_for(community_id: int) -> sla.Policy:
     def pick(seconds: int | None, key: str) -> timedelta:
         return timedelta(seconds=seconds) if seconds else config[key]
 
+    urgent_contact = pick(own and own.urgent_contact_seconds, "SLA_URGENT_CONTACT")
     return sla.Policy(
         triage=pick(own and own.triage_seconds, "SLA_TRIAGE"),
-        urgent_contact=pick(own and own.urgent_contact_seconds, "SLA_URGENT_CONTACT"),
+        urgent_contact=urgent_contact,
         urgent_on_site=pick(own and own.urgent_on_site_seconds, "SLA_URGENT_ON_SITE"),
         general_on_site=pick(
             own and own.general_on_site_seconds, "SLA_GENERAL_ON_SITE"
         ),
         supervisor_grace=config["SLA_SUPERVISOR_GRACE"],
+        backup_contact=config.get("SLA_BACKUP_CONTACT") or urgent_contact,
     )
 
 
@@ -153,7 +155,11 @@ def take_rung(ticket: Ticket, rung: sla.Rung, now: datetime) -> bool:
             "assignment_id": assignment.id if assignment else None,
         },
     )
-    if "dispatch_backup" in rung.actions:
+    if "dispatch_backup" in rung.actions and (
+        assignment is None or assignment.role != "backup"
+    ):
+        # The backup gets its own window once; if it too stays silent, the officer
+        # (alerted by this rung) and then the supervisor take over.
         dispatch_backup(ticket, now, reason="no_contact")
     return True
 
@@ -167,6 +173,7 @@ def dispatch_to(
     role: str = "primary",
     reason: str | None = None,
     note: str | None = None,
+    contact_due_at: datetime | None = None,
 ) -> Assignment:
     """Assigns the ticket to a contractor: a new assignment and a 'dispatch' event."""
     now = now or utcnow()
@@ -175,6 +182,9 @@ def dispatch_to(
         raise lifecycle.TransitionNotAllowed(ticket, "dispatch")
     previous_id = ticket.contractor_id
     assignment = open_assignment(ticket, contractor, role, now)
+    payload = {"contractor_id": contractor.id}
+    if contact_due_at is not None:
+        payload["contact_due_at"] = contact_due_at
     lifecycle.transition(
         ticket,
         "dispatch",
@@ -188,8 +198,9 @@ def dispatch_to(
             "previous_contractor_id": previous_id,
             "role": role,
             "reason": reason,
+            "contact_due_at": contact_due_at.isoformat() if contact_due_at else None,
         },
-        contractor_id=contractor.id,
+        **payload,
     )
     return assignment
 
@@ -203,8 +214,19 @@ def dispatch_backup(ticket: Ticket, now: datetime, reason: str) -> Assignment | 
     if backup is None:
         log.warning("%s: no backup contractor to hand to (%s)", ticket.number, reason)
         return None
+    # A fresh window to accept (for a ticket with a contact clock); the on-site
+    # deadline stays what the resident was promised.
+    fresh = None
+    if ticket.contact_due_at is not None:
+        fresh = now + policy_for(ticket.community_id).backup_contact
     return dispatch_to(
-        ticket, backup, lifecycle.Actor.system(), now, role="backup", reason=reason
+        ticket,
+        backup,
+        lifecycle.Actor.system(),
+        now,
+        role="backup",
+        reason=reason,
+        contact_due_at=fresh,
     )
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
 
 from repair.db import db
 from repair.i18n import localised_name, zone_name
@@ -31,26 +32,79 @@ CSV_TIMES = (
     "closed_at",
     "updated_at",
 )
+#: The stable English keys of the columns (``?keys=en``: for machines).
 CSV_HEADER = (
     "number",
     "community",
     "building",
     "entrance",
+    "spot",
     "category",
+    "description",
     "urgency",
     "status",
     "contractor",
     "channel",
     *CSV_TIMES,
 )
+#: The columns' names in the officer's language (the default header).
+CSV_TITLES = {
+    "number": _l("Ticket number"),
+    "community": _l("Community"),
+    "building": _l("Building"),
+    "entrance": _l("Entrance"),
+    "spot": _l("Exact spot"),
+    "category": _l("Category"),
+    "description": _l("Problem"),
+    "urgency": _l("Urgency"),
+    "status": _l("Status"),
+    "contractor": _l("Contractor"),
+    "channel": _l("Channel"),
+    "created_at": _l("Reported at"),
+    "triage_due_at": _l("Urgency to confirm by"),
+    "urgency_confirmed_at": _l("Urgency confirmed at"),
+    "dispatched_at": _l("Dispatched at"),
+    "contact_due_at": _l("To accept by"),
+    "accepted_at": _l("Accepted at"),
+    "on_site_due_at": _l("On site by"),
+    "on_site_at": _l("On site at"),
+    "completed_at": _l("Completed at"),
+    "closed_at": _l("Closed at"),
+    "updated_at": _l("Last change at"),
+}
+#: Coded values as the officer reads them (the English keys keep the codes).
+VALUE_TITLES = {
+    "urgent": _l("Urgent"),
+    "general": _l("General"),
+    "new": _l("Received"),
+    "dispatched": _l("Sent to contractor"),
+    "accepted": _l("Contractor on the way"),
+    "on_site": _l("Contractor on site"),
+    "completed": _l("Repaired"),
+    "closed": _l("Closed"),
+    "rejected": _l("Not accepted"),
+    "duplicate": _l("Merged with another report"),
+    "qr": _l("QR sticker"),
+    "phone": _l("by phone"),
+    "walk_in": _l("in person"),
+    "board": _l("board"),
+    "open311": _l("Open311"),
+    "hotline": _l("hotline"),
+}
 CSV_BATCH = 2000
 #: A cell starting with one of these is a formula to Excel, LibreOffice and Sheets.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def csv_rows(where, locale: str) -> Iterator[list[str]]:
-    """Yields one CSV row per ticket: names, then every timestamp as local ISO 8601
-    with its UTC offset (e.g. 2026-03-01T09:15:00+08:00)."""
+def csv_rows(where, locale: str, codes: bool = False) -> Iterator[list[str]]:
+    """Yields one CSV row per ticket: names, the spot and the description, then
+    every timestamp as local ISO 8601 with its UTC offset (e.g.
+    2026-03-01T09:15:00+08:00). Urgency, status and channel are codes with
+    ``codes`` (the English keys), else words in the officer's language."""
+
+    def word(code: str) -> str:
+        return code if codes or code not in VALUE_TITLES else str(VALUE_TITLES[code])
+
     query = (
         sa.select(
             Ticket.number,
@@ -61,6 +115,8 @@ def csv_rows(where, locale: str) -> Iterator[list[str]]:
             Building.name_en,
             Entrance.name,
             Entrance.name_en,
+            Ticket.spot,
+            Ticket.description,
             Category.name,
             Category.name_en,
             Ticket.urgency,
@@ -83,8 +139,9 @@ def csv_rows(where, locale: str) -> Iterator[list[str]]:
     default_zone = zone_name()
     for row in db.session.execute(query):
         (number, community, community_en, zone, building, building_en) = row[:6]
-        (entrance, entrance_en, category, category_en, urgency, status) = row[6:12]
-        contractor, channel, *times = row[12:]
+        (entrance, entrance_en, spot, description) = row[6:10]
+        (category, category_en, urgency, status) = row[10:14]
+        contractor, channel, *times = row[14:]
         zone = zone or default_zone
         zone = zones.setdefault(zone, ZoneInfo(zone))
         yield [
@@ -92,11 +149,13 @@ def csv_rows(where, locale: str) -> Iterator[list[str]]:
             localised_name(community, community_en, locale),
             localised_name(building, building_en, locale),
             localised_name(entrance, entrance_en, locale),
+            spot or "",
             localised_name(category, category_en, locale),
-            urgency.value if urgency else "",
-            status.value,
+            description or "",
+            word(urgency.value) if urgency else "",
+            word(status.value),
             contractor or "",
-            channel.value,
+            word(channel.value),
             *(t.astimezone(zone).isoformat() if t else "" for t in times),
         ]
 
@@ -107,13 +166,18 @@ def neutralise(cell: str) -> str:
     return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
 
 
-def csv_document(rows: Iterable[list[str]]) -> Iterator[str]:
+def csv_header(keys: bool = False) -> list[str]:
+    """Returns the header row: the stable English keys, or the officer's words."""
+    return list(CSV_HEADER) if keys else [str(CSV_TITLES[k]) for k in CSV_HEADER]
+
+
+def csv_document(rows: Iterable[list[str]], keys: bool = False) -> Iterator[str]:
     """Yields a UTF-8 CSV with a BOM (so Excel reads Chinese), in chunks, every
-    cell neutralised."""
+    cell neutralised; ``keys``: the header is the stable English keys."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     buffer.write("\ufeff")
-    writer.writerow(CSV_HEADER)
+    writer.writerow([neutralise(cell) for cell in csv_header(keys)])
     for count, row in enumerate(rows, start=1):
         writer.writerow([neutralise(cell) for cell in row])
         if count % CSV_BATCH == 0:

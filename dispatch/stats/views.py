@@ -156,7 +156,11 @@ def export_csv():
     _visible, communities, chosen, period = _selection()
     where = in_range(communities, period.start, period.end)
     name = f"repairdesk-{chosen.slug if chosen else 'all'}-{period.start}-{period.end}"
-    body = export.csv_document(export.csv_rows(where, current_locale()))
+    # ?keys=en: stable English column keys and coded values, for machines
+    keys = request.args.get("keys") == "en"
+    body = export.csv_document(
+        export.csv_rows(where, current_locale(), codes=keys), keys=keys
+    )
     return Response(
         stream_with_context(body),
         mimetype="text/csv",

@@ -1,0 +1,144 @@
+"""Every breach is visible on the board, and no deadline shown is in the past."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from freezegun import freeze_time
+
+from dispatch.models import OutboxMessage
+from dispatch.sla.countdown import countdown_text
+from repair.db import db
+from tests.factories import find_ticket
+
+START = "2026-11-22 02:00:00"  # 10:00 in Shanghai
+PRIMARY, BACKUP = "+8613800000001", "+8613800000002"
+OFFICER = "+8613800000009"
+URGENT_TEXT = "电梯困人了，卡在5楼，里面有老人"
+
+
+@pytest.fixture
+def clock():
+    with freeze_time(START) as frozen:
+        yield frozen
+
+
+def _sections(client) -> dict[str, str]:
+    page = client.get("/board/cards").get_data(as_text=True)
+    return {
+        part.split('"', 1)[0]: part.split("</section>")[0]
+        for part in page.split('id="section-')[1:]
+    }
+
+
+def _count(section: str) -> int:
+    return int(re.search(r'class="count[^"]*">(\d+)<', section).group(1))
+
+
+def _breach_alerts(app) -> set[int]:
+    with app.app_context():
+        return set(
+            db.session.scalars(
+                sa.select(OutboxMessage.ticket_id).where(
+                    OutboxMessage.template == "officer_breach"
+                )
+            )
+        )
+
+
+def test_an_unconfirmed_ticket_is_in_breached_once_the_officer_was_alerted(
+    app, client, clock, officer, resident, jobs
+):
+    from repair.models import Contractor
+
+    with app.app_context():  # no backup to hand to: the ticket stays unanswered
+        db.session.scalar(
+            sa.select(Contractor).where(Contractor.phone == BACKUP)
+        ).is_active = False
+        db.session.commit()
+    number = resident.report(description=URGENT_TEXT)
+    assert _count(_sections(client)["breached"]) == 0
+    clock.tick(timedelta(minutes=31))  # the contact deadline: officer alerted
+    jobs.run_due()
+    assert _breach_alerts(app)
+    sections = _sections(client)
+    assert number in sections["breached"] and number not in sections["triage"]
+    assert _count(sections["breached"]) == len(_breach_alerts(app)) == 1
+    clock.tick(timedelta(minutes=30))  # triage too
+    jobs.run_due()
+    sections = _sections(client)
+    assert _count(sections["breached"]) == 1 and number in sections["breached"]
+
+
+def test_a_late_clock_alone_puts_a_ticket_in_breached(app, client, officer, resident):
+    number = resident.report(description="2楼楼道灯不亮了")
+    with app.app_context():  # the officer has not triaged it in time
+        ticket = find_ticket(number)
+        ticket.triage_due_at = ticket.created_at - timedelta(minutes=1)
+        db.session.commit()
+        assert ticket.escalated_at is None
+    sections = _sections(client)
+    assert number in sections["breached"] and number not in sections["triage"]
+
+
+def test_the_backup_gets_its_own_deadline_and_one_timeline_line(
+    app, client, clock, officer, resident, jobs
+):
+    number = resident.report(description=URGENT_TEXT)
+    clock.tick(timedelta(minutes=30))
+    jobs.run_due()
+    with app.app_context():
+        ticket = find_ticket(number)
+        assert ticket.contractor.phone == BACKUP
+        assert ticket.contact_due_at.isoformat().startswith("2026-11-22T03:00")
+        assert ticket.on_site_due_at.isoformat().startswith("2026-11-22T04:00")
+        [offer] = db.session.scalars(
+            sa.select(OutboxMessage.body).where(OutboxMessage.to_phone == BACKUP)
+        ).all()
+    assert "请11:00前接单" in offer and "10:30" not in offer
+    card = _sections(client)["breached"].split(f'data-number="{number}"')[1]
+    assert "11:00" in card.split("</article>")[0] and "还剩 30 分 0 秒" in card
+    page = client.get(f"/board/t/{number}").get_data(as_text=True)
+    timeline = page.split('id="timeline"')[1].split("</ol>")[0]
+    assert timeline.count("<li") == len(
+        [e for e in find_ticket_events(app, number) if e != "escalated"]
+    )
+    assert (
+        "超时未接单，转交备岗单位" in timeline
+        and "接单时限 2026-11-22 11:00" in timeline
+    )
+
+
+def find_ticket_events(app, number: str) -> list[str]:
+    with app.app_context():
+        return [e.action for e in find_ticket(number).events]
+
+
+def test_a_backup_setting_sets_the_backups_window(app, settings, resident, jobs, clock):
+    app.config["SLA_BACKUP_CONTACT"] = timedelta(minutes=15)
+    number = resident.report(description=URGENT_TEXT)
+    clock.tick(timedelta(minutes=30))
+    jobs.run_due()
+    with app.app_context():
+        ticket = find_ticket(number)
+        assert ticket.contact_due_at.isoformat().startswith("2026-11-22T02:45")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "zh", "en"),
+    [
+        (23 * 60 + 53, "还剩 23 分 53 秒", "23 min 53 s left"),
+        (3600 + 5 * 60 + 9, "还剩 1 小时 5 分", "1 h 5 min left"),
+        (59, "还剩 0 分 59 秒", "0 min 59 s left"),
+        (-5 * 60 - 3, "已超时 5 分", "5 min overdue"),
+        (-2 * 3600, "已超时 2 小时 0 分", "2 h 0 min overdue"),
+    ],
+)
+def test_the_countdown_reads_the_same_way_in_both_languages(app, seconds, zh, en):
+    with app.test_request_context("/?lang=zh_CN"):
+        assert countdown_text(seconds) == zh
+    with app.test_request_context("/?lang=en"):
+        assert countdown_text(seconds) == en
