@@ -299,3 +299,35 @@ def test_rules_with_an_unknown_category_are_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match="nope"):
         load_rules(broken)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "上次说的煤气味原来是垃圾桶的味道，没事了",
+        "the gas smell I mentioned turned out to be the bins",
+        "The gas smell was just fresh paint",
+        "之前冒火花的那个插座已经换新了，谢谢",
+        "the fire lane is blocked by delivery bikes again",
+        "楼下有人烧纸冒的烟飘到三楼了，太呛",
+        "cigarette smoke in the stairwell every night",
+        "烟雾报警器没电了一直滴滴叫",
+        "听说下周要停水，通知贴在哪里",
+        "有人在消防通道停电单车",
+    ],
+)
+def test_a_false_alarm_or_harmless_mention_is_general(text: str) -> None:
+    assert classify(text, learned=False).urgency == GENERAL
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "楼道里有烟，好像着火了",
+        "gas smell in the stairwell, turned off the valve but it is still there",
+        "整栋楼停水了",
+        "the socket is smoking",
+    ],
+)
+def test_real_danger_next_to_those_words_stays_urgent(text: str) -> None:
+    assert classify(text, learned=False).urgency == URGENT
