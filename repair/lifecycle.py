@@ -25,6 +25,7 @@ from repair.models import (
     Category,
     Channel,
     Entrance,
+    Lift,
     Ticket,
     TicketEvent,
     TicketStatus,
@@ -131,6 +132,9 @@ class Report:
     reporter_phone: str | None = None
     reporter_locale: str | None = None
     submission_key: str | None = None
+    #: The danger the resident declared (repair.dangers), which makes it urgent.
+    declared_danger: str | None = None
+    lift: Lift | None = None
 
 
 def open_ticket(report: Report, actor: Actor, now: datetime | None = None) -> Ticket:
@@ -150,6 +154,8 @@ def open_ticket(report: Report, actor: Actor, now: datetime | None = None) -> Ti
         channel=actor.channel,
         status=S.NEW,
         submission_key=report.submission_key,
+        declared_danger=report.declared_danger,
+        lift=report.lift,
         resident_key=secrets.token_urlsafe(24),
         created_at=now,
         updated_at=now,

@@ -77,6 +77,7 @@ SECTION_LIMIT = 30
 
 
 REASON_KINDS = {
+    "declared": _l("resident reports"),
     "urgent": _l("danger"),
     "negated": _l("negated"),
     "resolved": _l("already fixed"),

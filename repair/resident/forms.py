@@ -15,11 +15,22 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
+from repair.dangers import DANGERS, NO_DANGER
 from repair.forms import strip
 from repair.phones import validate_phone
 
 
 class ReportForm(FlaskForm):
+    danger = RadioField(
+        _l("Is anyone in danger now?"),
+        choices=[
+            *[(danger.slug, danger.label) for danger in DANGERS.values()],
+            (NO_DANGER, _l("No danger")),
+        ],
+        validators=[Optional()],
+    )
+    #: Choices are the entrance's lifts (set by the view); none when it lists none.
+    lift = RadioField(_l("Which lift?"), validators=[Optional()], choices=[])
     photos = MultipleFileField(_l("Photos"))
     kept_photos = HiddenField()
     spot = StringField(

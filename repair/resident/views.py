@@ -29,6 +29,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from repair import lifecycle
 from repair.config import parse_duration
+from repair.dangers import declared, emergency_numbers, is_lift_entrapment
 from repair.db import db, reading, utcnow
 from repair.i18n import current_locale, zone_name
 from repair.models import (
@@ -37,6 +38,7 @@ from repair.models import (
     Category,
     Channel,
     Entrance,
+    Lift,
     Rating,
     Ticket,
     TicketFollower,
@@ -78,12 +80,14 @@ def report(code: str):
         entrance = known.entrance
         form = ReportForm()
         form.category.choices = _category_choices(_categories())
+        form.lift.choices = _lift_choices(entrance)
         form.submission_key.data = uuid.uuid4().hex
         return render_template(
             "resident/report.html",
             nearby=reported_nearby(entrance, int(current_app.config["ME_TOO_DAYS"])),
             form=form,
             entrance=entrance,
+            emergency=_emergency(entrance),
             kept=[],
             photo_errors=[],
             accept=ACCEPT_ATTRIBUTE,
@@ -112,12 +116,13 @@ def _report_post(code: str):
             return found
         place = found
         form.category.choices = place.category_choices
+        form.lift.choices = place.lift_choices
         fields_ok = form.validate()
         uploads = PhotoUploads(form.kept_photos.data, limit, deferred=True)
         if not form.csrf_token.errors:
             # Only a post with a valid token may leave photos with us.
             uploads.take(request.files.getlist("photos"))
-        uploads.require_one(_l("Please add at least one photo that shows the spot."))
+        # Photos are asked for, not required: nobody should photograph a gas leak.
         if not fields_ok or uploads.errors:
             return _report_again(form, place, limit, uploads=uploads)
         db.session.rollback()  # ends the read: the write transaction begins afresh
@@ -134,7 +139,7 @@ def _report_post(code: str):
 
 
 #: The report form's fields other than photos (CSRF token included).
-_REPORT_FIELDS = 8
+_REPORT_FIELDS = 10
 
 
 class DatabaseAway(Exception):
@@ -170,11 +175,22 @@ class _Place:
     community_name: str
     service_phone: str | None
     category_choices: list[tuple[str, str]]
+    lift_choices: list[tuple[str, str]]
+    emergency: list
 
     @classmethod
     def unknown(cls, form: ReportForm) -> _Place:
         posted = form.category.raw_data or []
-        return cls(None, "", "", None, [(value, value) for value in posted[:1]])
+        lift = form.lift.raw_data or []
+        return cls(
+            None,
+            "",
+            "",
+            None,
+            [(value, value) for value in posted[:1]],
+            [(value, value) for value in lift[:1]],
+            [],
+        )
 
     def label(self, _locale=None) -> str:
         return self.title
@@ -205,6 +221,8 @@ def _find_place(code: str, submission_key: str | None):
         community_name=entrance.community.display_name(locale),
         service_phone=entrance.community.service_phone,
         category_choices=_category_choices(_categories()),
+        lift_choices=_lift_choices(entrance),
+        emergency=_emergency(entrance),
     )
 
 
@@ -223,10 +241,20 @@ def _category_choices(categories: list[Category]) -> list[tuple[str, str]]:
     return [(c.slug, c.display_name(current_locale())) for c in categories]
 
 
+def _lift_choices(entrance: Entrance) -> list[tuple[str, str]]:
+    return [(str(lift.id), lift.label()) for lift in entrance.lifts]
+
+
+def _emergency(entrance: Entrance) -> list:
+    """Returns the numbers a resident in danger at the entrance may call now."""
+    return emergency_numbers(entrance.community, entrance.lifts)
+
+
 def _report_again(form, place: _Place, limit: int, uploads=None, away=False):
     """Shows the form again with everything the resident gave; 503 if the database
     was away (the photos are kept too), else 422."""
     form.category.choices = place.category_choices
+    form.lift.choices = place.lift_choices
     if uploads is None:
         uploads = PhotoUploads(form.kept_photos.data, limit, deferred=True)
         if not form.csrf_token.errors and form.validate():
@@ -242,6 +270,7 @@ def _report_again(form, place: _Place, limit: int, uploads=None, away=False):
         "resident/report.html",
         form=form,
         entrance=place,
+        emergency=place.emergency,
         photo_errors=[] if away else uploads.errors,
         kept=uploads.previews(),
         accept=ACCEPT_ATTRIBUTE,
@@ -259,6 +288,7 @@ def _report_too_large(code: str):
             return refusal
         form = ReportForm(formdata=None)
         form.category.choices = _category_choices(_categories())
+        form.lift.choices = _lift_choices(known.entrance)
         form.submission_key.data = uuid.uuid4().hex
         config = current_app.config
         notice = _l(
@@ -271,6 +301,7 @@ def _report_too_large(code: str):
             "resident/report.html",
             form=form,
             entrance=known.entrance,
+            emergency=_emergency(known.entrance),
             kept=[],
             photo_errors=[],
             accept=ACCEPT_ATTRIBUTE,
@@ -288,6 +319,12 @@ def _open(entrance_id: int, form: ReportForm, uploads: PhotoUploads) -> Ticket |
         category = db.session.scalar(
             sa.select(Category).where(Category.slug == form.category.data)
         )
+    lift = None
+    if form.lift.data:
+        lift = db.session.get(Lift, int(form.lift.data))
+        if lift is not None and lift.entrance_id != entrance.id:
+            lift = None
+    danger = declared(form.danger.data)
     report = lifecycle.Report(
         entrance=entrance,
         spot=form.spot.data or "",
@@ -297,6 +334,8 @@ def _open(entrance_id: int, form: ReportForm, uploads: PhotoUploads) -> Ticket |
         reporter_phone=form.phone.data or None,
         reporter_locale=current_locale(),
         submission_key=form.submission_key.data or None,
+        declared_danger=danger.slug if danger else None,
+        lift=lift,
     )
     actor = lifecycle.Actor(ActorType.RESIDENT, Channel.QR, name=form.name.data or None)
     try:
@@ -346,7 +385,22 @@ def received(number: str):
         ticket=ticket,
         public_url=current_app.config["PUBLIC_URL"],
         private_url=private_url,
+        emergency=_call_now(ticket),
+        lift_entrapment=is_lift_entrapment(ticket),
     )
+
+
+def _call_now(ticket: Ticket) -> list:
+    """Returns the numbers to call now for a ticket in danger (the named lift's
+    first for someone trapped in a lift), else nothing."""
+    if ticket.entrance is None:
+        return []
+    if is_lift_entrapment(ticket):
+        lifts = [ticket.lift] if ticket.lift else ticket.entrance.lifts
+        return emergency_numbers(ticket.community, lifts, lifts_first=True)
+    if ticket.declared_danger:
+        return emergency_numbers(ticket.community, ticket.entrance.lifts)
+    return []
 
 
 @bp.get("/t/<number>")
