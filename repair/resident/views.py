@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import hmac
 import logging
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import (
@@ -31,7 +32,7 @@ from repair import lifecycle
 from repair.config import parse_duration
 from repair.dangers import declared, emergency_numbers, is_lift_entrapment
 from repair.db import db, reading, utcnow
-from repair.i18n import current_locale, zone_name
+from repair.i18n import current_locale, local_time, zone_name
 from repair.models import (
     WORKING_STATUSES,
     ActorType,
@@ -109,7 +110,7 @@ def _report_post(code: str):
         return _report_too_large(code)
     with reading():
         try:
-            found = _retrying(lambda: _find_place(code, form.submission_key.data))
+            found = _retrying(lambda: _find_place(code, form))
         except DatabaseAway:
             return _report_again(form, _Place.unknown(form), limit, away=True)
         if not isinstance(found, _Place):
@@ -135,6 +136,7 @@ def _report_post(code: str):
             ticket = _ticket_for_submission(form.submission_key.data)
             if ticket is None:
                 abort(409)
+        _remember_report(code, form, ticket)
         return _submitted(ticket)
 
 
@@ -203,14 +205,17 @@ class _Place:
         return self.community_name
 
 
-def _find_place(code: str, submission_key: str | None):
+def _find_place(code: str, form: ReportForm):
     """Returns the entrance's _Place, a refusal page, or the already-made ticket's
-    confirmation (the same form sent twice)."""
+    confirmation (the same form sent twice, or the same report sent again after
+    Back, whatever submission key the browser restored)."""
     known = find_entrance_code(code)
     refusal = _refuse(known)
     if refusal is not None:
         return refusal
-    existing = _ticket_for_submission(submission_key)
+    existing = _ticket_for_submission(form.submission_key.data)
+    if existing is None:
+        existing = _ticket_for_resubmission(code, form)
     if existing is not None:
         return _submitted(existing)
     entrance = known.entrance
@@ -355,11 +360,73 @@ def _ticket_for_submission(key: str | None) -> Ticket | None:
     return db.session.scalar(sa.select(Ticket).where(Ticket.submission_key == key))
 
 
+SESSION_REPORTS = "sent_reports"
+#: How long the same report from the same browser gives back the same ticket.
+RESUBMIT_WINDOW = timedelta(hours=2)
+
+
+def _report_fingerprint(code: str, form: ReportForm) -> str:
+    """Returns a digest of what the resident typed and chose (not the photos, not
+    the keys a restored page may have changed)."""
+    parts = [
+        code.upper(),
+        " ".join((form.description.data or "").split()),
+        " ".join((form.spot.data or "").split()),
+        form.category.data or "",
+        form.danger.data or "",
+        form.lift.data or "",
+        form.phone.data or "",
+    ]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+def _remember_report(code: str, form: ReportForm, ticket: Ticket) -> None:
+    """Remembers in the resident's session which ticket a report became."""
+    sent = [
+        entry
+        for entry in session.get(SESSION_REPORTS, [])
+        if time.time() - entry[2] < RESUBMIT_WINDOW.total_seconds()
+    ]
+    sent.append([_report_fingerprint(code, form), ticket.number, time.time()])
+    session[SESSION_REPORTS] = sent[-10:]
+
+
+def _ticket_for_resubmission(code: str, form: ReportForm) -> Ticket | None:
+    """Returns the ticket this browser already made of the same report, if recent."""
+    fingerprint = _report_fingerprint(code, form)
+    for digest, number, sent_at in reversed(session.get(SESSION_REPORTS, [])):
+        if digest == fingerprint and time.time() - sent_at < (
+            RESUBMIT_WINDOW.total_seconds()
+        ):
+            return db.session.scalar(sa.select(Ticket).where(Ticket.number == number))
+    return None
+
+
 def _submitted(ticket: Ticket):
+    _keep_key(ticket)
+    return finish_upload(url_for("resident.received", number=ticket.number))
+
+
+def _keep_key(ticket: Ticket) -> None:
+    """Keeps the ticket's private key in the resident's own (signed, HttpOnly)
+    session cookie, so every link and the language toggle keep their actions."""
     mine = session.get(SESSION_TICKETS, {})
+    if mine.get(ticket.number) == ticket.resident_key:
+        return
+    mine.pop(ticket.number, None)
     mine[ticket.number] = ticket.resident_key
     session[SESSION_TICKETS] = dict(list(mine.items())[-20:])
-    return finish_upload(url_for("resident.received", number=ticket.number))
+
+
+def _known_key(ticket: Ticket) -> str | None:
+    """Returns the private key from the link (remembered from then on) or from the
+    session; None when neither holds the right one."""
+    key = request.values.get("k")
+    if has_resident_key(ticket, key):
+        _keep_key(ticket)
+        return key
+    kept = session.get(SESSION_TICKETS, {}).get(ticket.number)
+    return kept if has_resident_key(ticket, kept) else None
 
 
 def _ticket_or_404(number: str) -> Ticket:
@@ -411,8 +478,8 @@ def track(number: str):
 
 
 def _track_page(ticket: Ticket, not_fixed_form=None, rating_form=None, uploads=None):
-    key = request.values.get("k")
-    owner = has_resident_key(ticket, key)
+    key = _known_key(ticket)
+    owner = key is not None
     return render_template(
         "resident/track.html",
         ticket=ticket,
@@ -425,7 +492,47 @@ def _track_page(ticket: Ticket, not_fixed_form=None, rating_form=None, uploads=N
         kept=uploads.previews() if uploads else [],
         accept=ACCEPT_ATTRIBUTE,
         followed=request.args.get("followed") == "1",
+        promise=what_next(ticket),
+        refresh=ticket.status in WORKING_STATUSES,
     )
+
+
+@dataclass(frozen=True)
+class Promise:
+    """What the resident can expect next, as times on their clock (一次性告知)."""
+
+    kind: str  # contact_and_on_site | on_site | working | confirm
+    contact_by: str = ""
+    on_site_by: str = ""
+
+
+def what_next(ticket: Ticket, now: datetime | None = None) -> Promise | None:
+    """Returns the next promise to the resident from the ticket's own deadlines
+    (so a handover or a pause that moves them moves what the page says)."""
+    if ticket.status is TicketStatus.ON_SITE:
+        return Promise("working")
+    if ticket.status is TicketStatus.COMPLETED:
+        return Promise("confirm")
+    if ticket.status not in WORKING_STATUSES:
+        return None
+    now = now or utcnow()
+    on_site = _clock_time(ticket.on_site_due_at, now)
+    contact = ""
+    if ticket.accepted_at is None:
+        contact = _clock_time(ticket.contact_due_at, now)
+    if contact and on_site:
+        return Promise("contact_and_on_site", contact, on_site)
+    if on_site:
+        return Promise("on_site", on_site_by=on_site)
+    return None
+
+
+def _clock_time(value: datetime | None, now: datetime) -> str:
+    """Returns a deadline as the resident reads it: HH:MM today, else MM-DD HH:MM."""
+    if value is None:
+        return ""
+    local, today = local_time(value), local_time(now)
+    return local.strftime("%H:%M" if local.date() == today.date() else "%m-%d %H:%M")
 
 
 def init_app(app: Flask) -> None:
@@ -450,7 +557,10 @@ def _resident_actor(ticket: Ticket) -> lifecycle.Actor:
 
 
 def _private(ticket: Ticket, anchor: str = ""):
-    target = url_for("resident.track", number=ticket.number, k=ticket.resident_key)
+    """Redirects the key's holder to the tracking page; the key stays in their
+    session, not in the address bar."""
+    _keep_key(ticket)
+    target = url_for("resident.track", number=ticket.number)
     return redirect(target + anchor, code=303)
 
 
@@ -505,9 +615,8 @@ def not_fixed(number: str):
         data={"by_resident": True, "photos": len(uploads.kept)},
     )
     db.session.commit()
-    return finish_upload(
-        url_for("resident.track", number=ticket.number, k=ticket.resident_key)
-    )
+    _keep_key(ticket)
+    return finish_upload(url_for("resident.track", number=ticket.number))
 
 
 @bp.post("/t/<number>/rate")
