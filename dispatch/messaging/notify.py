@@ -39,7 +39,8 @@ def on_event(ticket: Ticket, event: TicketEvent) -> list[OutboxMessage]:
     from dispatch.messaging.outbox import queue_message
 
     messages = []
-    for recipient, template, context in _messages_for(ticket, event):
+    wanted = [*_messages_for(ticket, event), *_resident_requests(ticket, event)]
+    for recipient, template, context in wanted:
         message = _outbox_row(ticket, event, recipient, template, context)
         if message is not None:
             messages.append(message)
@@ -112,6 +113,27 @@ def _messages_for(ticket: Ticket, event: TicketEvent):
                     "phone": data.get("to_phone") or "",
                 },
             )
+
+
+# --- The resident's side: what the officer asks of the resident, the named lift ---
+
+
+def _resident_requests(ticket: Ticket, event: TicketEvent):
+    """The officer asks the resident for a photo: an SMS with their private link."""
+    if event.action == "photo_requested" and ticket.reporter_phone:
+        yield _resident(ticket), "resident_photo_request", {"private": True}
+
+
+def place_with_lift(ticket: Ticket) -> str:
+    """Returns the ticket's place as on the signs, with the lift the resident named
+    (name and use certificate number), so the contractor goes to the right one."""
+    place = ticket.entrance.label("zh_CN") if ticket.entrance else ""
+    if ticket.lift is not None:
+        place = f"{place} {ticket.lift.label()}".strip()
+    return place
+
+
+# ---
 
 
 def staff(ticket: Ticket, role: Role) -> list[Recipient]:
@@ -253,7 +275,7 @@ def render_sms(template: str, locale: str, ticket: Ticket, context: dict) -> str
     values = {
         "number": ticket.number,
         # The Chinese label is the shortest and matches the signs on site.
-        "place": ticket.entrance.label("zh_CN") if ticket.entrance else "",
+        "place": place_with_lift(ticket),
         "spot": ticket.spot,
         "description": ticket.description,
         "urgent": ticket.urgency is Urgency.URGENT,

@@ -75,6 +75,13 @@ class NotFixedForm(ResidentActionForm):
     kept_photos = HiddenField()
 
 
+class AddPhotoForm(ResidentActionForm):
+    """A photo the resident adds after reporting (the officer may ask for one)."""
+
+    photos = MultipleFileField(_l("Photo"))
+    kept_photos = HiddenField()
+
+
 class RatingForm(ResidentActionForm):
     stars = RadioField(
         _l("How satisfied are you?"),

@@ -48,6 +48,7 @@ from repair.models import (
 from repair.photos.uploads import ACCEPT_ATTRIBUTE, PhotoUploads, finish_upload
 from repair.places import find_entrance_code
 from repair.resident.forms import (
+    AddPhotoForm,
     FollowForm,
     NotFixedForm,
     RatingForm,
@@ -477,9 +478,16 @@ def track(number: str):
     return _track_page(ticket)
 
 
-def _track_page(ticket: Ticket, not_fixed_form=None, rating_form=None, uploads=None):
+def _track_page(
+    ticket: Ticket,
+    not_fixed_form=None,
+    rating_form=None,
+    uploads=None,
+    photo_form=None,
+):
     key = _known_key(ticket)
     owner = key is not None
+    room = int(current_app.config["PHOTOS_PER_TICKET"]) - len(ticket.report_photos)
     return render_template(
         "resident/track.html",
         ticket=ticket,
@@ -488,6 +496,8 @@ def _track_page(ticket: Ticket, not_fixed_form=None, rating_form=None, uploads=N
         action_form=ResidentActionForm(k=key),
         not_fixed_form=not_fixed_form or NotFixedForm(k=key),
         rating_form=rating_form or RatingForm(k=key),
+        photo_form=photo_form or AddPhotoForm(k=key),
+        can_add_photo=owner and room > 0 and ticket.status in WORKING_STATUSES,
         photo_errors=uploads.errors if uploads else [],
         kept=uploads.previews() if uploads else [],
         accept=ACCEPT_ATTRIBUTE,
@@ -613,6 +623,37 @@ def not_fixed(number: str):
         _resident_actor(ticket),
         note=form.note.data,
         data={"by_resident": True, "photos": len(uploads.kept)},
+    )
+    db.session.commit()
+    _keep_key(ticket)
+    return finish_upload(url_for("resident.track", number=ticket.number))
+
+
+@bp.post("/t/<number>/photos")
+@limiter.limit(lambda: current_app.config["SUBMIT_RATE_LIMIT"])
+def add_photos(number: str):
+    """The resident adds a photo to their open report (the officer may have asked)."""
+    ticket = _ticket_or_404(number)
+    form = AddPhotoForm()
+    if not has_resident_key(ticket, form.k.data):
+        abort(403)
+    if ticket.status not in WORKING_STATUSES:
+        return _private(ticket)
+    room = int(current_app.config["PHOTOS_PER_TICKET"]) - len(ticket.report_photos)
+    uploads = PhotoUploads(form.kept_photos.data, max(room, 0), deferred=True)
+    valid = form.validate_on_submit()
+    if valid:
+        uploads.take(request.files.getlist("photos"))
+    uploads.require_one(_l("Please choose a photo."))
+    if not valid or uploads.errors:
+        form.kept_photos.data = uploads.token()
+        return _track_page(ticket, photo_form=form, uploads=uploads), 422
+    uploads.attach(ticket, "report")
+    lifecycle.record_event(
+        ticket,
+        "photo_added",
+        _resident_actor(ticket),
+        data={"photos": len(uploads.kept)},
     )
     db.session.commit()
     _keep_key(ticket)
