@@ -7,7 +7,7 @@ COMPILED := $(CATALOGS:.po=.mo)
 CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: run test test-sqlite test-services bench faults lint format translations \
-	translations-update browser clean
+	translations-update browser clean classifier
 
 # The install's own chatter goes to a log; a failure prints its tail.
 INSTALL_LOG := $(VENV)/install.log
@@ -58,6 +58,11 @@ bench: $(BIN)/repairdesk translations
 faults: $(BIN)/repairdesk translations
 	@for script in tests/faults/*.py; do \
 		echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+## classifier: retrain the learned urgency model from the corpus, then evaluate it
+classifier: $(BIN)/repairdesk
+	$(BIN)/repairdesk classifier train
+	$(BIN)/repairdesk classifier evaluate
 
 lint: $(BIN)/repairdesk
 	$(BIN)/ruff check repair dispatch printables tests

@@ -22,6 +22,7 @@ from dispatch.stats import views as stats_views
 from dispatch.triage import cli as triage_cli
 from dispatch.worker import cli as worker_cli
 from dispatch.worker import health
+from dispatch.worker import metrics as worker_metrics
 
 PARTS = (
     outbox,  # the SMS backend
@@ -29,6 +30,7 @@ PARTS = (
     console,
     worker_cli,
     health,
+    worker_metrics,
     triage_cli,
     auth,
     nav,

@@ -33,7 +33,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
 
-    from repair import broker, db, i18n, lifecycle, security, web
+    from repair import broker, db, i18n, lifecycle, logs, metrics, security, web
     from repair.photos import store
     from repair.resident import views as resident
 
@@ -45,6 +45,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     lifecycle.init_app(app)
     web.init_app(app)
     resident.init_app(app)
+    metrics.init_app(app)
+    logs.init_app(app)
 
     import dispatch
     import printables

@@ -1,4 +1,5 @@
-"""The Redis connection: a server from REPAIRDESK_REDIS_URL, or an embedded one."""
+"""The Redis connection: Sentinel's current master, a server from
+REPAIRDESK_REDIS_URL, or an embedded one."""
 
 from __future__ import annotations
 
@@ -59,14 +60,17 @@ def get_redis(app: Flask | None = None) -> redis.Redis:
     app = app or current_app._get_current_object()
     client = app.extensions.get(_KEY)
     if client is None:
-        url = app.config["REDIS_URL"]
-        if not url:
-            url = start_embedded_redis(app.config["EMBEDDED_REDIS_FILE"])
-            app.config["REDIS_URL"] = url
         timeout = parse_duration(app.config["REDIS_TIMEOUT"]).total_seconds()
-        pool = redis.ConnectionPool.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout
-        )
+        if app.config.get("REDIS_SENTINELS"):
+            pool = sentinel_pool(app.config, timeout)
+        else:
+            url = app.config["REDIS_URL"]
+            if not url:
+                url = start_embedded_redis(app.config["EMBEDDED_REDIS_FILE"])
+                app.config["REDIS_URL"] = url
+            pool = redis.ConnectionPool.from_url(
+                url, socket_timeout=timeout, socket_connect_timeout=timeout
+            )
         pool.connection_class = type(
             "RequestScoped" + pool.connection_class.__name__,
             (_OneAttemptPerRequest, pool.connection_class),
@@ -75,6 +79,46 @@ def get_redis(app: Flask | None = None) -> redis.Redis:
         client = redis.Redis(connection_pool=pool)
         app.extensions[_KEY] = client
     return client
+
+
+def parse_sentinels(value: str) -> list[tuple[str, int]]:
+    """Returns [(host, port)] for 'host:port,host:port' (port 26379 if left out)."""
+    addresses = []
+    for item in value.split(","):
+        host, _, port = item.strip().rpartition(":")
+        if not host:
+            host, port = port, "26379"
+        addresses.append((host.strip("[]"), int(port)))
+    return addresses
+
+
+def sentinel_pool(config: dict, timeout: float) -> redis.ConnectionPool:
+    """Returns a pool whose connections go to the master Sentinel names now.
+
+    After a failover the old connections fail once and the next ones ask the
+    sentinels again. REPAIRDESK_REDIS_URL, if set, still gives the database number
+    and the password.
+    """
+    from redis.sentinel import Sentinel, SentinelConnectionPool
+
+    master = config.get("REDIS_SENTINEL_MASTER") or ""
+    if not master:
+        raise RuntimeError(
+            "REPAIRDESK_REDIS_SENTINELS needs REPAIRDESK_REDIS_SENTINEL_MASTER"
+        )
+    options = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+    url = config.get("REDIS_URL") or ""
+    if url.startswith(("redis://", "rediss://")):
+        parsed = redis.connection.parse_url(url)
+        for key in ("db", "username", "password"):
+            if parsed.get(key) is not None:
+                options[key] = parsed[key]
+    sentinel = Sentinel(
+        parse_sentinels(config["REDIS_SENTINELS"]),
+        sentinel_kwargs={"socket_timeout": timeout, "socket_connect_timeout": timeout},
+        **options,
+    )
+    return SentinelConnectionPool(master, sentinel, **options)
 
 
 _embedded: dict[str, object] = {}

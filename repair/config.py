@@ -33,6 +33,8 @@ def default_settings(instance_path: str) -> dict:
         "DATABASE_URL": f"sqlite:///{instance / 'repairdesk.sqlite3'}",
         "REDIS_URL": "",
         "REDIS_TIMEOUT": "1s",
+        "REDIS_SENTINELS": "",
+        "REDIS_SENTINEL_MASTER": "",
         "EMBEDDED_REDIS_FILE": str(instance / "redis.rdb"),
         "PHOTO_DIR": str(instance / "photos"),
         "PUBLIC_URL": "http://127.0.0.1:5000",
@@ -44,6 +46,18 @@ def default_settings(instance_path: str) -> dict:
         "SLA_GENERAL_ON_SITE": "24h",
         "SLA_SUPERVISOR_GRACE": "30m",
         "JOB_LINK_TTL": "7d",
+        "JOB_LINK_MAX_AGE": "30d",
+        "PHOTO_LINK_TTL": "2h",
+        "OFFICER_IDLE_TIMEOUT": "12h",
+        "LOGIN_LOCKOUT_AFTER": 5,
+        "LOGIN_LOCKOUT": "1m",
+        "LOGIN_LOCKOUT_MAX": "1h",
+        "LOGIN_FAILURE_MEMORY": "1d",
+        # Flask's own defaults leave SameSite unset; Secure follows PUBLIC_URL
+        # (None: https:// means Secure, and HSTS is sent).
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SECURE": None,
         "BOARD_REFRESH_SECONDS": 10,
         "SCHEDULER_INTERVAL": "0.25s",
         "FOLLOW_UP_AFTER": "24h",
@@ -57,6 +71,10 @@ def default_settings(instance_path: str) -> dict:
         "KEEP_ORIGINALS": False,
         "SUBMIT_DB_RETRIES": "0.2s 0.5s 1s",
         "SUBMIT_RATE_LIMIT": "20 per hour",
+        "RATELIMIT_STORAGE_URI": "",
+        "TRUSTED_PROXIES": 0,
+        "METRICS_TOKEN": "",
+        "LOG_FORMAT": "text",
         "TWILIO_ACCOUNT_SID": "",
         "TWILIO_AUTH_TOKEN": "",
         "TWILIO_FROM": "",
@@ -95,6 +113,12 @@ def finalize(config: dict) -> None:
         "SLA_GENERAL_ON_SITE",
         "SLA_SUPERVISOR_GRACE",
         "JOB_LINK_TTL",
+        "JOB_LINK_MAX_AGE",
+        "PHOTO_LINK_TTL",
+        "OFFICER_IDLE_TIMEOUT",
+        "LOGIN_LOCKOUT",
+        "LOGIN_LOCKOUT_MAX",
+        "LOGIN_FAILURE_MEMORY",
         "FOLLOW_UP_AFTER",
         "AUTO_CLOSE_AFTER",
         "SCHEDULER_INTERVAL",
@@ -113,6 +137,11 @@ def finalize(config: dict) -> None:
             "on",
         )
     config["PUBLIC_URL"] = config["PUBLIC_URL"].rstrip("/")
+    if config.get("SESSION_COOKIE_SECURE") is None:
+        config["SESSION_COOKIE_SECURE"] = config["PUBLIC_URL"].startswith("https://")
+    config["REMEMBER_COOKIE_SECURE"] = config["SESSION_COOKIE_SECURE"]
+    config["REMEMBER_COOKIE_HTTPONLY"] = True
+    config["REMEMBER_COOKIE_SAMESITE"] = "Lax"
     config.setdefault("BABEL_DEFAULT_LOCALE", "zh_CN")
     config.setdefault("BABEL_DEFAULT_TIMEZONE", config["DEFAULT_TIMEZONE"])
 

@@ -246,6 +246,8 @@ class User(UserMixin, db.Model):
     phone: Mapped[str | None] = mapped_column(sa.String(32))
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Stored in each session at login; raising it (logout) ends every session.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     communities: Mapped[list[Community]] = relationship(secondary=user_community)
 

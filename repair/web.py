@@ -13,6 +13,7 @@ from flask import (
     current_app,
     jsonify,
     render_template,
+    request,
     send_file,
 )
 from flask_wtf.csrf import CSRFError
@@ -23,6 +24,7 @@ from repair.db import db
 from repair.models import Photo
 from repair.photos.serving import placeholder_response
 from repair.photos.store import photo_store
+from repair.security import photo_link_is_valid
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +75,16 @@ def favicon():
 
 @bp.get("/photos/<sha256>/<any(display, thumb):variant>.jpg")
 def photo(sha256: str, variant: str):
-    """Serves a stored photo that belongs to a ticket (never an orphan upload)."""
+    """Serves a ticket's photo through a signed, unexpired link (see photo_url).
+
+    Only pages whose viewer may see the photo (the resident with the key, the
+    community's officers, the assigned contractor) hand out such links; any other
+    request gets 404, as for a photo that does not exist.
+    """
+    if not photo_link_is_valid(
+        sha256, variant, request.args.get("e"), request.args.get("s")
+    ):
+        abort(404)
     attached = db.session.scalar(
         sa.select(Photo.state)
         .where(Photo.sha256 == sha256, Photo.ticket_id.is_not(None))
@@ -89,8 +100,8 @@ def photo(sha256: str, variant: str):
         abort(404)
     if attached is None or not path.exists():
         abort(404)
-    response = send_file(path, mimetype="image/jpeg", max_age=365 * 86400)
-    response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    response = send_file(path, mimetype="image/jpeg", max_age=3600)
+    response.headers["Cache-Control"] = "private, max-age=3600"
     return response
 
 

@@ -78,6 +78,9 @@ def _settings(database: str, redis: str, root: Path, **overrides) -> dict:
         "PUBLIC_URL": PUBLIC_URL,
         "SMS_BACKEND": "console",
         "RATELIMIT_ENABLED": False,
+        # Stories move the frozen clock by days between an officer's requests;
+        # tests/test_security.py checks the 12 h default itself.
+        "OFFICER_IDLE_TIMEOUT": "3650d",
     }
     settings.update(overrides)
     return settings

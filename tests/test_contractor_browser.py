@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
+import sqlalchemy as sa
 
+from repair.db import db
+from repair.models import Ticket
 from tests.actions import ContractorActions
 from tests.factories import jpeg_bytes
 
@@ -52,7 +55,11 @@ def test_contractor_accepts_arrives_and_completes_from_the_sms_link(
     phone.wait_for_selector("#job-done")
     screenshot(phone, "5-done")
 
-    phone.goto(f"{live_server}/t/{number}")
+    with app.app_context():
+        key = db.session.scalar(
+            sa.select(Ticket.resident_key).where(Ticket.number == number)
+        )
+    phone.goto(f"{live_server}/t/{number}?k={key}")  # the resident's private link
     record = phone.locator("#completion").inner_text()
     assert "王师傅" in record and "安居维保服务有限公司" in record
     assert phone.locator("#completion img").count() == 1

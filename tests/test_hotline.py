@@ -144,7 +144,6 @@ def test_a_refused_reply_is_retried_later_and_sent_once(app, client, hotline):
             "reject",
             lifecycle.Actor.system(),
             note="不属于本单位职责",
-            closed_at=utcnow(),
         )
         db.session.commit()
         reply = db.session.scalar(sa.select(HotlineReply))

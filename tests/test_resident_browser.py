@@ -35,7 +35,7 @@ def test_resident_scans_sticker_and_reports_with_photo(
     screenshot(phone, "3-received")
 
     phone.click("#track-link")
-    phone.wait_for_url(re.compile(rf"/t/{number}$"))
+    phone.wait_for_url(re.compile(rf"/t/{number}\?k=[^&]+$"))  # the private link
     assert "扶手松动" in phone.locator("#ticket-description").inner_text()
     assert phone.locator(".thumbs img").count() == 1
     assert "13800138000" not in phone.content()

@@ -42,7 +42,8 @@ def test_resident_reports_with_photo_and_gets_ticket_number(app, resident, clien
             "resident",
             "qr",
         )
-    tracking = client.get(f"/t/{number}").get_data(as_text=True)
+        key = ticket.resident_key
+    tracking = client.get(f"/t/{number}?k={key}").get_data(as_text=True)
     assert "扶手松动" in tracking
     assert "阳光花园 3栋 2单元" in tracking
     assert "138" not in tracking and "8000" not in tracking.replace("0800", "")
@@ -59,8 +60,8 @@ def test_confirmation_shows_the_number_and_the_tracking_link(resident, client):
     response = resident.submit()
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     number = page.split('id="ticket-number">')[1].split("<")[0]
-    assert f'href="/t/{number}"' in page
-    assert "k=" in page  # the resident's private link for confirming the repair later
+    # the resident's own (private) link: the details and, later, confirming the repair
+    assert f'href="/t/{number}?k=' in page
 
 
 def test_someone_else_opening_the_confirmation_gets_the_public_page(app, resident):
@@ -148,13 +149,16 @@ def test_unknown_sticker_code_gets_a_helpful_page(client, demo):
 
 def test_photos_are_served_only_through_the_app(app, resident, client, jobs):
     number = resident.report(photos=[(jpeg_bytes(gps=True), "gps.jpg")])
+    from repair.security import photo_url
+
     jobs.run_due()
-    with app.app_context():
+    with app.test_request_context():
         photo = db.session.scalar(sa.select(Photo))
-    display = client.get(f"/photos/{photo.sha256}/display.jpg")
+        display_url, thumb_url = photo_url(photo, "display"), photo_url(photo, "thumb")
+    display = client.get(display_url)
     assert display.status_code == 200 and display.mimetype == "image/jpeg"
     assert b"Exif" not in display.data[:4096]
-    assert client.get(f"/photos/{photo.sha256}/thumb.jpg").status_code == 200
+    assert client.get(thumb_url).status_code == 200
     assert client.get("/photos/../../etc/passwd/display.jpg").status_code == 404
     assert client.get(f"/photos/{'0' * 64}/display.jpg").status_code == 404
     assert number

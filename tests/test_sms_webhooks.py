@@ -195,3 +195,22 @@ def test_undelivered_urgent_offer_goes_to_the_backup(
         )
         assert (offer.status, offer.error_code) == ("undelivered", 30003)
         assert any("未送达" in body for body in _bodies_to(OFFICER))
+
+
+def test_a_signed_status_with_a_strange_error_code_is_recorded_without_an_error(
+    app, twilio, number, fake_twilio
+):
+    with app.app_context():
+        sid = db.session.scalar(
+            sa.select(OutboxMessage.provider_id).where(
+                OutboxMessage.to_phone == PRIMARY
+            )
+        )
+    params = fake_twilio.status_callback_params(sid, "failed")
+    params["ErrorCode"] = "²"  # str.isdigit() says yes, int() says no
+    assert twilio.post("/sms/status", params).status_code == 204
+    with app.app_context():
+        offer = db.session.scalar(
+            sa.select(OutboxMessage).where(OutboxMessage.provider_id == sid)
+        )
+        assert (offer.status, offer.error_code) == ("failed", None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from functools import wraps
 
 import click
@@ -15,9 +16,11 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask.cli import AppGroup
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import (
     LoginManager,
@@ -26,14 +29,21 @@ from flask_login import (
     login_user,
     logout_user,
 )
-from flask_wtf import FlaskForm
 from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import PasswordField, StringField
-from wtforms.validators import DataRequired
+from wtforms.validators import DataRequired, Length
 
 from repair.db import db
 from repair.models import Community, Role, Ticket, User
-from repair.security import limiter
+from repair.security import (
+    SafeForm,
+    checks_own_input,
+    clear_login_failures,
+    limiter,
+    login_locked_for,
+    record_login_failure,
+    safe_next,
+)
 
 bp = Blueprint("auth", __name__, url_prefix="/board")
 login_manager = LoginManager()
@@ -43,36 +53,110 @@ login_manager.login_message = _l("Please log in to see the board.")
 _DUMMY_HASH = generate_password_hash("not-a-password")
 
 
+#: Session keys: the user's session version at login, and the last request's time.
+_SESSION_VERSION = "session_version"
+_SESSION_SEEN = "seen_at"
+
+
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
+    """Returns the session's officer, unless the session was ended (logout
+    elsewhere, a disabled account) or stayed idle past OFFICER_IDLE_TIMEOUT."""
+    from flask import current_app
+
+    if not user_id.isdigit() or len(user_id) > 10:
+        return None
     user = db.session.get(User, int(user_id))
-    return user if user is not None and user.is_active else None
+    if user is None or not user.is_active:
+        return None
+    now = time.time()
+    idle = current_app.config["OFFICER_IDLE_TIMEOUT"].total_seconds()
+    seen = session.get(_SESSION_SEEN)
+    if (
+        session.get(_SESSION_VERSION) != user.session_version
+        or not isinstance(seen, int | float)
+        or now - seen > idle
+    ):
+        _forget_login()
+        return None
+    # Activity is work at the board, refreshed at most once a minute (each refresh
+    # is a new cookie).
+    if request.path.startswith("/board") and now - seen >= 60:
+        session[_SESSION_SEEN] = int(now)
+    return user
 
 
-class LoginForm(FlaskForm):
-    username = StringField(_l("Username"), validators=[DataRequired()])
-    password = PasswordField(_l("Password"), validators=[DataRequired()])
+def _forget_login() -> None:
+    # Only the login: a resident's tickets or a form's CSRF token in the same
+    # session stay.
+    for key in (
+        "_user_id",
+        "_fresh",
+        "_id",
+        "_remember",
+        _SESSION_VERSION,
+        _SESSION_SEEN,
+    ):
+        session.pop(key, None)
+
+
+def start_session(user: User) -> None:
+    """Logs ``user`` in, bound to their current session version."""
+    session.clear()
+    login_user(user)
+    session[_SESSION_VERSION] = user.session_version
+    session[_SESSION_SEEN] = int(time.time())
+
+
+def end_sessions(user: User) -> None:
+    """Ends every session of ``user`` (on every device): the version moves on."""
+    user.session_version = (user.session_version or 0) + 1
+
+
+class LoginForm(SafeForm):
+    username = StringField(_l("Username"), validators=[DataRequired(), Length(max=64)])
+    password = PasswordField(
+        _l("Password"), validators=[DataRequired(), Length(max=256)]
+    )
 
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit("10 per minute; 50 per hour", methods=["POST"])
+@checks_own_input
 def login():
-    """Logs an officer in; the same message for a wrong name or a wrong password."""
+    """Logs an officer in; the same message for a wrong name or a wrong password.
+
+    After LOGIN_LOCKOUT_AFTER failures an account (existing or not) is locked for
+    a while, doubling with each further failure, whatever address tries it.
+    """
     form = LoginForm()
+    status = 200
     if form.validate_on_submit():
-        user = db.session.scalar(
-            sa.select(User).where(User.username == form.username.data.strip())
-        )
+        username = form.username.data.strip()
+        locked = login_locked_for(username)
+        if locked:
+            minutes = max(1, (locked + 59) // 60)
+            flash(
+                gettext(
+                    "Too many failed attempts for this account. "
+                    "Please try again in %(minutes)d minutes.",
+                    minutes=minutes,
+                ),
+                "error",
+            )
+            return render_template("board/login.html", form=form), 429
+        user = db.session.scalar(sa.select(User).where(User.username == username))
         stored = user.password_hash if user is not None else _DUMMY_HASH
         valid = _check(stored, form.password.data)
         if user is not None and user.is_active and valid:
-            login_user(user)
-            target = request.args.get("next", "")
-            if not target.startswith("/") or target.startswith("//"):
-                target = url_for("board.board")
-            return redirect(target)
+            clear_login_failures(username)
+            start_session(user)
+            return redirect(safe_next(request.args.get("next"), url_for("board.board")))
+        record_login_failure(username)
         flash(_l("Wrong username or password."), "error")
-    return render_template("board/login.html", form=form)
+    elif request.method == "POST":
+        status = 422 if form.errors.keys() - {"csrf_token"} else 200
+    return render_template("board/login.html", form=form), status
 
 
 def _check(stored: str, password: str) -> bool:
@@ -85,7 +169,11 @@ def _check(stored: str, password: str) -> bool:
 @bp.post("/logout")
 @login_required
 def logout():
+    """Logs out: every session of this officer ends, this cookie and any copy."""
+    end_sessions(current_user._get_current_object())
+    db.session.commit()
     logout_user()
+    session.clear()
     return redirect(url_for("auth.login"))
 
 
@@ -194,6 +282,7 @@ def reset_password(username, password_stdin):
     if user is None:
         raise click.ClickException(f"no user {username!r}")
     user.password_hash = generate_password_hash(_read_password(password_stdin))
+    end_sessions(user)
     db.session.commit()
     click.echo(f"password changed for {username}")
 

@@ -59,6 +59,7 @@ from repair.models import (
     Urgency,
 )
 from repair.photos.uploads import ACCEPT_ATTRIBUTE, PhotoUploads, finish_upload
+from repair.security import bounded_int
 
 bp = Blueprint("board", __name__, url_prefix="/board")
 S = TicketStatus
@@ -82,6 +83,7 @@ REASON_KINDS = {
     "negated": _l("negated"),
     "resolved": _l("already fixed"),
     "hedged": _l("hedged"),
+    "model": _l("learned"),
     "hint": _l("resident's choice"),
     "category": _l("about"),
 }
@@ -135,28 +137,31 @@ def filtered(query: sa.Select, args) -> sa.Select:
     """Applies the board's filters (community, building, category, contractor,
     status, number) from the query string."""
     query = scoped(query)
-    if args.get("community", type=int):
-        query = query.where(Ticket.community_id == args.get("community", type=int))
-    if args.get("building", type=int):
+    community = bounded_int(args.get("community"), 1)
+    if community:
+        query = query.where(Ticket.community_id == community)
+    building = bounded_int(args.get("building"), 1)
+    if building:
         query = query.where(
             Ticket.entrance_id.in_(
-                sa.select(Entrance.id).where(
-                    Entrance.building_id == args.get("building", type=int)
-                )
+                sa.select(Entrance.id).where(Entrance.building_id == building)
             )
         )
     if args.get("category"):
         query = query.where(
             Ticket.category_id.in_(
-                sa.select(Category.id).where(Category.slug == args["category"])
+                sa.select(Category.id).where(Category.slug == args["category"][:64])
             )
         )
-    if args.get("contractor", type=int):
-        query = query.where(Ticket.contractor_id == args.get("contractor", type=int))
+    contractor = bounded_int(args.get("contractor"), 1)
+    if contractor:
+        query = query.where(Ticket.contractor_id == contractor)
     if args.get("status") in {s.value for s in S}:
         query = query.where(Ticket.status == S(args["status"]))
-    if args.get("q"):
-        query = query.where(Ticket.number.contains(args["q"].strip().upper()))
+    search = args.get("q", "").strip().upper()[:64]
+    if search:
+        # `%` and `_` are what the number says, not wildcards.
+        query = query.where(Ticket.number.contains(search, autoescape=True))
     return query
 
 
@@ -435,7 +440,7 @@ def assign(number: str):
     """Assigns or reassigns the ticket to any active contractor."""
     ticket = ticket_or_404(number)
     form = AssignForm()
-    contractor = db.session.get(Contractor, int(form.contractor.data or 0))
+    contractor = db.session.get(Contractor, bounded_int(form.contractor.data) or 0)
     if not form.validate_on_submit() or contractor is None or not contractor.is_active:
         return _refuse(ticket, _l("Choose a contractor."))
     if not lifecycle.can(ticket, "dispatch"):

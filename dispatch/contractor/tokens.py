@@ -17,14 +17,22 @@ def job_token(assignment_id: int, secret: str | None = None) -> str:
 
 
 def assignment_id_from(token: str, secret: str | None = None) -> int | None:
-    """Returns the assignment id a token was made for, or None if it was tampered."""
+    """Returns the assignment id a token was made for, or None if it was tampered.
+
+    Only the token exactly as issued is accepted: no other spelling of the id
+    (capitals, leading zeros, `+`, `_`, spaces) and no other spelling of the
+    signature.
+    """
     head, _, signature = token.partition("-")
-    try:
-        assignment_id = int(head, 36)
-    except ValueError:
+    if not (0 < len(head) <= 7 and head.isascii() and head.isalnum()):
         return None
-    expected = _signature(assignment_id, secret)
-    return assignment_id if hmac.compare_digest(signature, expected) else None
+    assignment_id = int(head, 36)
+    expected = job_token(assignment_id, secret)
+    return (
+        assignment_id
+        if hmac.compare_digest(token.encode(), expected.encode())
+        else None
+    )
 
 
 def job_url(assignment_id: int) -> str:

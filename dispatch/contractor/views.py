@@ -42,8 +42,22 @@ class LinkProblem(Exception):
         self.assignment = assignment
 
 
+#: Why an assignment ended, as the job link's page tells it.
+ENDED_KINDS = {
+    "declined": "declined",
+    "withdrawn": "withdrawn",
+    "reassigned": "moved",
+    "undeliverable": "moved",
+}
+
+
 def load_assignment(token: str, now: datetime | None = None) -> Assignment:
-    """Returns the link's assignment, or raises LinkProblem saying why not."""
+    """Returns the link's assignment, or raises LinkProblem saying why not.
+
+    A link works while its assignment does: not after it ended (declined, handed
+    on, withdrawn), not JOB_LINK_TTL after the ticket closed, and never longer than
+    JOB_LINK_MAX_AGE after it was sent.
+    """
     assignment_id = assignment_id_from(token)
     assignment = db.session.get(Assignment, assignment_id) if assignment_id else None
     if assignment is None:
@@ -51,11 +65,14 @@ def load_assignment(token: str, now: datetime | None = None) -> Assignment:
     ticket = assignment.ticket
     g.timezone = zone_name(ticket.community)
     g.preferred_locale = assignment.contractor.language
+    now = now or utcnow()
     if not assignment.is_current:
-        raise LinkProblem("moved", assignment)
+        raise LinkProblem(ENDED_KINDS.get(assignment.end_reason, "moved"), assignment)
+    if now > assignment.created_at + current_app.config["JOB_LINK_MAX_AGE"]:
+        raise LinkProblem("too_old", assignment)
     if not lifecycle.is_open(ticket):
         ended = ticket.closed_at or ticket.updated_at
-        if (now or utcnow()) > ended + current_app.config["JOB_LINK_TTL"]:
+        if now > ended + current_app.config["JOB_LINK_TTL"]:
             raise LinkProblem("expired", assignment)
     return assignment
 

@@ -17,6 +17,7 @@ from dispatch.messaging.backends import (
 from dispatch.models import MessageStatus, OutboxMessage, SmsOptOut
 from dispatch.worker.queues import enqueue_after_commit, job, schedule_after_commit
 from repair.db import db, utcnow
+from repair.security import bounded_int
 
 log = logging.getLogger(__name__)
 M = MessageStatus
@@ -200,8 +201,8 @@ def record_delivery_report(
     elif reported in ("undelivered", "failed"):
         message.status = M(reported)
         code = error_code
-        message.error_code = int(code) if code and code.isdigit() else None
-        message.error_message = f"{reported} (Twilio error {code or 'unknown'})"
+        message.error_code = bounded_int(code)
+        message.error_message = f"{reported} (Twilio error {(code or 'unknown')[:16]})"
         message_failed(message, now)
     return True
 

@@ -13,7 +13,9 @@ in either language (translate ``kind`` in the catalogue and ``category`` with
   negated or said to be fixed, so it did not count;
 - ``hedged:gas:好像`` uncertain wording next to an urgent term (still urgent);
 - ``hint:doors:kept`` / ``hint:doors:overridden`` the resident's category;
-- ``category:lighting:路灯`` the words that decided the category.
+- ``category:lighting:路灯`` the words that decided the category;
+- ``model:lift:趴窝 0.41, 电梯 0.20`` the learned layer (``dispatch.triage.model``)
+  found the report urgent; the n-grams that pushed it, with their logit shares.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from dispatch.triage.model import UrgencyModel, load_model, rule_clues
 
 URGENT = "urgent"
 GENERAL = "general"
@@ -666,14 +670,38 @@ def _choose_category(rules: Rules, verdict: _Verdict, hint: str | None) -> str:
     return top
 
 
+def _model_reason(
+    model: UrgencyModel, normalized: str, verdict: _Verdict, category: str
+) -> str | None:
+    """Returns the model's reason when it finds a report the rules did not call
+    urgent urgent, else None."""
+    vetoing = any(n.startswith(("negated:", "resolved:")) for n in verdict.notes)
+    if model.veto and vetoing:
+        return None
+    clues = rule_clues([*verdict.notes, f"category:{category}:"])
+    if model.probability(normalized, clues) < model.threshold:
+        return None
+    pushed = model.explain(normalized, clues)
+    return f"model:{category}:" + ", ".join(f"{g} {share:.2f}" for g, share in pushed)
+
+
 def classify(
-    text: str, category: str | None = None, rules: Rules | None = None
+    text: str,
+    category: str | None = None,
+    rules: Rules | None = None,
+    model: UrgencyModel | None = None,
+    learned: bool = True,
 ) -> Classification:
     """Returns the urgency, category and reasons for a resident's description;
-    category is the resident's own choice, kept unless the text says otherwise."""
+    category is the resident's own choice, kept unless the text says otherwise;
+    the learned model (default: the packaged one) is asked only when the rules
+    find nothing urgent: it may add urgency, never remove it."""
     rules = rules or load_rules()
+    if learned and model is None:
+        model = load_model()
     hint = category if category in rules.labels else None
-    analysis = _Analysis(normalize(text or ""), rules)
+    normalized = normalize(text or "")
+    analysis = _Analysis(normalized, rules)
     verdict = _Verdict()
     for match in analysis.matches:
         for role in match.roles:
@@ -691,15 +719,21 @@ def classify(
                 _read_symptom(analysis, verdict, match)
     chosen = _choose_category(rules, verdict, hint)
     reasons = [f"urgent:{cat}:{detail}" for cat, detail in verdict.urgent]
+    learned_reason = None
+    if learned and model is not None and not verdict.urgent:
+        learned_reason = _model_reason(model, normalized, verdict, chosen)
+    if learned_reason is not None:
+        reasons.append(learned_reason)
     reasons += verdict.notes
     if hint is not None:
         reasons.append(f"hint:{hint}:{'kept' if chosen == hint else 'overridden'}")
+    is_urgent = bool(verdict.urgent) or learned_reason is not None
     if not verdict.urgent:
         reasons += [
             f"category:{chosen}:{word}" for word in verdict.evidence.get(chosen, [])[:3]
         ]
     return Classification(
-        urgency=URGENT if verdict.urgent else GENERAL,
+        urgency=URGENT if is_urgent else GENERAL,
         category=chosen,
         reasons=tuple(reasons),
     )

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import time
+
 from rq import SimpleWorker, Worker, worker_registration
+
+from repair import logs
+
+job_log = logging.getLogger("repairdesk.job")
 
 
 class _Resilient:
@@ -17,6 +24,27 @@ class _Resilient:
         super().heartbeat(timeout, pipeline)
         if pipeline is None and not self.is_registered():
             self.register_again()
+
+    def perform_job(self, job, queue, *args, **kwargs) -> bool:
+        """Runs the job; with JSON logs, one line for it (id, function, outcome)."""
+        if not logs.is_json():
+            return super().perform_job(job, queue, *args, **kwargs)
+        logs.start_context(job.id)
+        started = time.perf_counter()
+        ok = super().perform_job(job, queue, *args, **kwargs)
+        job_log.info(
+            "job %s %s",
+            job.func_name,
+            "ok" if ok else "failed",
+            extra={
+                "job_id": job.id,
+                "function": job.func_name,
+                "queue": queue.name,
+                "status": "ok" if ok else "failed",
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
+        return ok
 
     def is_registered(self) -> bool:
         """Returns whether Redis lists this worker (what /healthz counts)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     HiddenField,
     MultipleFileField,
@@ -13,14 +12,15 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from repair.dangers import DANGERS, NO_DANGER
 from repair.forms import strip
 from repair.phones import validate_phone
+from repair.security import SafeForm
 
 
-class ReportForm(FlaskForm):
+class ReportForm(SafeForm):
     danger = RadioField(
         _l("Is anyone in danger now?"),
         choices=[
@@ -53,10 +53,18 @@ class ReportForm(FlaskForm):
     name = StringField(
         _l("Your name (optional)"), validators=[Optional(), Length(max=64)]
     )
-    submission_key = HiddenField()
+    submission_key = HiddenField(
+        validators=[
+            Optional(),
+            Regexp(
+                r"^[0-9a-f]{32}$",
+                message=_l("The form was damaged in transit; please press Send again."),
+            ),
+        ]
+    )
 
 
-class ResidentActionForm(FlaskForm):
+class ResidentActionForm(SafeForm):
     """Confirm, not fixed, rate: each carries the resident's private key."""
 
     k = HiddenField()
@@ -95,7 +103,7 @@ class RatingForm(ResidentActionForm):
     )
 
 
-class FollowForm(FlaskForm):
+class FollowForm(SafeForm):
     phone = TelField(
         _l("Phone for progress SMS (optional)"), validators=[Optional(), validate_phone]
     )

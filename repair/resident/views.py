@@ -55,7 +55,7 @@ from repair.resident.forms import (
     ReportForm,
     ResidentActionForm,
 )
-from repair.security import csrf, limiter
+from repair.security import checks_own_input, csrf, limiter
 
 bp = Blueprint("resident", __name__)
 log = logging.getLogger(__name__)
@@ -70,6 +70,7 @@ def _categories() -> list[Category]:
 
 @bp.route("/q/<code>", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["SUBMIT_RATE_LIMIT"], methods=["POST"])
+@checks_own_input
 def report(code: str):
     """Shows the report form for an entrance and turns a valid post into a ticket."""
     if request.method == "POST":
@@ -266,6 +267,8 @@ def _report_again(form, place: _Place, limit: int, uploads=None, away=False):
         if not form.csrf_token.errors and form.validate():
             uploads.take(request.files.getlist("photos"))
     form.kept_photos.data = uploads.token()
+    if form.submission_key.errors:
+        form.submission_key.data = uuid.uuid4().hex
     notice = None
     if away:
         notice = _l(
@@ -356,7 +359,7 @@ def _open(entrance_id: int, form: ReportForm, uploads: PhotoUploads) -> Ticket |
 
 
 def _ticket_for_submission(key: str | None) -> Ticket | None:
-    if not key:
+    if not key or len(key) > 64:
         return None
     return db.session.scalar(sa.select(Ticket).where(Ticket.submission_key == key))
 
@@ -557,7 +560,9 @@ def init_app(app: Flask) -> None:
 
 def has_resident_key(ticket: Ticket, key: str | None) -> bool:
     """Returns whether ``key`` is the ticket's private resident key."""
-    return bool(key) and hmac.compare_digest(key, ticket.resident_key)
+    return bool(key) and hmac.compare_digest(
+        key.encode("utf-8", "surrogatepass"), ticket.resident_key.encode()
+    )
 
 
 def _resident_actor(ticket: Ticket) -> lifecycle.Actor:
@@ -601,6 +606,7 @@ def confirm(number: str):
 
 
 @bp.post("/t/<number>/not-fixed")
+@checks_own_input
 def not_fixed(number: str):
     """The resident says it is not fixed: the ticket reopens and goes out again."""
     ticket = _ticket_or_404(number)
@@ -631,6 +637,7 @@ def not_fixed(number: str):
 
 @bp.post("/t/<number>/photos")
 @limiter.limit(lambda: current_app.config["SUBMIT_RATE_LIMIT"])
+@checks_own_input
 def add_photos(number: str):
     """The resident adds a photo to their open report (the officer may have asked)."""
     ticket = _ticket_or_404(number)
@@ -661,6 +668,7 @@ def add_photos(number: str):
 
 
 @bp.post("/t/<number>/rate")
+@checks_own_input
 def rate(number: str):
     """The resident rates a confirmed repair, once."""
     ticket = _ticket_or_404(number)
@@ -687,6 +695,7 @@ SESSION_FOLLOWED = "followed"
 
 @bp.route("/t/<number>/follow", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["SUBMIT_RATE_LIMIT"], methods=["POST"])
+@checks_own_input
 def follow(number: str):
     """ "This is my problem too": the resident is counted on an existing ticket."""
     ticket = _ticket_or_404(number)

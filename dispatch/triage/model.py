@@ -1,0 +1,258 @@
+"""The learned urgency layer: n-gram weights from a JSON file, no scikit-learn.
+
+A report's features, each present or absent, are taken from its normalised text
+after folding (dialect, Cantonese and English words rewritten to Mandarin by the
+model's own table, from ``rules/model_lexicon.toml``): the character 1–4-grams
+(plain), the syllable 1–3-grams of its pinyin (``p:``, so 电题 and "dianti" meet
+电梯) and the ASCII word uni- and bigrams of the unfolded text (``w:``). The score
+is ``bias + sum(weights) / sqrt(features known to the model)``: the logistic
+regression trained by ``dispatch.triage.training`` on L2-normed binary vectors,
+so a prediction is a few hundred dict lookups and a sigmoid.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+MODEL_ENV = "REPAIRDESK_CLASSIFIER_MODEL"
+DEFAULT_MODEL_PATH = Path(__file__).with_name("model") / "urgency.json"
+FORMAT = "repairdesk-urgency-ngrams/2"
+CHAR_NGRAMS = (1, 4)
+SYLLABLE_NGRAMS = 3
+_ASCII_WORD = re.compile(r"[a-z0-9']+")
+_SPACES = re.compile(r"\s+")
+_TOKENS = re.compile(r"[a-z]+|[0-9]+|[\u3400-\u9fff\U00020000-\U0002ffff]|[^\s]")
+
+
+def _is_cjk(char: str) -> bool:
+    return "\u3400" <= char <= "\u9fff" or "\U00020000" <= char <= "\U0002ffff"
+
+
+class Featurizer:
+    """Turns normalised text into the model's feature set."""
+
+    def __init__(self, folding: dict[str, str], pinyin: dict[str, str]) -> None:
+        self.folding = folding
+        self.pinyin = pinyin
+        self.syllables = frozenset(pinyin.values())
+        alternatives = []
+        for key in sorted(folding, key=len, reverse=True):
+            escaped = re.escape(key)
+            if key.isascii():
+                escaped = rf"(?<![a-z']){escaped}(?![a-z'])"
+            alternatives.append(escaped)
+        self._folder = re.compile("|".join(alternatives)) if alternatives else None
+
+    def fold(self, normalized: str) -> str:
+        """Returns the text with dialect and English words written in Mandarin."""
+        text = _SPACES.sub(" ", normalized).strip()
+        if self._folder is None:
+            return text
+        return self._folder.sub(lambda m: self.folding[m.group(0)], text)
+
+    @lru_cache(maxsize=4096)  # noqa: B019  (one featurizer per model file)
+    def split_pinyin(self, word: str) -> tuple[str, ...] | None:
+        """Returns a typed word split into pinyin syllables, or None if it is not."""
+        size = len(word)
+        best: list[tuple[str, ...] | None] = [None] * (size + 1)
+        best[0] = ()
+        for end in range(1, size + 1):
+            for start in range(max(0, end - 6), end):
+                head = best[start]
+                if head is None or word[start:end] not in self.syllables:
+                    continue
+                if best[end] is None or len(head) + 1 < len(best[end] or ()):
+                    best[end] = (*head, word[start:end])
+        return best[size]
+
+    def syllables_of(self, folded: str) -> list[list[str]]:
+        """Returns runs of syllables (pinyin, or the word itself) between marks."""
+        runs: list[list[str]] = [[]]
+        for token in _TOKENS.findall(folded):
+            if _is_cjk(token):
+                runs[-1].append(self.pinyin.get(token, token))
+            elif token.isdigit():
+                runs[-1].append("#")
+            elif token.isascii() and token.isalpha():
+                split = self.split_pinyin(token) if len(token) > 1 else None
+                runs[-1].extend(split or (token,))
+            elif runs[-1]:
+                runs.append([])
+        return runs
+
+    def features(self, normalized: str) -> set[str]:
+        """Returns the n-gram features of text already folded by ``normalize``."""
+        folded = self.fold(normalized)
+        padded = f" {folded} "
+        found: set[str] = set()
+        low, high = CHAR_NGRAMS
+        size = len(padded)
+        for length in range(low, high + 1):
+            for start in range(size - length + 1):
+                gram = padded[start : start + length]
+                if not gram.isspace():
+                    found.add(gram)
+        for run in self.syllables_of(folded):
+            for length in range(1, SYLLABLE_NGRAMS + 1):
+                for start in range(len(run) - length + 1):
+                    found.add("p:" + " ".join(run[start : start + length]))
+        words = _ASCII_WORD.findall(normalized)
+        found.update(f"w:{word}" for word in words)
+        found.update(f"w:{a} {b}" for a, b in zip(words, words[1:], strict=False))
+        return found
+
+
+def rule_clues(reasons: Iterable[str]) -> set[str]:
+    """Returns the ``r:`` features of the rules' reasons (kind, kind:category)."""
+    clues = set()
+    for reason in reasons:
+        kind, _, rest = reason.partition(":")
+        category = rest.partition(":")[0]
+        if kind in ("negated", "resolved", "hedged", "category"):
+            clues.update((f"r:{kind}", f"r:{kind}:{category}"))
+    return clues
+
+
+@dataclass(frozen=True)
+class UrgencyModel:
+    """A linear urgency model: n-gram weights, bias and the decision threshold."""
+
+    weights: dict[str, float]
+    bias: float
+    threshold: float
+    veto: bool = False
+    folding: dict[str, str] = field(default_factory=dict)
+    pinyin: dict[str, str] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+    featurizer: Featurizer = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "featurizer", Featurizer(self.folding, self.pinyin))
+
+    def contributions(
+        self, normalized: str, clues: Iterable[str] = ()
+    ) -> tuple[float, dict[str, float]]:
+        """Returns the logit and each known feature's share of it."""
+        found = self.featurizer.features(normalized)
+        found.update(clues)
+        known = {gram: self.weights[gram] for gram in found if gram in self.weights}
+        if not known:
+            return self.bias, {}
+        scale = 1.0 / math.sqrt(len(known))
+        shares = {gram: weight * scale for gram, weight in known.items()}
+        return self.bias + sum(shares.values()), shares
+
+    def probability(self, normalized: str, clues: Iterable[str] = ()) -> float:
+        """Returns the probability that a normalised report is urgent."""
+        logit, _ = self.contributions(normalized, clues)
+        return _sigmoid(logit)
+
+    def explain(
+        self, normalized: str, clues: Iterable[str] = (), limit: int = 3
+    ) -> list[tuple[str, float]]:
+        """Returns the character and word n-grams (two characters or more) that
+        pushed hardest towards urgent, a longer one kept over those inside it."""
+        _, shares = self.contributions(normalized, clues)
+        shares = {g: v for g, v in shares.items() if not g.startswith(("r:", "p:"))}
+        chosen: list[tuple[str, float]] = []
+        ranked = sorted(shares.items(), key=lambda item: (-item[1], -len(item[0])))
+        for gram, share in ranked:
+            if share <= 0 or len(chosen) >= limit:
+                break
+            shown = gram.removeprefix("w:").strip()
+            if len(shown) < 2 or "#" in shown:
+                continue
+            if any(shown in kept or kept in shown for kept, _ in chosen):
+                continue
+            chosen.append((shown, share))
+        return chosen
+
+    def to_dict(self) -> dict[str, Any]:
+        """Returns the JSON-ready form written to the model file."""
+        return {
+            "format": FORMAT,
+            "bias": round(self.bias, 6),
+            "threshold": round(self.threshold, 6),
+            "veto": self.veto,
+            "meta": self.meta,
+            "folding": self.folding,
+            "pinyin": _group_by_value(self.pinyin),
+            "weights": {
+                gram: round(weight, 4)
+                for gram, weight in sorted(self.weights.items())
+                if round(weight, 4) != 0.0
+            },
+        }
+
+
+def _group_by_value(pinyin: dict[str, str]) -> dict[str, str]:
+    """Returns {syllable: characters} (a compact form of {character: syllable})."""
+    grouped: dict[str, list[str]] = {}
+    for char, syllable in sorted(pinyin.items()):
+        grouped.setdefault(syllable, []).append(char)
+    return {syllable: "".join(chars) for syllable, chars in sorted(grouped.items())}
+
+
+def _sigmoid(logit: float) -> float:
+    if logit >= 0:
+        return 1.0 / (1.0 + math.exp(-logit))
+    exp = math.exp(logit)
+    return exp / (1.0 + exp)
+
+
+def model_from_dict(data: dict[str, Any]) -> UrgencyModel:
+    """Returns the model described by a parsed model file (raises ValueError)."""
+    if data.get("format") != FORMAT:
+        raise ValueError(f"model format {data.get('format')!r} is not {FORMAT!r}")
+    return UrgencyModel(
+        weights={str(k): float(v) for k, v in data["weights"].items()},
+        bias=float(data["bias"]),
+        threshold=float(data["threshold"]),
+        veto=bool(data.get("veto", False)),
+        folding=dict(data.get("folding", {})),
+        pinyin={
+            char: syllable
+            for syllable, chars in data.get("pinyin", {}).items()
+            for char in chars
+        },
+        meta=dict(data.get("meta", {})),
+    )
+
+
+def save_model(model: UrgencyModel, path: str | os.PathLike[str]) -> Path:
+    """Writes the model as compact JSON and returns the path."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(model.to_dict(), ensure_ascii=False, separators=(",", ":"))
+    target.write_text(text + "\n", encoding="utf-8")
+    return target
+
+
+@lru_cache(maxsize=8)
+def _load_cached(path: str, mtime_ns: int) -> UrgencyModel:
+    with open(path, encoding="utf-8") as handle:
+        return model_from_dict(json.load(handle))
+
+
+def model_path(path: str | os.PathLike[str] | None = None) -> Path:
+    """Returns the model file chosen by path, $REPAIRDESK_CLASSIFIER_MODEL or the
+    packaged default."""
+    return Path(path or os.environ.get(MODEL_ENV) or DEFAULT_MODEL_PATH).resolve()
+
+
+def load_model(path: str | os.PathLike[str] | None = None) -> UrgencyModel | None:
+    """Returns the model, cached until its file changes, or None without a file."""
+    resolved = model_path(path)
+    try:
+        mtime_ns = os.stat(resolved).st_mtime_ns
+    except FileNotFoundError:
+        return None
+    return _load_cached(str(resolved), mtime_ns)

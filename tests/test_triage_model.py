@@ -1,0 +1,178 @@
+"""Tests for the learned urgency layer: its file, its figures and its commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from dispatch.triage import training
+from dispatch.triage.classifier import URGENT, classify, normalize
+from dispatch.triage.cli import classifier_group, classify_command
+from dispatch.triage.model import (
+    DEFAULT_MODEL_PATH,
+    UrgencyModel,
+    load_model,
+    model_from_dict,
+)
+
+MAX_MODEL_BYTES = 5 * 1024 * 1024
+#: Issue 13's targets on the held-out parts (rules + model).
+ISSUE_RECALL = 0.98
+ISSUE_ACCURACY = 0.92
+#: The accuracy the current model reaches honestly on the held-out parts, short
+#: of the issue's 0.92 (see docs/TRIAGE.md); a model below it fails.
+ACCURACY_FLOOR = 0.84
+
+
+@pytest.fixture(scope="module")
+def model():
+    """Returns the packaged model."""
+    found = load_model(DEFAULT_MODEL_PATH)
+    assert found is not None, f"no model file at {DEFAULT_MODEL_PATH}"
+    return found
+
+
+def test_model_file_is_versioned_small_and_loads_without_pickle(model) -> None:
+    assert DEFAULT_MODEL_PATH.stat().st_size <= MAX_MODEL_BYTES
+    data = json.loads(DEFAULT_MODEL_PATH.read_text(encoding="utf-8"))
+    assert model_from_dict(data).threshold == model.threshold
+    assert 0.0 < model.threshold < 1.0
+    assert load_model(DEFAULT_MODEL_PATH) is model
+
+
+def test_model_never_trained_on_the_heldout_parts(model) -> None:
+    heldout = {path.stem for path in training.heldout_paths()}
+    assert heldout, "the held-out parts are missing"
+    assert not heldout & set(model.meta["trained_on"])
+    assert model.meta["reports"] == len(
+        training.without_heldout(
+            training.read_parts(training.training_paths()),
+            training.read_parts(training.heldout_paths()),
+        )
+    )
+
+
+def _heldout_report(model) -> tuple[dict, str]:
+    found, hardest = training.evaluate_heldout(model)
+    table = training.format_figures("held-out, rules + model", found)
+    misses = "\n".join(f"{p:.3f} {r.text[:80]}" for r, p in hardest)
+    return found["all"], f"{table}\n{misses}"
+
+
+def test_heldout_parts_meet_urgent_recall_and_the_accuracy_floor(model) -> None:
+    overall, report = _heldout_report(model)
+    assert overall["n"] >= 700, report
+    assert overall["recall"] >= ISSUE_RECALL, report
+    assert overall["accuracy"] >= ACCURACY_FLOOR, report
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 13 asks 0.92 held-out accuracy at 0.98 recall; reached: ~0.85",
+)
+def test_heldout_parts_meet_the_issues_accuracy(model) -> None:
+    overall, report = _heldout_report(model)
+    assert overall["accuracy"] >= ISSUE_ACCURACY, report
+
+
+def test_pinyin_and_cantonese_share_features_with_mandarin(model) -> None:
+    featurize = model.featurizer.features
+    assert "p:dian ti" in featurize(normalize("dianti huai le"))
+    assert "p:dian ti" in featurize(normalize("电题坏了"))
+    assert "电梯" in featurize(normalize("𨋢坏咗"))
+    assert "电梯" in featurize(normalize("the lift is stuck"))
+
+
+def test_bulging_wall_is_urgent_by_the_model_which_says_why() -> None:
+    model = UrgencyModel(weights={"鼓包": 4.0, "墙": 0.5}, bias=-1.0, threshold=0.5)
+    text = "后坡那堵墙鼓包了"
+    assert classify(text, learned=False).urgency == "general"
+    result = classify(text, model=model)
+    assert (result.urgency, result.category) == (URGENT, "structure")
+    assert "model:structure:鼓包 2.83" in result.reasons
+    assert classify("后坡那堵墙刷了漆", model=model).urgency == "general"
+
+
+def test_packaged_model_catches_reports_the_rules_miss(model) -> None:
+    texts = ["后面挡土墙往外鼓了一块", "楼顶的铁皮被风吹得翘起来了，下面就是大门口"]
+    for text in texts:
+        assert classify(text, learned=False).urgency == "general"
+        result = classify(text)
+        assert result.urgency == URGENT, result
+        assert any(reason.startswith("model:structure:") for reason in result.reasons)
+
+
+def test_model_reason_names_the_ngrams_that_pushed_it(model) -> None:
+    shown = model.explain(normalize("楼道里有股臭鸡蛋味"))
+    assert shown and all(share > 0 for _, share in shown)
+    texts = [gram for gram, _ in shown]
+    assert not any(a != b and a in b for a in texts for b in texts)
+
+
+def test_classify_command_keeps_its_json_lines_interface() -> None:
+    lines = "\n".join(
+        [
+            json.dumps({"text": "电梯困人了", "category": "lift"}, ensure_ascii=False),
+            "",
+            json.dumps({"text": "草坪该修剪了"}, ensure_ascii=False),
+            "not json",
+        ]
+    )
+    result = CliRunner().invoke(classify_command, ["-"], input=lines)
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    assert [set(row) for row in rows[:2]] == [{"urgency", "category", "reasons"}] * 2
+    assert rows[0]["urgency"] == URGENT
+    assert rows[1]["urgency"] == "general"
+    assert rows[2]["line"] == 4 and "error" in rows[2]
+
+
+def _write_part(path: Path, lines: list[tuple[str, str, str]]) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        for text, urgency, category in lines:
+            record = {"text": text, "urgency": urgency, "category": category}
+            record |= {"lang": training.guess_lang(text), "brief": path.stem}
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def test_train_on_a_small_corpus_writes_a_model_that_loads(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    urgent = [
+        "电梯困人了",
+        "燃气泄漏了",
+        "水管爆了",
+        "电线冒火花",
+        "lift stuck",
+        "gas leak",
+    ]
+    general = [
+        "路灯不亮",
+        "草坪该修了",
+        "门禁坏了",
+        "楼道有垃圾",
+        "lamp out",
+        "noisy dogs",
+    ]
+    for part, suffix in (("a", "，快来"), ("b", "!")):
+        rows = [(t + suffix, "urgent", "other") for t in urgent]
+        rows += [(t + suffix, "general", "other") for t in general]
+        _write_part(corpus / f"{part}.jsonl", rows)
+    out = tmp_path / "model.json"
+    arguments = ["train", "--corpus", str(corpus), "--no-seed-cases"]
+    arguments += ["--out", str(out), "--candidates", "logreg:10"]
+    result = CliRunner().invoke(classifier_group, arguments)
+    assert result.exit_code == 0, result.output
+    model = load_model(out)
+    assert model is not None and model.meta["trained_on"] == ["a", "b"]
+    assert model.probability(normalize("电梯困人了，快来")) > model.probability(
+        normalize("路灯不亮，快来")
+    )
+    evaluated = CliRunner().invoke(
+        classifier_group, ["evaluate", "--model", str(out), "--heldout", str(corpus)]
+    )
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "confusion" in evaluated.output
