@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 from freezegun import freeze_time
 
@@ -87,3 +88,30 @@ def test_a_closed_ticket_stops_refreshing(app, resident, client):
     page = client.get(f"/t/{number}").get_data(as_text=True)
     assert 'http-equiv="refresh"' not in page
     assert 'id="what-next"' not in page
+
+
+@pytest.fixture
+def limited_resident(settings, entrance_code):
+    """A resident whose connection may send 2 reports an hour."""
+    from repair import create_app
+
+    app = create_app(
+        {**settings, "RATELIMIT_ENABLED": True, "SUBMIT_RATE_LIMIT": "2 per hour"}
+    )
+    return ResidentActions(app.test_client(), entrance_code)
+
+
+def test_only_accepted_reports_count_and_the_limit_keeps_what_was_typed(
+    limited_resident,
+):
+    resident = limited_resident
+    for _ in range(5):  # mistakes do not count against the limit
+        assert resident.submit(description="  ").status_code == 422
+    assert resident.submit(description="楼道灯不亮").status_code == 303
+    assert resident.submit(description="3楼扶手松动").status_code == 303
+    refused = resident.submit(description="单元门关不上", name="王阿姨")
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 429
+    assert "单元门关不上" in html and 'value="王阿姨"' in html
+    assert 'id="report-form"' in html
+    assert "0755-8888 6666" in html  # the community's number

@@ -68,8 +68,57 @@ def _categories() -> list[Category]:
     return list(db.session.scalars(sa.select(Category).order_by(Category.sort_order)))
 
 
+def _is_accepted_report(response) -> bool:
+    """Returns whether a report post made (or found) a ticket: only those count
+    against the rate limit, never a form shown again with its errors."""
+    return response.status_code == 303 or response.mimetype == "application/json"
+
+
+def _report_limited(_limit):
+    """Answers a report over the rate limit with the form and what was typed in it,
+    and the community's number to call instead."""
+    code = (request.view_args or {}).get("code", "")
+    with reading():
+        known = find_entrance_code(code)
+        if known is None or known.retired_at is not None:
+            return None
+        g.timezone = zone_name(known.entrance.community)
+        entrance = known.entrance
+        form = ReportForm()
+        form.category.choices = _category_choices(_categories())
+        form.lift.choices = _lift_choices(entrance)
+        phone = entrance.community.service_phone
+        if phone:
+            notice = _l(
+                "Too many reports were sent from here just now. What you typed is "
+                "kept: please send again later, or call the community on %(phone)s.",
+                phone=phone,
+            )
+        else:
+            notice = _l(
+                "Too many reports were sent from here just now. What you typed is "
+                "kept: please send again later."
+            )
+        page = render_template(
+            "resident/report.html",
+            form=form,
+            entrance=entrance,
+            emergency=_emergency(entrance),
+            kept=[],
+            photo_errors=[],
+            accept=ACCEPT_ATTRIBUTE,
+            notice=notice,
+        )
+    return current_app.make_response((page, 429))
+
+
 @bp.route("/q/<code>", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["SUBMIT_RATE_LIMIT"], methods=["POST"])
+@limiter.limit(
+    lambda: current_app.config["SUBMIT_RATE_LIMIT"],
+    methods=["POST"],
+    deduct_when=_is_accepted_report,
+    on_breach=_report_limited,
+)
 @checks_own_input
 def report(code: str):
     """Shows the report form for an entrance and turns a valid post into a ticket."""
