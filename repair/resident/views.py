@@ -428,7 +428,8 @@ def _report_fingerprint(code: str, form: ReportForm) -> str:
         form.category.data or "",
         form.danger.data or "",
         form.lift.data or "",
-        form.phone.data or "",
+        # the digits as typed: validation rewrites the number (E.164) afterwards
+        "".join(ch for ch in (form.phone.raw_data or [""])[0] if ch.isdigit()),
     ]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
 
