@@ -25,6 +25,7 @@ from repair.models import (
     Category,
     Channel,
     Entrance,
+    Lift,
     Ticket,
     TicketEvent,
     TicketStatus,
@@ -133,6 +134,9 @@ class Report:
     submission_key: str | None = None
     #: set by an officer filing for a caller (帮办), who has just heard them
     urgency: Urgency | None = None
+    #: The danger the resident declared (repair.dangers), which makes it urgent.
+    declared_danger: str | None = None
+    lift: Lift | None = None
 
 
 def open_ticket(report: Report, actor: Actor, now: datetime | None = None) -> Ticket:
@@ -152,6 +156,8 @@ def open_ticket(report: Report, actor: Actor, now: datetime | None = None) -> Ti
         channel=actor.channel,
         status=S.NEW,
         submission_key=report.submission_key,
+        declared_danger=report.declared_danger,
+        lift=report.lift,
         resident_key=secrets.token_urlsafe(24),
         created_at=now,
         updated_at=now,

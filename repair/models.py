@@ -108,6 +108,20 @@ class Community(db.Model):
     ticket_prefix: Mapped[str] = mapped_column(sa.String(8))
     timezone: Mapped[str] = mapped_column(sa.String(64), default=_default_timezone)
     service_phone: Mapped[str | None] = mapped_column(sa.String(32))
+    #: The numbers a resident in danger is shown before submitting (一键呼叫).
+    fire_phone: Mapped[str] = mapped_column(
+        sa.String(32), default="119", server_default="119"
+    )
+    police_phone: Mapped[str] = mapped_column(
+        sa.String(32), default="110", server_default="110"
+    )
+    ambulance_phone: Mapped[str] = mapped_column(
+        sa.String(32), default="120", server_default="120"
+    )
+    #: The city's lift emergency line (e.g. 96333), where the community has one.
+    lift_emergency_phone: Mapped[str | None] = mapped_column(sa.String(32))
+    #: The gas company's emergency line.
+    gas_emergency_phone: Mapped[str | None] = mapped_column(sa.String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     buildings: Mapped[list[Building]] = relationship(
@@ -141,6 +155,9 @@ class Entrance(db.Model):
     code: Mapped[str] = mapped_column(sa.String(16), unique=True)
 
     building: Mapped[Building] = relationship(back_populates="entrances")
+    lifts: Mapped[list[Lift]] = relationship(
+        back_populates="entrance", order_by="Lift.sort_order, Lift.id"
+    )
 
     @property
     def community(self) -> Community:
@@ -156,6 +173,27 @@ class Entrance(db.Model):
             ]
             return ", ".join(parts)
         return f"{self.community.name} {self.building.name} {self.name}"
+
+
+class Lift(db.Model):
+    """A lift at an entrance, named as residents and the lift's papers name it."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entrance_id: Mapped[int] = mapped_column(sa.ForeignKey("entrance.id"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(64))
+    #: The number on the lift's use certificate (电梯使用标志编号).
+    certificate_number: Mapped[str | None] = mapped_column(sa.String(64))
+    #: The lift maintenance company's emergency number.
+    emergency_phone: Mapped[str | None] = mapped_column(sa.String(32))
+    sort_order: Mapped[int] = mapped_column(default=0)
+
+    entrance: Mapped[Entrance] = relationship(back_populates="lifts")
+
+    def label(self) -> str:
+        """Returns the lift's name with its certificate number, as on the lift."""
+        if self.certificate_number:
+            return f"{self.name}（{self.certificate_number}）"
+        return self.name
 
 
 class EntranceCode(db.Model):
@@ -226,6 +264,10 @@ class Ticket(db.Model):
     number: Mapped[str] = mapped_column(sa.String(32), unique=True)
     community_id: Mapped[int] = mapped_column(sa.ForeignKey("community.id"), index=True)
     entrance_id: Mapped[int | None] = mapped_column(sa.ForeignKey("entrance.id"))
+    #: The lift the resident named, when the entrance lists its lifts.
+    lift_id: Mapped[int | None] = mapped_column(sa.ForeignKey("lift.id"))
+    #: The danger the resident declared with one tap (repair.dangers), if any.
+    declared_danger: Mapped[str | None] = mapped_column(sa.String(16))
     category_id: Mapped[int | None] = mapped_column(sa.ForeignKey("category.id"))
     spot: Mapped[str] = mapped_column(sa.String(200))
     description: Mapped[str] = mapped_column(sa.Text)
@@ -264,6 +306,7 @@ class Ticket(db.Model):
 
     community: Mapped[Community] = relationship()
     entrance: Mapped[Entrance | None] = relationship()
+    lift: Mapped[Lift | None] = relationship()
     category: Mapped[Category | None] = relationship()
     contractor: Mapped[Contractor | None] = relationship()
     events: Mapped[list[TicketEvent]] = relationship(

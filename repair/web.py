@@ -117,6 +117,8 @@ def init_app(app: Flask) -> None:
     def http_error(error: HTTPException):
         if error.code is None or error.code < 400:
             return error
+        if error.response is not None:  # a page of the view's own (a rate limit's)
+            return error.response
         return render_template("error.html", code=error.code, reason=None), error.code
 
     @app.errorhandler(Exception)

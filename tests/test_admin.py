@@ -641,7 +641,7 @@ def test_sla_policy_edits_change_the_next_tickets_deadlines(
     admin.saves(
         path, triage="", urgent_contact="", urgent_on_site="", general_on_site=""
     )
-    general = resident.report(description="楼道灯不亮")
+    general = resident.report(description="2楼楼道灯不亮")
     with app.app_context():
         ticket = find_ticket(general)
         assert ticket.triage_due_at - ticket.created_at == timedelta(hours=1)

@@ -77,5 +77,5 @@ def test_the_next_request_tries_redis_again(settings, frozen_redis):
     )
     resident = ResidentActions(app.test_client(), _any_code(app))
     assert resident.report()
-    assert resident.report()
+    assert resident.report(description="楼道灯不亮")
     assert frozen_redis.connections == 2

@@ -67,7 +67,7 @@ def test_a_master_killed_during_submissions_loses_no_ticket(sentinel_app, cluste
     from dispatch.worker.workers import RepairDeskWorker
 
     resident = ResidentActions(sentinel_app.test_client(), _any_code(sentinel_app))
-    before = [resident.submit().status_code for _ in range(4)]
+    before = [resident.submit(description=f"灯坏了 {i}").status_code for i in range(4)]
     with sentinel_app.app_context():
         first = _ticket_ids()
         assert _scheduled_rungs(cluster.master_port, first[-1])
@@ -77,9 +77,9 @@ def test_a_master_killed_during_submissions_loses_no_ticket(sentinel_app, cluste
         assert scheduler.holds_locks
 
     cluster.kill_master()
-    during = [resident.submit().status_code for _ in range(3)]
+    during = [resident.submit(description=f"门坏了 {i}").status_code for i in range(3)]
     failover_seconds = cluster.wait_for_failover()
-    after = [resident.submit().status_code for _ in range(4)]
+    after = [resident.submit(description=f"窗坏了 {i}").status_code for i in range(4)]
 
     assert before + during + after == [303] * 11
     assert failover_seconds < 20

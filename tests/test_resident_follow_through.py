@@ -56,12 +56,13 @@ def repaired(app, client, resident) -> str:
 def test_only_the_resident_with_the_private_link_sees_the_questions(
     app, client, repaired
 ):
-    public = client.get(f"/t/{repaired}").get_data(as_text=True)
+    neighbour = app.test_client()  # another browser: not the one that reported
+    public = neighbour.get(f"/t/{repaired}").get_data(as_text=True)
     assert 'id="confirm"' not in public
-    assert 'id="confirm"' in client.get(_private_link(app, repaired)).get_data(
+    assert 'id="confirm"' not in neighbour.get(f"/t/{repaired}?k=guess").get_data(
         as_text=True
     )
-    assert 'id="confirm"' not in client.get(f"/t/{repaired}?k=guess").get_data(
+    assert 'id="confirm"' in client.get(_private_link(app, repaired)).get_data(
         as_text=True
     )
 

@@ -84,7 +84,7 @@ def test_ticket_numbers_follow_the_local_day(app, resident):
 
     with freeze_time("2026-11-22 16:30:00"):  # already 00:30 on the 23rd in Shanghai
         first = resident.report()
-        second = resident.report()
+        second = resident.report(description="楼道灯不亮")
     assert first == "YG-20261123-0001"
     assert second == "YG-20261123-0002"
 

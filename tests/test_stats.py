@@ -242,12 +242,12 @@ def test_triage_clocks_are_met_late_overdue_or_not_yet_due(
 ):
     with freeze_time(T0) as clock:
         _log_in_again(officer)
-        numbers = [resident.report(description="楼道灯不亮") for _ in range(5)]
+        numbers = [resident.report(description=f"{n}楼楼道灯不亮") for n in range(5)]
         for number, minutes in zip(numbers, (20, 50, 60, 70), strict=False):
             clock.move_to(T0 + minutes * MIN)
             officer.act(number, "triage", urgency="general", category="lighting")
         clock.move_to(T0 + 75 * MIN)
-        resident.report(description="楼道灯不亮")
+        resident.report(description="6楼楼道灯不亮")
     now = T0 + 80 * MIN
     with app.app_context():
         tickets = db.session.scalars(sa.select(Ticket)).all()
@@ -295,7 +295,7 @@ def test_a_reopened_job_counts_against_the_contractor_who_completed_it(
 ):
     with freeze_time(T0) as clock:
         _log_in_again(officer)
-        numbers = [resident.report(description="楼道灯不亮") for _ in range(2)]
+        numbers = [resident.report(description=f"{n}楼楼道灯不亮") for n in range(2)]
         contractor = ContractorActions(client, PRIMARY)
         for number in numbers:
             link = _link(app, number)

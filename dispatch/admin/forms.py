@@ -96,6 +96,16 @@ def optional_text(label, max_length: int) -> StringField:
     )
 
 
+def emergency_phone(label, default: str) -> StringField:
+    """Returns a number field that falls back to the national number when empty."""
+    return StringField(
+        label,
+        default=default,
+        validators=[Length(max=32)],
+        filters=[strip, lambda value: value or default],
+    )
+
+
 class CommunityForm(FlaskForm):
     name = required_text(_l("Name"), _l("Enter the community's name."), 120)
     name_en = optional_text(_l("English name (optional)"), 120)
@@ -130,6 +140,14 @@ class CommunityForm(FlaskForm):
     service_phone = optional_text(
         _l("Service phone, printed on stickers (optional)"), 32
     )
+    # The numbers a resident who declares a danger is shown before sending.
+    fire_phone = emergency_phone(_l("Fire"), "119")
+    police_phone = emergency_phone(_l("Police"), "110")
+    ambulance_phone = emergency_phone(_l("Ambulance"), "120")
+    lift_emergency_phone = optional_text(
+        _l("Lift emergency line, e.g. 96333 (optional)"), 32
+    )
+    gas_emergency_phone = optional_text(_l("Gas company emergency line (optional)"), 32)
 
     #: The community being edited (None while creating one), for uniqueness checks.
     editing_id: int | None = None
@@ -156,6 +174,16 @@ class PlaceForm(FlaskForm):
     name_en = optional_text(_l("English name"), 64)
     sort_order = IntegerField(
         _l("Position"), validators=[Optional(), NumberRange(min=0, max=9999)]
+    )
+
+
+class LiftForm(FlaskForm):
+    """A lift at an entrance: its name and the number on its use certificate."""
+
+    name = required_text(_l("Lift name"), _l("Enter the lift's name, e.g. 1号梯."), 64)
+    certificate_number = optional_text(_l("Use certificate number (使用标志编号)"), 64)
+    emergency_phone = optional_text(
+        _l("Maintenance company's emergency number (optional)"), 32
     )
 
 

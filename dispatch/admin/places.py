@@ -10,12 +10,20 @@ from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 
 from dispatch.admin.blueprint import all_communities, bp, done, form_page, save_form
-from dispatch.admin.forms import CommunityForm, ConfirmForm, PlaceForm
+from dispatch.admin.forms import CommunityForm, ConfirmForm, LiftForm, PlaceForm
 from dispatch.board.auth import admin_only
 from dispatch.models import Route
 from repair.db import db
-from repair.models import Building, Community, Entrance
+from repair.models import Building, Community, Entrance, Lift, Ticket
 from repair.places import assign_new_code, landing_url
+
+#: A community's fields that are NULL when left empty.
+COMMUNITY_OPTIONAL = (
+    "name_en",
+    "service_phone",
+    "lift_emergency_phone",
+    "gas_emergency_phone",
+)
 
 
 @bp.get("")
@@ -53,7 +61,7 @@ def new_community():
     form = CommunityForm()
     if form.validate_on_submit():
         community = Community()
-        save_form(form, community, "name_en", "service_phone")
+        save_form(form, community, *COMMUNITY_OPTIONAL)
         db.session.add(community)
         db.session.commit()
         return done(
@@ -75,7 +83,7 @@ def community(community_id: int):
     form = CommunityForm(obj=community)
     form.editing_id = community.id
     if form.validate_on_submit():
-        save_form(form, community, "name_en", "service_phone")
+        save_form(form, community, *COMMUNITY_OPTIONAL)
         db.session.commit()
         return done(_("Community saved."), "admin.community", community_id=community.id)
     return form_page("board/admin/community.html", form, community=community)
@@ -95,6 +103,7 @@ def _places_page(community: Community, failed: tuple[str, FlaskForm] | None = No
         forms[f"entrance-new-{building.id}"] = PlaceForm(formdata=None)
         for entrance in building.entrances:
             forms[f"entrance-{entrance.id}"] = PlaceForm(formdata=None, obj=entrance)
+            forms[f"lift-new-{entrance.id}"] = LiftForm(formdata=None)
     if failed is not None:
         forms[failed[0]] = failed[1]
     return (
@@ -231,3 +240,39 @@ def rotate_code(entrance_id: int):
         form=form,
         url=landing_url(entrance),
     )
+
+
+@bp.post("/entrances/<int:entrance_id>/lifts")
+@admin_only
+def add_lift(entrance_id: int):
+    """Lists a lift at an entrance, so residents and messages can name it."""
+    entrance = db.get_or_404(Entrance, entrance_id)
+    form = LiftForm()
+    if not form.validate():
+        return _places_page(entrance.community, (f"lift-new-{entrance.id}", form))
+    lift = Lift(entrance=entrance, sort_order=_next_position(entrance.lifts))
+    save_form(form, lift, "certificate_number", "emergency_phone")
+    db.session.add(lift)
+    db.session.commit()
+    return _saved(
+        _("Lift %(name)s added.", name=lift.name),
+        entrance.community.id,
+        f"entrance-{entrance.id}",
+    )
+
+
+@bp.post("/lifts/<int:lift_id>/delete")
+@admin_only
+def delete_lift(lift_id: int):
+    """Removes a lift no ticket names (a named one stays on its tickets' record)."""
+    lift = db.get_or_404(Lift, lift_id)
+    community_id, anchor = lift.entrance.community.id, f"entrance-{lift.entrance_id}"
+    back = url_for("admin.places", community_id=community_id, _anchor=anchor)
+    if not ConfirmForm().validate_on_submit():
+        return redirect(back, code=303)
+    if db.session.scalar(sa.select(Ticket.id).where(Ticket.lift_id == lift.id)):
+        flash(_("Tickets name this lift, so it stays listed."), "error")
+        return redirect(back, code=303)
+    db.session.delete(lift)
+    db.session.commit()
+    return _saved(_("Lift removed."), community_id, anchor)

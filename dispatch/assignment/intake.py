@@ -10,6 +10,7 @@ from dispatch.assignment.routes import route_for
 from dispatch.sla.escalation import deadlines_for, dispatch_to
 from dispatch.triage.classifier import classify
 from repair import lifecycle
+from repair.dangers import declared, declared_reason
 from repair.db import db
 from repair.models import Category, Ticket, Urgency
 
@@ -25,12 +26,22 @@ def on_ticket_opened(
     An officer filing for a caller may set the urgency: it counts as confirmed by
     them (the classifier's view is kept beside it)."""
     text = " ".join(part for part in (ticket.spot, ticket.description) if part)
-    result = classify(text, ticket.category.slug if ticket.category else None)
+    hint = ticket.category.slug if ticket.category else None
+    result = classify(text, hint)
+    verdict = result.to_dict()
+    danger = declared(ticket.declared_danger)
+    if danger is not None:
+        # The resident said someone is in danger: urgent at once, whatever the text.
+        verdict = {
+            "urgency": Urgency.URGENT.value,
+            "category": verdict["category"] if hint else danger.category,
+            "reasons": [declared_reason(danger), *verdict["reasons"]],
+        }
     category = db.session.scalar(
-        sa.select(Category).where(Category.slug == result.category)
+        sa.select(Category).where(Category.slug == verdict["category"])
     )
     confirmed = urgency is not None
-    urgency = urgency or Urgency(result.urgency)
+    urgency = urgency or Urgency(verdict["urgency"])
     lifecycle.assess(
         ticket,
         urgency,
@@ -38,7 +49,7 @@ def on_ticket_opened(
         now,
         deadlines=deadlines_for(ticket, urgency.value),
         category=category,
-        classification=result.to_dict(),
+        classification=verdict,
         confirmed=confirmed,
     )
     route = route_for(ticket)

@@ -80,6 +80,7 @@ SECTION_LIMIT = 30
 
 
 REASON_KINDS = {
+    "declared": _l("resident reports"),
     "urgent": _l("danger"),
     "negated": _l("negated"),
     "resolved": _l("already fixed"),
@@ -272,6 +273,7 @@ def load_sections(args, now: datetime) -> list[dict]:
                     .selectinload(Entrance.building)
                     .selectinload(Building.community),
                     selectinload(Ticket.category),
+                    selectinload(Ticket.lift),
                     selectinload(Ticket.contractor),
                     selectinload(Ticket.photos),
                     selectinload(Ticket.followers),
@@ -523,6 +525,20 @@ def note(number: str):
         lifecycle.record_event(ticket, "note", _officer(), note=form.note.data.strip())
         db.session.commit()
     return _back(ticket)
+
+
+@bp.post("/t/<number>/ask-photo")
+@staff_only
+def ask_photo(number: str):
+    """Asks the resident by SMS for a photo; their private link lets them add it."""
+    ticket = ticket_or_404(number)
+    if not SimpleForm().validate_on_submit() or not ticket.reporter_phone:
+        return _refuse(ticket, _l("The resident left no phone number."))
+    if not lifecycle.is_open(ticket):
+        return _refuse(ticket, _l("Nothing was changed."))
+    lifecycle.record_event(ticket, "photo_requested", _officer())
+    db.session.commit()
+    return _back(ticket, _l("The resident was asked for a photo by SMS."))
 
 
 @bp.post("/t/<number>/reject")

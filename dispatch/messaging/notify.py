@@ -45,7 +45,8 @@ def on_event(ticket: Ticket, event: TicketEvent) -> list[OutboxMessage]:
     from dispatch.messaging.outbox import queue_message
 
     messages = []
-    for recipient, template, context in _messages_for(ticket, event):
+    wanted = [*_messages_for(ticket, event), *_resident_requests(ticket, event)]
+    for recipient, template, context in wanted:
         message = _outbox_row(ticket, event, recipient, template, context)
         if message is not None:
             messages.append(message)
@@ -171,6 +172,27 @@ def latest_assignment(ticket: Ticket, contractor_id: int | None) -> Assignment |
         .order_by(Assignment.id.desc())
         .limit(1)
     )
+
+
+# --- The resident's side: what the officer asks of the resident, the named lift ---
+
+
+def _resident_requests(ticket: Ticket, event: TicketEvent):
+    """The officer asks the resident for a photo: an SMS with their private link."""
+    if event.action == "photo_requested" and ticket.reporter_phone:
+        yield _resident(ticket), "resident_photo_request", {"private": True}
+
+
+def place_with_lift(ticket: Ticket) -> str:
+    """Returns the ticket's place as on the signs, with the lift the resident named
+    (name and use certificate number), so the contractor goes to the right one."""
+    place = ticket.entrance.label("zh_CN") if ticket.entrance else ""
+    if ticket.lift is not None:
+        place = f"{place} {ticket.lift.label()}".strip()
+    return place
+
+
+# ---
 
 
 def staff(ticket: Ticket, role: Role) -> list[Recipient]:
@@ -373,6 +395,7 @@ KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),
     "resident_completed": (("resident", "follower"), ("number", "link")),
     "resident_follow_up": (("resident",), ("number", "link")),
+    "resident_photo_request": (("resident",), ("number", "link")),
 }
 
 #: Staff roles that read a ticket on the board (supervisors fall back to admins).
@@ -407,7 +430,7 @@ def sms_context(
     values = {
         "number": lambda: ticket.number,
         # The Chinese label is the shortest and matches the signs on site.
-        "place": lambda: ticket.entrance.label("zh_CN") if ticket.entrance else "",
+        "place": lambda: place_with_lift(ticket),
         "spot": lambda: summarise(ticket.spot, 12),
         "category": lambda: (
             ticket.category.display_name("en" if english else "zh_CN")

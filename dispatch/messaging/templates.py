@@ -22,6 +22,7 @@ MESSAGE_KINDS: dict[str, tuple[str, ...]] = {
     "resident_accepted": ("number", "contractor", "due", "code"),
     "resident_completed": ("number", "code"),
     "resident_follow_up": ("number", "code"),
+    "resident_photo_request": ("number", "code"),
     "officer_new_urgent": ("number", "place", "problem"),
     "officer_breach": ("number", "place", "clock"),
     "officer_sms_failed": ("number", "who"),

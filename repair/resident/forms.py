@@ -14,12 +14,23 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
+from repair.dangers import DANGERS, NO_DANGER
 from repair.forms import strip
 from repair.phones import validate_phone
 from repair.security import SafeForm
 
 
 class ReportForm(SafeForm):
+    danger = RadioField(
+        _l("Is anyone in danger now?"),
+        choices=[
+            *[(danger.slug, danger.label) for danger in DANGERS.values()],
+            (NO_DANGER, _l("No danger")),
+        ],
+        validators=[Optional()],
+    )
+    #: Choices are the entrance's lifts (set by the view); none when it lists none.
+    lift = RadioField(_l("Which lift?"), validators=[Optional()], choices=[])
     photos = MultipleFileField(_l("Photos"))
     kept_photos = HiddenField()
     spot = StringField(
@@ -69,6 +80,13 @@ class NotFixedForm(ResidentActionForm):
         filters=[strip],
     )
     photos = MultipleFileField(_l("Photo (optional)"))
+    kept_photos = HiddenField()
+
+
+class AddPhotoForm(ResidentActionForm):
+    """A photo the resident adds after reporting (the officer may ask for one)."""
+
+    photos = MultipleFileField(_l("Photo"))
     kept_photos = HiddenField()
 
 

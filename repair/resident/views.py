@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import hmac
 import logging
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import (
@@ -29,14 +30,16 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from repair import lifecycle
 from repair.config import parse_duration
+from repair.dangers import declared, emergency_numbers, is_lift_entrapment
 from repair.db import db, reading, utcnow
-from repair.i18n import current_locale, zone_name
+from repair.i18n import current_locale, local_time, zone_name
 from repair.models import (
     WORKING_STATUSES,
     ActorType,
     Category,
     Channel,
     Entrance,
+    Lift,
     Rating,
     Ticket,
     TicketFollower,
@@ -45,6 +48,7 @@ from repair.models import (
 from repair.photos.uploads import ACCEPT_ATTRIBUTE, PhotoUploads, finish_upload
 from repair.places import find_entrance_code
 from repair.resident.forms import (
+    AddPhotoForm,
     FollowForm,
     NotFixedForm,
     RatingForm,
@@ -64,8 +68,57 @@ def _categories() -> list[Category]:
     return list(db.session.scalars(sa.select(Category).order_by(Category.sort_order)))
 
 
+def _is_accepted_report(response) -> bool:
+    """Returns whether a report post made (or found) a ticket: only those count
+    against the rate limit, never a form shown again with its errors."""
+    return response.status_code == 303 or response.mimetype == "application/json"
+
+
+def _report_limited(_limit):
+    """Answers a report over the rate limit with the form and what was typed in it,
+    and the community's number to call instead."""
+    code = (request.view_args or {}).get("code", "")
+    with reading():
+        known = find_entrance_code(code)
+        if known is None or known.retired_at is not None:
+            return None
+        g.timezone = zone_name(known.entrance.community)
+        entrance = known.entrance
+        form = ReportForm()
+        form.category.choices = _category_choices(_categories())
+        form.lift.choices = _lift_choices(entrance)
+        phone = entrance.community.service_phone
+        if phone:
+            notice = _l(
+                "Too many reports were sent from here just now. What you typed is "
+                "kept: please send again later, or call the community on %(phone)s.",
+                phone=phone,
+            )
+        else:
+            notice = _l(
+                "Too many reports were sent from here just now. What you typed is "
+                "kept: please send again later."
+            )
+        page = render_template(
+            "resident/report.html",
+            form=form,
+            entrance=entrance,
+            emergency=_emergency(entrance),
+            kept=[],
+            photo_errors=[],
+            accept=ACCEPT_ATTRIBUTE,
+            notice=notice,
+        )
+    return current_app.make_response((page, 429))
+
+
 @bp.route("/q/<code>", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["SUBMIT_RATE_LIMIT"], methods=["POST"])
+@limiter.limit(
+    lambda: current_app.config["SUBMIT_RATE_LIMIT"],
+    methods=["POST"],
+    deduct_when=_is_accepted_report,
+    on_breach=_report_limited,
+)
 @checks_own_input
 def report(code: str):
     """Shows the report form for an entrance and turns a valid post into a ticket."""
@@ -79,12 +132,14 @@ def report(code: str):
         entrance = known.entrance
         form = ReportForm()
         form.category.choices = _category_choices(_categories())
+        form.lift.choices = _lift_choices(entrance)
         form.submission_key.data = uuid.uuid4().hex
         return render_template(
             "resident/report.html",
             nearby=reported_nearby(entrance, int(current_app.config["ME_TOO_DAYS"])),
             form=form,
             entrance=entrance,
+            emergency=_emergency(entrance),
             kept=[],
             photo_errors=[],
             accept=ACCEPT_ATTRIBUTE,
@@ -106,19 +161,20 @@ def _report_post(code: str):
         return _report_too_large(code)
     with reading():
         try:
-            found = _retrying(lambda: _find_place(code, form.submission_key.data))
+            found = _retrying(lambda: _find_place(code, form))
         except DatabaseAway:
             return _report_again(form, _Place.unknown(form), limit, away=True)
         if not isinstance(found, _Place):
             return found
         place = found
         form.category.choices = place.category_choices
+        form.lift.choices = place.lift_choices
         fields_ok = form.validate()
         uploads = PhotoUploads(form.kept_photos.data, limit, deferred=True)
         if not form.csrf_token.errors:
             # Only a post with a valid token may leave photos with us.
             uploads.take(request.files.getlist("photos"))
-        uploads.require_one(_l("Please add at least one photo that shows the spot."))
+        # Photos are asked for, not required: nobody should photograph a gas leak.
         if not fields_ok or uploads.errors:
             return _report_again(form, place, limit, uploads=uploads)
         db.session.rollback()  # ends the read: the write transaction begins afresh
@@ -131,11 +187,12 @@ def _report_post(code: str):
             ticket = _ticket_for_submission(form.submission_key.data)
             if ticket is None:
                 abort(409)
+        _remember_report(code, form, ticket)
         return _submitted(ticket)
 
 
 #: The report form's fields other than photos (CSRF token included).
-_REPORT_FIELDS = 8
+_REPORT_FIELDS = 10
 
 
 class DatabaseAway(Exception):
@@ -171,11 +228,22 @@ class _Place:
     community_name: str
     service_phone: str | None
     category_choices: list[tuple[str, str]]
+    lift_choices: list[tuple[str, str]]
+    emergency: list
 
     @classmethod
     def unknown(cls, form: ReportForm) -> _Place:
         posted = form.category.raw_data or []
-        return cls(None, "", "", None, [(value, value) for value in posted[:1]])
+        lift = form.lift.raw_data or []
+        return cls(
+            None,
+            "",
+            "",
+            None,
+            [(value, value) for value in posted[:1]],
+            [(value, value) for value in lift[:1]],
+            [],
+        )
 
     def label(self, _locale=None) -> str:
         return self.title
@@ -188,14 +256,17 @@ class _Place:
         return self.community_name
 
 
-def _find_place(code: str, submission_key: str | None):
+def _find_place(code: str, form: ReportForm):
     """Returns the entrance's _Place, a refusal page, or the already-made ticket's
-    confirmation (the same form sent twice)."""
+    confirmation (the same form sent twice, or the same report sent again after
+    Back, whatever submission key the browser restored)."""
     known = find_entrance_code(code)
     refusal = _refuse(known)
     if refusal is not None:
         return refusal
-    existing = _ticket_for_submission(submission_key)
+    existing = _ticket_for_submission(form.submission_key.data)
+    if existing is None:
+        existing = _ticket_for_resubmission(code, form)
     if existing is not None:
         return _submitted(existing)
     entrance = known.entrance
@@ -206,6 +277,8 @@ def _find_place(code: str, submission_key: str | None):
         community_name=entrance.community.display_name(locale),
         service_phone=entrance.community.service_phone,
         category_choices=_category_choices(_categories()),
+        lift_choices=_lift_choices(entrance),
+        emergency=_emergency(entrance),
     )
 
 
@@ -224,10 +297,20 @@ def _category_choices(categories: list[Category]) -> list[tuple[str, str]]:
     return [(c.slug, c.display_name(current_locale())) for c in categories]
 
 
+def _lift_choices(entrance: Entrance) -> list[tuple[str, str]]:
+    return [(str(lift.id), lift.label()) for lift in entrance.lifts]
+
+
+def _emergency(entrance: Entrance) -> list:
+    """Returns the numbers a resident in danger at the entrance may call now."""
+    return emergency_numbers(entrance.community, entrance.lifts)
+
+
 def _report_again(form, place: _Place, limit: int, uploads=None, away=False):
     """Shows the form again with everything the resident gave; 503 if the database
     was away (the photos are kept too), else 422."""
     form.category.choices = place.category_choices
+    form.lift.choices = place.lift_choices
     if uploads is None:
         uploads = PhotoUploads(form.kept_photos.data, limit, deferred=True)
         if not form.csrf_token.errors and form.validate():
@@ -245,6 +328,7 @@ def _report_again(form, place: _Place, limit: int, uploads=None, away=False):
         "resident/report.html",
         form=form,
         entrance=place,
+        emergency=place.emergency,
         photo_errors=[] if away else uploads.errors,
         kept=uploads.previews(),
         accept=ACCEPT_ATTRIBUTE,
@@ -262,6 +346,7 @@ def _report_too_large(code: str):
             return refusal
         form = ReportForm(formdata=None)
         form.category.choices = _category_choices(_categories())
+        form.lift.choices = _lift_choices(known.entrance)
         form.submission_key.data = uuid.uuid4().hex
         config = current_app.config
         notice = _l(
@@ -274,6 +359,7 @@ def _report_too_large(code: str):
             "resident/report.html",
             form=form,
             entrance=known.entrance,
+            emergency=_emergency(known.entrance),
             kept=[],
             photo_errors=[],
             accept=ACCEPT_ATTRIBUTE,
@@ -291,6 +377,12 @@ def _open(entrance_id: int, form: ReportForm, uploads: PhotoUploads) -> Ticket |
         category = db.session.scalar(
             sa.select(Category).where(Category.slug == form.category.data)
         )
+    lift = None
+    if form.lift.data:
+        lift = db.session.get(Lift, int(form.lift.data))
+        if lift is not None and lift.entrance_id != entrance.id:
+            lift = None
+    danger = declared(form.danger.data)
     report = lifecycle.Report(
         entrance=entrance,
         spot=form.spot.data or "",
@@ -300,6 +392,8 @@ def _open(entrance_id: int, form: ReportForm, uploads: PhotoUploads) -> Ticket |
         reporter_phone=form.phone.data or None,
         reporter_locale=current_locale(),
         submission_key=form.submission_key.data or None,
+        declared_danger=danger.slug if danger else None,
+        lift=lift,
     )
     actor = lifecycle.Actor(ActorType.RESIDENT, Channel.QR, name=form.name.data or None)
     try:
@@ -319,11 +413,74 @@ def _ticket_for_submission(key: str | None) -> Ticket | None:
     return db.session.scalar(sa.select(Ticket).where(Ticket.submission_key == key))
 
 
+SESSION_REPORTS = "sent_reports"
+#: How long the same report from the same browser gives back the same ticket.
+RESUBMIT_WINDOW = timedelta(hours=2)
+
+
+def _report_fingerprint(code: str, form: ReportForm) -> str:
+    """Returns a digest of what the resident typed and chose (not the photos, not
+    the keys a restored page may have changed)."""
+    parts = [
+        code.upper(),
+        " ".join((form.description.data or "").split()),
+        " ".join((form.spot.data or "").split()),
+        form.category.data or "",
+        form.danger.data or "",
+        form.lift.data or "",
+        # the digits as typed: validation rewrites the number (E.164) afterwards
+        "".join(ch for ch in (form.phone.raw_data or [""])[0] if ch.isdigit()),
+    ]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+def _remember_report(code: str, form: ReportForm, ticket: Ticket) -> None:
+    """Remembers in the resident's session which ticket a report became."""
+    sent = [
+        entry
+        for entry in session.get(SESSION_REPORTS, [])
+        if time.time() - entry[2] < RESUBMIT_WINDOW.total_seconds()
+    ]
+    sent.append([_report_fingerprint(code, form), ticket.number, time.time()])
+    session[SESSION_REPORTS] = sent[-10:]
+
+
+def _ticket_for_resubmission(code: str, form: ReportForm) -> Ticket | None:
+    """Returns the ticket this browser already made of the same report, if recent."""
+    fingerprint = _report_fingerprint(code, form)
+    for digest, number, sent_at in reversed(session.get(SESSION_REPORTS, [])):
+        if digest == fingerprint and time.time() - sent_at < (
+            RESUBMIT_WINDOW.total_seconds()
+        ):
+            return db.session.scalar(sa.select(Ticket).where(Ticket.number == number))
+    return None
+
+
 def _submitted(ticket: Ticket):
+    _keep_key(ticket)
+    return finish_upload(url_for("resident.received", number=ticket.number))
+
+
+def _keep_key(ticket: Ticket) -> None:
+    """Keeps the ticket's private key in the resident's own (signed, HttpOnly)
+    session cookie, so every link and the language toggle keep their actions."""
     mine = session.get(SESSION_TICKETS, {})
+    if mine.get(ticket.number) == ticket.resident_key:
+        return
+    mine.pop(ticket.number, None)
     mine[ticket.number] = ticket.resident_key
     session[SESSION_TICKETS] = dict(list(mine.items())[-20:])
-    return finish_upload(url_for("resident.received", number=ticket.number))
+
+
+def _known_key(ticket: Ticket) -> str | None:
+    """Returns the private key from the link (remembered from then on) or from the
+    session; None when neither holds the right one."""
+    key = request.values.get("k")
+    if has_resident_key(ticket, key):
+        _keep_key(ticket)
+        return key
+    kept = session.get(SESSION_TICKETS, {}).get(ticket.number)
+    return kept if has_resident_key(ticket, kept) else None
 
 
 def _ticket_or_404(number: str) -> Ticket:
@@ -349,7 +506,22 @@ def received(number: str):
         ticket=ticket,
         public_url=current_app.config["PUBLIC_URL"],
         private_url=private_url,
+        emergency=_call_now(ticket),
+        lift_entrapment=is_lift_entrapment(ticket),
     )
+
+
+def _call_now(ticket: Ticket) -> list:
+    """Returns the numbers to call now for a ticket in danger (the named lift's
+    first for someone trapped in a lift), else nothing."""
+    if ticket.entrance is None:
+        return []
+    if is_lift_entrapment(ticket):
+        lifts = [ticket.lift] if ticket.lift else ticket.entrance.lifts
+        return emergency_numbers(ticket.community, lifts, lifts_first=True)
+    if ticket.declared_danger:
+        return emergency_numbers(ticket.community, ticket.entrance.lifts)
+    return []
 
 
 @bp.get("/t/<number>")
@@ -359,9 +531,16 @@ def track(number: str):
     return _track_page(ticket)
 
 
-def _track_page(ticket: Ticket, not_fixed_form=None, rating_form=None, uploads=None):
-    key = request.values.get("k")
-    owner = has_resident_key(ticket, key)
+def _track_page(
+    ticket: Ticket,
+    not_fixed_form=None,
+    rating_form=None,
+    uploads=None,
+    photo_form=None,
+):
+    key = _known_key(ticket)
+    owner = key is not None
+    room = int(current_app.config["PHOTOS_PER_TICKET"]) - len(ticket.report_photos)
     return render_template(
         "resident/track.html",
         ticket=ticket,
@@ -370,11 +549,53 @@ def _track_page(ticket: Ticket, not_fixed_form=None, rating_form=None, uploads=N
         action_form=ResidentActionForm(k=key),
         not_fixed_form=not_fixed_form or NotFixedForm(k=key),
         rating_form=rating_form or RatingForm(k=key),
+        photo_form=photo_form or AddPhotoForm(k=key),
+        can_add_photo=owner and room > 0 and ticket.status in WORKING_STATUSES,
         photo_errors=uploads.errors if uploads else [],
         kept=uploads.previews() if uploads else [],
         accept=ACCEPT_ATTRIBUTE,
         followed=request.args.get("followed") == "1",
+        promise=what_next(ticket),
+        refresh=ticket.status in WORKING_STATUSES,
     )
+
+
+@dataclass(frozen=True)
+class Promise:
+    """What the resident can expect next, as times on their clock (一次性告知)."""
+
+    kind: str  # contact_and_on_site | on_site | working | confirm
+    contact_by: str = ""
+    on_site_by: str = ""
+
+
+def what_next(ticket: Ticket, now: datetime | None = None) -> Promise | None:
+    """Returns the next promise to the resident from the ticket's own deadlines
+    (so a handover or a pause that moves them moves what the page says)."""
+    if ticket.status is TicketStatus.ON_SITE:
+        return Promise("working")
+    if ticket.status is TicketStatus.COMPLETED:
+        return Promise("confirm")
+    if ticket.status not in WORKING_STATUSES:
+        return None
+    now = now or utcnow()
+    on_site = _clock_time(ticket.on_site_due_at, now)
+    contact = ""
+    if ticket.accepted_at is None:
+        contact = _clock_time(ticket.contact_due_at, now)
+    if contact and on_site:
+        return Promise("contact_and_on_site", contact, on_site)
+    if on_site:
+        return Promise("on_site", on_site_by=on_site)
+    return None
+
+
+def _clock_time(value: datetime | None, now: datetime) -> str:
+    """Returns a deadline as the resident reads it: HH:MM today, else MM-DD HH:MM."""
+    if value is None:
+        return ""
+    local, today = local_time(value), local_time(now)
+    return local.strftime("%H:%M" if local.date() == today.date() else "%m-%d %H:%M")
 
 
 def init_app(app: Flask) -> None:
@@ -401,7 +622,10 @@ def _resident_actor(ticket: Ticket) -> lifecycle.Actor:
 
 
 def _private(ticket: Ticket, anchor: str = ""):
-    target = url_for("resident.track", number=ticket.number, k=ticket.resident_key)
+    """Redirects the key's holder to the tracking page; the key stays in their
+    session, not in the address bar."""
+    _keep_key(ticket)
+    target = url_for("resident.track", number=ticket.number)
     return redirect(target + anchor, code=303)
 
 
@@ -457,9 +681,40 @@ def not_fixed(number: str):
         data={"by_resident": True, "photos": len(uploads.kept)},
     )
     db.session.commit()
-    return finish_upload(
-        url_for("resident.track", number=ticket.number, k=ticket.resident_key)
+    _keep_key(ticket)
+    return finish_upload(url_for("resident.track", number=ticket.number))
+
+
+@bp.post("/t/<number>/photos")
+@limiter.limit(lambda: current_app.config["SUBMIT_RATE_LIMIT"])
+@checks_own_input
+def add_photos(number: str):
+    """The resident adds a photo to their open report (the officer may have asked)."""
+    ticket = _ticket_or_404(number)
+    form = AddPhotoForm()
+    if not has_resident_key(ticket, form.k.data):
+        abort(403)
+    if ticket.status not in WORKING_STATUSES:
+        return _private(ticket)
+    room = int(current_app.config["PHOTOS_PER_TICKET"]) - len(ticket.report_photos)
+    uploads = PhotoUploads(form.kept_photos.data, max(room, 0), deferred=True)
+    valid = form.validate_on_submit()
+    if valid:
+        uploads.take(request.files.getlist("photos"))
+    uploads.require_one(_l("Please choose a photo."))
+    if not valid or uploads.errors:
+        form.kept_photos.data = uploads.token()
+        return _track_page(ticket, photo_form=form, uploads=uploads), 422
+    uploads.attach(ticket, "report")
+    lifecycle.record_event(
+        ticket,
+        "photo_added",
+        _resident_actor(ticket),
+        data={"photos": len(uploads.kept)},
     )
+    db.session.commit()
+    _keep_key(ticket)
+    return finish_upload(url_for("resident.track", number=ticket.number))
 
 
 @bp.post("/t/<number>/rate")

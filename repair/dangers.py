@@ -1,0 +1,113 @@
+"""The dangers a resident can declare with one tap, and what each one implies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask_babel import lazy_gettext as _l
+
+
+@dataclass(frozen=True)
+class Danger:
+    """One answer to "is anyone in danger now?": its category and its words."""
+
+    slug: str
+    #: The category a report takes when the resident chose none.
+    category: str
+    #: The resident's words in the reason the board shows ("居民报告：有人被困").
+    words: str
+    label: object
+
+
+#: In the order the form shows them.
+DANGERS: dict[str, Danger] = {
+    danger.slug: danger
+    for danger in (
+        Danger("trapped", "lift", "有人被困", _l("Someone is trapped")),
+        Danger("gas", "gas", "燃气味", _l("Gas smell")),
+        Danger("electric", "electrical", "漏电/冒火花", _l("Live wires or sparks")),
+        Danger("flood", "water", "大量漏水/水淹", _l("Heavy leak or flooding")),
+        Danger(
+            "falling",
+            "structure",
+            "可能坠落/倒塌",
+            _l("Something may fall or collapse"),
+        ),
+    )
+}
+#: The chip that says there is no danger.
+NO_DANGER = "none"
+
+
+def declared(slug: str | None) -> Danger | None:
+    """Returns the danger a report declares, or None (none, unknown or empty)."""
+    return DANGERS.get(slug or "")
+
+
+def declared_reason(danger: Danger) -> str:
+    """Returns the reason in the classifier's format: ``declared:lift:有人被困``."""
+    return f"declared:{danger.category}:{danger.words}"
+
+
+#: Words of a classifier reason that mean someone is shut in (urgent:lift:困人).
+_TRAPPED_WORDS = ("困", "关人", "关在", "trapped", "stuck")
+
+
+def is_lift_entrapment(ticket) -> bool:
+    """Returns whether a ticket is someone trapped in a lift: declared so, or
+    classified urgent for the lift because of words that say someone is shut in."""
+    if ticket.declared_danger == "trapped":
+        return True
+    if ticket.urgency is None or ticket.urgency.value != "urgent":
+        return False
+    if ticket.category is None or ticket.category.slug != "lift":
+        return False
+    reasons = (ticket.classification or {}).get("reasons") or []
+    return any(
+        reason.startswith("urgent:lift:") and any(w in reason for w in _TRAPPED_WORDS)
+        for reason in reasons
+    )
+
+
+@dataclass(frozen=True)
+class Number:
+    """A number to call now, with what it is."""
+
+    label: object
+    phone: str
+
+    @property
+    def dial(self) -> str:
+        """Returns the number as a tel: link wants it (no spaces or dashes)."""
+        return "".join(ch for ch in self.phone if ch.isdigit() or ch == "+")
+
+
+def emergency_numbers(community, lifts=(), lifts_first: bool = False) -> list[Number]:
+    """Returns the numbers to call now: 119/110/120, the lift line and the lifts'
+    maintenance companies, the gas company, the community's service line."""
+    national = [
+        Number(_l("Fire"), community.fire_phone or "119"),
+        Number(_l("Police"), community.police_phone or "110"),
+        Number(_l("Ambulance"), community.ambulance_phone or "120"),
+    ]
+    lift_lines = [
+        Number(
+            _l("%(lift)s: maintenance company", lift=lift.label()), lift.emergency_phone
+        )
+        for lift in lifts
+        if lift.emergency_phone
+    ]
+    if community.lift_emergency_phone:
+        lift_lines.append(
+            Number(_l("Lift emergency line"), community.lift_emergency_phone)
+        )
+    others = []
+    if community.gas_emergency_phone:
+        others.append(
+            Number(_l("Gas company emergency line"), community.gas_emergency_phone)
+        )
+    if community.service_phone:
+        others.append(Number(_l("Community service line"), community.service_phone))
+    if lifts_first:
+        return [*lift_lines, *national, *others]
+    return [*national, *lift_lines, *others]

@@ -1,0 +1,158 @@
+"""A resident says "someone is in danger" in one tap: urgent now, numbers to call."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from dispatch.board.views import reasons_text
+from dispatch.models import OutboxMessage
+from dispatch.triage.classifier import classify
+from repair.db import db
+from repair.models import Community, Entrance, Lift, Ticket, Urgency
+from tests.factories import find_ticket
+
+CONTRACTOR_PHONE = "+8613800000001"  # the demo route's primary
+OFFICER_PHONE = "+8613800000009"
+
+
+@pytest.fixture
+def lifts(app, entrance_code):
+    """Gives 3栋 2单元 two lifts and the community its lift and gas lines."""
+    with app.app_context():
+        entrance = db.session.scalar(
+            sa.select(Entrance).where(Entrance.code == entrance_code)
+        )
+        entrance.community.lift_emergency_phone = "96333"
+        entrance.community.gas_emergency_phone = "0755-8333 3333"
+        db.session.add_all(
+            [
+                Lift(
+                    entrance=entrance,
+                    name="1号梯",
+                    certificate_number="31104403002019120001",
+                    emergency_phone="400-800-1234",
+                ),
+                Lift(entrance=entrance, name="2号梯", sort_order=1),
+            ]
+        )
+        db.session.commit()
+        return {lift.name: lift.id for lift in entrance.lifts}
+
+
+def _sms_to(phone: str) -> list[str]:
+    return list(
+        db.session.scalars(
+            sa.select(OutboxMessage.body).where(OutboxMessage.to_phone == phone)
+        )
+    )
+
+
+def test_the_danger_question_comes_first_with_the_numbers_to_call(resident, lifts):
+    html = resident.open_form().get_data(as_text=True)
+    assert html.index("现在有危险吗？") < html.index('id="description"')
+    for chip in (
+        "有人被困",
+        "燃气味",
+        "漏电/冒火花",
+        "大量漏水/水淹",
+        "可能坠落/倒塌",
+        "都没有",
+    ):
+        assert chip in html
+    # Shown by CSS alone once a danger chip is checked: no JavaScript needed.
+    panel = html[html.index('id="call-now"') :]
+    for number in ("tel:119", "tel:110", "tel:120", "tel:96333", "tel:4008001234"):
+        assert number in panel
+    assert "tel:075588886666" in panel  # the community's service line
+    assert "input:not([value=none]):checked~.call-now{display:block}" in html
+
+
+def test_someone_trapped_without_a_photo_is_urgent_at_once(app, resident, lifts):
+    response = resident.submit(
+        description="电梯停在两层中间，我妈在里面", spot="", photos=[], danger="trapped"
+    )
+    assert response.status_code == 303
+    received = resident.client.get(response.headers["Location"]).get_data(as_text=True)
+    number = received.split('id="ticket-number">')[1].split("<")[0]
+    with app.app_context():
+        ticket = find_ticket(number)
+        assert ticket.declared_danger == "trapped"
+        assert ticket.urgency is Urgency.URGENT
+        assert ticket.category.slug == "lift"
+        assert ticket.classification["reasons"][0] == "declared:lift:有人被困"
+        assert not ticket.report_photos
+        # the officer and the contractor hear at once
+        assert any(number in body for body in _sms_to(CONTRACTOR_PHONE))
+        assert any("紧急" in body for body in _sms_to(OFFICER_PHONE))
+    # the confirmation page puts the lift lines first
+    call_now = received[received.index('id="call-now"') :]
+    assert "有人被困电梯" in call_now
+    assert call_now.index("tel:4008001234") < call_now.index("tel:119")
+    assert "tel:96333" in call_now
+
+
+def test_a_danger_chip_sets_the_category_only_where_the_resident_gave_none(
+    app, resident
+):
+    gas = resident.report(
+        description="楼道里有股味道", spot="", photos=[], danger="gas"
+    )
+    chosen = resident.report(
+        description="楼道里有股味道",
+        spot="",
+        photos=[],
+        danger="gas",
+        category="drainage",
+    )
+    with app.test_request_context("/?lang=zh_CN"):
+        ticket = find_ticket(gas)
+        assert (ticket.urgency, ticket.category.slug) == (Urgency.URGENT, "gas")
+        assert reasons_text(ticket.classification["reasons"]).startswith(
+            "居民报告: 燃气味"
+        )
+        assert find_ticket(chosen).urgency is Urgency.URGENT
+        # the resident's own category goes to the classifier as usual
+        hinted = classify("楼道里有股味道", "drainage").category
+        assert find_ticket(chosen).category.slug == hinted != "gas"
+
+
+def test_no_danger_leaves_the_classifier_to_decide(app, resident):
+    number = resident.report(description="楼道灯不亮", danger="none")
+    with app.app_context():
+        ticket = find_ticket(number)
+        assert ticket.declared_danger is None
+        assert ticket.urgency is Urgency.GENERAL
+        assert not any(
+            r.startswith("declared:") for r in ticket.classification["reasons"]
+        )
+
+
+def test_the_named_lift_goes_with_the_report(app, resident, lifts):
+    number = resident.report(description="1号梯按钮不灵", lift=str(lifts["1号梯"]))
+    with app.app_context():
+        ticket = find_ticket(number)
+        assert ticket.lift.label() == "1号梯（31104403002019120001）"
+
+
+def test_a_lift_of_another_entrance_is_refused(app, resident, lifts):
+    with app.app_context():
+        other = db.session.scalar(
+            sa.select(Entrance).where(Entrance.code != resident.code)
+        )
+        db.session.add(Lift(entrance=other, name="别处的梯"))
+        db.session.commit()
+        foreign = db.session.scalar(sa.select(Lift.id).where(Lift.name == "别处的梯"))
+    response = resident.submit(lift=str(foreign))
+    assert response.status_code == 422
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(Ticket.id))) == 0
+
+
+def test_the_community_sets_its_numbers(app, resident):
+    with app.app_context():
+        community = db.session.scalar(sa.select(Community))
+        community.fire_phone = "0755-119"
+        db.session.commit()
+    html = resident.open_form().get_data(as_text=True)
+    assert "tel:0755119" in html and "tel:96333" not in html

@@ -1,0 +1,98 @@
+"""The officer asks a resident for a photo later; the SMS leads to where they add it.
+The lift the resident named is in the contractor's SMS and on the board."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import sqlalchemy as sa
+
+from dispatch.models import OutboxMessage
+from repair.db import db
+from repair.models import Entrance, Lift
+from tests.actions import hidden_fields
+from tests.factories import find_ticket, jpeg_bytes
+
+RESIDENT = "+8613912345678"
+
+
+def _newest_sms(phone: str) -> OutboxMessage:
+    return db.session.scalars(
+        sa.select(OutboxMessage)
+        .where(OutboxMessage.to_phone == phone)
+        .order_by(OutboxMessage.id.desc())
+    ).first()
+
+
+def test_officer_asks_for_a_photo_and_the_resident_adds_it(app, resident, officer):
+    number = resident.report(description="楼道灯不亮", photos=[], phone=RESIDENT)
+    assert officer.act(number, "ask-photo").status_code == 303
+    with app.app_context():
+        sms = _newest_sms(RESIDENT)
+        assert sms.template == "resident_photo_request"
+        assert "补拍" in sms.body
+        link = re.search(r"https?://[^/\s]+(/t/\S+)", sms.body).group(1)
+        assert "?k=" in link  # their private link: only they can add it
+
+    phone = app.test_client()  # the resident's phone, from the SMS
+    page = phone.get(link).get_data(as_text=True)
+    assert 'id="add-photo-form"' in page
+    data = {
+        **hidden_fields(page),
+        **dict(re.findall(r'name="(k)" type="hidden" value="([^"]+)"', page)),
+    }
+    data["photos"] = [(io.BytesIO(jpeg_bytes()), "lamp.jpg")]
+    response = phone.post(
+        f"/t/{number}/photos", data=data, content_type="multipart/form-data"
+    )
+    assert response.status_code == 303
+    with app.app_context():
+        ticket = find_ticket(number)
+        assert len(ticket.report_photos) == 1
+        assert [e.action for e in ticket.events][-2:] == [
+            "photo_requested",
+            "photo_added",
+        ]
+    # a neighbour without the key cannot add one
+    assert 'id="add-photo-form"' not in app.test_client().get(f"/t/{number}").get_data(
+        as_text=True
+    )
+    forged = {**data, "k": "guess", "photos": [(io.BytesIO(jpeg_bytes()), "x.jpg")]}
+    assert (
+        app.test_client()
+        .post(f"/t/{number}/photos", data=forged, content_type="multipart/form-data")
+        .status_code
+        == 403
+    )
+
+
+def test_no_phone_no_photo_request(app, resident, officer):
+    number = resident.report(description="楼道灯不亮", photos=[])
+    officer.act(number, "ask-photo")
+    with app.app_context():
+        assert not any(
+            e.action == "photo_requested" for e in find_ticket(number).events
+        )
+
+
+def test_the_named_lift_is_in_the_contractors_sms_and_on_the_board(
+    app, client, resident, officer, entrance_code
+):
+    with app.app_context():
+        entrance = db.session.scalar(
+            sa.select(Entrance).where(Entrance.code == entrance_code)
+        )
+        lift = Lift(entrance=entrance, name="2号梯", certificate_number="3110440300")
+        db.session.add(lift)
+        db.session.commit()
+        lift_id = lift.id
+    number = resident.report(
+        description="电梯困人", spot="", lift=str(lift_id), danger="trapped"
+    )
+    with app.app_context():
+        assert "2号梯（3110440300）" in _newest_sms("+8613800000001").body
+    assert "2号梯（3110440300）" in client.get(f"/board/t/{number}").get_data(
+        as_text=True
+    )
+    assert "2号梯（3110440300）" in client.get("/board/cards").get_data(as_text=True)

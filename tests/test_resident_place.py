@@ -1,0 +1,117 @@
+"""Residents never lose their place: one report is one ticket, the key stays theirs."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from freezegun import freeze_time
+
+from repair import lifecycle
+from repair.db import db
+from repair.models import Ticket
+from tests.actions import ContractorActions, ResidentActions, ticket_number
+from tests.factories import find_ticket
+
+
+def _count(app) -> int:
+    with app.app_context():
+        return db.session.scalar(sa.select(sa.func.count(Ticket.id)))
+
+
+def test_the_same_report_sent_again_from_a_fresh_form_gives_the_same_ticket(
+    app, resident, client
+):
+    first = resident.submit(phone="138 0013 8000")
+    # Back: the browser shows the form again with a new submission key and
+    # restores what was typed; the resident taps Send again.
+    again = resident.submit(phone="138 0013 8000")
+    assert again.status_code == 303
+    assert again.headers["Location"] == first.headers["Location"]
+    assert _count(app) == 1
+    # another report from the same phone is a new ticket
+    assert resident.submit(description="楼道灯不亮").status_code == 303
+    assert _count(app) == 2
+
+
+def test_the_same_words_from_another_browser_are_another_report(app, resident):
+    resident.submit()
+    ResidentActions(app.test_client(), resident.code).submit()
+    assert _count(app) == 2
+
+
+def test_the_key_survives_the_progress_button_and_the_language_toggle(
+    app, resident, client
+):
+    number = resident.report()
+    contractor = ContractorActions(app.test_client(), "+8613800000001")
+    with app.app_context():
+        link = contractor.link()
+    contractor.tap(link, "accept")
+    contractor.complete(link, worker_name="王师傅")
+    received = client.get(f"/t/{number}/received").get_data(as_text=True)
+    button = received.split('id="track-link" href="')[1].split('"')[0]
+    assert "k=" not in button  # the key is not shown where others see it
+    with app.app_context():
+        key = db.session.scalar(
+            sa.select(Ticket.resident_key).where(Ticket.number == number)
+        )
+    for path in (button, f"/t/{number}?lang=en", f"/t/{number}?lang=zh_CN"):
+        page = client.get(path).get_data(as_text=True)
+        assert f'name="k" type="hidden" value="{key}"' in page, path
+    # a private link opened in another browser is remembered there too
+    other = app.test_client()
+    other.get(f"/t/{number}?k={key}")
+    toggled = other.get(f"/t/{number}?lang=en").get_data(as_text=True)
+    assert f'value="{key}"' in toggled
+    assert ticket_number(toggled) == number
+
+
+def test_the_tracking_page_says_what_happens_next_and_when(app, resident, client):
+    with freeze_time("2026-11-22 01:30:00"):  # 09:30 in Shanghai
+        urgent = resident.report(description="电梯困人", spot="", danger="trapped")
+        general = resident.report(description="楼道灯不亮", spot="")
+        urgent_page = client.get(f"/t/{urgent}").get_data(as_text=True)
+        general_page = client.get(f"/t/{general}").get_data(as_text=True)
+    assert "维保单位将在 10:00 前联系、11:30 前到场" in urgent_page
+    assert "维保单位将在 11-23 09:30 前到场处理" in general_page
+    for page in (urgent_page, general_page):
+        assert '<meta http-equiv="refresh" content="60">' in page
+        assert 'href="tel:075588886666"' in page  # the community's service line
+
+
+def test_a_closed_ticket_stops_refreshing(app, resident, client):
+    number = resident.report()
+    with app.app_context():
+        ticket = find_ticket(number)
+        lifecycle.transition(ticket, "reject", lifecycle.Actor.system())
+        db.session.commit()
+    page = client.get(f"/t/{number}").get_data(as_text=True)
+    assert 'http-equiv="refresh"' not in page
+    assert 'id="what-next"' not in page
+
+
+@pytest.fixture
+def limited_resident(settings, entrance_code):
+    """A resident whose connection may send 2 reports an hour."""
+    from repair import create_app
+
+    app = create_app(
+        {**settings, "RATELIMIT_ENABLED": True, "SUBMIT_RATE_LIMIT": "2 per hour"}
+    )
+    return ResidentActions(app.test_client(), entrance_code)
+
+
+def test_only_accepted_reports_count_and_the_limit_keeps_what_was_typed(
+    limited_resident,
+):
+    resident = limited_resident
+    for _ in range(5):  # mistakes do not count against the limit
+        assert resident.submit(description="  ").status_code == 422
+    assert resident.submit(description="楼道灯不亮").status_code == 303
+    assert resident.submit(description="3楼扶手松动").status_code == 303
+    refused = resident.submit(description="单元门关不上", name="王阿姨")
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 429
+    assert "单元门关不上" in html and 'value="王阿姨"' in html
+    assert 'id="report-form"' in html
+    assert "0755-8888 6666" in html  # the community's number

@@ -1,0 +1,111 @@
+"""In Chromium on a phone: Back and Send again, the language toggle, the danger chip."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from dispatch.models import MessageStatus, OutboxMessage
+from repair.db import db
+from repair.models import Ticket, Urgency
+from tests.actions import ContractorActions
+
+pytestmark = pytest.mark.browser
+
+RECEIVED = re.compile(r"/t/YG-\d{8}-\d{4}/received$")
+
+
+def _tickets(app) -> list[Ticket]:
+    with app.app_context():
+        db.session.expire_all()
+        return list(db.session.scalars(sa.select(Ticket)))
+
+
+def test_back_and_send_again_gives_one_ticket(
+    app, live_server, entrance_code, phone, screenshot
+):
+    phone.goto(f"{live_server}/q/{entrance_code}")
+    phone.fill("#description", "3楼楼梯间扶手松动")
+    phone.click("#submit")
+    phone.wait_for_url(RECEIVED)
+    first = phone.url
+    phone.go_back()
+    phone.wait_for_selector("#report-form")
+    if not phone.input_value("#description"):  # whatever the browser restored
+        phone.fill("#description", "3楼楼梯间扶手松动")
+    screenshot(phone, "1-back")
+    phone.click("#submit")
+    phone.wait_for_url(RECEIVED)
+    assert phone.url == first
+    assert len(_tickets(app)) == 1
+
+
+def test_the_language_toggle_keeps_the_rating_card(
+    app, client, live_server, entrance_code, phone, screenshot
+):
+    phone.goto(f"{live_server}/q/{entrance_code}")
+    phone.fill("#description", "3楼楼梯间扶手松动")
+    phone.click("#submit")
+    phone.wait_for_url(RECEIVED)
+    contractor = ContractorActions(client, "+8613800000001")
+    with app.app_context():
+        link = contractor.link()
+    contractor.tap(link, "accept")
+    contractor.complete(link, worker_name="王师傅")
+
+    phone.click("#track-link")  # the big button on the confirmation page
+    phone.click("#fixed")
+    phone.wait_for_selector("#rating-form")
+    assert "k=" not in phone.url
+    phone.click("a.lang")
+    phone.wait_for_url(re.compile(r"lang=en"))
+    assert "How satisfied are you?" in phone.locator("#rate").inner_text()
+    screenshot(phone, "1-rating-in-english")
+    phone.click("label[for=stars-5]")
+    phone.click("#send-rating")
+    phone.wait_for_selector("#rated")
+
+
+def test_someone_trapped_without_a_photo_and_without_javascript(
+    app, browser, live_server, entrance_code, jobs, screenshot
+):
+    with app.app_context():
+        from repair.models import Community
+
+        db.session.scalar(sa.select(Community)).lift_emergency_phone = "96333"
+        db.session.commit()
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        has_touch=True,
+        locale="zh-CN",
+        java_script_enabled=False,
+    )
+    phone = context.new_page()
+    try:
+        phone.goto(f"{live_server}/q/{entrance_code}")
+        assert not phone.locator("#call-now").is_visible()
+        phone.click("label[for=danger-trapped]")
+        numbers = phone.locator("#call-now")
+        assert numbers.is_visible()  # by CSS alone
+        assert "119" in numbers.inner_text() and "96333" in numbers.inner_text()
+        screenshot(phone, "1-call-now")
+        phone.fill("#description", "电梯停在5楼和6楼中间，里面有个老人")
+        phone.click("#submit")
+        phone.wait_for_url(RECEIVED)
+        assert "96333" in phone.locator("#call-now").inner_text()
+        screenshot(phone, "2-received")
+    finally:
+        context.close()
+    (ticket,) = _tickets(app)
+    assert ticket.urgency is Urgency.URGENT
+    assert ticket.classification["reasons"][0] == "declared:lift:有人被困"
+    jobs.run_due()
+    with app.app_context():
+        sent = db.session.scalars(
+            sa.select(OutboxMessage).where(OutboxMessage.to_phone == "+8613800000001")
+        ).all()
+        assert sent and all(m.status is MessageStatus.SENT for m in sent)
+        assert ticket.number in sent[0].body
