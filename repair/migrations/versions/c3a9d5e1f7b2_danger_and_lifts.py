@@ -1,7 +1,7 @@
 """danger and lifts: emergency numbers, an entrance's lifts, the declared danger
 
 Revision ID: c3a9d5e1f7b2
-Revises: b7e1c2d3a4f5
+Revises: c3a9d0e5f1b2
 Create Date: 2026-11-26 02:10:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'c3a9d5e1f7b2'
-down_revision = 'b7e1c2d3a4f5'
+down_revision = "c3a9d0e5f1b2"
 branch_labels = None
 depends_on = None
 
