@@ -17,6 +17,7 @@ from repair.db import db, utcnow
 from repair.models import Photo, Ticket
 from repair.photos import jobs as photo_jobs
 from repair.photos.processing import process_original, strip_jpeg_metadata
+from repair.security import photo_url
 from tests.actions import hidden_fields
 from tests.factories import jpeg_bytes
 
@@ -122,27 +123,29 @@ def test_photos_past_the_limit_are_never_read(app, resident, huge_png, image_ope
 
 def test_report_is_answered_before_its_photo_is_processed(app, resident, client, jobs):
     number = resident.report(photos=[(jpeg_bytes(gps=True), "gps.jpg")])
-    with app.app_context():
+    with app.test_request_context():
         photo = db.session.scalar(sa.select(Photo))
         assert photo.state == "pending" and photo.ticket.number == number
-        pending_sha, original = photo.sha256, photo.original
+        original = photo.original
+        pending_thumb = photo_url(photo, "thumb")
     photos_dir, originals_dir = _stores(app)
     assert _files_under(photos_dir) == []  # nothing servable yet
-    placeholder = client.get(f"/photos/{pending_sha}/thumb.jpg")
+    placeholder = client.get(pending_thumb)
     assert placeholder.mimetype == "image/svg+xml"
     assert "照片处理中" in placeholder.get_data(as_text=True)
     assert "no-store" in placeholder.headers["Cache-Control"]
 
     jobs.run_due()
 
-    with app.app_context():
+    with app.test_request_context():
         photo = db.session.scalar(sa.select(Photo))
         assert (photo.state, photo.original) == ("ready", None)
         assert (photo.width, photo.height) == (1200, 900)
-    display = client.get(f"/photos/{photo.sha256}/display.jpg")
+        display_url, thumb_url = photo_url(photo, "display"), photo_url(photo, "thumb")
+    display = client.get(display_url)
     assert display.status_code == 200 and display.mimetype == "image/jpeg"
     assert b"Exif" not in display.data and b"GPS" not in display.data
-    assert client.get(f"/photos/{photo.sha256}/thumb.jpg").status_code == 200
+    assert client.get(thumb_url).status_code == 200
     assert not (originals_dir / original[:2] / original).exists()
 
 
