@@ -41,21 +41,28 @@ def _take(assignment: Assignment) -> Ticket:
     return ticket
 
 
-def accept(
-    assignment: Assignment, channel: Channel, now: datetime | None = None
+def _act(
+    assignment: Assignment, action: str, channel: Channel, now: datetime | None
 ) -> bool:
-    """Accepts the job (meets the contact clock); False if already accepted."""
+    """Takes a one-tap action on the job; False if it no longer applies."""
     ticket = _take(assignment)
-    if not lifecycle.can(ticket, "accept"):
+    if not lifecycle.can(ticket, action):
         return False
     lifecycle.transition(
         ticket,
-        "accept",
+        action,
         actor_for(assignment, channel),
         now or utcnow(),
         data={"assignment_id": assignment.id},
     )
     return True
+
+
+def accept(
+    assignment: Assignment, channel: Channel, now: datetime | None = None
+) -> bool:
+    """Accepts the job (meets the contact clock); False if already accepted."""
+    return _act(assignment, "accept", channel, now)
 
 
 def decline(
@@ -86,17 +93,7 @@ def arrive(
     assignment: Assignment, channel: Channel, now: datetime | None = None
 ) -> bool:
     """Marks the contractor on site (meets the on-site clock); False if already."""
-    ticket = _take(assignment)
-    if not lifecycle.can(ticket, "arrive"):
-        return False
-    lifecycle.transition(
-        ticket,
-        "arrive",
-        actor_for(assignment, channel),
-        now or utcnow(),
-        data={"assignment_id": assignment.id},
-    )
-    return True
+    return _act(assignment, "arrive", channel, now)
 
 
 def complete(

@@ -7,20 +7,19 @@ unreachable then, nothing is lost: the sweep re-derives the work from the databa
 
 from __future__ import annotations
 
-import functools
 import logging
-import os
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import redis
-from flask import Flask, current_app, has_app_context
+from flask import Flask, current_app
 from rq import Queue
 from rq.job import Job
 
 from repair.broker import get_redis
-from repair.db import after_commit, db
+from repair.db import after_commit
+from repair.jobs import job  # noqa: F401  (dispatch's jobs import it from here)
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +28,6 @@ QUEUE_NAME = "repairdesk"
 #: burst of messages can never hold a deadline back.
 SLA_QUEUE_NAME = "repairdesk-sla"
 QUEUE_NAMES = (SLA_QUEUE_NAME, QUEUE_NAME)
-_fallback_app: Flask | None = None
-_engine_pid: int | None = None
 
 
 def get_queue(app: Flask | None = None, name: str = QUEUE_NAME) -> Queue:
@@ -54,42 +51,6 @@ def not_before(when: datetime) -> datetime:
     if when.microsecond == 0:
         return when
     return when.replace(microsecond=0) + timedelta(seconds=1)
-
-
-def job(func: Callable) -> Callable:
-    """Makes a function an rq job: runs it in an app context, cleans the session."""
-
-    @functools.wraps(func)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        if has_app_context():
-            return _run_clean(func, args, kwargs)
-        with _app_for_jobs().app_context():
-            return _run_clean(func, args, kwargs)
-
-    return run
-
-
-def _run_clean(func: Callable, args: tuple, kwargs: dict) -> Any:
-    global _engine_pid
-    if _engine_pid not in (None, os.getpid()):
-        # A forked work horse must not share the parent's pooled connections.
-        db.engine.dispose(close=False)
-    _engine_pid = os.getpid()
-    try:
-        return func(*args, **kwargs)
-    finally:
-        db.session.remove()
-
-
-def _app_for_jobs() -> Flask:
-    # A worker started as plain `rq worker` has no app; build one on first use,
-    # never at import time.
-    global _fallback_app
-    if _fallback_app is None:
-        from repair import create_app
-
-        _fallback_app = create_app()
-    return _fallback_app
 
 
 def enqueue_after_commit(func: Callable, *args: Any, job_id: str | None = None) -> None:

@@ -3,21 +3,19 @@ and the sweep that finds photos never processed and originals never used."""
 
 from __future__ import annotations
 
-import functools
 import logging
-import os
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import redis
 import sqlalchemy as sa
-from flask import Flask, current_app, has_app_context
+from flask import Flask, current_app
 from rq import Queue
 
 from repair.broker import get_redis
 from repair.config import parse_duration
 from repair.db import after_commit, db, reading, utcnow, writing
+from repair.jobs import job
 from repair.models import Photo
 from repair.photos.processing import PhotoRejected, process_original
 from repair.photos.store import original_store, photo_store
@@ -28,41 +26,10 @@ log = logging.getLogger(__name__)
 QUEUE_NAME = "repairdesk"
 #: A pending photo's own job normally runs within seconds; the sweep steps in after.
 JOB_GRACE = timedelta(minutes=2)
-_fallback_app: Flask | None = None
-_engine_pid: int | None = None
 
 
-def photo_job(func: Callable) -> Callable:
-    """Runs a photo job in an app context (building one if the worker has none)."""
-
-    @functools.wraps(func)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        if has_app_context():
-            return _run_clean(func, args, kwargs)
-        with _app_for_jobs().app_context():
-            return _run_clean(func, args, kwargs)
-
-    return run
-
-
-def _run_clean(func: Callable, args: tuple, kwargs: dict) -> Any:
-    global _engine_pid
-    if _engine_pid not in (None, os.getpid()):
-        db.engine.dispose(close=False)  # a forked work horse gets its own connections
-    _engine_pid = os.getpid()
-    try:
-        return func(*args, **kwargs)
-    finally:
-        db.session.remove()
-
-
-def _app_for_jobs() -> Flask:
-    global _fallback_app
-    if _fallback_app is None:
-        from repair import create_app
-
-        _fallback_app = create_app()
-    return _fallback_app
+#: Photo jobs run in the same frame as every other job.
+photo_job = job
 
 
 def process_after_commit(photos: list[Photo]) -> None:
