@@ -170,7 +170,32 @@ def national_number(to: str) -> str:
     return to.lstrip("+") if to.startswith("+") else to
 
 
-class AliyunBackend:
+class TemplateBackend:
+    """A provider that sends only approved templates: the message kind picks the
+    template, its named variables fill it (the rendered text is not sent)."""
+
+    templates: ProviderTemplates
+
+    def send(
+        self,
+        to: str,
+        body: str,
+        *,
+        validity_seconds: int | None = None,
+        status_callback: str | None = None,
+        kind: str | None = None,
+        variables: Mapping[str, str] | None = None,
+    ) -> SendResult:
+        """Sends the kind's template with its variables; raises an SmsError."""
+        template_id, params = self.templates.request_for(kind, variables or {})
+        return self.send_template(to, template_id, params)
+
+    def send_template(self, to: str, template_id: str, params: dict) -> SendResult:
+        """Sends one approved template; each provider's own call."""
+        raise NotImplementedError
+
+
+class AliyunBackend(TemplateBackend):
     """Sends approved templates through Alibaba Cloud SMS (dysmsapi 2017-05-25)."""
 
     name = "aliyun"
@@ -202,22 +227,12 @@ class AliyunBackend:
         self.sign_name = sign_name
         self.templates = templates
 
-    def send(
-        self,
-        to: str,
-        body: str,
-        *,
-        validity_seconds: int | None = None,
-        status_callback: str | None = None,
-        kind: str | None = None,
-        variables: Mapping[str, str] | None = None,
-    ) -> SendResult:
-        """Calls SendSms with the kind's template; raises Transient or Permanent."""
+    def send_template(self, to: str, template_id: str, params: dict) -> SendResult:
+        """Calls SendSms with one approved template; raises Transient or Permanent."""
         from alibabacloud_dysmsapi20170525 import models
         from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
         from darabonba.runtime import RuntimeOptions
 
-        template_id, params = self.templates.request_for(kind, variables or {})
         request = models.SendSmsRequest(
             phone_numbers=national_number(to),
             sign_name=self.sign_name,
@@ -244,7 +259,7 @@ class AliyunBackend:
         return SendResult(provider_id=result.biz_id, status="accepted")
 
 
-class TencentBackend:
+class TencentBackend(TemplateBackend):
     """Sends approved templates through Tencent Cloud SMS (SendSms 2021-01-11)."""
 
     name = "tencent"
@@ -281,23 +296,13 @@ class TencentBackend:
         self.sign_name = sign_name
         self.templates = templates
 
-    def send(
-        self,
-        to: str,
-        body: str,
-        *,
-        validity_seconds: int | None = None,
-        status_callback: str | None = None,
-        kind: str | None = None,
-        variables: Mapping[str, str] | None = None,
-    ) -> SendResult:
-        """Calls SendSms with the kind's template; raises Transient or Permanent."""
+    def send_template(self, to: str, template_id: str, params: dict) -> SendResult:
+        """Calls SendSms with one approved template; raises Transient or Permanent."""
         from tencentcloud.common.exception.tencent_cloud_sdk_exception import (
             TencentCloudSDKException,
         )
         from tencentcloud.sms.v20210111 import models
 
-        template_id, params = self.templates.request_for(kind, variables or {})
         request = models.SendSmsRequest()
         request.PhoneNumberSet = [to if to.startswith("+") else f"+86{to}"]
         request.SmsSdkAppId = self.app_id
