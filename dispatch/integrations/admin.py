@@ -34,6 +34,7 @@ from repair import lifecycle
 from repair.db import db, utcnow
 from repair.models import ActorType, Channel, Community, Entrance, Role
 from repair.places import all_entrances
+from repair.security import INT_MAX
 
 bp = Blueprint("integrations", __name__, url_prefix="/board")
 
@@ -57,14 +58,18 @@ class HotlineForm(FlaskForm):
 
 
 class PlaceForm(FlaskForm):
-    entrance = IntegerField(_l("Entrance"), validators=[DataRequired()])
+    entrance = IntegerField(
+        _l("Entrance"), validators=[DataRequired(), NumberRange(1, INT_MAX)]
+    )
     lat = FloatField(_l("Latitude"), validators=[Optional(), NumberRange(-90, 90)])
     long = FloatField(_l("Longitude"), validators=[Optional(), NumberRange(-180, 180)])
     aliases = TextAreaField(_l("Other names, one per line"), validators=[Optional()])
 
 
 class LocateForm(FlaskForm):
-    entrance = IntegerField(_l("Entrance"), validators=[DataRequired()])
+    entrance = IntegerField(
+        _l("Entrance"), validators=[DataRequired(), NumberRange(1, INT_MAX)]
+    )
 
 
 def _community_choices() -> list[tuple[int, str]]:
