@@ -40,6 +40,8 @@ def sentinel_app(app, settings, cluster):
     sentinel_app = create_app(
         {
             **settings,
+            # db 0 of the test's own cluster, whatever Redis the suite runs on
+            "REDIS_URL": "redis://127.0.0.1/0",
             "REDIS_SENTINELS": cluster.sentinels,
             "REDIS_SENTINEL_MASTER": MASTER_NAME,
             "REDIS_TIMEOUT": "0.5s",
