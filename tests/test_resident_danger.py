@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 import sqlalchemy as sa
 
@@ -156,3 +158,41 @@ def test_the_community_sets_its_numbers(app, resident):
         db.session.commit()
     html = resident.open_form().get_data(as_text=True)
     assert "tel:0755119" in html and "tel:96333" not in html
+
+
+def test_the_confirmation_names_the_community_s_own_deadlines(app, resident, lifts):
+    """The confirmation states the deadlines the ticket really has (the
+    community's own SLA), not the default 30 minutes / 24 hours."""
+    from dispatch.models import SlaPolicy
+    from repair.i18n import format_local
+
+    with app.app_context():
+        community_id = db.session.scalar(sa.select(Community.id))
+        db.session.add(
+            SlaPolicy(
+                community_id=community_id,
+                urgent_contact_seconds=20 * 60,
+                urgent_on_site_seconds=90 * 60,
+                general_on_site_seconds=8 * 3600,
+            )
+        )
+        db.session.commit()
+    pages = {}
+    for danger, text in (("trapped", "电梯停在两层中间"), ("none", "楼道灯不亮")):
+        response = resident.submit(description=text, spot="", photos=[], danger=danger)
+        page = resident.client.get(response.headers["Location"])
+        pages[danger] = page.get_data(as_text=True)
+    with app.test_request_context():
+        for danger, html in pages.items():
+            number = html.split('id="ticket-number">')[1].split("<")[0]
+            ticket = find_ticket(number)
+            zone = ticket.community.timezone or app.config["DEFAULT_TIMEZONE"]
+            created = ticket.created_at
+            stated = html[html.index('id="deadlines"') :].split("</p>")[0]
+            if danger == "trapped":
+                assert format_local(created + timedelta(minutes=20), zone) in stated
+                assert format_local(created + timedelta(minutes=90), zone) in stated
+            else:
+                assert "响应" not in stated
+                assert format_local(created + timedelta(hours=8), zone) in stated
+            assert "30分钟" not in html and "24小时" not in html
