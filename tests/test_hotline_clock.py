@@ -20,7 +20,7 @@ from repair.db import db
 from repair.models import Ticket, Urgency, User
 from tests.actions import ContractorActions, OfficerActions
 from tests.factories import find_ticket
-from tests.test_hotline import PRIMARY, hotline, order, push  # noqa: F401
+from tests.test_hotline import PRIMARY, hotline, order, push  # noqa: F401 (fixture)
 
 #: 10:00 in Shanghai on 2 January; "processlimited": "2026-01-02" ends at
 #: midnight local, 16:00 UTC, earlier than our 24 h on-site deadline.
@@ -102,8 +102,9 @@ def _outbox(app, template: str) -> list[OutboxMessage]:
         )
 
 
+@pytest.mark.usefixtures("hotline")
 def test_the_earlier_of_ours_and_the_hotlines_deadline_is_shown(
-    app, client, hotline, jobs, clock
+    app, client, jobs, clock
 ):
     log_in(app, client)
     soon = push(client, order(number="GD-SOON", processlimited="2026-01-02"))
@@ -141,8 +142,9 @@ def test_the_earlier_of_ours_and_the_hotlines_deadline_is_shown(
     assert 'id="hotline-due"' in detail
 
 
+@pytest.mark.usefixtures("hotline")
 def test_the_hotline_clock_reminds_ahead_and_its_breach_is_recorded_once(
-    app, client, hotline, jobs, clock
+    app, client, jobs, clock
 ):
     log_in(app, client)
     number = push(client, order(processlimited="2026-01-02")).get_json()["ticket"]
@@ -199,9 +201,8 @@ def test_the_hotline_clock_reminds_ahead_and_its_breach_is_recorded_once(
     assert 'id="clock-hotline"' in stats
 
 
-def test_completion_stops_the_hotline_clock_and_its_jobs(
-    app, client, hotline, jobs, clock
-):
+@pytest.mark.usefixtures("hotline")
+def test_completion_stops_the_hotline_clock_and_its_jobs(app, client, jobs, clock):
     number = push(client, order(processlimited="2026-01-02")).get_json()["ticket"]
     jobs.run_due()
     with app.app_context():

@@ -20,7 +20,7 @@ from wtforms import (
 from wtforms.validators import URL, DataRequired, Length, NumberRange, Optional
 
 from dispatch.board.auth import admin_only, community_ids, staff_only
-from dispatch.board.nav import STAFF, add_board_link
+from dispatch.board.nav import STAFF, add_board_badge, add_board_link
 from dispatch.integrations import keys
 from dispatch.integrations.hotline import place_order
 from dispatch.integrations.models import (
@@ -171,6 +171,13 @@ def _unplaced_query() -> sa.Select:
     return query.where(mine)
 
 
+def count_unplaced() -> int:
+    """Returns how many unplaced orders wait for the current user."""
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(_unplaced_query().subquery())
+    )
+
+
 def _entrances() -> list[Entrance]:
     allowed = community_ids()
     entrances = all_entrances()
@@ -224,4 +231,5 @@ def init_app(app: Flask) -> None:
     """Registers the pages and their links in the board's navigation."""
     app.register_blueprint(bp)
     add_board_link(app, "integrations.unplaced", _l("To be located"), STAFF)
+    add_board_badge(app, "integrations.unplaced", count_unplaced)
     add_board_link(app, "integrations.integrations", _l("Integrations"), (Role.ADMIN,))
