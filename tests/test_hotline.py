@@ -16,6 +16,7 @@ from dispatch.integrations.models import HotlineReply, HotlineSystem, HotlineWor
 from repair.db import db, utcnow
 from repair.models import Channel, Entrance, Ticket, TicketStatus
 from tests.actions import ContractorActions
+from tests.factories import find_ticket
 from tests.hotline_standin import StandInHotline
 
 SECRET = "a shared secret of the hotline"
@@ -244,3 +245,60 @@ def test_hotline_add_reads_the_secret_from_stdin(app, hotline):
     with app.app_context():
         system = db.session.scalar(sa.select(HotlineSystem))
         assert system.secret == SECRET and system.reply_url == hotline.reply_url
+
+
+def test_the_whole_story_answers_the_hotline_once_per_event(
+    app, client, hotline, officer, jobs
+):
+    from tests.test_resident_follow_through import _form, _private_link
+
+    # Pushed three times: one ticket, the same answer.
+    answers = [push(client, order(number="GD-A")).get_json() for _ in range(3)]
+    assert answers[0] == answers[1] == answers[2]
+    repaired = answers[0]["ticket"]
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(Ticket.id))) == 1
+
+    # The contractor accepts, arrives and completes with a photo.
+    contractor = ContractorActions(client, PRIMARY)
+    with app.app_context():
+        link = contractor.link()
+    contractor.tap(link, "accept")
+    contractor.tap(link, "arrive")
+    assert (
+        contractor.complete(link, worker_name="王师傅", note="换了灯泡").status_code
+        == 303
+    )
+    # The officer returns another order (退单) with a reason.
+    returned = push(client, order(number="GD-B", place="阳光花园3栋1单元"))
+    returned = returned.get_json()["ticket"]
+    assert (
+        officer.act(returned, "reject", reason="不属于本单位职责范围").status_code
+        == 303
+    )
+    # The resident confirms the repair and rates it.
+    private = _private_link(app, repaired)
+    client.post(f"/t/{repaired}/confirm", data=_form(client, private, "confirm"))
+    rating = _form(client, private, "rating-form")
+    client.post(f"/t/{repaired}/rate", data={**rating, "stars": "5", "comment": "很好"})
+    client.post(f"/t/{repaired}/rate", data={**rating, "stars": "1"})
+    push(client, order(number="GD-A"))  # a late repeat changes nothing
+    for _ in range(3):
+        jobs.run_due()
+
+    by_order: dict[str, list[dict]] = {}
+    for _headers, body in hotline.replies:
+        by_order.setdefault(body["workordercode"], []).append(body)
+    assert [b["state"] for b in by_order["GD-A"]] == [1, 1, 2, 4]
+    completed, satisfaction = by_order["GD-A"][2], by_order["GD-A"][3]
+    with app.app_context():
+        photos = find_ticket(repaired).completion_photos
+        urls = [f"{PHOTO_URL}{p.sha256}/display.jpg" for p in photos]
+    assert urls and completed["attachments"].split(",") == urls
+    assert "换了灯泡" in completed["content"] and "王师傅" in completed["content"]
+    assert "5星" in satisfaction["content"] and "很好" in satisfaction["content"]
+    [back] = by_order["GD-B"]
+    assert back["state"] == 3 and "不属于本单位职责范围" in back["content"]
+    with app.app_context():
+        sent = db.session.scalars(sa.select(HotlineReply.status)).all()
+        assert sent == ["sent"] * 5
