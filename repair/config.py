@@ -47,6 +47,8 @@ def default_settings(instance_path: str) -> dict:
         "SLA_URGENT_ON_SITE": "2h",
         "SLA_GENERAL_ON_SITE": "24h",
         "SLA_SUPERVISOR_GRACE": "30m",
+        # How long before a 12345 hotline's own deadline the officer is reminded.
+        "SLA_HOTLINE_REMINDER": "2h",
         # The backup's own time to accept after a handover; empty: the urgent
         # contact window.
         "SLA_BACKUP_CONTACT": "",
@@ -128,6 +130,7 @@ def finalize(config: dict) -> None:
         "SLA_URGENT_ON_SITE",
         "SLA_GENERAL_ON_SITE",
         "SLA_SUPERVISOR_GRACE",
+        "SLA_HOTLINE_REMINDER",
         "JOB_LINK_TTL",
         "JOB_LINK_MAX_AGE",
         "PHOTO_LINK_TTL",

@@ -137,6 +137,8 @@ class Report:
     #: The danger the resident declared (repair.dangers), which makes it urgent.
     declared_danger: str | None = None
     lift: Lift | None = None
+    #: An outside system's deadline (a 12345 hotline order's): a clock of its own.
+    hotline_due_at: datetime | None = None
 
 
 def open_ticket(report: Report, actor: Actor, now: datetime | None = None) -> Ticket:
@@ -158,6 +160,7 @@ def open_ticket(report: Report, actor: Actor, now: datetime | None = None) -> Ti
         submission_key=report.submission_key,
         declared_danger=report.declared_danger,
         lift=report.lift,
+        hotline_due_at=report.hotline_due_at,
         resident_key=secrets.token_urlsafe(24),
         created_at=now,
         updated_at=now,
@@ -253,6 +256,18 @@ def escalate(
     if ticket.escalated_at is None:
         ticket.escalated_at = now
     return record_event(ticket, "escalated", actor, now, data=data)
+
+
+def remind(
+    ticket: Ticket,
+    actor: Actor,
+    now: datetime | None = None,
+    *,
+    data: dict[str, Any] | None = None,
+) -> TicketEvent:
+    """Records a reminder before a deadline: the ticket is not late, so it is not
+    marked as escalated."""
+    return record_event(ticket, "sla_reminder", actor, now or utcnow(), data=data)
 
 
 def can(ticket: Ticket, action: str) -> bool:

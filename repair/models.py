@@ -42,12 +42,16 @@ CLOCK_DEADLINES = {
     "triage": "triage_due_at",
     "contact": "contact_due_at",
     "on_site": "on_site_due_at",
+    # An outside system's own deadline (the 12345 hotline's 办理时限); it runs
+    # until the work is done.
+    "hotline": "hotline_due_at",
 }
 #: ... and the columns of which any one being set means the clock was met.
 CLOCK_MET_BY = {
     "triage": ("urgency_confirmed_at",),
     "contact": ("accepted_at", "on_site_at", "completed_at"),
     "on_site": ("on_site_at", "completed_at"),
+    "hotline": ("completed_at",),
 }
 
 
@@ -290,6 +294,8 @@ class Ticket(db.Model):
     triage_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     contact_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     on_site_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    #: The hotline's deadline for a ticket it pushed (set once, when it is opened).
+    hotline_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     on_site_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -16,6 +16,7 @@ from dispatch.integrations.models import HotlineReply, HotlineSystem, HotlineWor
 from repair.db import db, utcnow
 from repair.models import Channel, Entrance, Ticket, TicketStatus
 from tests.actions import ContractorActions
+from tests.factories import find_ticket
 from tests.hotline_standin import StandInHotline
 
 SECRET = "a shared secret of the hotline"
@@ -157,34 +158,147 @@ def test_a_refused_reply_is_retried_later_and_sent_once(app, client, hotline):
     assert bodies[0]["state"] == 3 and "不属于本单位职责" in bodies[0]["content"]
 
 
-def test_an_order_with_an_unknown_place_waits_for_the_officer(
-    app, client, hotline, officer
+def _staff(app, username: str, community: str | None = None):
+    """Logs in a demo staff member, or a new officer of another community."""
+    from werkzeug.security import generate_password_hash
+
+    from repair.models import Community, Role, User
+    from tests.actions import OfficerActions
+
+    with app.app_context():
+        user = db.session.scalar(sa.select(User).where(User.username == username))
+        if user is None:
+            elsewhere = Community(slug=community, name="东湖小区", ticket_prefix="DH")
+            user = User(username=username, role=Role.OFFICER, communities=[elsewhere])
+            db.session.add(user)
+        user.password_hash = generate_password_hash("a long enough password")
+        db.session.commit()
+    actions = OfficerActions(app.test_client())
+    assert actions.log_in(username, "a long enough password").status_code == 302
+    return actions
+
+
+def _unplaced(staff) -> str:
+    return staff.client.get("/board/hotline/unplaced").get_data(as_text=True)
+
+
+def test_an_unknown_place_from_an_unscoped_hotline_waits_for_the_supervisor(
+    app, client, hotline, jobs
 ):
     answer = push(client, order(number="GD2", place="人民路88号附近")).get_json()
     assert answer["success"] is True and "ticket" not in answer
 
-    page = client.get("/board/hotline/unplaced").get_data(as_text=True)
+    # The hotline serves no community in particular: no officer owns the order,
+    # an officer of another community does not see it, the supervisor does.
+    assert "GD2" not in _unplaced(_staff(app, "elsewhere", community="donghu"))
+    officer = _staff(app, "officer")
+    assert "GD2" not in _unplaced(officer)
+    badge = 'data-badge="integrations.unplaced">1<'
+    assert badge not in officer.client.get("/board").get_data(as_text=True)
+    supervisor = _staff(app, "supervisor")
+    page = _unplaced(supervisor)
     assert "人民路88号附近" in page and 'data-order="GD2"' in page
+    # The board's navigation says so on every page.
+    assert badge in supervisor.client.get("/board").get_data(as_text=True)
+
     with app.app_context():
         entrance = db.session.scalar(
             sa.select(Entrance).where(Entrance.name == "1单元")
         )
         work_order = db.session.scalar(sa.select(HotlineWorkOrder))
         ids = (entrance.id, work_order.id)
-    token = officer.csrf("/board/hotline/unplaced")
-    placed = client.post(
+    token = supervisor.csrf("/board/hotline/unplaced")
+    placed = supervisor.client.post(
         f"/board/hotline/unplaced/{ids[1]}",
         data={"csrf_token": token, "entrance": ids[0]},
     )
     assert placed.status_code == 303
+    jobs.run_due()
     again = push(client, order(number="GD2", place="人民路88号附近")).get_json()
     with app.app_context():
         ticket = db.session.scalar(sa.select(Ticket))
         assert again["ticket"] == ticket.number and ticket.entrance_id == ids[0]
-    assert "GD2" not in client.get("/board/hotline/unplaced").get_data(as_text=True)
+        # Placed by hand, it is dispatched like any report, the hotline's
+        # deadline running on it.
+        assert ticket.status is TicketStatus.DISPATCHED
+        assert ticket.contractor is not None and ticket.hotline_due_at is not None
+        placed_by = [e for e in ticket.events if e.action == "hotline_order"]
+        assert placed_by[0].actor_type.value == "officer"
+    assert "GD2" not in _unplaced(supervisor)
+
+
+def test_an_unknown_place_from_a_scoped_hotline_waits_for_its_officers(
+    app, client, hotline
+):
+    from repair.models import Community
+
+    with app.app_context():
+        system = db.session.scalar(sa.select(HotlineSystem))
+        system.communities = list(db.session.scalars(sa.select(Community)))
+        db.session.commit()
+    push(client, order(number="GD3", place="人民路88号附近"))
+    assert "GD3" not in _unplaced(_staff(app, "elsewhere", community="donghu"))
+    assert 'data-order="GD3"' in _unplaced(_staff(app, "officer"))
 
 
 def test_hotline_add_reads_the_secret_from_stdin(app, hotline):
     with app.app_context():
         system = db.session.scalar(sa.select(HotlineSystem))
         assert system.secret == SECRET and system.reply_url == hotline.reply_url
+
+
+def test_the_whole_story_answers_the_hotline_once_per_event(
+    app, client, hotline, officer, jobs
+):
+    from tests.test_resident_follow_through import _form, _private_link
+
+    # Pushed three times: one ticket, the same answer.
+    answers = [push(client, order(number="GD-A")).get_json() for _ in range(3)]
+    assert answers[0] == answers[1] == answers[2]
+    repaired = answers[0]["ticket"]
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(Ticket.id))) == 1
+
+    # The contractor accepts, arrives and completes with a photo.
+    contractor = ContractorActions(client, PRIMARY)
+    with app.app_context():
+        link = contractor.link()
+    contractor.tap(link, "accept")
+    contractor.tap(link, "arrive")
+    assert (
+        contractor.complete(link, worker_name="王师傅", note="换了灯泡").status_code
+        == 303
+    )
+    # The officer returns another order (退单) with a reason.
+    returned = push(client, order(number="GD-B", place="阳光花园3栋1单元"))
+    returned = returned.get_json()["ticket"]
+    assert (
+        officer.act(returned, "reject", reason="不属于本单位职责范围").status_code
+        == 303
+    )
+    # The resident confirms the repair and rates it.
+    private = _private_link(app, repaired)
+    client.post(f"/t/{repaired}/confirm", data=_form(client, private, "confirm"))
+    rating = _form(client, private, "rating-form")
+    client.post(f"/t/{repaired}/rate", data={**rating, "stars": "5", "comment": "很好"})
+    client.post(f"/t/{repaired}/rate", data={**rating, "stars": "1"})
+    push(client, order(number="GD-A"))  # a late repeat changes nothing
+    for _ in range(3):
+        jobs.run_due()
+
+    by_order: dict[str, list[dict]] = {}
+    for _headers, body in hotline.replies:
+        by_order.setdefault(body["workordercode"], []).append(body)
+    assert [b["state"] for b in by_order["GD-A"]] == [1, 1, 2, 4]
+    completed, satisfaction = by_order["GD-A"][2], by_order["GD-A"][3]
+    with app.app_context():
+        photos = find_ticket(repaired).completion_photos
+        urls = [f"{PHOTO_URL}{p.sha256}/display.jpg" for p in photos]
+    assert urls and completed["attachments"].split(",") == urls
+    assert "换了灯泡" in completed["content"] and "王师傅" in completed["content"]
+    assert "5星" in satisfaction["content"] and "很好" in satisfaction["content"]
+    [back] = by_order["GD-B"]
+    assert back["state"] == 3 and "不属于本单位职责范围" in back["content"]
+    with app.app_context():
+        sent = db.session.scalars(sa.select(HotlineReply.status)).all()
+        assert sent == ["sent"] * 5

@@ -145,4 +145,80 @@ def test_every_migration_goes_down_and_up_again(scratch_app):
     upgrade()
     with db.engine.connect() as connection:
         columns = {c["name"] for c in sa.inspect(connection).get_columns("ticket")}
-    assert {"next_due_at", "escalated_at"} <= columns
+    assert {"next_due_at", "escalated_at", "hotline_due_at"} <= columns
+
+
+def test_placed_hotline_orders_deadlines_become_their_tickets_clocks(scratch_app):
+    created = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+    upgrade(revision="c3a9d5e1f7b2")
+    with db.engine.begin() as connection:
+        connection.execute(
+            _table(connection, "community")
+            .insert()
+            .values(
+                id=1,
+                slug="mg",
+                name="迁移小区",
+                ticket_prefix="MG",
+                timezone="Asia/Shanghai",
+                created_at=created,
+            )
+        )
+        # Worked on, the hotline's deadline before ours; and one done already.
+        _add_ticket(
+            connection,
+            1,
+            created,
+            status="dispatched",
+            channel="hotline",
+            next_due_at=created + timedelta(minutes=30),
+        )
+        _add_ticket(
+            connection,
+            2,
+            created,
+            status="completed",
+            channel="hotline",
+            completed_at=created + timedelta(minutes=50),
+        )
+        connection.execute(
+            _table(connection, "hotline_system")
+            .insert()
+            .values(
+                id=1,
+                name="city",
+                secret="s",
+                reply_url="http://127.0.0.1/r",
+                is_active=True,
+                created_at=created,
+            )
+        )
+        orders = _table(connection, "hotline_work_order")
+        for ticket_id in (1, 2):
+            connection.execute(
+                orders.insert().values(
+                    system_id=1,
+                    number=f"GD{ticket_id}",
+                    content="灯不亮",
+                    place="1栋",
+                    due_at=created + timedelta(minutes=20),
+                    payload={},
+                    ticket_id=ticket_id,
+                    received_at=created,
+                )
+            )
+
+    upgrade()
+
+    with db.engine.connect() as connection:
+        ticket = _table(connection, "ticket")
+        rows = {
+            row.id: row
+            for row in connection.execute(
+                sa.select(ticket.c.id, ticket.c.hotline_due_at, ticket.c.next_due_at)
+            )
+        }
+    assert _aware(rows[1].hotline_due_at) == created + timedelta(minutes=20)
+    assert _aware(rows[1].next_due_at) == created + timedelta(minutes=20)
+    assert _aware(rows[2].hotline_due_at) == created + timedelta(minutes=20)
+    assert rows[2].next_due_at is None

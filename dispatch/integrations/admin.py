@@ -20,7 +20,7 @@ from wtforms import (
 from wtforms.validators import URL, DataRequired, Length, NumberRange, Optional
 
 from dispatch.board.auth import admin_only, community_ids, staff_only
-from dispatch.board.nav import STAFF, add_board_link
+from dispatch.board.nav import STAFF, add_board_badge, add_board_link
 from dispatch.integrations import keys
 from dispatch.integrations.hotline import place_order
 from dispatch.integrations.models import (
@@ -152,20 +152,30 @@ def revoke(key_id: int):
 
 
 def _unplaced_query() -> sa.Select:
+    """Returns the unplaced orders (待定位) the current user is the one to place.
+
+    An order is placed by someone who looks after the place it may be in. A
+    hotline limited to communities: their officers and supervisors. A hotline
+    limited to none could be anywhere, so no officer owns it: supervisors and
+    administrators see its orders (an officer would see every district's)."""
     query = sa.select(HotlineWorkOrder).where(HotlineWorkOrder.ticket_id.is_(None))
     allowed = community_ids()
-    if allowed is not None:
-        # An officer sees the orders of hotlines that serve one of their
-        # communities, and of hotlines not limited to any.
-        limited = sa.select(hotline_system_community.c.hotline_system_id)
-        mine = limited.where(hotline_system_community.c.community_id.in_(allowed))
-        query = query.where(
-            sa.or_(
-                HotlineWorkOrder.system_id.in_(mine),
-                HotlineWorkOrder.system_id.not_in(limited),
-            )
-        )
-    return query
+    if allowed is None:
+        return query
+    limited = sa.select(hotline_system_community.c.hotline_system_id)
+    mine = HotlineWorkOrder.system_id.in_(
+        limited.where(hotline_system_community.c.community_id.in_(allowed))
+    )
+    if current_user.role is Role.SUPERVISOR:
+        return query.where(sa.or_(mine, HotlineWorkOrder.system_id.not_in(limited)))
+    return query.where(mine)
+
+
+def count_unplaced() -> int:
+    """Returns how many unplaced orders wait for the current user."""
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(_unplaced_query().subquery())
+    )
 
 
 def _entrances() -> list[Entrance]:
@@ -221,4 +231,5 @@ def init_app(app: Flask) -> None:
     """Registers the pages and their links in the board's navigation."""
     app.register_blueprint(bp)
     add_board_link(app, "integrations.unplaced", _l("To be located"), STAFF)
+    add_board_badge(app, "integrations.unplaced", count_unplaced)
     add_board_link(app, "integrations.integrations", _l("Integrations"), (Role.ADMIN,))

@@ -181,6 +181,7 @@ def place_order(
         spot=order.place[:200],
         description=order.content,
         reporter_locale="zh_CN",
+        hotline_due_at=order.due_at,
     )
     actor = lifecycle.Actor(ActorType.SYSTEM, Channel.HOTLINE, name=order.system.name)
     ticket = lifecycle.open_ticket(report, actor, now)
@@ -203,12 +204,8 @@ def place_order(
 
 
 def hotline_deadline(ticket: Ticket) -> datetime | None:
-    """Returns the hotline's own deadline for the ticket, if it came from one."""
-    return db.session.scalar(
-        sa.select(HotlineWorkOrder.due_at).where(
-            HotlineWorkOrder.ticket_id == ticket.id
-        )
-    )
+    """Returns the hotline's own deadline for the ticket (its clock), if any."""
+    return ticket.hotline_due_at
 
 
 # --- Replies -------------------------------------------------------------------

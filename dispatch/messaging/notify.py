@@ -28,7 +28,13 @@ from repair.models import (
 )
 from repair.privacy import RESIDENT_RECIPIENTS
 
-CLOCK_LABELS = {"triage": "紧急程度确认", "contact": "接单", "on_site": "到场"}
+CLOCK_LABELS = {
+    "triage": "紧急程度确认",
+    "contact": "接单",
+    "on_site": "到场",
+    # four characters: Tencent Cloud's limit for this variable
+    "hotline": "热线时限",
+}
 
 
 @dataclass(frozen=True)
@@ -123,6 +129,14 @@ def _messages_for(ticket: Ticket, event: TicketEvent):
         if "alert_supervisor" in actions:
             for supervisor in staff(ticket, Role.SUPERVISOR):
                 yield supervisor, "officer_breach", {**context, "supervisor": True}
+    elif action == "sla_reminder" and "remind_officer" in data.get("actions", []):
+        due = datetime.fromisoformat(data["due_at"])
+        context = {
+            "clock": data.get("clock"),
+            "due": _short_time(due, zone_name(ticket.community)),
+        }
+        for officer in staff(ticket, Role.OFFICER):
+            yield officer, "officer_due_soon", context
     elif action == "sms_failed" and data.get("recipient_type") in (
         "contractor",
         "resident",
@@ -387,6 +401,10 @@ KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("officer", "supervisor"),
         ("number", "place", "clock_label", "supervisor", "link"),
     ),
+    "officer_due_soon": (
+        ("officer",),
+        ("number", "place", "clock_label", "due", "link"),
+    ),
     "officer_sms_failed": (("officer",), ("number", "who", "phone", "link")),
     # to residents: the reporter, and neighbours who follow the ticket
     "resident_accepted": (
@@ -448,6 +466,7 @@ def sms_context(
         "contractor": lambda: ticket.contractor.name if ticket.contractor else "",
         "link": lambda: link_for(recipient, ticket, context.get("assignment_id")),
         "clock_label": lambda: CLOCK_LABELS.get(context.get("clock"), ""),
+        "due": lambda: context.get("due") or "",
         "supervisor": lambda: bool(context.get("supervisor")),
         "why": lambda: context.get("why") or "reassigned",
         "original": lambda: context.get("original") or "",

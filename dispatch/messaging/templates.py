@@ -25,6 +25,7 @@ MESSAGE_KINDS: dict[str, tuple[str, ...]] = {
     "resident_photo_request": ("number", "code"),
     "officer_new_urgent": ("number", "place", "problem"),
     "officer_breach": ("number", "place", "clock"),
+    "officer_due_soon": ("number", "place", "clock", "due"),
     "officer_sms_failed": ("number", "who"),
     "reply_accepted": ("number", "due", "code"),
     "reply_already": ("number", "code"),
@@ -109,6 +110,8 @@ def variables_for(
     due = on_site
     if kind in ("dispatch", "reminder") and contact:
         due = contact
+    if context.get("due"):
+        due = str(context["due"])
     place = ticket.entrance.label("zh_CN") if ticket.entrance else ""
     if ticket.spot:
         place = f"{place} {ticket.spot}".strip()
@@ -119,7 +122,7 @@ def variables_for(
         "problem": ticket.description or "",
         "urgency": "紧急" if ticket.urgency is Urgency.URGENT else "一般",
         "contractor": ticket.contractor.name if ticket.contractor else "",
-        "clock": context.get("clock_label") or "",
+        "clock": context.get("clock_label") or _clock_label(context.get("clock")),
         "who": context.get("who") or "",
         "code": "",
     }
@@ -131,6 +134,12 @@ def variables_for(
         # Followers get the public page: the ticket number typed on /j opens it.
         values["code"] = ticket.number
     return clean_variables(kind, values)
+
+
+def _clock_label(clock: object) -> str:
+    from dispatch.messaging.notify import CLOCK_LABELS
+
+    return CLOCK_LABELS.get(str(clock), "") if clock else ""
 
 
 @dataclass(frozen=True)

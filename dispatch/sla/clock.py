@@ -28,6 +28,8 @@ class Policy:
     supervisor_grace: timedelta = timedelta(minutes=30)
     #: the backup's own time to accept after a handover (AB岗)
     backup_contact: timedelta = timedelta(minutes=30)
+    #: how long before a hotline's own deadline the officer is reminded of it
+    hotline_reminder: timedelta = timedelta(hours=2)
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class TicketClocks(Protocol):
     triage_due_at: datetime | None
     contact_due_at: datetime | None
     on_site_due_at: datetime | None
+    hotline_due_at: datetime | None
     urgency_confirmed_at: datetime | None
     accepted_at: datetime | None
     on_site_at: datetime | None
@@ -66,6 +69,15 @@ def deadlines(urgency: str, submitted_at: datetime, policy: Policy) -> dict:
 def ladder(clock: str, urgency: str | None, policy: Policy) -> tuple[Rung, ...]:
     """Returns the rungs of a clock's escalation ladder, in order."""
     grace = policy.supervisor_grace
+    if clock == "hotline":
+        # The hotline's own deadline (办理时限): the officer hears ahead of it, and
+        # its breach reaches the officer and the supervisor like ours.
+        return (
+            Rung("hotline", "remind", -policy.hotline_reminder, ("remind_officer",)),
+            Rung(
+                "hotline", "breach", timedelta(0), ("alert_officer", "alert_supervisor")
+            ),
+        )
     if clock == "triage":
         return (
             Rung(

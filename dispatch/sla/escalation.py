@@ -43,6 +43,7 @@ def policy_for(community_id: int) -> sla.Policy:
         ),
         supervisor_grace=config["SLA_SUPERVISOR_GRACE"],
         backup_contact=config.get("SLA_BACKUP_CONTACT") or urgent_contact,
+        hotline_reminder=config["SLA_HOTLINE_REMINDER"],
     )
 
 
@@ -143,6 +144,20 @@ def take_rung(ticket: Ticket, rung: sla.Rung, now: datetime) -> bool:
     if rung.delay < timedelta(0) and now >= due:
         return False  # a nudge before the deadline is moot after it; marked as handled
     assignment = current_assignment(ticket)
+    if "remind_officer" in rung.actions:
+        # Ahead of the deadline: the officer is told, the ticket is not late.
+        lifecycle.remind(
+            ticket,
+            lifecycle.Actor.system(),
+            now,
+            data={
+                "clock": rung.clock,
+                "rung": rung.name,
+                "actions": list(rung.actions),
+                "due_at": due.isoformat(),
+            },
+        )
+        return True
     lifecycle.escalate(
         ticket,
         lifecycle.Actor.system(),

@@ -196,7 +196,8 @@ def overdue_tickets(now: datetime) -> list[Ticket]:
     widest = sla.Policy(
         urgent_contact=max(
             current_app.config["SLA_URGENT_CONTACT"], timedelta(seconds=longest or 0)
-        )
+        ),
+        hotline_reminder=current_app.config["SLA_HOTLINE_REMINDER"],
     )
     conditions = []
     for clock, due_field in sla.DUE_FIELDS.items():

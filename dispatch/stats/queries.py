@@ -113,6 +113,8 @@ CLOCKS = {
         clock_due_at("on_site"),
         Urgency.GENERAL,
     ),
+    # a 12345 hotline's own deadline, on the tickets it pushed
+    "hotline": (clock_met_at("hotline"), clock_due_at("hotline"), None),
 }
 
 

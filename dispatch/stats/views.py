@@ -51,6 +51,7 @@ CLOCK_TITLES = {
     "contact": _l("Urgent: contractor contacted"),
     "urgent_on_site": _l("Urgent: on site"),
     "general_on_site": _l("General: on site"),
+    "hotline": _l("12345 hotline: done by its deadline"),
 }
 
 SHARE_COLOURS = {
