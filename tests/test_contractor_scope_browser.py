@@ -66,7 +66,8 @@ def test_officer_assigns_only_to_contractors_of_the_tickets_community(
     )
     page.click("#assign")
     page.wait_for_selector(".flash-error")
-    assert "该维保单位不服务于此工单所在社区" in page.locator(".flash-error").inner_text()
+    refusal = page.locator(".flash-error").inner_text()
+    assert "该维保单位不服务于此工单所在社区" in refusal
     assert "两地电梯维保" in page.locator("#ticket-contractor").inner_text()
     screenshot(page, "2-another-communitys-contractor-refused")
     context.close()
