@@ -10,11 +10,14 @@ from repair.models import Community, Contractor
 
 
 def seed_demo_routes(community: Community) -> None:
-    """Routes every category to the first demo contractor, backed by the second."""
+    """Routes every category to the community's first contractor, backed by its
+    second."""
     if db.session.scalar(sa.select(Route).where(Route.community_id == community.id)):
         return
     contractors = db.session.scalars(
-        sa.select(Contractor).order_by(Contractor.id)
+        sa.select(Contractor)
+        .where(Contractor.serving([community.id]))
+        .order_by(Contractor.id)
     ).all()
     if not contractors:
         return

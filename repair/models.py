@@ -222,6 +222,16 @@ class Category(db.Model):
         return self.name_en if locale.startswith("en") else self.name
 
 
+#: The communities each contractor serves (one may serve several): only these
+#: communities' tickets, routes and officers may send them work.
+contractor_community = sa.Table(
+    "contractor_community",
+    db.metadata,
+    sa.Column("contractor_id", sa.ForeignKey("contractor.id"), primary_key=True),
+    sa.Column("community_id", sa.ForeignKey("community.id"), primary_key=True),
+)
+
+
 class Contractor(db.Model):
     """A maintenance company (维保单位) that can be assigned a ticket."""
 
@@ -231,6 +241,23 @@ class Contractor(db.Model):
     phone: Mapped[str] = mapped_column(sa.String(32))
     language: Mapped[str] = mapped_column(sa.String(8), default="zh_CN")
     is_active: Mapped[bool] = mapped_column(default=True)
+
+    communities: Mapped[list[Community]] = relationship(
+        secondary=contractor_community, order_by="Community.name"
+    )
+
+    def serves(self, community_id: int | None) -> bool:
+        """Returns whether the contractor works for this community."""
+        return any(community.id == community_id for community in self.communities)
+
+    @staticmethod
+    def serving(community_ids) -> sa.ColumnElement[bool]:
+        """Returns a condition: the contractor serves one of these communities."""
+        return Contractor.id.in_(
+            sa.select(contractor_community.c.contractor_id).where(
+                contractor_community.c.community_id.in_(list(community_ids))
+            )
+        )
 
 
 user_community = sa.Table(

@@ -151,11 +151,13 @@ def _demo_community() -> Community:
                 name="安居维保服务有限公司",
                 contact_name="王师傅",
                 phone="+8613800000001",
+                communities=[community],
             ),
             Contractor(
                 name="顺达物业工程部",
                 contact_name="赵师傅",
                 phone="+8613800000002",
+                communities=[community],
             ),
         ]
     )

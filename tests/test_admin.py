@@ -372,6 +372,7 @@ def routing(app, admin, demo) -> Routing:
         phone="139 1234 5678",
         language="zh_CN",
         is_active="y",
+        communities=str(demo),
     )
     with app.app_context():
         return Routing(
@@ -465,7 +466,7 @@ def test_deleting_routes_sends_reports_back_to_the_default_route(
 # --- Contractors ----------------------------------------------------------------
 
 
-def test_admin_adds_and_edits_a_contractor(app, admin, client):
+def test_admin_adds_and_edits_a_contractor(app, admin, client, demo):
     path = "/board/admin/contractors/new?lang=en"
     page = admin.refuses(
         path,
@@ -480,7 +481,16 @@ def test_admin_adds_and_edits_a_contractor(app, admin, client):
     page = admin.refuses(path, name="重复", phone=PRIMARY, language="zh_CN")
     assert "Another contractor already has this number." in page
 
-    admin.saves(path, name="Bright Lights Ltd", phone="+44 7911 123456", language="en")
+    page = admin.refuses(path, name="Bright Lights Ltd", phone="+447911123456")
+    assert "Choose the communities this contractor serves." in page
+
+    admin.saves(
+        path,
+        name="Bright Lights Ltd",
+        phone="+44 7911 123456",
+        language="en",
+        communities=str(demo),
+    )
     with app.app_context():
         added = _one(Contractor, Contractor.name == "Bright Lights Ltd")
         assert (added.phone, added.language, added.is_active) == (
@@ -498,6 +508,7 @@ def test_admin_adds_and_edits_a_contractor(app, admin, client):
         phone="+447911123456",
         language="en",
         is_active="y",
+        communities=str(demo),
     )
     with app.app_context():
         edited = _one(Contractor, Contractor.id == added.id)

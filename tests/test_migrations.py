@@ -222,3 +222,99 @@ def test_placed_hotline_orders_deadlines_become_their_tickets_clocks(scratch_app
     assert _aware(rows[1].next_due_at) == created + timedelta(minutes=20)
     assert _aware(rows[2].hotline_due_at) == created + timedelta(minutes=20)
     assert rows[2].next_due_at is None
+
+
+BEFORE_CONTRACTOR_COMMUNITY = "e4b7c2a9d1f3"
+
+
+def _add_community(connection, community_id: int, slug: str, created) -> None:
+    connection.execute(
+        _table(connection, "community")
+        .insert()
+        .values(
+            id=community_id,
+            slug=slug,
+            name=f"{slug}小区",
+            ticket_prefix=slug.upper()[:2],
+            timezone="Asia/Shanghai",
+            created_at=created,
+        )
+    )
+
+
+def _add_contractors(connection, *ids: int) -> None:
+    connection.execute(
+        _table(connection, "contractor").insert(),
+        [
+            {"id": i, "name": f"维保{i}", "phone": f"+86138000001{i:02d}"}
+            | {"language": "zh_CN", "is_active": True}
+            for i in ids
+        ],
+    )
+
+
+def _served(connection) -> set[tuple[int, int]]:
+    table = _table(connection, "contractor_community")
+    return {
+        (row.contractor_id, row.community_id)
+        for row in connection.execute(sa.select(table))
+    }
+
+
+def test_existing_contractors_serve_the_communities_that_use_them(scratch_app):
+    created = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+    upgrade(revision=BEFORE_CONTRACTOR_COMMUNITY)
+    with db.engine.begin() as connection:
+        _add_community(connection, 1, "mg", created)
+        _add_community(connection, 2, "lc", created)
+        # 1: routed in community 1; 2: community 1's backup and community 2's
+        # primary; 3: held a ticket of community 2; 4: the ticket's contractor
+        # (no assignment row); 5: used nowhere.
+        _add_contractors(connection, 1, 2, 3, 4, 5)
+        connection.execute(
+            _table(connection, "route").insert(),
+            [
+                {
+                    "community_id": 1,
+                    "primary_contractor_id": 1,
+                    "backup_contractor_id": 2,
+                },
+                {
+                    "community_id": 2,
+                    "primary_contractor_id": 2,
+                    "backup_contractor_id": None,
+                },
+            ],
+        )
+        _add_ticket(
+            connection, 1, created, community_id=2, contractor_id=4, status="dispatched"
+        )
+        connection.execute(
+            _table(connection, "assignment")
+            .insert()
+            .values(ticket_id=1, contractor_id=3, role="manual", created_at=created)
+        )
+
+    upgrade()
+
+    with db.engine.connect() as connection:
+        assert _served(connection) == {(1, 1), (2, 1), (2, 2), (3, 2), (4, 2)}
+
+
+def test_with_a_single_community_every_contractor_serves_it(scratch_app):
+    created = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+    upgrade(revision=BEFORE_CONTRACTOR_COMMUNITY)
+    with db.engine.begin() as connection:
+        _add_community(connection, 1, "mg", created)
+        _add_contractors(connection, 1, 2)
+        connection.execute(
+            _table(connection, "route")
+            .insert()
+            .values(community_id=1, primary_contractor_id=1)
+        )
+    upgrade()
+    with db.engine.connect() as connection:
+        assert _served(connection) == {(1, 1), (2, 1)}
+    downgrade(revision=BEFORE_CONTRACTOR_COMMUNITY)
+    with db.engine.connect() as connection:
+        assert "contractor_community" not in sa.inspect(connection).get_table_names()

@@ -107,3 +107,31 @@ def test_a_dead_schedulers_locks_expire_within_seconds(app, redis_url):
     connection.delete(*keys)
     other.step(RETRY_SECONDS)  # ... and the next attempt of another takes them
     assert other.holds_locks
+
+
+def _note_done() -> str:
+    return "done"
+
+
+def test_a_worker_goes_on_when_redis_goes_away_as_a_job_ends(
+    app, redis_url, monkeypatch
+):
+    """The fault run lost both workers this way: Redis was killed while rq wrote a
+    job's end, and the ConnectionError took the worker out of rq's loop."""
+    from rq.worker.base import BaseWorker
+
+    with app.app_context():
+        queues = get_queues(app)
+    connection = queues[0].connection
+    worker = RepairDeskWorker(queues, connection=connection)
+    worker.register_birth()
+    job = queues[0].enqueue(_note_done)
+
+    def redis_away(*args, **kwargs):
+        raise redis.exceptions.ConnectionError("Error 111 connecting: refused")
+
+    monkeypatch.setattr(BaseWorker, "_finalize_success", redis_away)
+    monkeypatch.setattr(BaseWorker, "_finalize_failure", redis_away)
+    worker.execute_job(job, queues[0])  # no exception: rq's loop goes on
+    monkeypatch.undo()
+    worker.register_death()

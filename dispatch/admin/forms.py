@@ -32,10 +32,12 @@ from wtforms.validators import (
 )
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from dispatch.models import Route
 from repair import phones
 from repair.config import parse_duration
 from repair.db import db
 from repair.forms import lower, password_validators, strip, upper
+from repair.i18n import current_locale
 from repair.models import Community, Contractor, Role, User
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
@@ -196,15 +198,43 @@ class CategoryForm(FlaskForm):
     name_en = required_text(_l("English name"), _l("Enter the English name."), 64)
 
 
+class CheckboxesField(SelectMultipleField):
+    """A multiple choice shown as checkboxes."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+#: Said when a route would name a contractor of another community.
+NOT_THIS_COMMUNITYS = _l(
+    "This contractor does not serve this community: choose one of its contractors "
+    "(an administrator adds communities on the contractor's page)."
+)
+
+
 class RouteForm(FlaskForm):
+    """A route of one community: its contractors are offered, and posted ones are
+    checked against them with a clear message."""
+
     category = SelectField(_l("Category"))
     building = SelectField(_l("Building"))
     primary = SelectField(
-        _l("Contractor"), validators=[DataRequired(_l("Choose a contractor."))]
+        _l("Contractor"),
+        validators=[DataRequired(_l("Choose a contractor."))],
+        validate_choice=False,
     )
-    backup = SelectField(_l("Backup contractor (AB岗)"))
+    backup = SelectField(_l("Backup contractor (AB岗)"), validate_choice=False)
+
+    #: The ids (as text) of the active contractors serving the route's community.
+    allowed_contractors: frozenset[str] = frozenset()
+
+    def validate_primary(self, field) -> None:
+        if field.data not in self.allowed_contractors:
+            raise ValidationError(NOT_THIS_COMMUNITYS)
 
     def validate_backup(self, field) -> None:
+        if field.data and field.data not in self.allowed_contractors:
+            raise ValidationError(NOT_THIS_COMMUNITYS)
         if field.data and field.data == self.primary.data:
             raise ValidationError(_l("The backup must be a different contractor."))
 
@@ -223,8 +253,39 @@ class ContractorForm(FlaskForm):
         default="zh_CN",
     )
     is_active = BooleanField(_l("Active: can be sent new tickets"), default=True)
+    communities = CheckboxesField(_l("Communities served"), coerce=int)
 
     editing_id: int | None = None
+
+    def validate_communities(self, field) -> None:
+        """Requires a community; keeps those whose routes still name the contractor."""
+        if not field.data:
+            raise ValidationError(_l("Choose the communities this contractor serves."))
+        if self.editing_id is None:
+            return
+        routed = db.session.scalars(
+            sa.select(Community)
+            .join(Route, Route.community_id == Community.id)
+            .where(
+                sa.or_(
+                    Route.primary_contractor_id == self.editing_id,
+                    Route.backup_contractor_id == self.editing_id,
+                ),
+                Community.id.not_in(field.data),
+            )
+            .distinct()
+            .order_by(Community.name)
+        ).all()
+        if routed:
+            raise ValidationError(
+                _l(
+                    "Routes of %(communities)s still send work to this contractor: "
+                    "change those routes first.",
+                    communities=(
+                        "、" if current_locale().startswith("zh") else ", "
+                    ).join(c.display_name(current_locale()) for c in routed),
+                )
+            )
 
     def validate_phone(self, field) -> None:
         """Rejects a number another contractor has."""
@@ -234,13 +295,6 @@ class ContractorForm(FlaskForm):
         if db.session.scalar(query) is not None:
             # Replies by SMS are matched to the contractor by this number.
             raise ValidationError(_l("Another contractor already has this number."))
-
-
-class CheckboxesField(SelectMultipleField):
-    """A multiple choice shown as checkboxes."""
-
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
 
 
 class UserEditForm(FlaskForm):

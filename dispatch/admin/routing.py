@@ -69,12 +69,14 @@ def _route_form(community: Community, formdata=None) -> RouteForm:
         SelectChoice(str(b.id), localised_name(b.name, b.name_en, locale))
         for b in community.buildings
     ]
-    active = [c for c in all_contractors() if c.is_active]
+    # Only the community's own contractors may be named (one may serve several).
+    serving = [c for c in all_contractors() if c.is_active and c.serves(community.id)]
+    form.allowed_contractors = frozenset(str(c.id) for c in serving)
     form.primary.choices = [SelectChoice("", "—")] + [
-        SelectChoice(str(c.id), c.name) for c in active
+        SelectChoice(str(c.id), c.name) for c in serving
     ]
     form.backup.choices = [SelectChoice("", _("No backup"))] + [
-        SelectChoice(str(c.id), c.name) for c in active
+        SelectChoice(str(c.id), c.name) for c in serving
     ]
     return form
 

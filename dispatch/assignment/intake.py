@@ -6,7 +6,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from dispatch.assignment.routes import route_for
+from dispatch.assignment.routes import may_take, route_for
 from dispatch.sla.escalation import deadlines_for, dispatch_to
 from dispatch.triage.classifier import classify
 from repair import lifecycle
@@ -53,7 +53,7 @@ def on_ticket_opened(
         confirmed=confirmed,
     )
     route = route_for(ticket)
-    if route is not None and route.primary.is_active:
+    if route is not None and may_take(route.primary, ticket):
         dispatch_to(
             ticket, route.primary, lifecycle.Actor.system(), now, role="primary"
         )

@@ -37,6 +37,16 @@ def route_for(ticket: Ticket) -> Route | None:
     return max(ranked, key=lambda pair: pair[0])[1] if ranked else None
 
 
+def may_take(contractor: Contractor | None, ticket: Ticket) -> bool:
+    """Returns whether the contractor may be sent the ticket: active, and serving
+    the ticket's community."""
+    return (
+        contractor is not None
+        and contractor.is_active
+        and contractor.serves(ticket.community_id)
+    )
+
+
 def current_assignment(ticket: Ticket) -> Assignment | None:
     """Returns the ticket's open assignment, if any."""
     return db.session.scalar(
@@ -49,7 +59,8 @@ def current_assignment(ticket: Ticket) -> Assignment | None:
 
 def backup_for(ticket: Ticket) -> Contractor | None:
     """Returns whom to hand the ticket to: the route's backup or primary, never the
-    current holder nor anyone who declined it or could not be reached for it."""
+    current holder, anyone who declined it or could not be reached for it, nor a
+    contractor outside the ticket's community."""
     route = route_for(ticket)
     if route is None:
         return None
@@ -63,7 +74,7 @@ def backup_for(ticket: Ticket) -> Contractor | None:
     )
     passed.add(ticket.contractor_id)
     for candidate in (route.backup, route.primary):
-        if candidate is not None and candidate.is_active and candidate.id not in passed:
+        if may_take(candidate, ticket) and candidate.id not in passed:
             return candidate
     return None
 

@@ -22,7 +22,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from repair.db import db
-from repair.models import Category, Contractor
+from repair.models import Category, Contractor, Ticket
 from repair.phones import validate_phone
 
 
@@ -41,14 +41,19 @@ def category_choices() -> list[SelectChoice]:
     return [SelectChoice(c.slug, c.display_name()) for c in categories]
 
 
-def active_contractor_choices() -> list[SelectChoice]:
-    """Returns the contractors that may be sent new tickets, by id."""
-    contractors = db.session.scalars(
-        sa.select(Contractor)
-        .where(Contractor.is_active.is_(True))
-        .order_by(Contractor.name)
+def contractors_for(community_id: int) -> list[Contractor]:
+    """Returns the contractors that may be sent the community's new tickets: active
+    and serving it, by name."""
+    return list(
+        db.session.scalars(
+            sa.select(Contractor)
+            .where(
+                Contractor.is_active.is_(True),
+                Contractor.serving([community_id]),
+            )
+            .order_by(Contractor.name)
+        )
     )
-    return [SelectChoice(str(c.id), c.name) for c in contractors]
 
 
 class TriageForm(FlaskForm):
@@ -64,9 +69,17 @@ class TriageForm(FlaskForm):
 
 
 class AssignForm(FlaskForm):
-    contractor = SelectField(
-        _l("Contractor"), coerce=id_text, choices=active_contractor_choices
-    )
+    """Sends a ticket to a contractor: only those of the ticket's community are
+    offered, and a posted id is checked against them."""
+
+    contractor = SelectField(_l("Contractor"), coerce=id_text)
+
+    def __init__(self, ticket: Ticket, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.contractor.choices = [
+            SelectChoice(str(c.id), c.name)
+            for c in contractors_for(ticket.community_id)
+        ]
 
 
 class NoteForm(FlaskForm):

@@ -37,6 +37,7 @@ from dispatch.board.forms import (
     ReasonForm,
     SimpleForm,
     TriageForm,
+    contractors_for,
 )
 from dispatch.models import Assignment, EndReason, OutboxMessage
 from dispatch.sla import escalation
@@ -301,17 +302,17 @@ def load_sections(args, now: datetime) -> list[dict]:
 def _filter_choices() -> dict:
     allowed = community_ids()
     buildings = sa.select(Building).order_by(Building.community_id, Building.sort_order)
+    contractors = sa.select(Contractor).order_by(Contractor.name)
     if allowed is not None:
         buildings = buildings.where(Building.community_id.in_(allowed))
+        contractors = contractors.where(Contractor.serving(allowed))
     return {
         "communities": visible_communities(),
         "buildings": db.session.scalars(buildings).all(),
         "categories": db.session.scalars(
             sa.select(Category).order_by(Category.sort_order)
         ).all(),
-        "contractors": db.session.scalars(
-            sa.select(Contractor).order_by(Contractor.name)
-        ).all(),
+        "contractors": db.session.scalars(contractors).all(),
     }
 
 
@@ -371,15 +372,11 @@ def _ticket_page(ticket: Ticket, status: int = 200, revealed: bool = False):
     triage.category.choices = [
         SelectChoice(c.slug, c.display_name()) for c in categories
     ]
-    assign = AssignForm()
+    assign = AssignForm(ticket)
     route = route_for(ticket)
-    contractors = db.session.scalars(
-        sa.select(Contractor)
-        .where(Contractor.is_active.is_(True))
-        .order_by(Contractor.name)
-    ).all()
     assign.contractor.choices = [
-        SelectChoice(str(c.id), _contractor_label(c, route)) for c in contractors
+        SelectChoice(str(c.id), _contractor_label(c, route))
+        for c in contractors_for(ticket.community_id)
     ]
     if ticket.contractor_id:
         assign.contractor.data = str(ticket.contractor_id)
@@ -471,6 +468,22 @@ def changed_meanwhile(refused: lifecycle.TransitionNotAllowed):
     )
 
 
+#: Said to an officer who names a contractor of another community (a crafted
+#: post, or a list shown before an administrator changed the contractor's scope).
+NOT_SERVING = _l(
+    "Nothing was sent: that contractor does not serve this ticket's community. "
+    "Choose one from the list."
+)
+
+
+@bp.errorhandler(escalation.NotServing)
+def not_serving(refused: escalation.NotServing):
+    """A contractor outside the ticket's community reached the dispatch itself:
+    nothing of this request is kept."""
+    db.session.rollback()
+    return _refuse(refused.ticket, NOT_SERVING)
+
+
 @bp.post("/t/<number>/triage")
 @staff_only
 def triage(number: str):
@@ -498,11 +511,14 @@ def triage(number: str):
 @bp.post("/t/<number>/assign")
 @staff_only
 def assign(number: str):
-    """Assigns or reassigns the ticket to any active contractor."""
+    """Assigns or reassigns the ticket to an active contractor of its community."""
     ticket = ticket_or_404(number)
-    form = AssignForm()
+    form = AssignForm(ticket)
+    valid = form.validate_on_submit()
     contractor = db.session.get(Contractor, bounded_int(form.contractor.data) or 0)
-    if not form.validate_on_submit() or contractor is None or not contractor.is_active:
+    if contractor is not None and not contractor.serves(ticket.community_id):
+        return _refuse(ticket, NOT_SERVING)
+    if not valid or contractor is None or not contractor.is_active:
         return _refuse(ticket, _l("Choose a contractor."))
     if not lifecycle.can(ticket, "dispatch"):
         return _refuse(ticket, _l("This ticket cannot be assigned now."))

