@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import resource
@@ -111,6 +112,11 @@ def main() -> None:
     parser.add_argument(
         "--job", action="store_true", help="the photo job's CPU per photo only"
     )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="the job's pipeline against the one before issue 14's cuts, interleaved",
+    )
     parser.add_argument("--memory-of", help=argparse.SUPPRESS)
     parser.add_argument("--naive", action="store_true", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
@@ -121,6 +127,9 @@ def main() -> None:
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
     if arguments.job:
         job_cpu(arguments.runs)
+        return
+    if arguments.compare:
+        compare_pipelines(max(arguments.runs, 20))
         return
 
     data = make_phone_jpeg()
@@ -184,6 +193,93 @@ def job_cpu(runs: int) -> None:
             f" p95 {percentile(cpu, 0.95):.1f} ms; target <= {JOB_TARGET_MS:.0f} ms"
             f" for 12 MP: {verdict}; one core sustains {1000 / median:.1f}/s"
         )
+
+
+@contextmanager
+def previous_pipeline():
+    """Makes process_photo work as before the cuts: accurate draft decode, bilinear
+    resize, progressive encodes, thumbnail through a bilinear 2x gap."""
+    from repair.photos import processing
+
+    settings = dict(processing._JPEG_SETTINGS)
+    fast_draft, downscale = processing.fast_draft, processing.downscale
+    resample = processing._RESAMPLE
+    processing._RESAMPLE = Image.Resampling.BILINEAR
+    processing._JPEG_SETTINGS.update(progressive=True, optimize=True)  # as before
+    processing.fast_draft = lambda image: None
+    processing.downscale = lambda image, longest, reducing_gap=2.0: downscale(
+        image, longest
+    )
+    try:
+        yield
+    finally:
+        processing._JPEG_SETTINGS.clear()
+        processing._JPEG_SETTINGS.update(settings)
+        processing.fast_draft, processing.downscale = fast_draft, downscale
+        processing._RESAMPLE = resample
+
+
+def ssim(first: Image.Image, second: Image.Image) -> float:
+    """Returns the mean SSIM of the two images' luma over 8x8 blocks."""
+    import numpy as np
+
+    def blocks(image: Image.Image):
+        pixels = np.asarray(image.convert("L"), dtype=np.float64)
+        height, width = (pixels.shape[0] // 8) * 8, (pixels.shape[1] // 8) * 8
+        pixels = pixels[:height, :width].reshape(height // 8, 8, width // 8, 8)
+        return pixels.swapaxes(1, 2).reshape(height // 8, width // 8, 64)
+
+    a, b = blocks(first), blocks(second)
+    mean_a, mean_b = a.mean(-1), b.mean(-1)
+    covariance = ((a - mean_a[..., None]) * (b - mean_b[..., None])).mean(-1)
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    index = ((2 * mean_a * mean_b + c1) * (2 * covariance + c2)) / (
+        (mean_a**2 + mean_b**2 + c1) * (a.var(-1) + b.var(-1) + c2)
+    )
+    return float(index.mean())
+
+
+def compare_pipelines(runs: int) -> None:
+    """Prints the job's CPU for a 12 MP JPEG now and before the cuts, measured in
+    alternation (the machine is shared: the ratio is the robust figure), and how
+    the display copies differ: SSIM to each other and to a Lanczos reference."""
+    data = make_phone_jpeg()
+
+    def run() -> object:
+        return process_original(data, max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS)
+
+    with previous_pipeline():
+        before = run()
+    after = run()
+    timings: dict[str, list[float]] = {"before": [], "now": []}
+    for index in range(2 * runs):
+        label = "before" if index % 2 else "now"
+        with previous_pipeline() if label == "before" else contextlib.nullcontext():
+            started = time.process_time()
+            run()
+            timings[label].append((time.process_time() - started) * 1000)
+    reference = Image.open(io.BytesIO(data)).transpose(Image.Transpose.ROTATE_270)
+    reference = reference.resize((1200, 1600), Image.Resampling.LANCZOS)
+    decoded = {
+        "before": Image.open(io.BytesIO(before.display)),
+        "now": Image.open(io.BytesIO(after.display)),
+    }
+    medians = {label: statistics.median(values) for label, values in timings.items()}
+    for label, photo in (("before", before), ("now", after)):
+        print(
+            f"photo job, 12 MP JPEG, {label:6s}: CPU median {medians[label]:6.1f} ms"
+            f" (p95 {percentile(timings[label], 0.95):.1f}), display"
+            f" {len(photo.display) / 1e3:.0f} kB, thumbnail"
+            f" {len(photo.thumbnail) / 1e3:.1f} kB, SSIM to a Lanczos reference"
+            f" {ssim(decoded[label], reference):.4f}"
+        )
+    ratio = medians["now"] / medians["before"]
+    print(
+        f"now / before: {ratio:.2f}x CPU ({runs} alternating runs each); SSIM of the"
+        f" two display copies {ssim(decoded['now'], decoded['before']):.4f}; at the"
+        f" issue's idle 125 ms before, now ~{125 * ratio:.0f} ms"
+        f" (target <= {JOB_TARGET_MS:.0f} ms)"
+    )
 
 
 if __name__ == "__main__":
