@@ -117,6 +117,11 @@ def main() -> None:
         action="store_true",
         help="the job's pipeline against the one before issue 14's cuts, interleaved",
     )
+    parser.add_argument(
+        "--sustained",
+        action="store_true",
+        help="two rq workers on 12 MP photos: photos/s, and the delay under that load",
+    )
     parser.add_argument("--memory-of", help=argparse.SUPPRESS)
     parser.add_argument("--naive", action="store_true", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
@@ -130,6 +135,10 @@ def main() -> None:
         return
     if arguments.compare:
         compare_pipelines(max(arguments.runs, 20))
+        return
+    if arguments.sustained:
+        os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))  # both cores
+        sustained(backlog=max(arguments.runs, 40))
         return
 
     data = make_phone_jpeg()
@@ -280,6 +289,170 @@ def compare_pipelines(runs: int) -> None:
         f" issue's idle 125 ms before, now ~{125 * ratio:.0f} ms"
         f" (target <= {JOB_TARGET_MS:.0f} ms)"
     )
+
+
+def sustained(backlog: int, load: float = 0.8, seconds: float = 30.0) -> None:
+    """Prints how many 12 MP photos per second two rq workers (`repairdesk worker`,
+    SimpleWorker) sustain on this machine, from a backlog; then posts reports at
+    ``load`` times that rate for ``seconds`` (the requests run in this process, on
+    the same cores) and prints the delay from each ticket's commit until its display
+    copy exists: what a resident waits to see their photo."""
+    import re
+    import shutil
+    import signal
+    import tempfile
+
+    import psutil
+    import redis
+    import sqlalchemy as sa
+    from bench_submission import variant
+    from common import ROOT, build_app, database, migrate_and_seed, redis_server
+
+    from repair.db import db
+    from repair.models import Entrance, Photo
+    from repair.photos.processing import LocalPhotoStore
+
+    hidden = re.compile(
+        r'name="(csrf_token|submission_key)" type="hidden" value="([^"]*)"'
+    )
+    phone = make_phone_jpeg()
+    work = Path(tempfile.mkdtemp(prefix="bench-photo-jobs-"))
+    workers: list[subprocess.Popen] = []
+    try:
+        with (
+            database(work, "photojobs") as (database_url, database_label),
+            redis_server(work, 13) as (redis_url, redis_label),
+        ):
+            app = build_app(database_url, redis_url, work)
+            refs = migrate_and_seed(app, work)
+            with app.app_context():
+                code = db.session.get(Entrance, refs["entrances"][0]).code
+            client = app.test_client()
+            store = LocalPhotoStore(app.config["PHOTO_DIR"])
+            numbers = iter(range(1, 65025))
+
+            def post() -> None:
+                form = dict(hidden.findall(client.get(f"/q/{code}").get_data(True)))
+                number = next(numbers)
+                response = client.post(
+                    f"/q/{code}",
+                    data={
+                        **form,
+                        "description": f"第{number}次：楼道灯不亮",
+                        "spot": "2楼",
+                        "photos": [(io.BytesIO(variant(phone, number)), "IMG.jpg")],
+                    },
+                    content_type="multipart/form-data",
+                )
+                assert response.status_code == 303, response.status_code
+
+            def photos(after_id: int = 0) -> list:
+                with app.app_context():
+                    rows = db.session.execute(
+                        sa.select(Photo.id, Photo.state, Photo.sha256, Photo.created_at)
+                        .where(Photo.id > after_id)
+                        .order_by(Photo.id)
+                    ).all()
+                    db.session.remove()
+                return rows
+
+            def drained(after_id: int) -> list:
+                deadline = time.monotonic() + 900
+                while time.monotonic() < deadline:
+                    rows = photos(after_id)
+                    if all(row.state != "pending" for row in rows):
+                        return rows
+                    time.sleep(0.1)
+                raise SystemExit("the photo jobs did not finish within 15 minutes")
+
+            print(f"backends: {database_label}; {redis_label}")
+            env = {
+                **os.environ,
+                "PYTHONPATH": str(ROOT),
+                "REPAIRDESK_INSTANCE_PATH": str(work / "instance"),
+                "REPAIRDESK_SECRET_KEY": app.config["SECRET_KEY"],
+                "REPAIRDESK_DATABASE_URL": database_url,
+                "REPAIRDESK_REDIS_URL": redis_url,
+                "REPAIRDESK_PHOTO_DIR": app.config["PHOTO_DIR"],
+            }
+            command = [sys.executable, "-m", "repair.cli", "worker"]
+            with (work / "workers.log").open("ab") as log:
+                workers = [
+                    subprocess.Popen(
+                        [*command, "--without-scheduler"],
+                        env=env,
+                        cwd=ROOT,
+                        stdout=log,
+                        stderr=log,
+                    )
+                    for _ in range(2)
+                ]
+            connection = redis.Redis.from_url(redis_url)
+            deadline = time.monotonic() + 120
+            while connection.scard("rq:workers") < 2 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            time.sleep(1)  # the workers wait on the queue now
+            for worker in workers:  # paused while the backlog is posted
+                worker.send_signal(signal.SIGSTOP)
+            for _ in range(backlog):
+                post()
+            cpu_before = sum(
+                sum(psutil.Process(worker.pid).cpu_times()[:2]) for worker in workers
+            )
+            for worker in workers:
+                worker.send_signal(signal.SIGCONT)
+            rows = drained(0)
+            cpu = (
+                sum(
+                    sum(psutil.Process(worker.pid).cpu_times()[:2])
+                    for worker in workers
+                )
+                - cpu_before
+            )
+            ready = [row for row in rows if row.state == "ready"]
+            made = sorted(store.path(row.sha256).stat().st_mtime for row in ready)
+            rate = (len(made) - 1) / (made[-1] - made[0])
+            print(
+                f"backlog of {backlog} 12 MP photos, 2 workers: {rate:.1f} photos/s"
+                f" ({len(ready)}/{backlog} ready); worker CPU"
+                f" {cpu * 1000 / backlog:.0f} ms per photo;"
+                f" load {os.getloadavg()[0]:.1f}"
+            )
+            last_id = rows[-1].id
+            interval = 1 / (rate * load)
+            started = time.monotonic()
+            posted = 0
+            while time.monotonic() - started < seconds:
+                post()
+                posted += 1
+                pause = started + posted * interval - time.monotonic()
+                if pause > 0:
+                    time.sleep(pause)
+            arrival = posted / (time.monotonic() - started)
+            rows = drained(last_id)
+            delays = []
+            for row in rows:
+                if row.state == "ready":
+                    created = row.created_at
+                    if created.tzinfo is None:
+                        from datetime import UTC
+
+                        created = created.replace(tzinfo=UTC)
+                    made = store.path(row.sha256).stat().st_mtime
+                    delays.append(made - created.timestamp())
+            print(
+                f"reports arriving at {arrival:.1f}/s ({arrival / rate:.0%} of that)"
+                f" for {seconds:.0f} s: display copy after p50"
+                f" {statistics.median(delays):.2f} s, p95"
+                f" {percentile(delays, 0.95):.2f} s, max {max(delays):.2f} s"
+                f" ({len(delays)}/{posted} ready)"
+            )
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
