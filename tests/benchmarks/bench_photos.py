@@ -174,6 +174,7 @@ def main() -> None:
             )
     finally:
         work.unlink(missing_ok=True)
+    compare_pipelines(arguments.runs)
 
 
 JOB_TARGET_MS = 90.0
