@@ -379,3 +379,20 @@ def test_a_short_database_outage_is_ridden_out(app, resident):
         response = resident.submit(reuse_form=True, **TYPED)
     assert response.status_code == 303
     assert _ticket_count(app) == 1
+
+
+def test_the_quota_drops_nothing_while_the_database_is_away(app, resident):
+    size = len(jpeg_bytes())
+    app.config["PHOTO_KEPT_BYTES_PER_CLIENT"] = int(size * 1.5)
+    app.config["SUBMIT_DB_RETRIES"] = "0s"
+    first = _rejected_post(resident, 10)
+    resident.open_form()
+    with _DatabaseAway(app):
+        response = resident.submit(
+            reuse_form=True,
+            photos=[(jpeg_bytes(color=(20, 120, 160)), "second.jpg")],
+            **TYPED,
+        )
+    assert response.status_code == 503
+    kept = _kept_originals(app)
+    assert first in kept and len(kept) == 2  # over the quota, but nothing is lost

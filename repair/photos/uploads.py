@@ -11,6 +11,7 @@ photo job makes the display copy after the commit (repair.photos.jobs).
 from __future__ import annotations
 
 import base64
+import contextlib
 from collections.abc import Iterable
 
 import sqlalchemy as sa
@@ -180,14 +181,20 @@ def finish_upload(target: str):
 
 def _originals_in_use(originals: list[str]) -> set[str]:
     """Returns which of these originals a photo row refers to (a read: the caller's
-    transaction is one that takes no write lock)."""
+    transaction is one that takes no write lock); all of them if the database is
+    away, so that nothing is dropped then (the sweep expires them later)."""
     if not originals:
         return set()
-    return set(
-        db.session.scalars(
-            sa.select(Photo.original).where(Photo.original.in_(originals))
+    try:
+        return set(
+            db.session.scalars(
+                sa.select(Photo.original).where(Photo.original.in_(originals))
+            )
         )
-    )
+    except (sa.exc.OperationalError, sa.exc.InterfaceError):
+        with contextlib.suppress(sa.exc.SQLAlchemyError):
+            db.session.rollback()
+        return set(originals)
 
 
 def _serializer() -> URLSafeSerializer:
