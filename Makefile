@@ -7,7 +7,7 @@ COMPILED := $(CATALOGS:.po=.mo)
 CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: run test test-sqlite test-services bench faults lint format translations \
-	translations-update browser clean classifier
+	translations-update browser clean classifier helpdesk-venv
 
 # The install's own chatter goes to a log; a failure prints its tail.
 INSTALL_LOG := $(VENV)/install.log
@@ -54,6 +54,14 @@ bench: $(BIN)/repairdesk translations
 	@for script in tests/benchmarks/bench_*.py; do \
 		echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
+## helpdesk-venv: django-helpdesk from PyPI in its own venv, for bench_submission.py
+## (then: REPAIRDESK_BENCH_HELPDESK_VENV=$PWD/.helpdesk-venv make bench)
+HELPDESK_VENV ?= .helpdesk-venv
+helpdesk-venv: $(HELPDESK_VENV)/bin/gunicorn
+$(HELPDESK_VENV)/bin/gunicorn:
+	$(PYTHON) -m venv $(HELPDESK_VENV)
+	$(HELPDESK_VENV)/bin/pip install django-helpdesk gunicorn
+
 ## faults: fault runs (Redis killed and restarted empty, a worker killed -9)
 faults: $(BIN)/repairdesk translations
 	@for script in tests/faults/*.py; do \
@@ -80,4 +88,4 @@ translations-update: $(BIN)/repairdesk
 		--width 88 --no-fuzzy-matching
 
 clean:
-	rm -rf $(VENV) instance tests/artifacts .pytest_cache
+	rm -rf $(VENV) $(HELPDESK_VENV) instance tests/artifacts .pytest_cache

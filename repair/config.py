@@ -75,6 +75,10 @@ def default_settings(instance_path: str) -> dict:
         "PHOTOS_PER_TICKET": 3,
         "PHOTO_ORIGINALS_DIR": "",
         "PHOTO_ORIGINAL_TTL": "2h",
+        # Originals kept for forms that may come back: per client (one full form:
+        # 3 photos of 20 MiB, and some) and in all; the oldest go first.
+        "PHOTO_KEPT_BYTES_PER_CLIENT": 64 * 1024 * 1024,
+        "PHOTO_KEPT_BYTES": 256 * 1024 * 1024,
         "KEEP_ORIGINALS": False,
         "SUBMIT_DB_RETRIES": "0.2s 0.5s 1s",
         "SUBMIT_RATE_LIMIT": "20 per hour",

@@ -281,12 +281,13 @@ def test_large_sideways_photo_is_decoded_at_reduced_scale(monkeypatch):
     assert (photo.width, photo.height) == (1200, 1600)
 
 
-def test_display_copy_is_a_progressive_jpeg():
+def test_display_copy_is_a_baseline_jpeg():
+    # Progressive cost the photo job 44 ms of CPU per 12 MP photo for 8 % fewer bytes.
     photo = process(phone_jpeg(size=(2000, 1500)))
 
     display = Image.open(io.BytesIO(photo.display))
     assert display.format == "JPEG" and display.mode == "RGB"
-    assert display.info.get("progressive") or display.info.get("progression")
+    assert not (display.info.get("progressive") or display.info.get("progression"))
     assert max(display.size) == 1600
 
 

@@ -197,6 +197,94 @@ def test_originals_of_abandoned_forms_expire(app, resident):
     assert [p for p in _files_under(originals_dir) if p.is_file()] == []
 
 
+def _kept_originals(app) -> dict[str, int]:
+    """Returns the originals on disk, hash -> bytes (not previews or markers)."""
+    _, originals_dir = _stores(app)
+    return {
+        path.name: path.stat().st_size
+        for path in originals_dir.glob("??/*")
+        if len(path.name) == 64
+    }
+
+
+def _rejected_post(resident, color: int, address: str = "127.0.0.1") -> str:
+    """Posts a form that comes back (no description) with one photo; returns the
+    hash of the photo's original."""
+    photo = jpeg_bytes(color=(color, 120, 160))
+    resident.client.environ_base["REMOTE_ADDR"] = address
+    response = resident.submit(description="", photos=[(photo, "p.jpg")])
+    assert response.status_code == 422 and resident.last_form["kept_photos"]
+    import hashlib
+
+    return hashlib.sha256(photo).hexdigest()
+
+
+def test_kept_originals_of_one_client_stay_within_its_quota_oldest_first(app, resident):
+    # An attack kept 540 MB from 12 rejected posts: each post's originals waited 2 h.
+    size = len(jpeg_bytes())
+    app.config["PHOTO_KEPT_BYTES_PER_CLIENT"] = int(size * 2.5)
+    posted = [_rejected_post(resident, color) for color in (10, 20, 30, 40, 50)]
+
+    kept = _kept_originals(app)
+    assert sum(kept.values()) <= size * 2.5
+    assert sorted(kept) == sorted(posted[-2:])  # the oldest went first
+
+    # Another client's kept photos are not this client's to lose.
+    other = _rejected_post(resident, 60, address="10.0.0.7")
+    assert other in _kept_originals(app) and posted[-1] in _kept_originals(app)
+
+
+def test_kept_originals_of_all_clients_stay_within_the_total(app, resident):
+    size = len(jpeg_bytes())
+    app.config["PHOTO_KEPT_BYTES"] = int(size * 3.5)
+    posted = [
+        _rejected_post(resident, 10 * index, address=f"10.0.0.{index}")
+        for index in range(1, 8)
+    ]
+
+    kept = _kept_originals(app)
+    assert sum(kept.values()) <= size * 3.5
+    assert sorted(kept) == sorted(posted[-3:])
+
+
+def test_the_quota_never_takes_a_tickets_photo_nor_the_form_being_fixed(
+    app, resident, jobs
+):
+    size = len(jpeg_bytes())
+    app.config["PHOTO_KEPT_BYTES_PER_CLIENT"] = int(size * 1.5)
+    resident.report(photos=[(jpeg_bytes(color=(1, 2, 3)), "ticket.jpg")])  # pending
+    with app.app_context():
+        pending = db.session.scalar(sa.select(Photo.original))
+    fixing = _rejected_post(resident, 10)
+    # The resident fixes the form and adds a second photo: the form's first photo
+    # stays though the two are over the quota; the ticket's photo is not "kept".
+    resident.client.environ_base["REMOTE_ADDR"] = "127.0.0.1"
+    response = resident.submit(
+        description="",
+        photos=[(jpeg_bytes(color=(20, 120, 160)), "second.jpg")],
+        reuse_form=True,
+    )
+    assert response.status_code == 422
+    assert {pending, fixing} <= set(_kept_originals(app))
+    _rejected_post(resident, 30)  # a new form: the older kept ones go first
+    assert pending in _kept_originals(app) and fixing not in _kept_originals(app)
+
+    jobs.run_due()
+    with app.app_context():
+        assert db.session.scalar(sa.select(Photo.state)) == "ready"
+
+
+def test_the_sweep_deletes_expired_kept_originals_and_their_markers(app, resident):
+    _rejected_post(resident, 10)
+    _, originals_dir = _stores(app)
+    assert len(list((originals_dir / ".kept").iterdir())) == 1
+    with app.app_context():
+        later = utcnow() + timedelta(hours=3)
+        assert photo_jobs.sweep_photos(now=later)["expired_originals"] == 1
+    assert _kept_originals(app) == {}
+    assert list((originals_dir / ".kept").iterdir()) == []
+
+
 def test_small_upright_jpeg_keeps_its_pixels_and_loses_its_metadata():
     raw = jpeg_bytes(gps=True)
     photo = process_original(raw, max_bytes=10_000_000, max_pixels=50_000_000)
@@ -291,3 +379,20 @@ def test_a_short_database_outage_is_ridden_out(app, resident):
         response = resident.submit(reuse_form=True, **TYPED)
     assert response.status_code == 303
     assert _ticket_count(app) == 1
+
+
+def test_the_quota_drops_nothing_while_the_database_is_away(app, resident):
+    size = len(jpeg_bytes())
+    app.config["PHOTO_KEPT_BYTES_PER_CLIENT"] = int(size * 1.5)
+    app.config["SUBMIT_DB_RETRIES"] = "0s"
+    first = _rejected_post(resident, 10)
+    resident.open_form()
+    with _DatabaseAway(app):
+        response = resident.submit(
+            reuse_form=True,
+            photos=[(jpeg_bytes(color=(20, 120, 160)), "second.jpg")],
+            **TYPED,
+        )
+    assert response.status_code == 503
+    kept = _kept_originals(app)
+    assert first in kept and len(kept) == 2  # over the quota, but nothing is lost

@@ -108,6 +108,8 @@ def _finish(original: str, **values: Any) -> None:
         db.session.commit()
     if not keep or values["state"] == "failed":
         original_store().delete(original)
+    else:
+        original_store().release(original)  # a ticket's now: no longer "kept"
 
 
 @photo_job
@@ -136,10 +138,12 @@ def sweep_photos(now: datetime | None = None, limit: int = 20) -> dict:
 
 
 def expire_originals(now: datetime) -> int:
-    """Deletes originals older than PHOTO_ORIGINAL_TTL that no photo row refers to."""
+    """Deletes originals older than PHOTO_ORIGINAL_TTL that no photo row refers to
+    (with their quota markers); releases the markers of those a photo refers to."""
     ttl = parse_duration(current_app.config.get("PHOTO_ORIGINAL_TTL", "2h"))
     originals = original_store()
     candidates = list(originals.older_than(ttl.total_seconds(), now.timestamp()))
+    originals.kept()  # drops markers whose original is gone
     if not candidates:
         return 0
     with reading():
@@ -152,4 +156,6 @@ def expire_originals(now: datetime) -> int:
     expired = [sha256 for sha256 in candidates if sha256 not in used]
     for sha256 in expired:
         originals.delete(sha256)
+    for sha256 in used:
+        originals.release(sha256)
     return len(expired)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -24,22 +26,74 @@ _KEY = "repairdesk.photos"
 _ORIGINALS_KEY = "repairdesk.photo-originals"
 
 
+@dataclass(frozen=True, slots=True)
+class KeptOriginal:
+    """An original kept for a form that may come back (no ticket refers to it yet)."""
+
+    sha256: str
+    client: str
+    size: int
+    saved_at: float
+
+
 class OriginalStore:
     """Uploaded originals, as they came (EXIF included), in a folder never served:
-    root/ab/<sha256 of the upload>, readable by the app's user only."""
+    root/ab/<sha256 of the upload>, readable by the app's user only.
+
+    While no ticket refers to an original it is "kept" and counts against the quotas
+    of kept originals: a marker root/.kept/<sha256> names the client that sent it.
+    The photo job releases the marker once the original has been processed."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
 
-    def save(self, raw: bytes) -> str:
-        """Keeps the upload and returns its content hash; saving twice is harmless."""
+    def save(self, raw: bytes, client: str = "") -> str:
+        """Keeps the upload and returns its content hash; saving twice is harmless.
+
+        With ``client`` (a key from client_key) the original is marked as kept for
+        that client until it is released or deleted."""
         sha256 = hashlib.sha256(raw).hexdigest()
         target = self.path(sha256)
         if target.is_file():
             os.utime(target)  # a kept photo used again starts its expiry again
         else:
             write_atomically(target, raw, mode=0o600)
+        if client:
+            self._mark(sha256, client)
         return sha256
+
+    def _mark(self, sha256: str, client: str) -> None:
+        # Not synced: a marker lost in a crash leaves its original to the TTL sweep.
+        marker = self.root / ".kept" / sha256
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        temporary = marker.with_name(f".{sha256}.{os.getpid()}.tmp")
+        temporary.write_text(client, encoding="ascii")
+        os.replace(temporary, marker)
+
+    def kept(self) -> list[KeptOriginal]:
+        """Returns the kept originals, oldest first; drops markers whose original is
+        gone."""
+        folder = self.root / ".kept"
+        if not folder.is_dir():
+            return []
+        found = []
+        for marker in folder.iterdir():
+            if not SHA256_HEX.fullmatch(marker.name):
+                continue
+            try:
+                stat = self.path(marker.name).stat()
+                client = marker.read_text(encoding="ascii")
+            except FileNotFoundError:
+                with contextlib.suppress(FileNotFoundError):
+                    marker.unlink()
+                continue
+            found.append(KeptOriginal(marker.name, client, stat.st_size, stat.st_mtime))
+        return sorted(found, key=lambda item: (item.saved_at, item.sha256))
+
+    def release(self, sha256: str) -> None:
+        """Stops counting an original as kept: a ticket refers to it now."""
+        with contextlib.suppress(FileNotFoundError):
+            (self.root / ".kept" / sha256).unlink()
 
     def path(self, sha256: str, variant: str = "") -> Path:
         """Returns where an original (or its ".preview") lives; ValueError if bad."""
@@ -58,10 +112,11 @@ class OriginalStore:
         return self.path(sha256).read_bytes()
 
     def delete(self, sha256: str) -> None:
-        """Deletes the original and its preview, if they exist."""
+        """Deletes the original, its preview and its marker, if they exist."""
         for variant in ("", ".preview"):
             with contextlib.suppress(FileNotFoundError):
                 self.path(sha256, variant).unlink()
+        self.release(sha256)
 
     def older_than(self, seconds: float, now: float | None = None) -> Iterator[str]:
         """Yields the hashes of originals last saved more than ``seconds`` ago."""
@@ -71,6 +126,61 @@ class OriginalStore:
         for path in self.root.glob("??/*"):
             if SHA256_HEX.fullmatch(path.name) and path.stat().st_mtime < cutoff:
                 yield path.name
+
+
+def client_key(address: str | None) -> str:
+    """Returns a client's key for the quotas: a keyed hash of its address (the
+    address itself is not written to disk)."""
+    secret = str(current_app.config.get("SECRET_KEY") or "").encode()
+    digest = hmac.new(secret, (address or "-").encode(), hashlib.sha256)
+    return digest.hexdigest()[:32]
+
+
+def enforce_kept_quota(
+    originals: OriginalStore,
+    client: str,
+    *,
+    per_client: int,
+    total: int,
+    protected: Iterable[str],
+    in_use: Callable[[list[str]], set[str]],
+) -> list[str]:
+    """Deletes kept originals, oldest first, until the client's kept bytes are at
+    most ``per_client`` and everyone's at most ``total``; returns their hashes.
+
+    ``protected`` (the post being answered) is never deleted, nor an original that
+    ``in_use`` says a ticket refers to (it is released instead): the database is only
+    asked when a quota is exceeded."""
+    kept = originals.kept()
+
+    def over() -> bool:
+        mine = sum(item.size for item in kept if item.client == client)
+        return mine > per_client or sum(item.size for item in kept) > total
+
+    if not over():
+        return []
+    used = in_use([item.sha256 for item in kept])
+    for sha256 in used:
+        originals.release(sha256)
+    keep = set(protected)
+    kept = [item for item in kept if item.sha256 not in used]
+    dropped: list[str] = []
+    for quota, mine_only in ((per_client, True), (total, False)):
+        candidates = [
+            item
+            for item in kept
+            if item.sha256 not in keep and (item.client == client or not mine_only)
+        ]
+        counted = [item for item in kept if item.client == client or not mine_only]
+        excess = sum(item.size for item in counted) - quota
+        for item in candidates:  # oldest first
+            if excess <= 0:
+                break
+            originals.delete(item.sha256)
+            dropped.append(item.sha256)
+            kept.remove(item)
+            excess -= item.size
+    return dropped
 
 
 def init_app(app: Flask) -> None:

@@ -11,8 +11,10 @@ photo job makes the display copy after the commit (repair.photos.jobs).
 from __future__ import annotations
 
 import base64
+import contextlib
 from collections.abc import Iterable
 
+import sqlalchemy as sa
 from flask import current_app, jsonify, redirect, request
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -32,7 +34,13 @@ from repair.photos.processing import (
     read_limited,
     write_atomically,
 )
-from repair.photos.store import original_store, photo_store, take_photo
+from repair.photos.store import (
+    client_key,
+    enforce_kept_quota,
+    original_store,
+    photo_store,
+    take_photo,
+)
 
 PHOTO_ERRORS = {
     "empty": _l("The file “%(name)s” is empty. Please take the photo again."),
@@ -92,6 +100,21 @@ class PhotoUploads:
             self.errors.append(
                 _l("At most %(n)s photos; we kept the first %(n)s.", n=self.limit)
             )
+        if self.deferred and uploads[:room]:
+            self._enforce_quota()
+
+    def _enforce_quota(self) -> None:
+        """Keeps the originals of posts that may come back within their quotas (per
+        client and in all): the oldest others go first, never this post's."""
+        config = current_app.config
+        enforce_kept_quota(
+            original_store(),
+            client_key(request.remote_addr),
+            per_client=int(config["PHOTO_KEPT_BYTES_PER_CLIENT"]),
+            total=int(config["PHOTO_KEPT_BYTES"]),
+            protected=[item["original"] for item in self.kept if "original" in item],
+            in_use=_originals_in_use,
+        )
 
     def _take_one(self, upload: FileStorage, max_bytes: int) -> dict:
         if upload.content_length and upload.content_length > max_bytes:
@@ -105,7 +128,7 @@ class PhotoUploads:
             max_bytes=max_bytes,
             max_pixels=int(current_app.config["PHOTO_MAX_PIXELS"]),
         )
-        original = original_store().save(raw)
+        original = original_store().save(raw, client_key(request.remote_addr))
         return {
             "original": original,
             "w": header.width,
@@ -154,6 +177,24 @@ def finish_upload(target: str):
     if request.headers.get("X-Requested-With") == "fetch":
         return jsonify(redirect=target)
     return redirect(target, code=303)
+
+
+def _originals_in_use(originals: list[str]) -> set[str]:
+    """Returns which of these originals a photo row refers to (a read: the caller's
+    transaction is one that takes no write lock); all of them if the database is
+    away, so that nothing is dropped then (the sweep expires them later)."""
+    if not originals:
+        return set()
+    try:
+        return set(
+            db.session.scalars(
+                sa.select(Photo.original).where(Photo.original.in_(originals))
+            )
+        )
+    except (sa.exc.OperationalError, sa.exc.InterfaceError):
+        with contextlib.suppress(sa.exc.SQLAlchemyError):
+            db.session.rollback()
+        return set(originals)
 
 
 def _serializer() -> URLSafeSerializer:
