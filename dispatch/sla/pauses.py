@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 
 import redis
@@ -26,7 +27,8 @@ def plan_resume(ticket: Ticket, pause_id: int, when: datetime) -> None:
     ticket_id = ticket.id
 
     def schedule() -> None:
-        try:
+        # Without Redis the sweep resumes it (resume_due_pauses).
+        with contextlib.suppress(redis.RedisError, OSError):
             get_queue(app, SLA_QUEUE_NAME).enqueue_at(
                 not_before(when),
                 resume_if_due,
@@ -35,8 +37,6 @@ def plan_resume(ticket: Ticket, pause_id: int, when: datetime) -> None:
                 job_id=resume_job_id(pause_id),
                 result_ttl=3600,
             )
-        except (redis.RedisError, OSError):
-            pass  # the sweep resumes it (resume_due_pauses)
 
     after_commit(schedule, key=("pause-resume", pause_id))
 
