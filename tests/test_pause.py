@@ -257,9 +257,7 @@ def test_a_refused_pause_leaves_the_clock_running(app, story, jobs):
     assert story.events().count("pause_refused") == 1
 
 
-def test_a_change_of_urgency_during_a_pause_keeps_the_time_already_paused(
-    app, story
-):
+def test_a_change_of_urgency_during_a_pause_keeps_the_time_already_paused(app, story):
     # A first pause of 30 min, then a second one still running.
     story.at(timedelta(minutes=10))
     story.ask(START + timedelta(hours=5))
@@ -365,3 +363,34 @@ def test_bad_pause_requests_get_a_clear_message(app, story, fields, message):
         assert response.status_code == 422
         assert message in response.get_data(as_text=True)
         assert pauses == []
+
+
+def test_statistics_count_compliance_with_and_without_paused_time_and_pauses(
+    app, client, story
+):
+    story.at(timedelta(hours=1))
+    story.ask(START + timedelta(hours=5))
+    story.approve()
+    story.at(timedelta(hours=3))
+    story.resume_by_contractor()  # 2 h
+    story.at(timedelta(hours=4))
+    story.ask(START + timedelta(hours=8))
+    story.approve()
+    story.at(timedelta(hours=4, minutes=30))
+    story.resume_by_contractor()  # 30 min
+    # On site 25 h after the report: on time by the moved deadline (26 h 30 min),
+    # late had the paused time counted (24 h).
+    story.at(DAY + timedelta(hours=1))
+    story.contractor.tap(story.link, "arrive")
+    html = client.get("/board/stats?from=2026-11-01&to=2026-11-30").get_data(
+        as_text=True
+    )
+    general = html.split('id="clock-general_on_site"')[1]
+    assert general.startswith(' data-met="1" data-late="0"')
+    raw = general.split('id="clock-general_on_site-paused-time"')[1]
+    assert raw.startswith(' data-met="0" data-late="1"')
+    with app.app_context():
+        contractor_id = story.ticket().contractor_id
+    row = html.split(f'id="scorecard-{contractor_id}"')[1].split("</tr>")[0]
+    assert 'data-pauses="2"' in row and 'data-paused-seconds="9000"' in row
+    assert "2 小时 30 分钟" in row or "2 h 30 min" in row
