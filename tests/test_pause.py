@@ -15,7 +15,7 @@ from dispatch.sla.escalation import job_id
 from dispatch.sla.pauses import resume_job_id
 from dispatch.sla.sweep import sweep
 from repair.db import db
-from repair.models import PauseState, Ticket, TicketPause, Urgency
+from repair.models import PauseState, Ticket, Urgency
 from tests.actions import ContractorActions
 from tests.factories import find_ticket
 
