@@ -394,3 +394,28 @@ def test_statistics_count_compliance_with_and_without_paused_time_and_pauses(
     row = html.split(f'id="scorecard-{contractor_id}"')[1].split("</tr>")[0]
     assert 'data-pauses="2"' in row and 'data-paused-seconds="9000"' in row
     assert "2 小时 30 分钟" in row or "2 h 30 min" in row
+
+
+def test_a_clock_paused_now_is_not_yet_due_unless_paused_time_counts(
+    app, client, story
+):
+    story.at(timedelta(hours=1))
+    story.ask(START + timedelta(days=3))
+    story.approve()
+    # A day and a half later, still paused: by the moved deadline nothing is due
+    # yet; counting the paused time, the arrival is overdue.
+    story.at(DAY + timedelta(hours=12))
+    html = client.get("/board/stats?from=2026-11-01&to=2026-11-30").get_data(
+        as_text=True
+    )
+    general = html.split('id="clock-general_on_site"')[1]
+    assert general.startswith(
+        ' data-met="0" data-late="0" data-overdue="0" data-pending="1"'
+    )
+    raw = general.split('id="clock-general_on_site-paused-time"')[1]
+    assert raw.startswith(' data-met="0" data-late="0" data-overdue="1"')
+    with app.app_context():
+        contractor_id = story.ticket().contractor_id
+    row = html.split(f'id="scorecard-{contractor_id}"')[1].split("</tr>")[0]
+    # The running pause counts up to now: 35 h 0 min.
+    assert 'data-pauses="1"' in row and 'data-paused-seconds="126000"' in row
