@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import Flask
 
 from dispatch.assignment.intake import on_ticket_opened
@@ -9,6 +11,7 @@ from dispatch.messaging.notify import on_event
 from dispatch.seed import seed_demo_routes
 from dispatch.sla.clock import replans
 from dispatch.sla.escalation import on_reopened, plan_jobs
+from dispatch.sla.pauses import plan_resume
 from repair import signals
 
 
@@ -27,6 +30,11 @@ def _on_event_recorded(_sender, *, ticket, event, **_) -> None:
     on_event(ticket, event)
     if event.action == "reopen":
         on_reopened(ticket, event, event.at)
+    if event.action == "pause_approved":
+        data = event.data or {}
+        plan_resume(
+            ticket, data["pause_id"], datetime.fromisoformat(data["resume_expected_at"])
+        )
     if replans(event.action):
         plan_jobs(ticket)
 

@@ -14,20 +14,27 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask
 
 from repair import signals
 from repair.db import after_commit, db, utcnow
 from repair.models import (
+    CLOCK_DEADLINES,
+    CLOCK_MET_BY,
     OPEN_STATUSES,
+    PAUSABLE_STATUSES,
+    PAUSED_CLOCKS,
     WORKING_STATUSES,
     ActorType,
     Category,
     Channel,
     Entrance,
     Lift,
+    PauseState,
     Ticket,
     TicketEvent,
+    TicketPause,
     TicketStatus,
     Urgency,
 )
@@ -93,6 +100,7 @@ OWNED_FIELDS = frozenset(
     {"status", "id", "number", "updated_at"}
     | {name for move in TRANSITIONS.values() for name in move.sets + move.clears}
     | {name for move in TRANSITIONS.values() for name in move.fills}
+    | {"paused_at", "paused_seconds"}
 )
 
 
@@ -233,6 +241,8 @@ def restart_clocks(
     """Sets new deadlines (e.g. after a reopen) and records it."""
     for name in DEADLINE_FIELDS:
         setattr(ticket, name, deadlines.get(name))
+    # The new deadlines count from now: earlier pauses no longer move them.
+    ticket.paused_seconds = 0.0
     ticket.updated_at = now or utcnow()
     return record_event(
         ticket,
@@ -319,6 +329,9 @@ def transition(
     now = now or utcnow()
     move = TRANSITIONS[action]
     previous = ticket.status
+    # Whatever moves the ticket on (arrival, completion, a handover …) ends a pause
+    # and makes a request nobody decided moot.
+    _settle_pause(ticket, actor, now, how=action)
     for name, value in payload.items():
         if not hasattr(Ticket, name) or name in OWNED_FIELDS:
             raise AttributeError(f"not a payload field for transitions: {name}")
@@ -341,6 +354,192 @@ def transition(
         to_status=move.target,
         note=note,
         data=data,
+    )
+
+
+# --- Pauses (挂起): the contractor asks, the officer decides, the clocks stand still
+
+
+def open_pause(ticket: Ticket) -> TicketPause | None:
+    """Returns the ticket's pause that is asked for or running, if there is one."""
+    return db.session.scalar(
+        sa.select(TicketPause)
+        .where(
+            TicketPause.ticket_id == ticket.id,
+            TicketPause.state.in_((PauseState.REQUESTED, PauseState.ACTIVE)),
+        )
+        .order_by(TicketPause.id.desc())
+        .limit(1)
+    )
+
+
+def can_request_pause(ticket: Ticket) -> bool:
+    """Returns whether the contractor may ask to pause now (they hold the job and
+    nothing is asked for or running yet)."""
+    return ticket.status in PAUSABLE_STATUSES and open_pause(ticket) is None
+
+
+def request_pause(
+    ticket: Ticket,
+    actor: Actor,
+    now: datetime | None = None,
+    *,
+    reason: str,
+    resume_expected_at: datetime,
+    contractor_id: int | None = None,
+) -> TicketPause:
+    """Records the contractor's request to pause the on-site clock, with the reason
+    and the expected resume time; the clocks run on until the officer approves."""
+    lock(ticket)
+    now = now or utcnow()
+    if not can_request_pause(ticket) or resume_expected_at <= now:
+        raise TransitionNotAllowed(ticket, "request_pause")
+    pause = TicketPause(
+        ticket=ticket,
+        contractor_id=contractor_id,
+        state=PauseState.REQUESTED,
+        reason=reason,
+        resume_expected_at=resume_expected_at,
+        requested_at=now,
+    )
+    db.session.add(pause)
+    db.session.flush()
+    ticket.updated_at = now
+    record_event(
+        ticket,
+        "pause_requested",
+        actor,
+        now,
+        note=reason,
+        data={
+            "pause_id": pause.id,
+            "resume_expected_at": resume_expected_at.isoformat(),
+        },
+    )
+    return pause
+
+
+def _pending_request(ticket: Ticket, action: str, pause_id: int | None):
+    lock(ticket)
+    pause = open_pause(ticket)
+    if (
+        pause is None
+        or pause.state is not PauseState.REQUESTED
+        or (pause_id is not None and pause.id != pause_id)
+        or ticket.status not in PAUSABLE_STATUSES
+    ):
+        raise TransitionNotAllowed(ticket, action)
+    return pause
+
+
+def approve_pause(
+    ticket: Ticket,
+    actor: Actor,
+    now: datetime | None = None,
+    *,
+    pause_id: int | None = None,
+) -> TicketEvent:
+    """Approves the pending request (the one the officer saw, if ``pause_id``): the
+    paused clocks stop now."""
+    pause = _pending_request(ticket, "approve_pause", pause_id)
+    now = now or utcnow()
+    pause.state = PauseState.ACTIVE
+    pause.decided_at = pause.started_at = now
+    pause.decided_by = actor.name
+    ticket.paused_at = now
+    ticket.updated_at = now
+    return record_event(
+        ticket,
+        "pause_approved",
+        actor,
+        now,
+        data={
+            "pause_id": pause.id,
+            "resume_expected_at": pause.resume_expected_at.isoformat(),
+        },
+    )
+
+
+def refuse_pause(
+    ticket: Ticket,
+    actor: Actor,
+    now: datetime | None = None,
+    *,
+    note: str | None = None,
+    pause_id: int | None = None,
+) -> TicketEvent:
+    """Refuses the pending request: the clocks never stopped."""
+    pause = _pending_request(ticket, "refuse_pause", pause_id)
+    now = now or utcnow()
+    pause.state = PauseState.REFUSED
+    pause.decided_at = now
+    pause.decided_by = actor.name
+    pause.decision_note = note
+    ticket.updated_at = now
+    return record_event(
+        ticket, "pause_refused", actor, now, note=note, data={"pause_id": pause.id}
+    )
+
+
+def resume(
+    ticket: Ticket, actor: Actor, now: datetime | None = None, *, how: str
+) -> TicketEvent:
+    """Ends the running pause (the clocks go on, their deadlines moved by the time
+    paused), or withdraws a request not yet decided. ``how``: contractor, officer or
+    expected (the expected time came)."""
+    lock(ticket)
+    now = now or utcnow()
+    if open_pause(ticket) is None:
+        raise TransitionNotAllowed(ticket, "resume")
+    return _settle_pause(ticket, actor, now, how=how)
+
+
+def _settle_pause(
+    ticket: Ticket, actor: Actor, now: datetime, *, how: str
+) -> TicketEvent | None:
+    pause = open_pause(ticket)
+    if pause is None:
+        return None
+    ticket.updated_at = now
+    pause.ended_at = now
+    if pause.state is PauseState.REQUESTED:
+        withdrawn = how == "contractor"
+        pause.state = PauseState.WITHDRAWN if withdrawn else PauseState.LAPSED
+        pause.ended_how = how
+        return record_event(
+            ticket,
+            "pause_withdrawn" if withdrawn else "pause_lapsed",
+            actor,
+            now,
+            data={"pause_id": pause.id, "how": how},
+        )
+    paused = now - (ticket.paused_at or now)
+    moved = {}
+    for clock in PAUSED_CLOCKS:
+        column = CLOCK_DEADLINES[clock]
+        due = getattr(ticket, column)
+        if due is not None and all(
+            getattr(ticket, met) is None for met in CLOCK_MET_BY[clock]
+        ):
+            setattr(ticket, column, due + paused)
+            moved[column] = (due + paused).isoformat()
+    if moved:
+        ticket.paused_seconds = (ticket.paused_seconds or 0.0) + paused.total_seconds()
+    ticket.paused_at = None
+    pause.state = PauseState.ENDED
+    pause.ended_how = how
+    pause.paused_seconds = paused.total_seconds()
+    return record_event(
+        ticket,
+        "resumed",
+        actor,
+        now,
+        data={
+            "pause_id": pause.id,
+            "how": how,
+            "paused_seconds": paused.total_seconds(),
+            "moved": moved,
+        },
     )
 
 

@@ -53,6 +53,10 @@ CLOCK_MET_BY = {
     "on_site": ("on_site_at", "completed_at"),
     "hotline": ("completed_at",),
 }
+#: The clocks an approved pause (挂起) stops: their deadlines move by the time paused.
+PAUSED_CLOCKS = ("on_site",)
+#: The states in which a contractor may ask to pause (they hold the job).
+PAUSABLE_STATUSES = (TicketStatus.ACCEPTED, TicketStatus.ON_SITE)
 
 
 class Urgency(str, enum.Enum):
@@ -336,6 +340,12 @@ class Ticket(db.Model):
     next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: When the escalation ladder first acted on the ticket (lifecycle.escalate).
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: When the current approved pause began (挂起), None while the clocks run.
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Seconds of every ended pause: the PAUSED_CLOCKS' deadlines moved by this.
+    paused_seconds: Mapped[float] = mapped_column(
+        sa.Float, default=0.0, server_default="0"
+    )
 
     community: Mapped[Community] = relationship()
     entrance: Mapped[Entrance | None] = relationship()
@@ -350,9 +360,17 @@ class Ticket(db.Model):
     )
     rating: Mapped[Rating | None] = relationship()
     followers: Mapped[list[TicketFollower]] = relationship(order_by="TicketFollower.id")
+    pauses: Mapped[list[TicketPause]] = relationship(
+        back_populates="ticket", order_by="TicketPause.id"
+    )
+
+    def is_clock_paused(self, clock: str) -> bool:
+        """Returns whether an approved pause stops this clock now."""
+        return self.paused_at is not None and clock in PAUSED_CLOCKS
 
     def pending_clocks(self) -> list[tuple[str, datetime]]:
-        """Returns (clock, deadline) for every clock not yet met, soonest first."""
+        """Returns (clock, deadline) for every running clock not yet met, soonest
+        first (a paused clock has no deadline until it resumes)."""
         if self.status not in WORKING_STATUSES:
             return []
         pending = [
@@ -360,6 +378,7 @@ class Ticket(db.Model):
             for clock, column in CLOCK_DEADLINES.items()
             if getattr(self, column) is not None
             and all(getattr(self, met) is None for met in CLOCK_MET_BY[clock])
+            and not self.is_clock_paused(clock)
         ]
         return sorted(pending, key=lambda item: item[1])
 
@@ -442,6 +461,44 @@ class Photo(db.Model):
     def is_pending(self) -> bool:
         """Returns whether the display copy is still being made."""
         return self.state == "pending"
+
+
+class PauseState(str, enum.Enum):
+    REQUESTED = "requested"  # waiting for the officer
+    REFUSED = "refused"
+    WITHDRAWN = "withdrawn"  # the contractor went on before the officer decided
+    LAPSED = "lapsed"  # the ticket moved on (arrival, handover …) before a decision
+    ACTIVE = "active"  # approved: the clocks stand still
+    ENDED = "ended"
+
+
+class TicketPause(db.Model):
+    """A contractor's request to pause the on-site clock (挂起), and what became of
+    it; an approved one records how long the clocks stood still."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("ticket.id"), index=True)
+    contractor_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("contractor.id"), index=True
+    )
+    state: Mapped[PauseState] = mapped_column(stored_enum(PauseState), index=True)
+    reason: Mapped[str] = mapped_column(sa.String(200))
+    #: When the contractor expects to go on; the clocks resume by themselves then.
+    resume_expected_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(sa.String(120))
+    decision_note: Mapped[str | None] = mapped_column(sa.String(200))
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: contractor | officer | expected (the expected time came) | the action that
+    #: ended it (arrive, complete, dispatch …)
+    ended_how: Mapped[str | None] = mapped_column(sa.String(32))
+    #: How long the clocks stood still (set when the pause ends).
+    paused_seconds: Mapped[float | None] = mapped_column(sa.Float)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="pauses")
+    contractor: Mapped[Contractor | None] = relationship()
 
 
 class TicketCounter(db.Model):

@@ -120,3 +120,34 @@ def complete(
         completion_note=note or None,
     )
     return True
+
+
+def request_pause(
+    assignment: Assignment,
+    channel: Channel,
+    reason: str,
+    resume_expected_at: datetime,
+    now: datetime | None = None,
+):
+    """Asks the officer to pause the on-site clock (挂起) until the expected time."""
+    ticket = _take(assignment)
+    return lifecycle.request_pause(
+        ticket,
+        actor_for(assignment, channel),
+        now or utcnow(),
+        reason=reason,
+        resume_expected_at=resume_expected_at,
+        contractor_id=assignment.contractor_id,
+    )
+
+
+def resume(assignment: Assignment, channel: Channel, now: datetime | None = None):
+    """Goes on with the job: ends the pause, or withdraws a request not yet decided;
+    False if there is none (a repeated tap, or the officer acted first)."""
+    ticket = _take(assignment)
+    if lifecycle.open_pause(ticket) is None:
+        return False
+    lifecycle.resume(
+        ticket, actor_for(assignment, channel), now or utcnow(), how="contractor"
+    )
+    return True

@@ -96,6 +96,21 @@ class DuplicateForm(FlaskForm):
     original = StringField(_l("Original ticket number"), validators=[DataRequired()])
 
 
+class PauseDecisionForm(FlaskForm):
+    """Approve, refuse or end a pause: the request the officer saw, and a note."""
+
+    pause_id = HiddenField()
+    note = StringField(_l("Note (optional)"), validators=[Optional(), Length(max=200)])
+
+    def seen_pause_id(self) -> int | None:
+        """Returns the id of the request on the officer's page (None if absent)."""
+        text = (self.pause_id.data or "").strip()
+        if not text:
+            return None
+        # Anything but a plausible id matches no request (and is refused).
+        return int(text) if text.isascii() and text.isdigit() and len(text) < 12 else 0
+
+
 class SimpleForm(FlaskForm):
     note = StringField(_l("Note (optional)"), validators=[Optional(), Length(max=500)])
 

@@ -34,6 +34,7 @@ from dispatch.board.forms import (
     DuplicateForm,
     FileForm,
     NoteForm,
+    PauseDecisionForm,
     ReasonForm,
     SimpleForm,
     TriageForm,
@@ -54,6 +55,7 @@ from repair.models import (
     Channel,
     Contractor,
     Entrance,
+    PauseState,
     Ticket,
     TicketEvent,
     TicketFollower,
@@ -67,8 +69,9 @@ bp = Blueprint("board", __name__, url_prefix="/board")
 S = TicketStatus
 
 #: In the order of what presses most (a phone shows them one under another).
-SECTIONS = ("breached", "urgent", "triage", "general", "confirm")
+SECTIONS = ("breached", "urgent", "triage", "general", "paused", "confirm")
 SECTION_TITLES = {
+    "paused": _l("Paused"),
     "triage": _l("Needs triage"),
     "urgent": _l("Urgent"),
     "general": _l("General"),
@@ -147,7 +150,11 @@ def section_condition(section: str, now: datetime):
     "breached", whatever its triage (the officer and supervisor were alerted by
     SMS: the board says the same). Urgent tickets are in "urgent" as soon as the
     classifier says so, confirmed or not; "triage" holds the rest unconfirmed."""
-    working = Ticket.status.in_(WORKING_STATUSES)
+    paused = Ticket.paused_at.is_not(None)
+    if section == "paused":
+        return sa.and_(Ticket.status.in_(WORKING_STATUSES), paused)
+    # A paused ticket shows under "paused" only (已挂起): its clock stands still.
+    working = sa.and_(Ticket.status.in_(WORKING_STATUSES), sa.not_(paused))
     confirmed = Ticket.urgency_confirmed_at.is_not(None)
     late = sa.or_(Ticket.next_due_at < now, Ticket.escalated_at.is_not(None))
     on_time = sa.not_(late)
@@ -254,7 +261,7 @@ def load_sections(args, now: datetime) -> list[dict]:
     for name, condition in conditions.items():
         order = (
             (Ticket.updated_at.desc(),)
-            if name in ("confirm", "ended")
+            if name in ("confirm", "ended", "paused")
             else (Ticket.next_due_at.asc().nulls_last(), Ticket.id)
         )
         chosen[name] = db.session.scalars(
@@ -412,6 +419,8 @@ def _ticket_page(ticket: Ticket, status: int = 200, revealed: bool = False):
                 .order_by(Assignment.id)
             ).all(),
             next_due=ticket.next_deadline(),
+            pause=lifecycle.open_pause(ticket),
+            pause_form=PauseDecisionForm(),
             now=utcnow(),
             can=lambda action: lifecycle.can(ticket, action),
             is_open=lifecycle.is_open(ticket),
@@ -541,6 +550,52 @@ def note(number: str):
         lifecycle.record_event(ticket, "note", _officer(), note=form.note.data.strip())
         db.session.commit()
     return _back(ticket)
+
+
+@bp.post("/t/<number>/pause/approve")
+@staff_only
+def approve_pause(number: str):
+    """Approves the contractor's request: the on-site clock stops until it resumes."""
+    ticket = ticket_or_404(number)
+    form = PauseDecisionForm()
+    if not form.validate_on_submit():
+        return _refuse(ticket, _l("Nothing was changed."))
+    lifecycle.approve_pause(ticket, _officer(), pause_id=form.seen_pause_id())
+    db.session.commit()
+    return _back(ticket, _l("Pause approved: the on-site clock stands still."))
+
+
+@bp.post("/t/<number>/pause/refuse")
+@staff_only
+def refuse_pause(number: str):
+    """Refuses the contractor's request: the clock runs on; they hear why by SMS."""
+    ticket = ticket_or_404(number)
+    form = PauseDecisionForm()
+    if not form.validate_on_submit():
+        return _refuse(ticket, _l("Nothing was changed."))
+    lifecycle.refuse_pause(
+        ticket,
+        _officer(),
+        note=(form.note.data or "").strip() or None,
+        pause_id=form.seen_pause_id(),
+    )
+    db.session.commit()
+    return _back(ticket, _l("Pause refused: the clock runs on."))
+
+
+@bp.post("/t/<number>/pause/resume")
+@staff_only
+def resume_pause(number: str):
+    """Ends the pause now: the clock goes on, its deadline moved by the time paused."""
+    ticket = ticket_or_404(number)
+    if not PauseDecisionForm().validate_on_submit():
+        return _refuse(ticket, _l("Nothing was changed."))
+    pause = lifecycle.open_pause(ticket)
+    if pause is None or pause.state is not PauseState.ACTIVE:
+        raise lifecycle.TransitionNotAllowed(ticket, "resume")
+    lifecycle.resume(ticket, _officer(), how="officer")
+    db.session.commit()
+    return _back(ticket, _l("The clock runs again."))
 
 
 @bp.post("/t/<number>/ask-photo")

@@ -1,6 +1,10 @@
-"""The contractor's forms on the job page: accept or arrive, decline, complete."""
+"""The contractor's forms on the job page: accept or arrive, decline, pause,
+complete."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -36,6 +40,62 @@ class DeclineForm(FlaskForm):
     detail = StringField(
         _l("Details (optional)"), validators=[Optional(), Length(max=200)]
     )
+
+
+PAUSE_REASONS = [
+    ("parts", _l("Waiting for parts")),
+    ("access", _l("No access to the flat or room")),
+    ("weather", _l("Weather or safety")),
+    ("other", _l("Other")),
+]
+#: The furthest ahead a pause may be expected to end.
+PAUSE_LONGEST = timedelta(days=14)
+LOCAL_INPUT = "%Y-%m-%dT%H:%M"
+
+
+def parse_local_input(text: str | None, zone: str) -> datetime | None:
+    """Returns a datetime-local input's value ("2026-11-22T18:00", the community's
+    time) as UTC, or None if it is not one."""
+    try:
+        local = datetime.strptime((text or "").strip()[:16], LOCAL_INPUT)
+        return local.replace(tzinfo=ZoneInfo(zone)).astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
+class PauseForm(FlaskForm):
+    """The contractor's request to pause the on-site clock (挂起)."""
+
+    reason = SelectField(
+        _l("Why?"),
+        choices=[SelectChoice(value, label) for value, label in PAUSE_REASONS],
+    )
+    detail = StringField(
+        _l("Details"),
+        validators=[
+            DataRequired(_l("Please say what you are waiting for.")),
+            Length(max=150, message=_l("At most 150 characters, please.")),
+        ],
+        filters=[strip],
+    )
+    resume_at = StringField(
+        _l("Expected to go on at"),
+        validators=[DataRequired(_l("Please give the time you expect to go on."))],
+    )
+
+    def resume_time(self, zone: str, now: datetime) -> datetime | None:
+        """Returns the expected resume time in UTC, or None with the field's error
+        set (not a time, in the past, or too far ahead)."""
+        when = parse_local_input(self.resume_at.data, zone)
+        if when is None:
+            self.resume_at.errors = [_l("Please give a date and time.")]
+        elif when <= now:
+            self.resume_at.errors = [_l("The expected time must be in the future.")]
+        elif when > now + PAUSE_LONGEST:
+            self.resume_at.errors = [_l("A pause can last at most 14 days.")]
+        else:
+            return when
+        return None
 
 
 class CompleteForm(FlaskForm):

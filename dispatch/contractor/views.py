@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import (
@@ -21,9 +21,12 @@ from dispatch.assignment import work
 from dispatch.assignment.rework import rework_of
 from dispatch.contractor.forms import (
     DECLINE_REASONS,
+    LOCAL_INPUT,
+    PAUSE_REASONS,
     ActionForm,
     CompleteForm,
     DeclineForm,
+    PauseForm,
 )
 from dispatch.contractor.tokens import (
     assignment_id_from,
@@ -33,12 +36,15 @@ from dispatch.contractor.tokens import (
 from dispatch.models import Assignment, EndReason
 from repair import lifecycle
 from repair.db import db, utcnow
-from repair.i18n import zone_name
+from repair.i18n import local_time, zone_name
 from repair.models import Channel, Ticket, TicketStatus
 from repair.photos.uploads import ACCEPT_ATTRIBUTE, PhotoUploads, finish_upload
 from repair.security import csrf, limiter
 
 bp = Blueprint("contractor", __name__)
+
+#: The expected resume time the pause form suggests (the contractor changes it).
+PAUSE_SUGGESTED = timedelta(hours=4)
 
 
 class LinkProblem(Exception):
@@ -104,7 +110,11 @@ def next_deadline(assignment: Assignment) -> tuple[str, datetime] | None:
     ticket = assignment.ticket
     if lifecycle.can(ticket, "accept") and ticket.contact_due_at:
         return "contact", ticket.contact_due_at
-    if lifecycle.can(ticket, "arrive") and ticket.on_site_due_at:
+    if (
+        lifecycle.can(ticket, "arrive")
+        and ticket.on_site_due_at
+        and not ticket.is_clock_paused("on_site")
+    ):
         return "on_site", ticket.on_site_due_at
     return None
 
@@ -184,13 +194,24 @@ def _ticket_target(number: str) -> str | None:
 
 
 def _page(
-    assignment: Assignment, token: str, complete_form=None, photo_errors=(), kept=()
+    assignment: Assignment,
+    token: str,
+    complete_form=None,
+    photo_errors=(),
+    kept=(),
+    pause_form=None,
 ):
     status = (
         422
-        if complete_form is not None and (photo_errors or complete_form.errors)
+        if (complete_form is not None and (photo_errors or complete_form.errors))
+        or (pause_form is not None and pause_form.errors)
         else 200
     )
+    now = utcnow()
+    if pause_form is None:
+        pause_form = PauseForm(formdata=None)
+        suggested = local_time(now + PAUSE_SUGGESTED)
+        pause_form.resume_at.data = suggested.strftime(LOCAL_INPUT)
     return (
         render_template(
             "contractor/job.html",
@@ -201,9 +222,14 @@ def _page(
             rework=rework_of(assignment.ticket)
             if assignment.role == "reopen"
             else None,
-            now=utcnow(),
+            now=now,
             action_form=ActionForm(),
             decline_form=DeclineForm(),
+            pause_form=pause_form,
+            pause=lifecycle.open_pause(assignment.ticket),
+            last_pause=(assignment.ticket.pauses or [None])[-1],
+            can_pause=lifecycle.can_request_pause(assignment.ticket),
+            earliest=local_time(now).strftime(LOCAL_INPUT),
             complete_form=complete_form or CompleteForm(),
             photo_errors=photo_errors,
             kept=kept,
@@ -249,6 +275,33 @@ def decline(token: str):
         work.decline(assignment, Channel.JOB_LINK, detail)
         db.session.commit()
     return _done(token)
+
+
+@bp.post("/j/<token>/pause")
+def pause(token: str):
+    """Asks the officer to pause the on-site clock, with a reason and an expected
+    time to go on; a mistake keeps what was typed."""
+    assignment = load_assignment(token)
+    form = PauseForm()
+    now = utcnow()
+    if not lifecycle.can_request_pause(assignment.ticket):
+        return _done(token)  # a repeated tap, or the job moved on meanwhile
+    fields_ok = form.validate_on_submit()
+    when = form.resume_time(g.timezone, now) if form.resume_at.data else None
+    if not fields_ok or when is None:
+        return _page(assignment, token, pause_form=form)
+    reason = dict(PAUSE_REASONS).get(form.reason.data, PAUSE_REASONS[-1][1])
+    work.request_pause(
+        assignment, Channel.JOB_LINK, f"{reason}：{form.detail.data}", when, now
+    )
+    db.session.commit()
+    return _done(token)
+
+
+@bp.post("/j/<token>/resume")
+def resume(token: str):
+    """Goes on with the job: ends the pause or withdraws the request."""
+    return _one_tap(token, work.resume)
 
 
 @bp.post("/j/<token>/complete")

@@ -137,6 +137,26 @@ def _messages_for(ticket: Ticket, event: TicketEvent):
         }
         for officer in staff(ticket, Role.OFFICER):
             yield officer, "officer_due_soon", context
+    elif action in ("pause_approved", "pause_refused") and ticket.contractor:
+        yield (
+            _contractor(ticket.contractor),
+            "pause_decided",
+            {
+                "approved": action == "pause_approved",
+                "resume_at": _parse_time(data.get("resume_expected_at")),
+                "assignment_id": _assignment_id(ticket),
+            },
+        )
+    elif action == "resumed" and data.get("how") == "expected":
+        # The reminder: the expected time came and the clock runs again.
+        if ticket.contractor is not None:
+            yield (
+                _contractor(ticket.contractor),
+                "pause_resumed",
+                {"assignment_id": _assignment_id(ticket)},
+            )
+        for officer in staff(ticket, Role.OFFICER):
+            yield officer, "officer_pause_resumed", {}
     elif action == "sms_failed" and data.get("recipient_type") in (
         "contractor",
         "resident",
@@ -160,6 +180,15 @@ WITHDRAWN_BY_DISPATCH = {
     "declined": None,
     "undeliverable": None,
 }
+
+
+def _assignment_id(ticket: Ticket) -> int | None:
+    latest = latest_assignment(ticket, ticket.contractor_id)
+    return latest.id if latest is not None else None
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
 
 
 def _filed_by_officer(ticket: Ticket) -> int | None:
@@ -406,6 +435,13 @@ KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("number", "place", "clock_label", "due", "link"),
     ),
     "officer_sms_failed": (("officer",), ("number", "who", "phone", "link")),
+    "officer_pause_resumed": (("officer",), ("number", "place", "link")),
+    # the pause (挂起): the officer's decision, and the clock back at the expected time
+    "pause_decided": (
+        ("contractor",),
+        ("number", "approved", "resume_at", "on_site_due", "link"),
+    ),
+    "pause_resumed": (("contractor",), ("number", "place", "on_site_due", "link")),
     # to residents: the reporter, and neighbours who follow the ticket
     "resident_accepted": (
         ("resident", "follower"),
@@ -472,6 +508,8 @@ def sms_context(
         "original": lambda: context.get("original") or "",
         "who": lambda: context.get("who") or "",
         "phone": lambda: context.get("phone") or "",
+        "approved": lambda: bool(context.get("approved")),
+        "resume_at": lambda: _short_time(context.get("resume_at"), tz),
     }
     _roles, names = KINDS[template]
     return {name: values[name]() for name in names}

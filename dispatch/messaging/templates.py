@@ -32,6 +32,9 @@ MESSAGE_KINDS: dict[str, tuple[str, ...]] = {
     "reply_declined": ("number",),
     "reply_help": (),
     "reply_no_job": (),
+    "pause_decided": ("number", "decision", "detail", "code"),
+    "pause_resumed": ("number", "place", "due", "code"),
+    "officer_pause_resumed": ("number", "place"),
 }
 
 #: Variables that are free text and long; the others are short by construction.
@@ -126,6 +129,14 @@ def variables_for(
         "who": context.get("who") or "",
         "code": "",
     }
+    if kind == "pause_decided":
+        approved = bool(context.get("approved"))
+        values["decision"] = "已批准" if approved else "未批准"
+        values["detail"] = (
+            f"计时暂停至{_short_time(context.get('resume_at'), tz)}"
+            if approved
+            else f"请于{on_site}前到场"
+        )
     if context.get("assignment_id"):
         values["code"] = job_code(int(context["assignment_id"]))
     elif context.get("private"):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from repair.models import CLOCK_DEADLINES, CLOCK_MET_BY
+from repair.models import CLOCK_DEADLINES, CLOCK_MET_BY, PAUSED_CLOCKS
 
 URGENT = "urgent"
 GENERAL = "general"
@@ -53,17 +53,28 @@ class TicketClocks(Protocol):
     accepted_at: datetime | None
     on_site_at: datetime | None
     completed_at: datetime | None
+    paused_at: datetime | None
 
 
-def deadlines(urgency: str, submitted_at: datetime, policy: Policy) -> dict:
-    """Returns the deadline columns for this urgency, all counted from submission."""
+def deadlines(
+    urgency: str,
+    submitted_at: datetime,
+    policy: Policy,
+    paused: timedelta = timedelta(0),
+) -> dict:
+    """Returns the deadline columns for this urgency, all counted from submission;
+    the clocks a pause stops (PAUSED_CLOCKS) come ``paused`` later."""
     urgent = urgency == URGENT
-    return {
+    due = {
         "triage_due_at": submitted_at + policy.triage,
         "contact_due_at": submitted_at + policy.urgent_contact if urgent else None,
         "on_site_due_at": submitted_at
         + (policy.urgent_on_site if urgent else policy.general_on_site),
     }
+    for clock in PAUSED_CLOCKS:
+        if due.get(DUE_FIELDS[clock]) is not None:
+            due[DUE_FIELDS[clock]] += paused
+    return due
 
 
 def ladder(clock: str, urgency: str | None, policy: Policy) -> tuple[Rung, ...]:
@@ -130,6 +141,8 @@ REPLANNING_ACTIONS = frozenset(
         "reopen",
         "reject",
         "mark_duplicate",
+        "pause_approved",
+        "resumed",
     }
 )
 
@@ -170,6 +183,11 @@ def is_met(ticket: TicketClocks, clock: str) -> bool:
     return any(getattr(ticket, name) is not None for name in MET_FIELDS[clock])
 
 
+def is_paused(ticket: TicketClocks, clock: str) -> bool:
+    """Returns whether an approved pause stops the clock now (no rung is due)."""
+    return getattr(ticket, "paused_at", None) is not None and clock in PAUSED_CLOCKS
+
+
 def due_at(ticket: TicketClocks, clock: str) -> datetime | None:
     """Returns the clock's deadline on the ticket, or None if it has none."""
     return getattr(ticket, DUE_FIELDS[clock])
@@ -182,7 +200,7 @@ def schedule(
     steps = []
     for clock in DUE_FIELDS:
         due = due_at(ticket, clock)
-        if due is None or is_met(ticket, clock):
+        if due is None or is_met(ticket, clock) or is_paused(ticket, clock):
             continue
         steps.extend(
             (rung, due + rung.delay) for rung in ladder(clock, urgency, policy)

@@ -65,8 +65,14 @@ def policy_for(community_id: int) -> sla.Policy:
 
 
 def deadlines_for(ticket: Ticket, urgency: str) -> dict:
-    """Returns the ticket's deadline columns for ``urgency`` under its policy."""
-    return sla.deadlines(urgency, ticket.created_at, policy_for(ticket.community_id))
+    """Returns the ticket's deadline columns for ``urgency`` under its policy; the
+    time already paused still counts (a running pause adds its own when it ends)."""
+    return sla.deadlines(
+        urgency,
+        ticket.created_at,
+        policy_for(ticket.community_id),
+        timedelta(seconds=ticket.paused_seconds or 0.0),
+    )
 
 
 def job_id(ticket_id: int, clock: str, rung: str) -> str:
@@ -142,6 +148,7 @@ def take_rung(ticket: Ticket, rung: sla.Rung, now: datetime) -> bool:
         not lifecycle.is_open(ticket)
         or due is None
         or sla.is_met(ticket, rung.clock)
+        or sla.is_paused(ticket, rung.clock)
         or now < due + rung.delay
     ):
         return False

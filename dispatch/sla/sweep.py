@@ -20,10 +20,18 @@ from dispatch.messaging.outbox import due_messages, recover_stuck_messages, send
 from dispatch.models import SlaPolicy, SlaStep
 from dispatch.sla import clock as sla
 from dispatch.sla.escalation import escalate_if_overdue, job_id, policy_for, take_rung
+from dispatch.sla.pauses import resume_due_pauses
 from dispatch.worker.queues import SLA_QUEUE_NAME, get_queue, job
 from repair import lifecycle
 from repair.db import db, utcnow
-from repair.models import OPEN_STATUSES, Ticket, TicketEvent, TicketStatus, Urgency
+from repair.models import (
+    OPEN_STATUSES,
+    PAUSED_CLOCKS,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+    Urgency,
+)
 from repair.photos.jobs import sweep_photos
 from repair.privacy import erase_expired
 
@@ -37,6 +45,7 @@ MESSAGE_GRACE = timedelta(seconds=30)
 def sweep(now: datetime | None = None) -> dict:
     """Takes every rung that is due and not taken; requeues due messages."""
     now = now or utcnow()
+    resumed = resume_due_pauses(now)  # before the rungs: a resumed clock may be due
     taken = take_due_rungs(now)
     followed_up = follow_up_completed(now)
     closed = close_unanswered(now)
@@ -56,6 +65,7 @@ def sweep(now: datetime | None = None) -> dict:
         )
     return {
         "rungs": taken,
+        "pauses_resumed": resumed,
         "follow_ups": followed_up,
         "auto_closed": closed,
         "stuck_messages": stuck,
@@ -164,7 +174,7 @@ def _due_rungs(now: datetime):
             policy = policies[ticket.community_id] = policy_for(ticket.community_id)
         for clock in sla.DUE_FIELDS:
             due = sla.due_at(ticket, clock)
-            if due is None or sla.is_met(ticket, clock):
+            if due is None or sla.is_met(ticket, clock) or sla.is_paused(ticket, clock):
                 continue
             for rung in sla.ladder(clock, urgency, policy):
                 if (
@@ -203,6 +213,8 @@ def overdue_tickets(now: datetime) -> list[Ticket]:
     for clock, due_field in sla.DUE_FIELDS.items():
         due = getattr(Ticket, due_field)
         unmet = [getattr(Ticket, name).is_(None) for name in sla.MET_FIELDS[clock]]
+        if clock in PAUSED_CLOCKS:
+            unmet.append(Ticket.paused_at.is_(None))  # a paused clock is not due
         steps_taken = (
             sa.select(sa.func.count(SlaStep.id))
             .where(

@@ -16,6 +16,10 @@ Definitions (also shown on the page):
   taken away (backup after the contact deadline, officer reassignment, SMS
   undeliverable) before accepting. Open or withdrawn turns without an answer are
   not counted. Rate = accepted / (accepted + declined + no answer).
+- Pauses (挂起): an approved pause stops the on-site clock and moves its deadline by
+  the time paused; compliance is shown by the moved deadlines and, "counting paused
+  time", against the deadlines as they would have been without any pause. A clock
+  paused now is not yet due.
 - Reopen rate = the contractor's completions (complete events) after which the
   ticket was reopened / all their completions.
 """
@@ -145,8 +149,13 @@ class Scorecard:
     declined: int = 0
     unanswered: int = 0
     on_site: Compliance = field(default_factory=Compliance)
+    #: on time had the paused time counted (as if there had been no pause)
+    on_site_paused_time: Compliance = field(default_factory=Compliance)
     completed: int = 0
     reopened: int = 0
+    #: approved pauses (挂起) and their total length
+    pauses: int = 0
+    paused_seconds: float = 0.0
 
     @property
     def acceptance_rate(self) -> float | None:

@@ -32,7 +32,7 @@ from dispatch.stats.figures import (
     summarize,
     summarize_ratings,
 )
-from repair.db import db
+from repair.db import UTCDateTime, db
 from repair.i18n import localised_name, zone_name
 from repair.models import (
     WORKING_STATUSES,
@@ -42,9 +42,11 @@ from repair.models import (
     Community,
     Contractor,
     Entrance,
+    PauseState,
     Rating,
     Ticket,
     TicketEvent,
+    TicketPause,
     TicketStatus,
     Urgency,
     clock_due_at,
@@ -118,16 +120,34 @@ CLOCKS = {
 }
 
 
-def _outcome_sums(done, due, now: datetime, applies=None) -> list:
-    """Returns SUM(CASE …) columns counting met, late, overdue and pending."""
+#: The statistics' clocks an approved pause stops (PAUSED_CLOCKS: on site).
+PAUSABLE_CLOCKS = ("urgent_on_site", "general_on_site")
+
+
+def _outcome_sums(
+    done, due, now: datetime, applies=None, *, pausable=False, paused_time=False
+) -> list:
+    """Returns SUM(CASE …) columns counting met, late, overdue and pending.
+
+    For a clock a pause stops (``pausable``): a clock paused now is not yet due,
+    whatever its deadline said before the pause; with ``paused_time`` the time
+    paused counts against the deadline as if there had been no pause."""
     base = [_with_work(), due.is_not(None)]
     if applies is not None:
         base.append(applies)
+    if pausable and paused_time:
+        paused = sa.func.coalesce(Ticket.paused_seconds, 0.0)
+        met = seconds_between(due, done) >= paused  # done <= due - paused
+        passed = seconds_between(sa.literal(now, UTCDateTime()), due) > -paused
+    else:
+        met, passed = done <= due, due < now
+        if pausable:
+            passed = sa.and_(passed, Ticket.paused_at.is_(None))
     conditions = {
-        MET: sa.and_(*base, done.is_not(None), done <= due),
-        LATE: sa.and_(*base, done.is_not(None), done > due),
-        OVERDUE: sa.and_(*base, done.is_(None), due < now),
-        PENDING: sa.and_(*base, done.is_(None), due >= now),
+        MET: sa.and_(*base, done.is_not(None), met),
+        LATE: sa.and_(*base, done.is_not(None), sa.not_(met)),
+        OVERDUE: sa.and_(*base, done.is_(None), passed),
+        PENDING: sa.and_(*base, done.is_(None), sa.not_(passed)),
     }
     return [
         sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
@@ -135,17 +155,54 @@ def _outcome_sums(done, due, now: datetime, applies=None) -> list:
     ]
 
 
-def compliance(where, now: datetime) -> dict[str, Compliance]:
-    """Returns each SLA clock's compliance over the tickets ``where`` selects."""
+def compliance(
+    where, now: datetime, *, paused_time: bool = False
+) -> dict[str, Compliance]:
+    """Returns each SLA clock's compliance over the tickets ``where`` selects: by
+    the deadlines as approved pauses moved them, or (``paused_time``) counting the
+    time paused as if the clock had run on."""
     columns = []
-    for done, due, urgency in CLOCKS.values():
+    for clock, (done, due, urgency) in CLOCKS.items():
         applies = Ticket.urgency == urgency if urgency is not None else None
-        columns.extend(_outcome_sums(done, due, now, applies))
+        columns.extend(
+            _outcome_sums(
+                done,
+                due,
+                now,
+                applies,
+                pausable=clock in PAUSABLE_CLOCKS,
+                paused_time=paused_time,
+            )
+        )
     row = db.session.execute(sa.select(*columns).where(where)).one()
     return {
         clock: Compliance(*(int(value) for value in row[i * 4 : i * 4 + 4]))
         for i, clock in enumerate(CLOCKS)
     }
+
+
+def pauses_by_contractor(where, now: datetime) -> dict[int | None, tuple[int, float]]:
+    """Returns each contractor's approved pauses on the tickets in range: how many,
+    and their total length in seconds (a running one counts up to now)."""
+    rows = db.session.execute(
+        sa.select(
+            TicketPause.contractor_id,
+            TicketPause.started_at,
+            TicketPause.paused_seconds,
+        )
+        .join(Ticket, Ticket.id == TicketPause.ticket_id)
+        .where(
+            where,
+            TicketPause.state.in_((PauseState.ACTIVE, PauseState.ENDED)),
+        )
+    ).all()
+    totals: dict[int | None, tuple[int, float]] = {}
+    for contractor_id, started_at, seconds in rows:
+        if seconds is None:
+            seconds = max(0.0, (now - started_at).total_seconds())
+        count, total = totals.get(contractor_id, (0, 0.0))
+        totals[contractor_id] = (count + 1, total + seconds)
+    return totals
 
 
 STEPS = {
@@ -311,12 +368,25 @@ def scorecards(where, now: datetime) -> list[Scorecard]:
 
     done, due, _urgency = CLOCKS["urgent_on_site"]
     arrivals = db.session.execute(
-        sa.select(Ticket.contractor_id, *_outcome_sums(done, due, now))
+        sa.select(Ticket.contractor_id, *_outcome_sums(done, due, now, pausable=True))
         .where(where, Ticket.contractor_id.is_not(None))
         .group_by(Ticket.contractor_id)
     ).all()
     for contractor_id, *counts in arrivals:
         card(contractor_id).on_site = Compliance(*(int(c) for c in counts))
+    arrivals_paused_time = db.session.execute(
+        sa.select(
+            Ticket.contractor_id,
+            *_outcome_sums(done, due, now, pausable=True, paused_time=True),
+        )
+        .where(where, Ticket.contractor_id.is_not(None))
+        .group_by(Ticket.contractor_id)
+    ).all()
+    for contractor_id, *counts in arrivals_paused_time:
+        card(contractor_id).on_site_paused_time = Compliance(*(int(c) for c in counts))
+    for contractor_id, (count, seconds) in pauses_by_contractor(where, now).items():
+        entry = card(contractor_id)
+        entry.pauses, entry.paused_seconds = count, seconds
 
     # The last reopen of each ticket: few rows, joined instead of a probe per event.
     last_reopen = (

@@ -31,6 +31,7 @@ from dispatch.stats.figures import (
     parse_range,
 )
 from dispatch.stats.queries import (
+    PAUSABLE_CLOCKS,
     compliance,
     counts_by_building,
     counts_by_category,
@@ -110,6 +111,7 @@ def stats():
         if rows
     }
     clocks = compliance(where, now)
+    clocks_paused_time = compliance(where, now, paused_time=True)
     outcome_labels = {
         MET: _("Met"),
         LATE: _("Late"),
@@ -137,6 +139,9 @@ def stats():
         by_titles=by_titles,
         charts=charts_svg,
         clocks=clocks,
+        clocks_paused_time={
+            clock: clocks_paused_time[clock] for clock in PAUSABLE_CLOCKS
+        },
         clock_titles=CLOCK_TITLES,
         shares=shares,
         outcome_labels=outcome_labels,

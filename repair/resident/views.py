@@ -564,21 +564,32 @@ def _track_page(
 class Promise:
     """What the resident can expect next, as times on their clock (一次性告知)."""
 
-    kind: str  # contact_and_on_site | on_site | working | confirm
+    kind: str  # contact_and_on_site | on_site | working | confirm | paused
     contact_by: str = ""
     on_site_by: str = ""
+    #: while paused (挂起): until when, and why (the contractor's words)
+    paused_until: str = ""
+    pause_reason: str = ""
 
 
 def what_next(ticket: Ticket, now: datetime | None = None) -> Promise | None:
     """Returns the next promise to the resident from the ticket's own deadlines
     (so a handover or a pause that moves them moves what the page says)."""
+    now = now or utcnow()
+    if ticket.paused_at is not None and ticket.status in WORKING_STATUSES:
+        pause = lifecycle.open_pause(ticket)
+        if pause is not None:
+            return Promise(
+                "paused",
+                paused_until=_clock_time(pause.resume_expected_at, now),
+                pause_reason=pause.reason,
+            )
     if ticket.status is TicketStatus.ON_SITE:
         return Promise("working")
     if ticket.status is TicketStatus.COMPLETED:
         return Promise("confirm")
     if ticket.status not in WORKING_STATUSES:
         return None
-    now = now or utcnow()
     on_site = _clock_time(ticket.on_site_due_at, now)
     contact = ""
     if ticket.accepted_at is None:

@@ -1,0 +1,421 @@
+"""Clocks that pause (挂起): the contractor asks, the officer decides, the clock
+stands still and goes on, on rq's real schedule and a frozen clock."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from freezegun import freeze_time
+
+from dispatch.models import OutboxMessage
+from dispatch.sla.escalation import job_id
+from dispatch.sla.pauses import resume_job_id
+from dispatch.sla.sweep import sweep
+from repair.db import db
+from repair.models import PauseState, Ticket, Urgency
+from tests.actions import ContractorActions
+from tests.factories import find_ticket
+
+START = datetime(2026, 11, 22, 2, 0, 0, tzinfo=UTC)  # 10:00 in Shanghai
+PRIMARY = "+8613800000001"
+OFFICER = "+8613800000009"
+GENERAL_TEXT = "2楼楼道灯不亮了"
+DAY = timedelta(hours=24)
+
+
+@pytest.fixture
+def clock():
+    with freeze_time(START) as frozen:
+        yield frozen
+
+
+def _local(when: datetime) -> str:
+    """The datetime-local value a phone in Shanghai sends for ``when``."""
+    return (when + timedelta(hours=8)).strftime("%Y-%m-%dT%H:%M")
+
+
+class Story:
+    """One general ticket, accepted by the primary contractor, paused and resumed."""
+
+    def __init__(self, app, client, resident, officer, jobs, clock):
+        self.app, self.client, self.officer, self.jobs = app, client, officer, jobs
+        self.clock = clock
+        self.number = resident.report(description=GENERAL_TEXT, spot="2楼")
+        jobs.run_due()
+        with app.app_context():
+            self.contractor = ContractorActions(client, PRIMARY)
+            self.link = self.contractor.link()
+        assert self.contractor.tap(self.link, "accept").status_code == 303
+        # The officer confirms it (meets the triage clock): on site is what runs.
+        response = officer.act(
+            self.number, "triage", urgency="general", category="lighting"
+        )
+        assert response.status_code == 303
+
+    def at(self, offset: timedelta) -> datetime:
+        self.clock.move_to(START + offset)
+        return START + offset
+
+    def ticket(self) -> Ticket:
+        db.session.expire_all()
+        return find_ticket(self.number)
+
+    def ask(self, resume_at: datetime, detail="水泵配件明早到货", reason="parts"):
+        return self.contractor.tap(
+            self.link,
+            "pause",
+            reason=reason,
+            detail=detail,
+            resume_at=_local(resume_at),
+        )
+
+    def pause_id(self) -> str:
+        page = self.client.get(f"/board/t/{self.number}").get_data(as_text=True)
+        return re.search(r'name="pause_id" type="hidden" value="(\d+)"', page).group(1)
+
+    def approve(self):
+        return self.officer.act(self.number, "pause/approve", pause_id=self.pause_id())
+
+    def refuse(self, note: str):
+        return self.officer.act(
+            self.number, "pause/refuse", pause_id=self.pause_id(), note=note
+        )
+
+    def resume_by_contractor(self):
+        return self.contractor.tap(self.link, "resume")
+
+    def events(self) -> list[str]:
+        with self.app.app_context():
+            return [e.action for e in self.ticket().events]
+
+
+@pytest.fixture
+def story(clock, app, client, resident, officer, jobs):
+    return Story(app, client, resident, officer, jobs, clock)
+
+
+def _texts(template: str) -> list[OutboxMessage]:
+    return db.session.scalars(
+        sa.select(OutboxMessage)
+        .where(OutboxMessage.template == template)
+        .order_by(OutboxMessage.id)
+    ).all()
+
+
+def test_a_pause_moves_the_deadline_by_exactly_the_paused_time_and_replans_the_rungs(
+    app, story, jobs
+):
+    with app.app_context():
+        ticket = story.ticket()
+        promised = ticket.on_site_due_at
+        assert promised == START + DAY
+        breach = job_id(ticket.id, "on_site", "breach")
+        assert jobs.scheduled_at(breach) == promised
+
+    story.at(timedelta(hours=1, minutes=2, seconds=3))
+    assert story.ask(START + timedelta(hours=9)).status_code == 303
+    with app.app_context():
+        # Asking stops nothing: the clock runs until the officer approves.
+        assert story.ticket().next_due_at == promised
+        assert jobs.scheduled_at(breach) == promised
+
+    approved = story.at(timedelta(hours=1, minutes=10, seconds=7))
+    assert story.approve().status_code == 303
+    jobs.run_due()
+    with app.app_context():
+        ticket = story.ticket()
+        assert ticket.paused_at == approved
+        assert ticket.next_due_at is None  # the only running clock is paused
+        assert breach not in jobs.scheduled_ids()
+        assert resume_job_id(ticket.pauses[-1].id) in jobs.scheduled_ids()
+        [decided] = _texts("pause_decided")
+        assert decided.to_phone == PRIMARY and "已批准" in decided.body
+    board = story.client.get("/board").get_data(as_text=True)
+    paused_section = board.split('id="section-paused"')[1].split("</section>")[0]
+    assert story.number in paused_section
+    assert "已挂起" in board
+
+    resumed = story.at(timedelta(hours=3, minutes=25, seconds=40))
+    assert story.resume_by_contractor().status_code == 303
+    with app.app_context():
+        ticket = story.ticket()
+        paused = resumed - approved
+        assert paused == timedelta(hours=2, minutes=15, seconds=33)
+        assert ticket.on_site_due_at == promised + paused
+        assert ticket.next_due_at == promised + paused
+        assert ticket.paused_at is None
+        assert ticket.paused_seconds == paused.total_seconds()
+        assert jobs.scheduled_at(breach) == promised + paused
+        [pause] = ticket.pauses
+        assert pause.state is PauseState.ENDED and pause.ended_how == "contractor"
+        assert pause.paused_seconds == paused.total_seconds()
+    assert story.events()[-3:] == ["pause_requested", "pause_approved", "resumed"]
+
+
+def test_the_sweep_does_not_escalate_a_paused_ticket_and_does_after_it_resumes(
+    app, story
+):
+    story.at(timedelta(hours=2))
+    story.ask(START + timedelta(days=3))
+    story.approve()
+    # The original deadline passes while paused: no rung is due.
+    story.at(DAY + timedelta(hours=1))
+    with app.app_context():
+        assert sweep(START + DAY + timedelta(hours=1))["rungs"] == 0
+        assert "escalated" not in story.events()
+    story.at(DAY + timedelta(hours=2))
+    story.resume_by_contractor()  # paused exactly 24 h
+    with app.app_context():
+        assert story.ticket().on_site_due_at == START + 2 * DAY
+        assert sweep(START + 2 * DAY - timedelta(seconds=1))["rungs"] == 0
+        assert "escalated" not in story.events()
+    story.at(2 * DAY + timedelta(seconds=1))
+    with app.app_context():
+        sweep(START + 2 * DAY + timedelta(seconds=1))
+    story.jobs.run_due()
+    with app.app_context():
+        assert "escalated" in story.events()
+
+
+def test_the_clock_resumes_by_itself_at_the_expected_time_with_a_reminder(
+    app, story, jobs
+):
+    story.at(timedelta(hours=1))
+    expected = START + timedelta(hours=6)
+    story.ask(expected)
+    approved = story.at(timedelta(hours=1, minutes=30))
+    story.approve()
+    jobs.run_due()
+    with app.app_context():
+        ticket = story.ticket()
+        pause_job = resume_job_id(ticket.pauses[-1].id)
+        assert jobs.scheduled_at(pause_job) == expected
+    story.at(timedelta(hours=5, minutes=59, seconds=59))
+    jobs.run_due()
+    with app.app_context():
+        assert story.ticket().paused_at is not None  # not yet
+    story.at(timedelta(hours=6))
+    jobs.run_due()
+    with app.app_context():
+        ticket = story.ticket()
+        assert ticket.paused_at is None
+        assert ticket.on_site_due_at == START + DAY + (expected - approved)
+        [pause] = ticket.pauses
+        assert pause.ended_how == "expected" and pause.ended_at == expected
+        [to_contractor] = _texts("pause_resumed")
+        assert to_contractor.to_phone == PRIMARY
+        assert story.number in to_contractor.body and "/j/" in to_contractor.body
+        [to_officer] = _texts("officer_pause_resumed")
+        assert to_officer.to_phone == OFFICER
+        assert f"/board/t/{story.number}" in to_officer.body
+    # The job ran once; the sweep finds nothing more to resume.
+    with app.app_context():
+        assert sweep(expected + timedelta(minutes=1))["pauses_resumed"] == 0
+        assert story.events().count("resumed") == 1
+
+
+def test_the_sweep_resumes_a_pause_whose_job_was_lost(app, story, jobs):
+    story.at(timedelta(hours=1))
+    story.ask(START + timedelta(hours=4))
+    story.approve()
+    with app.app_context():
+        jobs.queues[0].connection.flushdb()  # Redis lost its schedule
+    story.at(timedelta(hours=4, minutes=1))
+    with app.app_context():
+        assert sweep(START + timedelta(hours=4, minutes=1))["pauses_resumed"] == 1
+        ticket = story.ticket()
+        assert ticket.paused_at is None
+        assert ticket.on_site_due_at == START + DAY + timedelta(hours=3, minutes=1)
+
+
+def test_a_refused_pause_leaves_the_clock_running(app, story, jobs):
+    story.at(timedelta(hours=1))
+    story.ask(START + timedelta(hours=8), detail="业主不在家")
+    story.at(timedelta(hours=2))
+    assert story.refuse("今天必须处理").status_code == 303
+    with app.app_context():
+        ticket = story.ticket()
+        assert ticket.paused_at is None
+        assert ticket.on_site_due_at == START + DAY
+        assert ticket.next_due_at == START + DAY
+        [pause] = ticket.pauses
+        assert pause.state is PauseState.REFUSED
+        assert pause.decision_note == "今天必须处理"
+        [decided] = _texts("pause_decided")
+        assert "未获批准" in decided.body
+    page = story.client.get(story.link).get_data(as_text=True)
+    assert 'id="pause-refused"' in page and "今天必须处理" in page
+    assert 'id="request-pause"' in page  # they may ask again
+    # A second decision on the same request finds nothing to decide.
+    response = story.officer.act(story.number, "pause/approve", pause_id="1")
+    assert response.status_code == 303
+    with app.app_context():
+        assert story.ticket().paused_at is None
+    assert story.events().count("pause_refused") == 1
+
+
+def test_a_change_of_urgency_during_a_pause_keeps_the_time_already_paused(app, story):
+    # A first pause of 30 min, then a second one still running.
+    story.at(timedelta(minutes=10))
+    story.ask(START + timedelta(hours=5))
+    story.at(timedelta(minutes=20))
+    story.approve()
+    story.at(timedelta(minutes=50))
+    story.resume_by_contractor()
+    with app.app_context():
+        assert story.ticket().on_site_due_at == START + DAY + timedelta(minutes=30)
+    story.at(timedelta(hours=1))
+    story.ask(START + timedelta(hours=9))
+    story.approve()
+    # The officer makes it urgent while paused: 2 h from submission, plus 30 min.
+    story.at(timedelta(hours=1, minutes=15))
+    response = story.officer.act(
+        story.number, "triage", urgency="urgent", category="lighting"
+    )
+    assert response.status_code == 303
+    with app.app_context():
+        ticket = story.ticket()
+        assert ticket.urgency is Urgency.URGENT
+        assert ticket.paused_at is not None  # still paused
+        assert ticket.on_site_due_at == START + timedelta(hours=2, minutes=30)
+        assert ticket.next_due_at is None or ticket.next_due_at != (
+            ticket.on_site_due_at
+        )
+    story.at(timedelta(hours=2, minutes=45, seconds=9))
+    story.resume_by_contractor()  # the second pause: 1 h 45 min 9 s
+    with app.app_context():
+        ticket = story.ticket()
+        assert ticket.on_site_due_at == START + timedelta(
+            hours=2, minutes=30
+        ) + timedelta(hours=1, minutes=45, seconds=9)
+        assert ticket.paused_seconds == 30 * 60 + 105 * 60 + 9
+
+
+def test_two_pauses_add_up_and_arrival_ends_a_pause(app, story):
+    story.at(timedelta(hours=1))
+    story.ask(START + timedelta(hours=3))
+    story.approve()
+    story.at(timedelta(hours=2))
+    story.resume_by_contractor()
+    story.at(timedelta(hours=3))
+    story.ask(START + timedelta(hours=10))
+    story.approve()
+    story.at(timedelta(hours=4, minutes=20))
+    # Turning up ends the pause: the deadline moved by the time paused till then.
+    assert story.contractor.tap(story.link, "arrive").status_code == 303
+    with app.app_context():
+        ticket = story.ticket()
+        assert ticket.paused_at is None
+        assert ticket.on_site_due_at == START + DAY + timedelta(hours=2, minutes=20)
+        assert ticket.on_site_at == START + timedelta(hours=4, minutes=20)
+        first, second = ticket.pauses
+        assert (first.paused_seconds, second.paused_seconds) == (3600, 80 * 60)
+        assert second.ended_how == "arrive"
+    assert story.events()[-2:] == ["resumed", "arrive"]
+
+
+def test_the_residents_page_says_why_and_until_when(app, client, story):
+    story.at(timedelta(hours=1))
+    story.ask(START + timedelta(hours=30), detail="水泵配件明早到货")
+    with app.app_context():
+        key = story.ticket().resident_key
+    page = client.get(f"/t/{story.number}?k={key}").get_data(as_text=True)
+    assert 'id="paused-until"' not in page  # not until the officer approves
+    story.approve()
+    page = client.get(f"/t/{story.number}?k={key}").get_data(as_text=True)
+    assert 'id="paused-until"' in page and "11-23 16:00" in page
+    assert "水泵配件明早到货" in page
+    # A neighbour (no key, a browser of their own) sees until when, not why.
+    public = app.test_client().get(f"/t/{story.number}").get_data(as_text=True)
+    assert "11-23 16:00" in public and "水泵配件明早到货" not in public
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"resume_at": "yesterday"}, "请填写日期和时间"),
+        ({"resume_at": "2026-11-22T09:00"}, "预计时间须晚于现在"),
+        ({"resume_at": "2027-01-22T09:00"}, "最长挂起 14 天"),
+        ({"resume_at": "99999-01-01T00:00"}, "请填写日期和时间"),
+        ({"resume_at": "0001-01-01T00:00"}, "请填写日期和时间"),
+        ({"resume_at": "2026-11-22T18:00\x00"}, None),
+        ({"detail": ""}, "请说明在等待什么"),
+        ({"detail": "配件" * 200}, "最多 150 个字"),
+        ({"detail": "配件\x00到货"}, None),
+        ({"reason": "9" * 40}, None),
+    ],
+)
+def test_bad_pause_requests_get_a_clear_message(app, story, fields, message):
+    data = {
+        "reason": "parts",
+        "detail": "配件到货",
+        "resume_at": _local(START + timedelta(hours=8)),
+        **fields,
+    }
+    response = story.contractor.tap(story.link, "pause", **data)
+    assert response.status_code < 500
+    with app.app_context():
+        pauses = story.ticket().pauses
+    if message is not None:
+        assert response.status_code == 422
+        assert message in response.get_data(as_text=True)
+        assert pauses == []
+
+
+def test_statistics_count_compliance_with_and_without_paused_time_and_pauses(
+    app, client, story
+):
+    story.at(timedelta(hours=1))
+    story.ask(START + timedelta(hours=5))
+    story.approve()
+    story.at(timedelta(hours=3))
+    story.resume_by_contractor()  # 2 h
+    story.at(timedelta(hours=4))
+    story.ask(START + timedelta(hours=8))
+    story.approve()
+    story.at(timedelta(hours=4, minutes=30))
+    story.resume_by_contractor()  # 30 min
+    # On site 25 h after the report: on time by the moved deadline (26 h 30 min),
+    # late had the paused time counted (24 h).
+    story.at(DAY + timedelta(hours=1))
+    story.contractor.tap(story.link, "arrive")
+    html = client.get("/board/stats?from=2026-11-01&to=2026-11-30").get_data(
+        as_text=True
+    )
+    general = html.split('id="clock-general_on_site"')[1]
+    assert general.startswith(' data-met="1" data-late="0"')
+    raw = general.split('id="clock-general_on_site-paused-time"')[1]
+    assert raw.startswith(' data-met="0" data-late="1"')
+    with app.app_context():
+        contractor_id = story.ticket().contractor_id
+    row = html.split(f'id="scorecard-{contractor_id}"')[1].split("</tr>")[0]
+    assert 'data-pauses="2"' in row and 'data-paused-seconds="9000"' in row
+    assert "2 小时 30 分钟" in row or "2 h 30 min" in row
+
+
+def test_a_clock_paused_now_is_not_yet_due_unless_paused_time_counts(
+    app, client, story
+):
+    story.at(timedelta(hours=1))
+    story.ask(START + timedelta(days=3))
+    story.approve()
+    # A day and a half later, still paused: by the moved deadline nothing is due
+    # yet; counting the paused time, the arrival is overdue.
+    story.at(DAY + timedelta(hours=12))
+    html = client.get("/board/stats?from=2026-11-01&to=2026-11-30").get_data(
+        as_text=True
+    )
+    general = html.split('id="clock-general_on_site"')[1]
+    assert general.startswith(
+        ' data-met="0" data-late="0" data-overdue="0" data-pending="1"'
+    )
+    raw = general.split('id="clock-general_on_site-paused-time"')[1]
+    assert raw.startswith(' data-met="0" data-late="0" data-overdue="1"')
+    with app.app_context():
+        contractor_id = story.ticket().contractor_id
+    row = html.split(f'id="scorecard-{contractor_id}"')[1].split("</tr>")[0]
+    # The running pause counts up to now: 35 h 0 min.
+    assert 'data-pauses="1"' in row and 'data-paused-seconds="126000"' in row
