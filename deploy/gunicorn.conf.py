@@ -1,4 +1,4 @@
-"""gunicorn settings for RepairDesk's web app (systemd: deploy/systemd/repairdesk-web.service).
+"""gunicorn settings for the web app (systemd: deploy/systemd/repairdesk-web.service).
 
 Sync workers: nginx buffers each upload completely before passing it on
 (proxy_request_buffering on), so a slow phone never holds a worker.
