@@ -1,7 +1,7 @@
 """ticket pauses (挂起): requests, approvals, and the time the clocks stood still
 
 Revision ID: e5b8c2d4f6a1
-Revises: c3a9d5e1f7b2
+Revises: d5e8a1c4b7f3
 Create Date: 2026-11-26 04:50:00.000000
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'e5b8c2d4f6a1'
-down_revision = 'c3a9d5e1f7b2'
+down_revision = "d5e8a1c4b7f3"
 branch_labels = None
 depends_on = None
 
