@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 
 import redis
 from rq import SimpleWorker, Worker, worker_registration
@@ -11,6 +12,9 @@ from rq import SimpleWorker, Worker, worker_registration
 from repair import logs
 
 job_log = logging.getLogger("repairdesk.job")
+
+#: What a Redis that is down or frozen raises.
+REDIS_AWAY = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
 class _Resilient:
@@ -22,23 +26,47 @@ class _Resilient:
 
     def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
         """Extends the worker's key, re-registering it if Redis forgot the worker."""
-        super().heartbeat(timeout, pipeline)
-        if pipeline is None and not self.is_registered():
-            self.register_again()
+        if pipeline is not None:
+            super().heartbeat(timeout, pipeline)
+            return
+        with self._redis_may_go_away("heartbeat"):
+            super().heartbeat(timeout, pipeline)
+            if not self.is_registered():
+                self.register_again()
 
     def execute_job(self, job, queue) -> None:
-        """Runs the job; a Redis that goes away meanwhile does not end the worker.
-
-        rq records a job's start and end in Redis: losing Redis right then raised
-        out of rq's loop and the worker quit. What the job did is in the database,
-        and what Redis held is re-derived when it is back (recovery and sweep)."""
-        try:
+        """Runs the job; a Redis that goes away meanwhile does not end the worker."""
+        with self._redis_may_go_away(f"job {job.id}"):
             super().execute_job(job, queue)
-        except redis.exceptions.ConnectionError as error:
+
+    def set_state(self, state, pipeline=None) -> None:
+        if pipeline is not None:
+            super().set_state(state, pipeline)
+            return
+        with self._redis_may_go_away("its state"):
+            super().set_state(state, pipeline)
+
+    def check_for_suspension(self, burst: bool) -> None:
+        with self._redis_may_go_away("the suspension check"):
+            super().check_for_suspension(burst)
+
+    def run_maintenance_tasks(self) -> None:
+        with self._redis_may_go_away("maintenance"):
+            super().run_maintenance_tasks()
+
+    @contextmanager
+    def _redis_may_go_away(self, what: str):
+        """rq's loop quits on any Redis error outside its wait for a job: losing
+        Redis as a job started or ended took both workers out of the fault run.
+        What a job did is in the database, and what Redis held is re-derived when
+        it is back (recovery and sweep), so the worker goes on and reconnects."""
+        try:
+            yield
+        except REDIS_AWAY as error:
             self.log.warning(
-                "Worker %s: Redis went away around job %s (%s); going on",
+                "Worker %s: Redis went away around %s (%s); going on",
                 self.name,
-                job.id,
+                what,
                 error,
             )
 

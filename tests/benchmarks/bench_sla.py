@@ -348,21 +348,25 @@ def wait_for_rungs(
     """Waits (at most ``limit`` s) until ``until`` has passed and every rung expected
     so far is taken; returns (expected, taken, when the wait ended).
 
-    The expected rungs are derived again at each look: a hand-over re-plans them.
-    ``check`` is called at each look (e.g. to stop when a worker died).
+    The expected rungs are derived again at each look (a hand-over re-plans them),
+    once ``until`` has passed: before, the wait reads nothing, so as not to load the
+    database the workers use. ``check`` is called every half second (e.g. to stop
+    when a worker died).
     """
     give_up = time.monotonic() + limit
     first_id, last_id = min(ticket_ids), max(ticket_ids)
     while True:
         if check is not None:
             check()
-        expected = expected_rungs(app, ticket_ids, until, planned)
-        taken = taken_rungs(app, first_id, last_id)
-        ended = datetime.now(UTC)
-        done = ended > until and expected.keys() <= taken.keys()
-        if done or time.monotonic() > give_up:
-            return expected, taken, ended
-        time.sleep(0.5)
+        out_of_time = time.monotonic() > give_up
+        if datetime.now(UTC) > until or out_of_time:
+            expected = expected_rungs(app, ticket_ids, until, planned)
+            taken = taken_rungs(app, first_id, last_id)
+            if expected.keys() <= taken.keys() or out_of_time:
+                return expected, taken, datetime.now(UTC)
+            time.sleep(1.0)
+        else:
+            time.sleep(0.5)
 
 
 def collect(expected: dict, taken: dict, ended: datetime) -> tuple[list, int]:
