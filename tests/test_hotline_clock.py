@@ -128,15 +128,15 @@ def test_the_earlier_of_ours_and_the_hotlines_deadline_is_shown(
 
     page = client.get("/board").get_data(as_text=True)
     card = _card(page, soon)
-    assert 'data-clock="hotline"' in card and "Hotline deadline 01-03 00:00" in card
+    assert 'data-clock="hotline"' in card and "热线办结时限 01-03 00:00" in card
     assert 'data-clock="on_site"' in _card(page, later)
     # The board sorts by the next deadline: the hotline's comes first.
     assert page.index(f'data-number="{soon}"') < page.index(f'data-number="{later}"')
 
     detail = client.get(f"/board/t/{soon}").get_data(as_text=True)
     assert re.search(
-        r"Next deadline</dt><dd><strong[^>]*>2026-01-03 00:00[^<]*</strong>"
-        r" \(Hotline deadline\)",
+        r"下一时限</dt><dd><strong[^>]*>2026-01-03 00:00[^<]*</strong>"
+        r" \(热线办结时限\)",
         detail,
     )
     assert 'id="hotline-due"' in detail
