@@ -24,7 +24,7 @@ ISSUE_RECALL = 0.98
 ISSUE_ACCURACY = 0.92
 #: The accuracy the current model reaches honestly on the held-out parts, short
 #: of the issue's 0.92 (see docs/TRIAGE.md); a model below it fails.
-ACCURACY_FLOOR = 0.85
+ACCURACY_FLOOR = 0.87
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def test_heldout_parts_meet_urgent_recall_and_the_accuracy_floor(model) -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 13 asks 0.92 held-out accuracy at 0.98 recall; reached: ~0.86",
+    reason="issue 13 asks 0.92 held-out accuracy at 0.98 recall; reached: 0.880 at 0.989",
 )
 def test_heldout_parts_meet_the_issues_accuracy(model) -> None:
     overall, report = _heldout_report(model)
