@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from dispatch.triage import training
-from dispatch.triage.classifier import URGENT, classify, normalize
+from dispatch.triage.classifier import (
+    DEFAULT_RULES_PATH,
+    URGENT,
+    classify,
+    compile_rules,
+    normalize,
+)
 from dispatch.triage.cli import classifier_group, classify_command
 from dispatch.triage.model import (
     DEFAULT_MODEL_PATH,
@@ -71,7 +78,9 @@ def test_heldout_parts_meet_urgent_recall_and_the_accuracy_floor(model) -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 13 asks 0.92 held-out accuracy at 0.98 recall; reached: 0.880 at 0.989",
+    reason=(
+        "issue 13 asks 0.92 held-out accuracy at 0.98 recall; reached: 0.880 at 0.989"
+    ),
 )
 def test_heldout_parts_meet_the_issues_accuracy(model) -> None:
     overall, report = _heldout_report(model)
@@ -95,6 +104,10 @@ def test_model_vetoes_a_rules_urgent_verdict_under_its_low_threshold() -> None:
         weights={"电梯": -6.0}, bias=-1.0, threshold=0.9, veto_below=0.0005
     )
     assert classify(text, model=lenient).urgency == URGENT
+    # an admin's own rules file: the veto threshold was not chosen for it
+    data = tomllib.loads(DEFAULT_RULES_PATH.read_text(encoding="utf-8"))
+    override = compile_rules(data, source="/etc/repairdesk/urgency.toml")
+    assert classify(text, rules=override, model=vetoing).urgency == URGENT
 
 
 def test_board_says_when_the_model_overruled_a_rule(app) -> None:

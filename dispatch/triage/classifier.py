@@ -41,6 +41,8 @@ GENERAL = "general"
 FALLBACK_CATEGORY = "other"
 RULES_ENV = "REPAIRDESK_CLASSIFIER_RULES"
 DEFAULT_RULES_PATH = Path(__file__).with_name("rules") / "urgency.toml"
+#: The packaged rules as ``Rules.source`` names them (the model may veto only these).
+_PACKAGED_SOURCE = str(DEFAULT_RULES_PATH.resolve())
 
 _SETTINGS_DEFAULTS = {
     "negation_chars": 5,
@@ -674,13 +676,19 @@ def _choose_category(rules: Rules, verdict: _Verdict, hint: str | None) -> str:
 
 
 def _model_reason(
-    model: UrgencyModel, normalized: str, verdict: _Verdict, category: str
+    model: UrgencyModel,
+    normalized: str,
+    verdict: _Verdict,
+    category: str,
+    may_veto: bool = True,
 ) -> str | None:
     """Returns the model's reason when it overrules the rules: ``model:`` when it
     finds urgent a report the rules did not, ``model-veto:`` when its probability
     for a report the rules called urgent is under the model's veto threshold;
-    else None."""
-    if verdict.urgent and model.veto_below <= 0.0:
+    else None. ``may_veto`` is False with rules other than the packaged ones (an
+    admin's override file): the veto threshold was chosen for the packaged rules,
+    and an urgent term an admin added must stand."""
+    if verdict.urgent and (model.veto_below <= 0.0 or not may_veto):
         return None
     clues = rule_clues([*verdict.notes, f"category:{category}:"])
     probability = model.probability(normalized, clues)
@@ -732,7 +740,8 @@ def classify(
     reasons = [f"urgent:{cat}:{detail}" for cat, detail in verdict.urgent]
     learned_reason = None
     if learned and model is not None:
-        learned_reason = _model_reason(model, normalized, verdict, chosen)
+        packaged = rules.source == _PACKAGED_SOURCE
+        learned_reason = _model_reason(model, normalized, verdict, chosen, packaged)
     vetoed = learned_reason is not None and verdict.urgent
     if vetoed:
         reasons.insert(0, learned_reason)
