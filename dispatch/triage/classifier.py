@@ -691,7 +691,7 @@ def _model_reason(
     if verdict.urgent and (model.veto_below <= 0.0 or not may_veto):
         return None
     clues = rule_clues([*verdict.notes, f"category:{category}:"])
-    probability = model.probability(normalized, clues)
+    probability, shares = model.decision(normalized, clues)
     if verdict.urgent:
         if probability >= model.veto_below:
             return None
@@ -699,7 +699,7 @@ def _model_reason(
         return f"model-veto:{category}:{overruled} p={probability:.3f}"
     if probability < model.threshold:
         return None
-    pushed = model.explain(normalized, clues)
+    pushed = model.explain_shares(shares)
     return f"model:{category}:" + ", ".join(f"{g} {share:.2f}" for g, share in pushed)
 
 

@@ -166,6 +166,21 @@ class UrgencyModel:
         """Returns the character and word n-grams (two characters or more) that
         pushed hardest towards urgent, a longer one kept over those inside it."""
         _, shares = self.contributions(normalized, clues)
+        return self.explain_shares(shares, limit)
+
+    def decision(
+        self, normalized: str, clues: Iterable[str] = ()
+    ) -> tuple[float, dict[str, float]]:
+        """Returns the probability and the features' logit shares (one pass, for
+        a probability and its explanation)."""
+        logit, shares = self.contributions(normalized, clues)
+        return _sigmoid(logit), shares
+
+    @staticmethod
+    def explain_shares(
+        shares: dict[str, float], limit: int = 3
+    ) -> list[tuple[str, float]]:
+        """Returns ``explain``'s n-grams from shares already computed."""
         shares = {g: v for g, v in shares.items() if not g.startswith(("r:", "p:"))}
         chosen: list[tuple[str, float]] = []
         ranked = sorted(shares.items(), key=lambda item: (-item[1], -len(item[0])))
