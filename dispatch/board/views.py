@@ -90,6 +90,7 @@ REASON_KINDS = {
     "resolved": _l("already fixed"),
     "hedged": _l("hedged"),
     "model": _l("learned"),
+    "model-veto": _l("learned: not urgent"),
     "hint": _l("resident's choice"),
     "category": _l("about"),
 }

@@ -15,7 +15,10 @@ in either language (translate ``kind`` in the catalogue and ``category`` with
 - ``hint:doors:kept`` / ``hint:doors:overridden`` the resident's category;
 - ``category:lighting:路灯`` the words that decided the category;
 - ``model:lift:趴窝 0.41, 电梯 0.20`` the learned layer (``dispatch.triage.model``)
-  found the report urgent; the n-grams that pushed it, with their logit shares.
+  found the report urgent; the n-grams that pushed it, with their logit shares;
+- ``model-veto:gas:煤气味 p=0.021`` the learned layer overruled the rules'
+  urgent verdict (its probability was under the model file's veto threshold);
+  the rules' ``urgent:`` reasons follow it.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ GENERAL = "general"
 FALLBACK_CATEGORY = "other"
 RULES_ENV = "REPAIRDESK_CLASSIFIER_RULES"
 DEFAULT_RULES_PATH = Path(__file__).with_name("rules") / "urgency.toml"
+#: The packaged rules as ``Rules.source`` names them (the model may veto only these).
+_PACKAGED_SOURCE = str(DEFAULT_RULES_PATH.resolve())
 
 _SETTINGS_DEFAULTS = {
     "negation_chars": 5,
@@ -671,17 +676,30 @@ def _choose_category(rules: Rules, verdict: _Verdict, hint: str | None) -> str:
 
 
 def _model_reason(
-    model: UrgencyModel, normalized: str, verdict: _Verdict, category: str
+    model: UrgencyModel,
+    normalized: str,
+    verdict: _Verdict,
+    category: str,
+    may_veto: bool = True,
 ) -> str | None:
-    """Returns the model's reason when it finds a report the rules did not call
-    urgent urgent, else None."""
-    vetoing = any(n.startswith(("negated:", "resolved:")) for n in verdict.notes)
-    if model.veto and vetoing:
+    """Returns the model's reason when it overrules the rules: ``model:`` when it
+    finds urgent a report the rules did not, ``model-veto:`` when its probability
+    for a report the rules called urgent is under the model's veto threshold;
+    else None. ``may_veto`` is False with rules other than the packaged ones (an
+    admin's override file): the veto threshold was chosen for the packaged rules,
+    and an urgent term an admin added must stand."""
+    if verdict.urgent and (model.veto_below <= 0.0 or not may_veto):
         return None
     clues = rule_clues([*verdict.notes, f"category:{category}:"])
-    if model.probability(normalized, clues) < model.threshold:
+    probability, shares = model.decision(normalized, clues)
+    if verdict.urgent:
+        if probability >= model.veto_below:
+            return None
+        overruled = ", ".join(detail for _, detail in verdict.urgent)
+        return f"model-veto:{category}:{overruled} p={probability:.3f}"
+    if probability < model.threshold:
         return None
-    pushed = model.explain(normalized, clues)
+    pushed = model.explain_shares(shares)
     return f"model:{category}:" + ", ".join(f"{g} {share:.2f}" for g, share in pushed)
 
 
@@ -694,8 +712,9 @@ def classify(
 ) -> Classification:
     """Returns the urgency, category and reasons for a resident's description;
     category is the resident's own choice, kept unless the text says otherwise;
-    the learned model (default: the packaged one) is asked only when the rules
-    find nothing urgent: it may add urgency, never remove it."""
+    the learned model (default: the packaged one) adds urgency the rules did not
+    find over its threshold, and overrules a rule's urgent verdict when its
+    probability is under its veto threshold (reason ``model-veto:``)."""
     rules = rules or load_rules()
     if learned and model is None:
         model = load_model()
@@ -720,15 +739,19 @@ def classify(
     chosen = _choose_category(rules, verdict, hint)
     reasons = [f"urgent:{cat}:{detail}" for cat, detail in verdict.urgent]
     learned_reason = None
-    if learned and model is not None and not verdict.urgent:
-        learned_reason = _model_reason(model, normalized, verdict, chosen)
-    if learned_reason is not None:
+    if learned and model is not None:
+        packaged = rules.source == _PACKAGED_SOURCE
+        learned_reason = _model_reason(model, normalized, verdict, chosen, packaged)
+    vetoed = learned_reason is not None and verdict.urgent
+    if vetoed:
+        reasons.insert(0, learned_reason)
+    elif learned_reason is not None:
         reasons.append(learned_reason)
     reasons += verdict.notes
     if hint is not None:
         reasons.append(f"hint:{hint}:{'kept' if chosen == hint else 'overridden'}")
-    is_urgent = bool(verdict.urgent) or learned_reason is not None
-    if not verdict.urgent:
+    is_urgent = not vetoed and (bool(verdict.urgent) or learned_reason is not None)
+    if not is_urgent:
         reasons += [
             f"category:{chosen}:{word}" for word in verdict.evidence.get(chosen, [])[:3]
         ]

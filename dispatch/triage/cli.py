@@ -126,7 +126,7 @@ def train_command(
     click.echo(training.format_figures("cross-validation", model.meta["cv"]))
     click.echo(
         f"wrote {target} ({target.stat().st_size / 1e6:.2f} MB, "
-        f"threshold {model.threshold:.4f}, veto {model.veto})"
+        f"threshold {model.threshold:.4f}, veto below {model.veto_below:.4f})"
     )
 
 
@@ -158,7 +158,7 @@ def evaluate_command(
     meta = model.meta
     click.echo(
         f"model: {meta.get('reports')} reports, {meta.get('settings')}, "
-        f"threshold {model.threshold:.4f}, veto {model.veto}"
+        f"threshold {model.threshold:.4f}, veto below {model.veto_below:.4f}"
     )
     if "cv_rules_only" in meta:
         title = "cross-validation, rules alone"

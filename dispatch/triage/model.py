@@ -24,7 +24,9 @@ from typing import Any
 
 MODEL_ENV = "REPAIRDESK_CLASSIFIER_MODEL"
 DEFAULT_MODEL_PATH = Path(__file__).with_name("model") / "urgency.json"
-FORMAT = "repairdesk-urgency-ngrams/2"
+FORMAT = "repairdesk-urgency-ngrams/3"
+#: Older formats still read: /2 had no veto threshold (the rules always stood).
+READABLE_FORMATS = ("repairdesk-urgency-ngrams/2", FORMAT)
 CHAR_NGRAMS = (1, 4)
 SYLLABLE_NGRAMS = 3
 _ASCII_WORD = re.compile(r"[a-z0-9']+")
@@ -123,12 +125,15 @@ def rule_clues(reasons: Iterable[str]) -> set[str]:
 
 @dataclass(frozen=True)
 class UrgencyModel:
-    """A linear urgency model: n-gram weights, bias and the decision threshold."""
+    """A linear urgency model: n-gram weights, bias and the two decision
+    thresholds: a report the rules did not call urgent is urgent at a probability
+    of ``threshold`` or more; a rule's urgent verdict is overruled (vetoed) at a
+    probability under ``veto_below`` (0: never)."""
 
     weights: dict[str, float]
     bias: float
     threshold: float
-    veto: bool = False
+    veto_below: float = 0.0
     folding: dict[str, str] = field(default_factory=dict)
     pinyin: dict[str, str] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
@@ -161,6 +166,21 @@ class UrgencyModel:
         """Returns the character and word n-grams (two characters or more) that
         pushed hardest towards urgent, a longer one kept over those inside it."""
         _, shares = self.contributions(normalized, clues)
+        return self.explain_shares(shares, limit)
+
+    def decision(
+        self, normalized: str, clues: Iterable[str] = ()
+    ) -> tuple[float, dict[str, float]]:
+        """Returns the probability and the features' logit shares (one pass, for
+        a probability and its explanation)."""
+        logit, shares = self.contributions(normalized, clues)
+        return _sigmoid(logit), shares
+
+    @staticmethod
+    def explain_shares(
+        shares: dict[str, float], limit: int = 3
+    ) -> list[tuple[str, float]]:
+        """Returns ``explain``'s n-grams from shares already computed."""
         shares = {g: v for g, v in shares.items() if not g.startswith(("r:", "p:"))}
         chosen: list[tuple[str, float]] = []
         ranked = sorted(shares.items(), key=lambda item: (-item[1], -len(item[0])))
@@ -181,7 +201,7 @@ class UrgencyModel:
             "format": FORMAT,
             "bias": round(self.bias, 6),
             "threshold": round(self.threshold, 6),
-            "veto": self.veto,
+            "veto_below": round(self.veto_below, 6),
             "meta": self.meta,
             "folding": self.folding,
             "pinyin": _group_by_value(self.pinyin),
@@ -210,13 +230,13 @@ def _sigmoid(logit: float) -> float:
 
 def model_from_dict(data: dict[str, Any]) -> UrgencyModel:
     """Returns the model described by a parsed model file (raises ValueError)."""
-    if data.get("format") != FORMAT:
+    if data.get("format") not in READABLE_FORMATS:
         raise ValueError(f"model format {data.get('format')!r} is not {FORMAT!r}")
     return UrgencyModel(
         weights={str(k): float(v) for k, v in data["weights"].items()},
         bias=float(data["bias"]),
         threshold=float(data["threshold"]),
-        veto=bool(data.get("veto", False)),
+        veto_below=float(data.get("veto_below", 0.0)),
         folding=dict(data.get("folding", {})),
         pinyin={
             char: syllable
