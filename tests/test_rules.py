@@ -65,12 +65,16 @@ def test_the_ladder_has_one_home():
         ("contact", "supervisor"),
         ("on_site", "breach"),
         ("on_site", "supervisor"),
+        ("hotline", "remind"),
+        ("hotline", "breach"),
     )
     assert sla.rung_count("contact", "urgent") == 3
+    assert sla.rung_count("hotline", None) == 2
     assert sla.rung_count("on_site", "general") == 2
     policy = sla.Policy(urgent_contact=timedelta(minutes=45))
     assert sla.lead_time("contact", policy) == timedelta(minutes=15)
     assert sla.lead_time("on_site", policy) == timedelta(0)
+    assert sla.lead_time("hotline", policy) == timedelta(hours=2)
 
 
 @pytest.fixture
