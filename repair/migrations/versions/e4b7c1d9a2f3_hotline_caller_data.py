@@ -1,0 +1,32 @@
+"""hotline callers' personal information: caller name and phone, erasure time
+
+Revision ID: e4b7c1d9a2f3
+Revises: c3a9d5e1f7b2
+Create Date: 2026-11-26 04:40:00.000000
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = 'e4b7c1d9a2f3'
+down_revision = 'c3a9d5e1f7b2'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table('hotline_work_order', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('caller_name', sa.String(length=100), nullable=True))
+        batch_op.add_column(sa.Column('caller_phone', sa.String(length=32), nullable=True))
+        batch_op.add_column(sa.Column('personal_data_erased_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.create_index(batch_op.f('ix_hotline_work_order_caller_phone'), ['caller_phone'], unique=False)
+
+
+def downgrade():
+    with op.batch_alter_table('hotline_work_order', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_hotline_work_order_caller_phone'))
+        batch_op.drop_column('personal_data_erased_at')
+        batch_op.drop_column('caller_phone')
+        batch_op.drop_column('caller_name')
