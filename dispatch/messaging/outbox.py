@@ -107,6 +107,10 @@ def send_message(message_id: int, now: datetime | None = None) -> str:
         message.provider_status = None
         if message.attempts > MAX_ATTEMPTS:
             return _fail(message, now, SmsError("the provider never took it"), True)
+    from dispatch.messaging.notify import render_message
+
+    # The row's kind and variables are the message: every backend gets them.
+    message.body = render_message(message)
     validity = None
     if message.valid_until is not None:
         validity = max(60, int((message.valid_until - now).total_seconds()))

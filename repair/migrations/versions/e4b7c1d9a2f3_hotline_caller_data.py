@@ -1,4 +1,5 @@
-"""hotline callers' personal information: caller name and phone, erasure time
+"""hotline callers' personal information (caller name and phone, erasure time);
+the outbox's recipient language (its text is rendered from kind + variables)
 
 Revision ID: e4b7c1d9a2f3
 Revises: c3a9d5e1f7b2
@@ -17,6 +18,8 @@ depends_on = None
 
 
 def upgrade():
+    with op.batch_alter_table('outbox_message', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('locale', sa.String(length=16), nullable=True))
     with op.batch_alter_table('hotline_work_order', schema=None) as batch_op:
         batch_op.add_column(sa.Column('caller_name', sa.String(length=100), nullable=True))
         batch_op.add_column(sa.Column('caller_phone', sa.String(length=32), nullable=True))
@@ -30,3 +33,5 @@ def downgrade():
         batch_op.drop_column('personal_data_erased_at')
         batch_op.drop_column('caller_phone')
         batch_op.drop_column('caller_name')
+    with op.batch_alter_table('outbox_message', schema=None) as batch_op:
+        batch_op.drop_column('locale')
