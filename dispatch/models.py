@@ -121,6 +121,8 @@ class OutboxMessage(db.Model):
     #: The template's named variables (dispatch.messaging.templates): what a
     #: domestic provider receives instead of the body.
     variables: Mapped[dict[str, str] | None] = mapped_column(sa.JSON)
+    #: The recipient's language: which of our own texts renders the variables.
+    locale: Mapped[str | None] = mapped_column(sa.String(16))
     urgent: Mapped[bool] = mapped_column(default=False)
     status: Mapped[MessageStatus] = mapped_column(
         stored_enum(MessageStatus), default=MessageStatus.PENDING

@@ -156,9 +156,14 @@ def erase_expired(now: datetime | None = None) -> int:
         )
         .order_by(Ticket.id)
     ).all()
-    erased = sum(erase_ticket(ticket, now, "retention") for ticket in tickets)
+    erased = {t.id for t in tickets if erase_ticket(t, now, "retention")}
+    # Other packages' own copies (the hotline's caller data) have the same limit.
+    for _receiver, ids in signals.personal_data_expired.send(
+        now, now=now, cutoff=cutoff
+    ):
+        erased |= set(ids or ())
     db.session.commit()
-    return erased
+    return len(erased)
 
 
 def resident_tickets(phone: str) -> list[Ticket]:
@@ -202,12 +207,18 @@ def erase_resident(phone: str, now: datetime | None = None) -> int:
     """Erases a number and its name from every ticket (PIPL Art. 47); returns how
     many tickets changed."""
     now = now or utcnow()
-    erased = sum(
-        erase_ticket(ticket, now, "request", phone=phone)
+    erased = {
+        ticket.id
         for ticket in resident_tickets(phone)
-    )
+        if erase_ticket(ticket, now, "request", phone=phone)
+    }
+    # Other packages keep the number apart from tickets (a hotline's caller).
+    for _receiver, ids in signals.personal_data_erase_requested.send(
+        phone, phone=phone, now=now
+    ):
+        erased |= set(ids or ())
     db.session.commit()
-    return erased
+    return len(erased)
 
 
 @click.group("residents")

@@ -28,3 +28,13 @@ personal_data_erased = _signals.signal("personal-data-erased")
 #: Sent when a resident asks what is kept about their number, with ``phone=``:
 #: each receiver returns a dict of what it keeps, merged into the export.
 personal_data_exported = _signals.signal("personal-data-exported")
+
+#: Sent by the retention job with ``now=`` and ``cutoff=`` (tickets closed before
+#: it have had their time): each receiver erases its own copies of residents'
+#: personal information and returns how many tickets it erased.
+personal_data_expired = _signals.signal("personal-data-expired")
+
+#: Sent when a resident asks for their number to be erased, with ``phone=`` and
+#: ``now=``: each receiver erases what it keeps under that number and returns
+#: the ids of the tickets it changed.
+personal_data_erase_requested = _signals.signal("personal-data-erase-requested")

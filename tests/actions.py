@@ -120,10 +120,22 @@ class Jobs:
         return None
 
 
+def job_path(path: str) -> str | None:
+    """Returns the job page a /j/<code> link leads to (/j/<token>), as the phone's
+    browser ends up there; a /j/<token> path as it is."""
+    from dispatch.contractor.tokens import assignment_id_from_code, job_token
+
+    code = path.rsplit("/", 1)[-1]
+    if "-" in code:
+        return path
+    assignment_id = assignment_id_from_code(code)
+    return f"/j/{job_token(assignment_id)}" if assignment_id else None
+
+
 class ContractorActions:
     """A contractor on a phone, working a job from the link in their SMS."""
 
-    _LINK = re.compile(r"https?://[^/\s]+(/j/[0-9a-z]+-[A-Za-z0-9_-]+)")
+    _LINK = re.compile(r"https?://[^/\s]+(/j/(?:[0-9a-z]+-[A-Za-z0-9_-]+|[0-9A-Z]{8}))")
 
     def __init__(self, client, phone: str):
         self.client = client
@@ -149,7 +161,8 @@ class ContractorActions:
             .order_by(OutboxMessage.id.desc())
         ).all()
         found = [self._LINK.search(body) for body in bodies]
-        return list(dict.fromkeys(match.group(1) for match in found if match))
+        paths = [job_path(match.group(1)) for match in found if match]
+        return list(dict.fromkeys(path for path in paths if path))
 
     def csrf(self, path: str) -> str:
         html = self.client.get(path).get_data(as_text=True)

@@ -10,11 +10,16 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 import uuid
 from collections import deque
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
+from zoneinfo import ZoneInfo
+
+CHINA = ZoneInfo("Asia/Shanghai")
 
 
 class _FakeServer:
@@ -26,6 +31,12 @@ class _FakeServer:
         self.requests: list[dict[str, Any]] = []
         self.messages: list[dict[str, Any]] = []
         self._script: deque[tuple[str, int]] = deque()
+        #: (action, seconds, deliver): the next call of the action answers only
+        #: after `seconds` (the client has timed out by then); a send is still
+        #: taken when `deliver` is true, as when the answer is lost on the way.
+        self._hangs: deque[tuple[str, float, bool]] = deque()
+        #: Actions (as the provider names them) that have been called, in order.
+        self.actions: list[str] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -45,11 +56,14 @@ class _FakeServer:
                 body = self.rfile.read(length)
                 status, answer = fake.answer(self, body)
                 payload = json.dumps(answer, ensure_ascii=False).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except OSError:
+                    pass  # the client gave up waiting (a hang on command)
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -85,6 +99,21 @@ class _FakeServer:
         for _ in range(times):
             self._script.append((code, status))
 
+    def hang_next(
+        self, action: str = "SendSms", seconds: float = 1.0, deliver: bool = True
+    ) -> None:
+        """Makes the next call of `action` answer late; a SendSms is taken
+        (`deliver`) or dropped before the provider records it."""
+        self._hangs.append((action, seconds, deliver))
+
+    def _hang(self, action: str) -> tuple[float, bool] | None:
+        with self._lock:
+            for index, (wanted, seconds, deliver) in enumerate(self._hangs):
+                if wanted == action:
+                    del self._hangs[index]
+                    return seconds, deliver
+        return None
+
     def _scripted(self) -> tuple[str, int] | None:
         with self._lock:
             return self._script.popleft() if self._script else None
@@ -115,8 +144,24 @@ class FakeAliyunSms(_FakeServer):
         if problem is not None:
             status, code, message = problem
             return status, {"RequestId": request_id, "Code": code, "Message": message}
-        if headers.get("x-acs-action") != "SendSms":
+        action = headers.get("x-acs-action")
+        self.actions.append(action)
+        hang = self._hang(action)
+        if action == "QuerySendDetails":
+            if hang is not None:
+                time.sleep(hang[0])
+            return 200, self._details(query, request_id)
+        if action != "SendSms":
             return 400, {"RequestId": request_id, "Code": "InvalidAction.NotFound"}
+        if hang is not None and not hang[1]:
+            time.sleep(hang[0])  # lost before the provider took it
+            return 503, {"RequestId": request_id, "Code": "ServiceUnavailable"}
+        answer = self._send(query, request_id)
+        if hang is not None:
+            time.sleep(hang[0])  # taken, but the answer comes too late
+        return answer
+
+    def _send(self, query: dict, request_id: str):
         scripted = self._scripted()
         if scripted is not None:
             code, status = scripted
@@ -135,6 +180,8 @@ class FakeAliyunSms(_FakeServer):
                 "sign_name": query.get("SignName"),
                 "template_code": query.get("TemplateCode"),
                 "params": json.loads(query.get("TemplateParam") or "{}"),
+                "out_id": query.get("OutId"),
+                "send_date": datetime.now(UTC).astimezone(CHINA),
             }
         )
         return 200, {
@@ -142,6 +189,37 @@ class FakeAliyunSms(_FakeServer):
             "Code": "OK",
             "Message": "OK",
             "BizId": biz_id,
+        }
+
+    def _details(self, query: dict, request_id: str) -> dict:
+        """QuerySendDetails: the messages to one number on one day (China time)."""
+        size = int(query.get("PageSize") or 10)
+        page = int(query.get("CurrentPage") or 1)
+        found = [
+            m
+            for m in self.messages
+            if m["to"] == query.get("PhoneNumber")
+            and m["send_date"].strftime("%Y%m%d") == query.get("SendDate")
+        ]
+        records = [
+            {
+                "PhoneNum": m["to"],
+                "SendStatus": 3,
+                "ErrCode": "DELIVERED",
+                "TemplateCode": m["template_code"],
+                "Content": m.get("content") or "",
+                "SendDate": m["send_date"].strftime("%Y-%m-%d %H:%M:%S"),
+                "ReceiveDate": m["send_date"].strftime("%Y-%m-%d %H:%M:%S"),
+                "OutId": m["out_id"],
+            }
+            for m in found[(page - 1) * size : page * size]
+        ]
+        return {
+            "RequestId": request_id,
+            "Code": "OK",
+            "Message": "OK",
+            "TotalCount": len(found),
+            "SmsSendDetailDTOs": {"SmsSendDetailDTO": records},
         }
 
     def _check_signature(self, method, path, query, headers, body):
@@ -204,6 +282,8 @@ class FakeTencentSms(_FakeServer):
         self.secret_id = secret_id
         self.secret_key = secret_key
         self.app_id = app_id
+        #: Whether delivery reports of sent messages can be pulled yet.
+        self.reports = True
 
     def fail_next(self, code: str, status: int = 200, times: int = 1) -> None:
         """Queues error answers: a SendStatusSet code, or an Error (status < 0)."""
@@ -230,6 +310,46 @@ class FakeTencentSms(_FakeServer):
                     "RequestId": request_id,
                 }
             }
+        action = headers.get("x-tc-action", "")
+        self.actions.append(action)
+        hang = self._hang(action)
+        if action == "PullSmsSendStatusByPhoneNumber":
+            if hang is not None:
+                time.sleep(hang[0])
+            return 200, self._pull(request, request_id)
+        if hang is not None and not hang[1]:
+            time.sleep(hang[0])  # lost before the provider took it
+            return 502, {}
+        answer = self._send(request, request_id)
+        if hang is not None:
+            time.sleep(hang[0])  # taken, but the answer comes too late
+        return answer
+
+    def _pull(self, request: dict, request_id: str) -> dict:
+        """PullSmsSendStatusByPhoneNumber: delivery reports of one number."""
+        offset, limit = int(request.get("Offset") or 0), int(request.get("Limit") or 0)
+        reports = [
+            {
+                "UserReceiveTime": int(m["sent_at"].timestamp()),
+                "CountryCode": "86",
+                "SubscriberNumber": m["to"][3:],
+                "PhoneNumber": m["to"],
+                "SerialNo": m["serial"],
+                "ReportStatus": "SUCCESS",
+                "Description": "用户短信接收成功",
+                "SessionContext": m["session_context"],
+            }
+            for m in self.messages
+            if m["to"] == request.get("PhoneNumber") and self.reports
+        ]
+        return {
+            "Response": {
+                "PullSmsSendStatusSet": reports[offset : offset + limit],
+                "RequestId": request_id,
+            }
+        }
+
+    def _send(self, request: dict, request_id: str):
         scripted = self._scripted()
         if scripted is not None and scripted[1] < 0:
             return 200, {
@@ -260,6 +380,8 @@ class FakeTencentSms(_FakeServer):
                         "sign_name": request.get("SignName"),
                         "template_id": request.get("TemplateId"),
                         "params": request.get("TemplateParamSet", []),
+                        "session_context": request.get("SessionContext", ""),
+                        "sent_at": datetime.now(UTC),
                     }
                 )
             statuses.append(

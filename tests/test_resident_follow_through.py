@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 from freezegun import freeze_time
 
+from dispatch.contractor.tokens import code_owner
 from dispatch.models import Assignment, OutboxMessage
 from dispatch.sla.sweep import sweep
 from repair.db import db
@@ -164,7 +165,11 @@ def test_follow_up_visit_then_automatic_closing(app, client, resident, jobs):
             bodies = db.session.scalars(
                 sa.select(OutboxMessage.body).where(OutboxMessage.to_phone == RESIDENT)
             ).all()
-            assert any("回访" in b and "?k=" in b for b in bodies)
+            [follow_up] = [b for b in bodies if "回访" in b]
+            # It asks whether it is fixed; the code opens the private page.
+            assert "是否已修好" in follow_up
+            code = re.search(r"/j/([2-9A-Z]{8})$", follow_up).group(1)
+            assert code_owner(code).ticket_id == find_ticket(number).id
         clock.tick(timedelta(hours=48))
         with app.app_context():
             assert sweep()["auto_closed"] == 1

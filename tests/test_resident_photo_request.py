@@ -32,10 +32,11 @@ def test_officer_asks_for_a_photo_and_the_resident_adds_it(app, resident, office
         sms = _newest_sms(RESIDENT)
         assert sms.template == "resident_photo_request"
         assert "补拍" in sms.body
-        link = re.search(r"https?://[^/\s]+(/t/\S+)", sms.body).group(1)
-        assert "?k=" in link  # their private link: only they can add it
+        short = re.search(r"https?://[^/\s]+(/j/[2-9A-Z]{8})$", sms.body).group(1)
 
     phone = app.test_client()  # the resident's phone, from the SMS
+    link = phone.get(short).headers["Location"]
+    assert "?k=" in link  # the code opens their private page: only they can add it
     page = phone.get(link).get_data(as_text=True)
     assert 'id="add-photo-form"' in page
     data = {

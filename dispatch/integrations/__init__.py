@@ -9,7 +9,14 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     """Wires the Open311 server, the hotline bridge, their admin pages and commands."""
     # Imported here, not at the top: dispatch.models imports this package's models.
-    from dispatch.integrations import admin, cli, hotline, open311, settings
+    from dispatch.integrations import (
+        admin,
+        cli,
+        hotline,
+        open311,
+        privacy,
+        settings,
+    )
 
-    for part in (settings, open311, hotline, admin, cli):
+    for part in (settings, open311, hotline, admin, cli, privacy):
         part.init_app(app)

@@ -138,6 +138,8 @@ def _order_answer(order: HotlineWorkOrder):
 
 
 def _take_order(system, fields, payload: dict, now: datetime) -> HotlineWorkOrder:
+    from dispatch.integrations.privacy import caller_fields
+
     scope = [c.id for c in system.communities] or None
     entrance, score = match_place(
         fields.place, scope, float(current_app.config["HOTLINE_MATCH_MIN_SCORE"])
@@ -151,6 +153,7 @@ def _take_order(system, fields, payload: dict, now: datetime) -> HotlineWorkOrde
         due_at=fields.due_at,
         attachments=fields.attachments,
         payload=payload,
+        **caller_fields(payload),
         match_score=score,
         received_at=now,
     )

@@ -131,6 +131,11 @@ class HotlineWorkOrder(db.Model):
     )
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     placed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The caller (来电人) as the hotline gives them: personal information (PIPL),
+    #: erased with the raw payload a set time after the ticket closes.
+    caller_name: Mapped[str | None] = mapped_column(sa.String(100))
+    caller_phone: Mapped[str | None] = mapped_column(sa.String(32), index=True)
+    personal_data_erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     system: Mapped[HotlineSystem] = relationship()
     ticket: Mapped[Ticket | None] = relationship()

@@ -96,6 +96,31 @@ class AmbiguousSmsError(TransientSmsError):
     answer): ask the provider (``find_sent``) before sending again."""
 
 
+#: What a network error says when the request never left us (refused, no route,
+#: no name, connect timeout): only then is a send known not to have happened.
+NOT_CONNECTED = (
+    "ConnectTimeout",
+    "Connection refused",
+    "NewConnectionError",
+    "NameResolutionError",
+    "Failed to resolve",
+    "Name or service not known",
+    "No route to host",
+    "Network is unreachable",
+)
+
+
+def never_connected(error: BaseException | str) -> bool:
+    """Returns True when a network error shows the request never reached the
+    provider, so a new attempt cannot send the message twice."""
+    text = (
+        f"{type(error).__name__}: {error}"
+        if isinstance(error, BaseException)
+        else error
+    )
+    return any(marker in text for marker in NOT_CONNECTED)
+
+
 class SmsBackend(Protocol):
     """Sends one SMS and returns the provider's id and status."""
 
@@ -110,17 +135,30 @@ class SmsBackend(Protocol):
         status_callback: str | None = None,
         kind: str | None = None,
         variables: Mapping[str, str] | None = None,
+        reference: str | None = None,
     ) -> SendResult:
         """Sends body to the E.164 number `to`; raises an SmsError subclass.
 
         Template backends send the message kind's approved template with its
-        variables instead of the body; the others send the body.
+        variables instead of the body; the others send the body. `reference` is
+        our own id of the message, given to providers that keep one (Alibaba
+        Cloud's OutId, Tencent Cloud's SessionContext) so it can be found again.
         """
         ...
 
-    def find_sent(self, to: str, body: str, since: datetime) -> SendResult | None:
-        """Returns the message with this body the provider took for `to` since
-        `since`, if it has one (after an ambiguous send); raises SmsError."""
+    def find_sent(
+        self,
+        to: str,
+        body: str,
+        since: datetime,
+        *,
+        reference: str | None = None,
+        kind: str | None = None,
+        variables: Mapping[str, str] | None = None,
+    ) -> SendResult | None:
+        """Returns the message the provider took for `to` since `since` (matched
+        on our reference, or on its text), if it has one (after an ambiguous
+        send); None when it has none; raises SmsError when it cannot tell."""
         ...
 
 
@@ -138,6 +176,7 @@ class ConsoleBackend:
         status_callback: str | None = None,
         kind: str | None = None,
         variables: Mapping[str, str] | None = None,
+        reference: str | None = None,
     ) -> SendResult:
         """Returns a made-up console id after logging the message."""
         provider_id = f"console-{uuid4().hex[:16]}"
@@ -150,7 +189,9 @@ class ConsoleBackend:
         )
         return SendResult(provider_id=provider_id, status="sent")
 
-    def find_sent(self, to: str, body: str, since: datetime) -> SendResult | None:
+    def find_sent(
+        self, to: str, body: str, since: datetime, **_ignored: Any
+    ) -> SendResult | None:
         """Knows of no message: the console sends nothing anywhere."""
         return None
 
@@ -219,6 +260,7 @@ class TwilioBackend:
         status_callback: str | None = None,
         kind: str | None = None,
         variables: Mapping[str, str] | None = None,
+        reference: str | None = None,
     ) -> SendResult:
         """Creates the Message resource; raises Transient or PermanentSmsError."""
         params: dict[str, Any] = {"to": to, "body": body}
@@ -249,7 +291,9 @@ class TwilioBackend:
             raise TransientSmsError("Twilio's answer carried no message SID")
         return SendResult(provider_id=message.sid, status=str(message.status or ""))
 
-    def find_sent(self, to: str, body: str, since: datetime) -> SendResult | None:
+    def find_sent(
+        self, to: str, body: str, since: datetime, **_ignored: Any
+    ) -> SendResult | None:
         """Looks through Twilio's newest messages to `to` for this body, created
         since `since` (Twilio keeps no idempotency key for messages)."""
         try:
@@ -344,6 +388,7 @@ def _domestic_backend(name: str, config: Mapping[str, Any]) -> SmsBackend:
             f"SMS_BACKEND {name!r} needs SMS_SIGN_NAME (REPAIRDESK_SMS_SIGN_NAME) "
             f"or sign_name in {config['SMS_TEMPLATES']}"
         )
+    timeout = parse_duration(config.get("SMS_TIMEOUT") or "10s").total_seconds()
     if name == "aliyun":
         return AliyunBackend(
             config["ALIYUN_ACCESS_KEY_ID"],
@@ -351,6 +396,7 @@ def _domestic_backend(name: str, config: Mapping[str, Any]) -> SmsBackend:
             sign_name=sign_name,
             templates=templates,
             endpoint=config.get("ALIYUN_SMS_ENDPOINT") or "",
+            timeout=timeout,
         )
     return TencentBackend(
         config["TENCENT_SECRET_ID"],
@@ -359,6 +405,7 @@ def _domestic_backend(name: str, config: Mapping[str, Any]) -> SmsBackend:
         sign_name=sign_name,
         templates=templates,
         endpoint=config.get("TENCENT_SMS_ENDPOINT") or "",
+        timeout=timeout,
     )
 
 

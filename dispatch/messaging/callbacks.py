@@ -14,9 +14,13 @@ from functools import wraps
 import sqlalchemy as sa
 from flask import Blueprint, Flask, abort, current_app, jsonify, request
 
-from dispatch.messaging.outbox import record_delivery_report
+from dispatch.messaging.outbox import (
+    UNKNOWN,
+    message_by_reference,
+    record_delivery_report,
+)
 from dispatch.messaging.webhooks import handle_reply
-from dispatch.models import InboundSms, OutboxMessage
+from dispatch.models import InboundSms, MessageStatus, OutboxMessage
 from repair.db import db, utcnow
 from repair.phones import normalize
 from repair.security import csrf
@@ -77,6 +81,8 @@ def status(provider: str):
         message = db.session.scalar(
             sa.select(OutboxMessage).where(OutboxMessage.provider_id == provider_id)
         )
+        if message is None:
+            message = _by_reference(provider, item, provider_id, now)
         if message is not None and record_delivery_report(
             message, reported, code, now, provider=provider
         ):
@@ -84,6 +90,41 @@ def status(provider: str):
     if changed:
         db.session.commit()
     return jsonify(ACKNOWLEDGEMENTS[provider])
+
+
+#: Where each provider's report carries our reference (OutId, SessionContext).
+REFERENCE_FIELDS = {"aliyun": "out_id", "tencent": "ext"}
+
+
+def _by_reference(provider: str, item: dict, provider_id: str, now):
+    """Returns the message a report names by our reference when its provider id is
+    not ours yet: a send that timed out, which the report shows was taken."""
+    message = message_by_reference(str(item.get(REFERENCE_FIELDS[provider]) or ""))
+    if message is None:
+        return None
+    if message.status is MessageStatus.PENDING and message.provider_status == UNKNOWN:
+        # Only a message waiting to ask about itself; one being sent is left alone.
+        taken = db.session.execute(
+            sa.update(OutboxMessage)
+            .where(
+                OutboxMessage.id == message.id,
+                OutboxMessage.status == MessageStatus.PENDING,
+                OutboxMessage.provider_status == UNKNOWN,
+            )
+            .values(
+                status=MessageStatus.SENT,
+                provider_status="accepted",
+                provider_id=provider_id[:64],
+                sent_at=now,
+                updated_at=now,
+            )
+        )
+        db.session.refresh(message)
+        return message if taken.rowcount == 1 else None
+    if message.status not in (MessageStatus.PENDING, MessageStatus.SENDING):
+        message.provider_id = provider_id[:64]
+        return message
+    return None
 
 
 def delivery_report(provider: str, item: dict) -> tuple[str, str, str | None]:

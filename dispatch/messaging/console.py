@@ -37,7 +37,11 @@ def outbox():
     messages = db.session.scalars(
         sa.select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(200)
     ).all()
-    return render_template("board/outbox.html", messages=messages)
+    from dispatch.messaging.notify import render_message
+
+    return render_template(
+        "board/outbox.html", messages=messages, render_message=render_message
+    )
 
 
 def init_app(app: Flask) -> None:

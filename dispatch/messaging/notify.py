@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -11,11 +12,10 @@ from jinja2 import TemplateNotFound
 
 from dispatch.messaging.backends import sms_segments
 from dispatch.messaging.summary import ELLIPSIS, summarise
-from dispatch.messaging.templates import variables_for
+from dispatch.messaging.templates import ENUMERATED, MESSAGE_KINDS, variables_for
 from dispatch.models import Assignment, EndReason, MessageStatus, OutboxMessage
 from repair.db import db, utcnow
-from repair.i18n import format_local, zone_name
-from repair.links import board_url, resident_url
+from repair.i18n import format_local
 from repair.models import (
     ActorType,
     Contractor,
@@ -300,11 +300,10 @@ def queue_reply(
     from dispatch.messaging.outbox import queue_message
 
     now = utcnow()
+    variables = {}
     if ticket is not None:
-        body = render_sms(template, recipient, ticket, context or {})
-    else:
-        language = "en" if recipient.locale.startswith("en") else "zh_CN"
-        body = render_template(f"sms/{language}/{template}.txt").strip()
+        variables = variables_for(template, ticket, context or {}, recipient)
+    variables, body = fit_variables(template, variables, recipient.locale)
     message = OutboxMessage(
         dedupe_key=dedupe_key[:120],
         ticket_id=ticket.id if ticket is not None else None,
@@ -312,8 +311,9 @@ def queue_reply(
         recipient_type=recipient.type,
         recipient_id=recipient.id,
         to_phone=recipient.phone,
+        locale=recipient.locale,
         body=body,
-        variables=variables_for(template, ticket, context or {}) if ticket else {},
+        variables=variables,
         status=MessageStatus.PENDING,
         next_attempt_at=now,
         created_at=now,
@@ -343,6 +343,8 @@ def _outbox_row(
         return None
     urgent = ticket.urgency is Urgency.URGENT
     validity = _validity(urgent, template)
+    variables = variables_for(template, ticket, context, recipient)
+    variables, body = fit_variables(template, variables, recipient.locale)
     message = OutboxMessage(
         dedupe_key=key[:120],
         ticket_id=ticket.id,
@@ -351,8 +353,9 @@ def _outbox_row(
         recipient_type=recipient.type,
         recipient_id=recipient.id,
         to_phone=recipient.phone,
-        body=render_sms(template, recipient, ticket, context),
-        variables=variables_for(template, ticket, context),
+        locale=recipient.locale,
+        body=body,
+        variables=variables,
         urgent=urgent,
         status=MessageStatus.PENDING,
         next_attempt_at=now,
@@ -387,70 +390,45 @@ def _validity(urgent: bool, template: str) -> timedelta | None:
     return None
 
 
-#: Every message kind, who receives it, and the variables its templates use. The
-#: variables of a kind are exactly these names (see ``sms_context``), so a
-#: provider's registered template can map them one to one.
+#: Every message kind and who receives it; its variables are MESSAGE_KINDS'.
 KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    # to contractors
-    "dispatch": (
-        ("contractor",),
-        (
-            "number",
-            "urgent",
-            "rework",
-            "place",
-            "spot",
-            "category",
-            "summary",
-            "contact_due",
-            "on_site_due",
-            "link",
-        ),
-    ),
-    "reminder": (
-        ("contractor",),
-        ("number", "place", "category", "contact_due", "link"),
-    ),
-    "urgency_changed": (
-        ("contractor",),
-        ("number", "urgent", "place", "category", "contact_due", "on_site_due", "link"),
-    ),
-    "job_moved": (("contractor",), ("number", "why", "original", "link")),
-    "reply_accepted": (("contractor",), ("number", "on_site_due", "link")),
-    "reply_already": (("contractor",), ("number", "link")),
-    "reply_declined": (("contractor",), ("number",)),
-    "reply_help": (("contractor",), ()),
-    "reply_no_job": (("contractor",), ()),
-    # to officers and supervisors
-    "officer_new_urgent": (
-        ("officer",),
-        ("number", "place", "category", "summary", "contractor", "link"),
-    ),
-    "officer_breach": (
-        ("officer", "supervisor"),
-        ("number", "place", "clock_label", "supervisor", "link"),
-    ),
-    "officer_due_soon": (
-        ("officer",),
-        ("number", "place", "clock_label", "due", "link"),
-    ),
-    "officer_sms_failed": (("officer",), ("number", "who", "phone", "link")),
-    "officer_pause_resumed": (("officer",), ("number", "place", "link")),
-    # the pause (挂起): the officer's decision, and the clock back at the expected time
-    "pause_decided": (
-        ("contractor",),
-        ("number", "approved", "resume_at", "on_site_due", "link"),
-    ),
-    "pause_resumed": (("contractor",), ("number", "place", "on_site_due", "link")),
-    # to residents: the reporter, and neighbours who follow the ticket
-    "resident_accepted": (
-        ("resident", "follower"),
-        ("number", "contractor", "on_site_due", "link"),
-    ),
-    "resident_completed": (("resident", "follower"), ("number", "link")),
-    "resident_follow_up": (("resident",), ("number", "link")),
-    "resident_photo_request": (("resident",), ("number", "link")),
+    kind: (roles, MESSAGE_KINDS[kind])
+    for kind, roles in {
+        # to contractors
+        "dispatch": ("contractor",),
+        "reminder": ("contractor",),
+        "urgency_changed": ("contractor",),
+        "job_moved": ("contractor",),
+        "reply_accepted": ("contractor",),
+        "reply_already": ("contractor",),
+        "reply_declined": ("contractor",),
+        "reply_help": ("contractor",),
+        "reply_no_job": ("contractor",),
+        # to officers and supervisors
+        "officer_new_urgent": ("officer",),
+        "officer_breach": ("officer", "supervisor"),
+        "officer_sms_failed": ("officer",),
+        "officer_due_soon": ("officer",),
+        "officer_pause_resumed": ("officer",),
+        # the pause (挂起): the officer's decision, and the clock back at the expected time
+        "pause_decided": ("contractor",),
+        "pause_resumed": ("contractor",),
+        # to residents: the reporter, and neighbours who follow the ticket
+        "resident_accepted": ("resident", "follower"),
+        "resident_completed": ("resident", "follower"),
+        "resident_follow_up": ("resident",),
+        "resident_photo_request": ("resident",),
+    }.items()
 }
+
+#: Kinds whose text ends in a link: staff's to the board page of the ticket, the
+#: others' to /j/<code> (a job, or the reporter's own tracking page) or, for a
+#: neighbour, the public tracking page.
+LINKED_KINDS = frozenset(
+    kind
+    for kind, names in MESSAGE_KINDS.items()
+    if "code" in names or kind.startswith("officer_")
+)
 
 #: Staff roles that read a ticket on the board (supervisors fall back to admins).
 BOARD_ROLES = frozenset({"officer", "supervisor", "admin"})
@@ -458,94 +436,78 @@ BOARD_ROLES = frozenset({"officer", "supervisor", "admin"})
 MAX_SEGMENTS = 2
 
 
-def link_for(recipient: Recipient, ticket: Ticket, assignment_id: int | None = None):
-    """Returns where a message leads its reader, by who they are: a contractor to
-    their own job page, staff to the board's ticket page, the reporter to the
-    tracking page with their private key, a neighbour to the public one."""
-    from dispatch.contractor.tokens import job_url
+def message_link(kind: str, variables: Mapping[str, str]) -> str:
+    """Returns the link a message's text ends with, made from its variables only:
+    the job code opens the job (or the reporter's page) at /j/<code>; a ticket
+    number in its place is a neighbour's public page; staff go to the board."""
+    from dispatch.contractor.tokens import code_owner
 
-    if recipient.type == "contractor":
-        if assignment_id is None:
-            latest = latest_assignment(ticket, recipient.id)
-            assignment_id = latest.id if latest is not None else None
-        return job_url(assignment_id) if assignment_id else ""
-    if recipient.type in BOARD_ROLES:
-        return board_url(ticket)
-    return resident_url(ticket, private=recipient.type == "resident")
-
-
-def sms_context(
-    template: str, recipient: Recipient, ticket: Ticket, context: dict
-) -> dict:
-    """Returns the named variables of a message kind (``KINDS``) for this ticket
-    and recipient; ``context`` supplies what the event adds (``why``, ``who`` …)."""
-    tz = zone_name(ticket.community)
-    english = recipient.locale.startswith("en")
-    values = {
-        "number": lambda: ticket.number,
-        # The Chinese label is the shortest and matches the signs on site.
-        "place": lambda: place_with_lift(ticket),
-        "spot": lambda: summarise(ticket.spot, 12),
-        "category": lambda: (
-            ticket.category.display_name("en" if english else "zh_CN")
-            if ticket.category
-            else ""
-        ),
-        "summary": lambda: summarise(
-            _rework_note(ticket) if context.get("rework") else ticket.description,
-            SUMMARY_LIMIT,
-        ),
-        "urgent": lambda: ticket.urgency is Urgency.URGENT,
-        "rework": lambda: bool(context.get("rework")),
-        "contact_due": lambda: _short_time(ticket.contact_due_at, tz),
-        "on_site_due": lambda: _short_time(ticket.on_site_due_at, tz),
-        "contractor": lambda: ticket.contractor.name if ticket.contractor else "",
-        "link": lambda: link_for(recipient, ticket, context.get("assignment_id")),
-        "clock_label": lambda: CLOCK_LABELS.get(context.get("clock"), ""),
-        "due": lambda: context.get("due") or "",
-        "supervisor": lambda: bool(context.get("supervisor")),
-        "why": lambda: context.get("why") or "reassigned",
-        "original": lambda: context.get("original") or "",
-        "who": lambda: context.get("who") or "",
-        "phone": lambda: context.get("phone") or "",
-        "approved": lambda: bool(context.get("approved")),
-        "resume_at": lambda: _short_time(context.get("resume_at"), tz),
-    }
-    _roles, names = KINDS[template]
-    return {name: values[name]() for name in names}
+    base = current_app.config["PUBLIC_URL"]
+    number = variables.get("number") or ""
+    if kind.startswith("officer_"):
+        return f"{base}/board/t/{number}" if number else ""
+    code = variables.get("code") or ""
+    if not code:
+        return ""
+    if code_owner(code) is None and code == number:
+        return f"{base}/t/{number}"
+    return f"{base}/j/{code}"
 
 
-#: The most of the resident's text a message starts from (then cut to fit).
-SUMMARY_LIMIT = 40
+def render_text(kind: str, variables: Mapping[str, str], locale: str) -> str:
+    """Renders a message from its kind and variables in the recipient's language
+    (Chinese where we have no English text): the text the console shows and
+    Twilio sends."""
+    language = "en" if (locale or "").startswith("en") else "zh_CN"
+    try:
+        template = current_app.jinja_env.get_template(f"sms/{language}/{kind}.txt")
+    except TemplateNotFound:
+        language = "zh_CN"
+        template = current_app.jinja_env.get_template(f"sms/zh_CN/{kind}.txt")
+    values = {name: "" for name in MESSAGE_KINDS.get(kind, ())}
+    values.update(variables or {})
+    if language == "en":
+        for name, words in ENUMERATED.items():
+            if name in values:
+                values[name] = words.get(values[name], values[name])
+    values["link"] = message_link(kind, variables or {})
+    return render_template(template, **values).strip()
+
+
+def fit_variables(
+    kind: str, variables: dict[str, str], locale: str
+) -> tuple[dict[str, str], str]:
+    """Shortens the free-text variables until the text fits two segments (the
+    resident's words give way first); returns them and the text."""
+    body = render_text(kind, variables, locale)
+    for name in GIVES_WAY:
+        text = variables.get(name) or ""
+        while text and sms_segments(body) > MAX_SEGMENTS:
+            limit = len(text) - max(1, (len(text) - 1) // 4)
+            variables[name] = text = summarise(text.rstrip(ELLIPSIS), limit)
+            body = render_text(kind, variables, locale)
+    return variables, body
+
+
+def render_message(message: OutboxMessage) -> str:
+    """Returns the text of an outbox row, rendered from its kind and variables."""
+    if message.variables is None:
+        return message.body  # a row from before messages kept their variables
+    return render_text(message.template, message.variables, message.locale or "")
 
 
 def render_sms(
     template: str, recipient: Recipient, ticket: Ticket, context: dict
 ) -> str:
-    """Renders an SMS in the recipient's language (Chinese as fallback), within two
-    segments: the resident's text is what gives way."""
-    values = sms_context(template, recipient, ticket, context)
-    language = "en" if recipient.locale.startswith("en") else "zh_CN"
-
-    def render(values: dict) -> str:
-        try:
-            return render_template(f"sms/{language}/{template}.txt", **values).strip()
-        except TemplateNotFound:
-            return render_template(f"sms/zh_CN/{template}.txt", **values).strip()
-
-    body = render(values)
-    for name in GIVES_WAY:
-        text = values.get(name) or ""
-        while text and sms_segments(body) > MAX_SEGMENTS:
-            limit = len(text) - max(1, (len(text) - 1) // 4)
-            values[name] = text = summarise(text.rstrip(ELLIPSIS), limit)
-            body = render(values)
-    return body
+    """Renders the message of a kind about a ticket to one recipient, as its
+    outbox row will say it (within two segments)."""
+    variables = variables_for(template, ticket, context, recipient)
+    return fit_variables(template, variables, recipient.locale)[1]
 
 
 #: What is shortened, in this order, when a message would take more than two
-#: segments: the resident's own words, then the category, the company's name.
-GIVES_WAY = ("summary", "spot", "category", "contractor")
+#: segments: the resident's own words, the place, the category, the company.
+GIVES_WAY = ("problem", "place", "category", "contractor", "who")
 
 
 def _rework_note(ticket: Ticket) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import datetime, timedelta
 
@@ -106,6 +107,10 @@ def send_message(message_id: int, now: datetime | None = None) -> str:
         message.provider_status = None
         if message.attempts > MAX_ATTEMPTS:
             return _fail(message, now, SmsError("the provider never took it"), True)
+    from dispatch.messaging.notify import render_message
+
+    # The row's kind and variables are the message: every backend gets them.
+    message.body = render_message(message)
     validity = None
     if message.valid_until is not None:
         validity = max(60, int((message.valid_until - now).total_seconds()))
@@ -117,6 +122,7 @@ def send_message(message_id: int, now: datetime | None = None) -> str:
             status_callback=status_callback_url(),
             kind=message.template,
             variables=message.variables or {},
+            reference=message_reference(message),
         )
     except PermanentSmsError as error:
         return _fail(message, now, error)
@@ -129,18 +135,60 @@ def send_message(message_id: int, now: datetime | None = None) -> str:
 
 
 def _find_sent(message: OutboxMessage) -> SendResult | None:
-    """Asks the provider whether it took this message; None where it cannot say
-    (the domestic providers' SendSms keeps no id of ours to look up)."""
+    """Asks the provider whether it took this message (by our reference, which
+    Alibaba Cloud keeps as OutId and Tencent Cloud as SessionContext, or by its
+    text); None when it did not; raises SmsError when it cannot tell."""
     find_sent = getattr(sms_backend(), "find_sent", None)
     if find_sent is None:
         return None
-    return find_sent(message.to_phone, message.body, message.created_at - FIND_MARGIN)
+    return find_sent(
+        message.to_phone,
+        message.body,
+        message.created_at - FIND_MARGIN,
+        reference=message_reference(message),
+        kind=message.template,
+        variables=message.variables or {},
+    )
+
+
+def message_reference(message: OutboxMessage) -> str:
+    """Returns our own id of a message for the provider to keep with it: the row
+    id and a digest of its key and time, so another deployment's row 7 differs."""
+    seed = f"{message.dedupe_key}|{message.created_at.isoformat()}"
+    return f"rd{message.id}-{hashlib.sha256(seed.encode()).hexdigest()[:10]}"
+
+
+def message_by_reference(reference: str) -> OutboxMessage | None:
+    """Returns the outbox row a provider's OutId/SessionContext names, or None."""
+    head, _, _digest = (reference or "").partition("-")
+    if not head.startswith("rd") or not head[2:].isdigit() or len(head) > 20:
+        return None
+    message = db.session.get(OutboxMessage, int(head[2:]))
+    if message is None or message_reference(message) != reference:
+        return None
+    return message
 
 
 def _sent(message: OutboxMessage, result: SendResult, now: datetime) -> MessageStatus:
     message.provider_id = result.provider_id
-    message.provider_status = result.status
-    message.sent_at = now
+    message.provider_status = "accepted"
+    message.sent_at = message.sent_at or now
+    if result.status in ("delivered", "undelivered"):
+        # Found after an ambiguous send with its delivery report already in.
+        message.status = M.SENT
+        record_delivery_report(
+            message,
+            result.status,
+            None,
+            now,
+            provider=current_app.config["SMS_BACKEND"],
+        )
+        if message.status is not M.SENT:
+            message.updated_at = now
+            db.session.commit()
+            return message.status
+    else:
+        message.provider_status = result.status
     return _finish(message, M.SENT, now)
 
 

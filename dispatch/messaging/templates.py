@@ -6,39 +6,91 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 ELLIPSIS = "…"
 
 #: Every kind of message and the names of its variables, in the order the
-#: templates we ship use them. No variable ever carries a URL or a phone number:
-#: links are fixed in the approved text, a job is named by its short code.
+#: templates we ship use them. A message is its kind and these variables, stored
+#: on its outbox row: our own texts (console, Twilio) render them, the domestic
+#: providers' approved templates receive them (a template may use fewer). No
+#: variable ever carries a URL or a phone number: links are fixed in the text, a
+#: job is named by its short code.
 MESSAGE_KINDS: dict[str, tuple[str, ...]] = {
-    "dispatch": ("number", "urgency", "place", "due", "code"),
-    "reminder": ("number", "place", "due", "code"),
-    "job_moved": ("number",),
-    "urgency_changed": ("number", "urgency", "due", "code"),
+    "dispatch": (
+        "number",
+        "urgency",
+        "place",
+        "category",
+        "problem",
+        "due",
+        "on_site",
+        "code",
+    ),
+    "reminder": ("number", "place", "category", "due", "code"),
+    "job_moved": ("number", "why", "original", "code"),
+    "urgency_changed": (
+        "number",
+        "urgency",
+        "place",
+        "category",
+        "due",
+        "on_site",
+        "code",
+    ),
     "resident_accepted": ("number", "contractor", "due", "code"),
     "resident_completed": ("number", "code"),
     "resident_follow_up": ("number", "code"),
     "resident_photo_request": ("number", "code"),
-    "officer_new_urgent": ("number", "place", "problem"),
-    "officer_breach": ("number", "place", "clock"),
-    "officer_due_soon": ("number", "place", "clock", "due"),
+    "officer_new_urgent": ("number", "place", "category", "problem", "contractor"),
+    "officer_breach": ("number", "level", "place", "clock"),
     "officer_sms_failed": ("number", "who"),
+    "officer_due_soon": ("number", "place", "clock", "due"),
+    "officer_pause_resumed": ("number", "place"),
+    # the pause (挂起): "resume" is empty when the officer refused
+    "pause_decided": ("number", "decision", "detail", "resume", "on_site", "code"),
+    "pause_resumed": ("number", "place", "due", "code"),
     "reply_accepted": ("number", "due", "code"),
     "reply_already": ("number", "code"),
     "reply_declined": ("number",),
     "reply_help": (),
     "reply_no_job": (),
-    "pause_decided": ("number", "decision", "detail", "code"),
-    "pause_resumed": ("number", "place", "due", "code"),
-    "officer_pause_resumed": ("number", "place"),
+}
+
+#: Values of the variables that name one of a few things; an English text says
+#: them in English (the domestic templates are Chinese).
+ENUMERATED = {
+    "urgency": {
+        "紧急": "URGENT",
+        "一般": "general",
+        "紧急返修": "URGENT rework",
+        "一般返修": "rework",
+    },
+    "why": {
+        "驳回": "rejected",
+        "重复": "duplicate",
+        "备岗": "backup",
+        "改派": "reassigned",
+    },
+    "level": {"提醒": "reminder", "督办": "escalation"},
+    "clock": {
+        "紧急程度确认": "urgency check",
+        "接单": "acceptance",
+        "到场": "on-site",
+        "热线时限": "12345 deadline",
+    },
+    "decision": {"已批准": "approved", "未批准": "refused"},
+}
+#: What a job-moved message says for each reason a job was taken away.
+WHY = {
+    "rejected": "驳回",
+    "duplicate": "重复",
+    "backup": "备岗",
+    "reassigned": "改派",
 }
 
 #: Variables that are free text and long; the others are short by construction.
-LONG_VARIABLES = frozenset({"place", "problem", "contractor", "who"})
+LONG_VARIABLES = frozenset({"place", "problem", "contractor", "who", "category"})
 #: What we keep on an outbox row before any provider's own cut.
 STORED_LIMIT = 35
 #: Each provider's default limit for one variable of a notification template.
@@ -61,7 +113,15 @@ FORBIDDEN_WORDS = (
     "优惠",
 )
 URL_PATTERN = re.compile(r"(https?://|www\.|\.(com|cn|net|org)\b)", re.IGNORECASE)
-PHONE_PATTERN = re.compile(r"\+?\d[\d\- ]{6,}\d")
+#: A phone number: a mainland mobile, a landline with its area code, a 400/800
+#: service number, or any international number; not a lift's or a ticket's
+#: registration number.
+PHONE_PATTERN = re.compile(
+    r"(\+\d[\d\- ]{6,}\d"
+    r"|(?<!\d)1[3-9]\d[\- ]?\d{4}[\- ]?\d{4}(?!\d)"
+    r"|(?<!\d)0\d{2,3}[\- ]?\d{7,8}(?!\d)"
+    r"|(?<!\d)[48]00[\- ]?\d{3}[\- ]?\d{4}(?!\d))"
+)
 ALIYUN_VARIABLE = re.compile(r"\$\{(\w+)\}")
 TENCENT_VARIABLE = re.compile(r"\{(\d+)\}")
 
@@ -98,12 +158,18 @@ def variables_for(
     kind: str,
     ticket,
     context: Mapping[str, object],
-    *,
-    now: datetime | None = None,
+    recipient=None,
 ) -> dict[str, str]:
-    """Returns the named variables of a message about a ticket (no URL, no phone)."""
+    """Returns the named variables of a message about a ticket to one recipient
+    (no URL, no phone): the only input of the text it becomes."""
     from dispatch.contractor.tokens import job_code, resident_code
-    from dispatch.messaging.notify import _short_time
+    from dispatch.messaging.notify import (
+        CLOCK_LABELS,
+        _rework_note,
+        _short_time,
+        latest_assignment,
+        place_with_lift,
+    )
     from repair.i18n import zone_name
     from repair.models import Urgency
 
@@ -111,46 +177,59 @@ def variables_for(
     contact = _short_time(ticket.contact_due_at, tz)
     on_site = _short_time(ticket.on_site_due_at, tz)
     due = on_site
-    if kind in ("dispatch", "reminder") and contact:
+    if kind in ("dispatch", "reminder", "urgency_changed") and contact:
         due = contact
-    if context.get("due"):
-        due = str(context["due"])
-    place = ticket.entrance.label("zh_CN") if ticket.entrance else ""
+    place = place_with_lift(ticket)
     if ticket.spot:
         place = f"{place} {ticket.spot}".strip()
+    locale = getattr(recipient, "locale", "zh_CN") or "zh_CN"
+    rework = bool(context.get("rework"))
+    urgency = "紧急" if ticket.urgency is Urgency.URGENT else "一般"
     values: dict[str, object] = {
         "number": ticket.number,
+        "urgency": f"{urgency}返修" if rework else urgency,
         "place": place,
+        "category": ticket.category.display_name(
+            "en" if locale.startswith("en") else "zh_CN"
+        )
+        if ticket.category
+        else "",
+        "problem": (_rework_note(ticket) if rework else ticket.description) or "",
         "due": due,
-        "problem": ticket.description or "",
-        "urgency": "紧急" if ticket.urgency is Urgency.URGENT else "一般",
+        "on_site": on_site,
         "contractor": ticket.contractor.name if ticket.contractor else "",
-        "clock": context.get("clock_label") or _clock_label(context.get("clock")),
+        "level": "督办" if context.get("supervisor") else "提醒",
+        "clock": context.get("clock_label")
+        or CLOCK_LABELS.get(str(context.get("clock")), ""),
         "who": context.get("who") or "",
+        "why": WHY.get(str(context.get("why") or "reassigned"), "改派"),
+        "original": context.get("original") or "",
         "code": "",
     }
+    if context.get("due"):
+        # what the event names as due (the hotline's deadline ahead of a reminder)
+        values["due"] = str(context["due"])
     if kind == "pause_decided":
         approved = bool(context.get("approved"))
+        resume = _short_time(context.get("resume_at"), tz) if approved else ""
         values["decision"] = "已批准" if approved else "未批准"
-        values["detail"] = (
-            f"计时暂停至{_short_time(context.get('resume_at'), tz)}"
-            if approved
-            else f"请于{on_site}前到场"
-        )
-    if context.get("assignment_id"):
-        values["code"] = job_code(int(context["assignment_id"]))
-    elif context.get("private"):
+        values["resume"] = resume
+        values["detail"] = f"计时暂停至{resume}" if approved else f"请于{on_site}前到场"
+    recipient_type = getattr(recipient, "type", None)
+    if "code" not in MESSAGE_KINDS.get(kind, ()):
+        return clean_variables(kind, values)
+    assignment_id = context.get("assignment_id")
+    if not assignment_id and recipient_type == "contractor":
+        latest = latest_assignment(ticket, recipient.id)
+        assignment_id = latest.id if latest is not None else None
+    if assignment_id:
+        values["code"] = job_code(int(assignment_id))
+    elif context.get("private") or recipient_type == "resident":
         values["code"] = resident_code(ticket.id)
     elif kind.startswith("resident_"):
-        # Followers get the public page: the ticket number typed on /j opens it.
+        # Followers get the public page: the ticket number opens it.
         values["code"] = ticket.number
     return clean_variables(kind, values)
-
-
-def _clock_label(clock: object) -> str:
-    from dispatch.messaging.notify import CLOCK_LABELS
-
-    return CLOCK_LABELS.get(str(clock), "") if clock else ""
 
 
 @dataclass(frozen=True)
