@@ -15,7 +15,7 @@ from dispatch.messaging.summary import ELLIPSIS, summarise
 from dispatch.messaging.templates import ENUMERATED, MESSAGE_KINDS, variables_for
 from dispatch.models import Assignment, EndReason, MessageStatus, OutboxMessage
 from repair.db import db, utcnow
-from repair.i18n import format_local
+from repair.i18n import format_local, zone_name
 from repair.models import (
     ActorType,
     Contractor,
@@ -410,7 +410,7 @@ KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         "officer_sms_failed": ("officer",),
         "officer_due_soon": ("officer",),
         "officer_pause_resumed": ("officer",),
-        # the pause (挂起): the officer's decision, and the clock back at the expected time
+        # the pause (挂起): the decision, and the clock back at the expected time
         "pause_decided": ("contractor",),
         "pause_resumed": ("contractor",),
         # to residents: the reporter, and neighbours who follow the ticket
