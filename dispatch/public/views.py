@@ -148,7 +148,7 @@ def _chart(month: Month, chart_id: str = "chart-categories"):
             "Reports and completed repairs by category, %(month)s", month=month.key
         ),
         chart_id=chart_id,
-        legend=(_("Completed"), _("Received")),
+        legend=(_("Repaired"), _("Reports received")),
     )
 
 
