@@ -32,6 +32,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from markupsafe import Markup
 
 from dispatch.board.auth import staff_only, ticket_or_404
 from dispatch.public.forms import PublicForm
@@ -107,22 +108,31 @@ def _month_or_404(community: Community, text: str) -> date:
     return first
 
 
-def _results(community: Community, first: date) -> Month:
-    """Returns the month's results, from this process's cache while fresh."""
+def _cached(key: tuple, compute):
+    """Returns this process's cached value of ``key`` while fresh, else computes
+    and keeps it for PUBLIC_RESULTS_MAX_AGE (the key starts with the community)."""
     cache: OrderedDict = current_app.extensions.setdefault(_CACHE, OrderedDict())
-    key = (community.id, first, current_locale())
     now = time.monotonic()
     hit = cache.get(key)
     if hit is not None and hit[0] > now:
         return hit[1]
-    results = month_results(community, first, utcnow(), current_locale())
+    value = compute()
     max_age = _max_age()
     if max_age > 0:
-        cache[key] = (now + max_age, results)
+        cache[key] = (now + max_age, value)
         cache.move_to_end(key)
         while len(cache) > CACHE_ENTRIES:
             cache.popitem(last=False)
-    return results
+    return value
+
+
+def _results(community: Community, first: date) -> Month:
+    """Returns the month's results, from this process's cache while fresh."""
+    locale = current_locale()
+    return _cached(
+        (community.id, "month", first, locale),
+        lambda: month_results(community, first, utcnow(), locale),
+    )
 
 
 def _forget(community_id: int) -> None:
@@ -187,11 +197,27 @@ def month_label(first: date) -> str:
 
 
 def _month_page(community: Community, first: date):
+    body = _cached(
+        (community.id, "page", first, current_locale()),
+        lambda: Markup(_render_body(community, first)),
+    )
+    html = render_template(
+        "public/month.html",
+        community=community,
+        month=_results(community, first),
+        month_label=month_label,
+        body=body,
+        home_url=url_for("public.current_month", slug=community.slug),
+    )
+    return _public(Response(html, mimetype="text/html"))
+
+
+def _render_body(community: Community, first: date) -> str:
     results = _results(community, first)
     today = _today(community)
     months = months_published(community, today)
-    html = render_template(
-        "public/month.html",
+    return render_template(
+        "public/_month_body.html",
         community=community,
         month=results,
         is_current=first == today.replace(day=1),
@@ -205,9 +231,7 @@ def _month_page(community: Community, first: date):
         zone=zone_name(community),
         month_label=month_label,
         share=_share,
-        home_url=url_for("public.current_month", slug=community.slug),
     )
-    return _public(Response(html, mimetype="text/html"))
 
 
 @bp.get("/p/<slug>/<month>/chart.svg")
