@@ -285,6 +285,9 @@ def test_pages_are_cached_for_minutes_and_say_so(app, client, month, resident):
     clock.tick(300)
     fresh = visitor.get(MONTH).get_data(as_text=True)
     assert re.search(r'id="total-received">4<', fresh)
+    # an officer's browser holds a session: its copy is for that browser only
+    signed_in = client.get(MONTH)
+    assert signed_in.headers["Cache-Control"] == "private, max-age=300"
 
 
 def test_the_current_month_and_the_archive(app, client, month):

@@ -27,6 +27,7 @@ from flask import (
     flash,
     redirect,
     render_template,
+    request,
     url_for,
 )
 from flask_babel import gettext as _
@@ -144,7 +145,11 @@ def _forget(community_id: int) -> None:
 
 
 def _public(response: Response) -> Response:
-    response.headers["Cache-Control"] = f"public, max-age={_max_age()}"
+    # A signed-in officer's response may carry their session cookie: never one
+    # for a shared cache.
+    signed_in = current_app.config["SESSION_COOKIE_NAME"] in request.cookies
+    scope = "private" if signed_in else "public"
+    response.headers["Cache-Control"] = f"{scope}, max-age={_max_age()}"
     response.vary.add("Accept-Language")
     response.vary.add("Cookie")  # the language toggle's cookie
     return response
