@@ -408,3 +408,25 @@ def test_the_board_offers_publishing_on_the_ticket_page(app, client, month):
     page = client.get(f"/board/t/{numbers[0]}?lang=en").get_data(as_text=True)
     assert 'id="make-private"' in page
     assert "Description published on the public results" in page
+
+
+def test_months_and_published_words_are_checked_without_an_app():
+    from datetime import date
+
+    from dispatch.public.results import last_day, parse_month, public_text
+
+    today = date(2026, 3, 15)
+    assert parse_month("2026-03", today) == date(2026, 3, 1)
+    assert parse_month("2000-01", today) == date(2000, 1, 1)
+    for bad in ("2026-04", "1999-12", "2026-13", "2026-00", "２０２６-０３", "26-03"):
+        assert parse_month(bad, today) is None, bad
+    assert last_day(date(2024, 2, 1)) == date(2024, 2, 29)
+    assert public_text("张三说 13912345678 灯坏了", "张三") == "**说 **** 灯坏了"
+    assert public_text("请打 139-1234-5678 或 +86 139 1234 5678", None) == (
+        "请打 **** 或 ****"
+    )
+    assert (
+        public_text("3栋2单元 5楼的灯", None) == "3栋2单元 5楼的灯"
+    )  # short numbers stay
+    assert public_text("13912345678", None) == "****"
+    assert public_text("  ", None) is None
