@@ -147,7 +147,8 @@ def _forget(community_id: int) -> None:
 def _public(response: Response) -> Response:
     # A signed-in officer's response may carry their session cookie: never one
     # for a shared cache.
-    signed_in = current_app.config["SESSION_COOKIE_NAME"] in request.cookies
+    cookie = current_app.session_interface.get_cookie_name(current_app)
+    signed_in = cookie in request.cookies
     scope = "private" if signed_in else "public"
     response.headers["Cache-Control"] = f"{scope}, max-age={_max_age()}"
     response.vary.add("Accept-Language")
