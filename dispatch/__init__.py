@@ -19,6 +19,7 @@ from dispatch.board import views as board_views
 from dispatch.contractor import views as contractor_views
 from dispatch.messaging import callbacks, console, outbox, webhooks
 from dispatch.messaging import privacy as messaging_privacy
+from dispatch.public import views as public_views
 from dispatch.sla import countdown
 from dispatch.stats import views as stats_views
 from dispatch.triage import cli as triage_cli
@@ -41,6 +42,7 @@ PARTS = (
     countdown,
     board_views,
     stats_views,
+    public_views,
     admin,
     contractor_views,
     reactions,

@@ -70,6 +70,9 @@ def default_settings(instance_path: str) -> dict:
         "FOLLOW_UP_AFTER": "24h",
         "AUTO_CLOSE_AFTER": "72h",
         "ME_TOO_DAYS": 7,
+        # How long /p/<community> keeps a month's figures (per process, and in
+        # browsers and proxies); 0: computed on every request.
+        "PUBLIC_RESULTS_MAX_AGE": "5m",
         "PHOTO_MAX_BYTES": 20 * 1024 * 1024,
         "PHOTO_MAX_PIXELS": 50_000_000,
         "PHOTOS_PER_TICKET": 3,

@@ -580,5 +580,18 @@ def record_event(
     return event
 
 
+def set_public(
+    ticket: Ticket, public: bool, actor: Actor, now: datetime | None = None
+) -> TicketEvent | None:
+    """Lets the public results show the ticket's description (or stop showing it);
+    returns the event, or None when the ticket already was so."""
+    lock(ticket)
+    if (ticket.made_public_at is not None) == public:
+        return None
+    now = now or utcnow()
+    ticket.made_public_at = now if public else None
+    return record_event(ticket, "made_public" if public else "made_private", actor, now)
+
+
 def init_app(app: Flask) -> None:
     """Nothing to bind: announcements ride on repair.db.after_commit."""

@@ -130,6 +130,10 @@ class Community(db.Model):
     lift_emergency_phone: Mapped[str | None] = mapped_column(sa.String(32))
     #: The gas company's emergency line.
     gas_emergency_phone: Mapped[str | None] = mapped_column(sa.String(32))
+    #: Whether /p/<slug> publishes the month's results (信息公开); on by default.
+    publishes_results: Mapped[bool] = mapped_column(
+        default=True, server_default=sa.true()
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     buildings: Mapped[list[Building]] = relationship(
@@ -346,6 +350,8 @@ class Ticket(db.Model):
     paused_seconds: Mapped[float] = mapped_column(
         sa.Float, default=0.0, server_default="0"
     )
+    #: When an officer let the public results show the problem's description.
+    made_public_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     community: Mapped[Community] = relationship()
     entrance: Mapped[Entrance | None] = relationship()

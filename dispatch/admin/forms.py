@@ -150,6 +150,10 @@ class CommunityForm(FlaskForm):
         _l("Lift emergency line, e.g. 96333 (optional)"), 32
     )
     gas_emergency_phone = optional_text(_l("Gas company emergency line (optional)"), 32)
+    publishes_results = BooleanField(
+        _l("Publish the monthly repair results at /p/<short name> (信息公开)"),
+        default=True,
+    )
 
     #: The community being edited (None while creating one), for uniqueness checks.
     editing_id: int | None = None

@@ -1,0 +1,1 @@
+"""Public results (信息公开): each community's month, with no personal information."""
