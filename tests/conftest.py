@@ -246,6 +246,22 @@ def twilio_settings(settings, fake_twilio) -> dict:
     return settings
 
 
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3 API (moto's standalone server) on a free local port."""
+    from tests.s3_server import S3Server
+
+    with S3Server() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_settings(settings, s3_server) -> dict:
+    """Settings that keep the photos in a fresh bucket of the local S3 server."""
+    settings.update(s3_server.settings(s3_server.new_bucket()))
+    return settings
+
+
 @pytest.fixture
 def jobs(app):
     from tests.actions import Jobs
