@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import redis
 from rq import SimpleWorker, Worker, worker_registration
 
 from repair import logs
@@ -21,9 +24,24 @@ class _Resilient:
 
     def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
         """Extends the worker's key, re-registering it if Redis forgot the worker."""
-        super().heartbeat(timeout, pipeline)
-        if pipeline is None and not self.is_registered():
-            self.register_again()
+        if pipeline is not None:
+            return super().heartbeat(timeout, pipeline)
+        with _outlasting_redis("heartbeat"):
+            super().heartbeat(timeout, pipeline)
+            if not self.is_registered():
+                self.register_again()
+
+    def execute_job(self, job, queue) -> None:
+        """Runs the job. rq quits on a Redis error met while it records a job's
+        outcome (a failover, say); ours goes on to its next dequeue, which waits
+        for Redis: the work is in the database and every job is idempotent."""
+        with _outlasting_redis(f"job {job.id}"):
+            super().execute_job(job, queue)
+
+    def run_maintenance_tasks(self) -> None:
+        """Cleans rq's registries, unless Redis is away (then next time)."""
+        with _outlasting_redis("maintenance"):
+            super().run_maintenance_tasks()
 
     def perform_job(self, job, queue, *args, **kwargs) -> bool:
         """Runs the job; with JSON logs, one line for it (id, function, outcome)."""
@@ -59,6 +77,14 @@ class _Resilient:
             worker_registration.register(self, pipeline)
             pipeline.expire(self.key, self.worker_ttl + 60)
             pipeline.execute()
+
+
+@contextmanager
+def _outlasting_redis(what: str) -> Iterator[None]:
+    try:
+        yield
+    except (redis.ConnectionError, redis.TimeoutError) as error:
+        job_log.warning("Redis lost during %s (%s); going on", what, error)
 
 
 class RepairDeskWorker(_Resilient, SimpleWorker):
