@@ -38,6 +38,11 @@ class _Resilient:
         with _outlasting_redis(f"job {job.id}"):
             super().execute_job(job, queue)
 
+    def check_for_suspension(self, burst: bool) -> None:
+        """Honours `rq suspend`, unless Redis is away (then it asks again next)."""
+        with _outlasting_redis("the suspension check"):
+            super().check_for_suspension(burst)
+
     def run_maintenance_tasks(self) -> None:
         """Cleans rq's registries, unless Redis is away (then next time)."""
         with _outlasting_redis("maintenance"):
