@@ -21,6 +21,14 @@ class _Resilient:
 
     exponential_backoff_factor = 1.0
     max_connection_wait_time = 1.0
+    #: Whether SIGINT/SIGTERM asked the worker to stop (rq keeps no record of a
+    #: request that came while it was idle).
+    stop_asked = False
+
+    def request_stop(self, signum, frame) -> None:
+        """Remembers the stop request, then lets rq stop (warm shutdown)."""
+        self.stop_asked = True
+        super().request_stop(signum, frame)
 
     def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
         """Extends the worker's key, re-registering it if Redis forgot the worker."""
