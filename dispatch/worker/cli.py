@@ -70,12 +70,21 @@ def worker_command(with_scheduler: bool, burst: bool, fork: bool) -> None:
             if worker.stop_asked:
                 break
             # rq's loop ends on a Redis error it meets outside its dequeue (a
-            # failover, say); a new worker takes over in this process at once.
-            time.sleep(1)
-            worker = worker_class(queues, connection=queues[0].connection)
+            # failover, say); a new worker takes over in this process.
+            worker = _next_worker(worker_class, queues)
     finally:
         for thread in threads:
             thread.stop()
+
+
+def _next_worker(worker_class, queues):
+    """Returns a new worker once Redis answers again (a second between tries)."""
+    while True:
+        time.sleep(1)
+        try:
+            return worker_class(queues, connection=queues[0].connection)
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            log.warning("Redis unavailable (%s); retrying", error)
 
 
 def init_app(app: Flask) -> None:
