@@ -37,6 +37,14 @@ def default_settings(instance_path: str) -> dict:
         "REDIS_SENTINEL_MASTER": "",
         "EMBEDDED_REDIS_FILE": str(instance / "redis.rdb"),
         "PHOTO_DIR": str(instance / "photos"),
+        # Empty: the local folders PHOTO_DIR and PHOTO_ORIGINALS_DIR; or
+        # s3://BUCKET/PREFIX (S3-compatible object storage, the S3_* settings).
+        "PHOTO_STORE": "",
+        "S3_ENDPOINT_URL": "",
+        "S3_REGION": "",
+        "S3_ACCESS_KEY_ID": "",
+        "S3_SECRET_ACCESS_KEY": "",
+        "S3_ADDRESSING_STYLE": "auto",
         "PUBLIC_URL": "http://127.0.0.1:5000",
         "SMS_BACKEND": "console",
         "SMS_TIMEOUT": "10s",

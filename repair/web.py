@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 import sqlalchemy as sa
 from flask import (
     Blueprint,
     Flask,
+    Response,
     abort,
     current_app,
     jsonify,
     render_template,
     request,
-    send_file,
 )
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -75,15 +76,17 @@ def favicon():
 
 @bp.get("/photos/<sha256>/<any(display, thumb):variant>.jpg")
 def photo(sha256: str, variant: str):
-    """Serves a ticket's photo through a signed, unexpired link (see photo_url).
+    """Streams a ticket's photo from the store through a signed, unexpired link
+    (see photo_url).
 
     Only pages whose viewer may see the photo (the resident with the key, the
     community's officers, the assigned contractor) hand out such links; any other
-    request gets 404, as for a photo that does not exist.
+    request gets 404, as for a photo that does not exist. Names are content
+    hashes, so a file never changes: a strong ETag, and the browser may keep it
+    privately until the link expires.
     """
-    if not photo_link_is_valid(
-        sha256, variant, request.args.get("e"), request.args.get("s")
-    ):
+    expires = request.args.get("e")
+    if not photo_link_is_valid(sha256, variant, expires, request.args.get("s")):
         abort(404)
     attached = db.session.scalar(
         sa.select(Photo.state)
@@ -91,18 +94,36 @@ def photo(sha256: str, variant: str):
         .order_by((Photo.state == "ready").desc())  # a ready copy wins
         .limit(1)
     )
+    db.session.rollback()  # no transaction held open while the file streams
     if attached in ("pending", "failed"):
         return placeholder_response(attached)
-    store = photo_store()
-    try:
-        path = store.path(sha256, "thumbnail" if variant == "thumb" else variant)
-    except ValueError:
+    if attached is None:
         abort(404)
-    if attached is None or not path.exists():
-        abort(404)
-    response = send_file(path, mimetype="image/jpeg", max_age=3600)
-    response.headers["Cache-Control"] = "private, max-age=3600"
+    etag = f"{sha256}.{variant}"
+    cache_control = f"private, max-age={_seconds_until(expires)}, immutable"
+    if request.if_none_match.contains(etag):
+        response = Response(status=304)
+    else:
+        try:
+            stored = photo_store().open(
+                sha256, "thumbnail" if variant == "thumb" else variant
+            )
+        except ValueError:
+            abort(404)
+        if stored is None:
+            abort(404)
+        response = Response(
+            stored.chunks(), mimetype="image/jpeg", direct_passthrough=True
+        )
+        response.content_length = stored.size
+        response.call_on_close(stored.close)
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = cache_control
     return response
+
+
+def _seconds_until(expires: str) -> int:
+    return max(0, int(expires) - int(time.time()))
 
 
 def init_app(app: Flask) -> None:

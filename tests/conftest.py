@@ -26,7 +26,29 @@ PUBLIC_URL = "http://repair.test"
 
 def pytest_report_header(config):
     redis = "server" if os.environ.get("REPAIRDESK_TEST_REDIS_URL") else "embedded"
-    return f"repairdesk database: {_database_kind()}, redis: {redis}"
+    machines = "collected" if _runs_multi_machine() else "not collected (SQLite pass)"
+    return [
+        f"repairdesk database: {_database_kind()}, redis: {redis}",
+        f"multi-machine test: {machines}",
+    ]
+
+
+#: Two gunicorn servers, two workers, Sentinel and S3 around one database server:
+#: run once, on the PostgreSQL pass of `make test` (a SQLite file is not a server
+#: that processes on several machines share). Not collected on the SQLite pass,
+#: so it is neither run twice nor reported as skipped; named on the command line,
+#: it is collected and fails without PostgreSQL.
+MULTI_MACHINE_TESTS = {"test_multi_machine.py"}
+
+
+def _runs_multi_machine() -> bool:
+    return _database_kind().startswith("postgres")
+
+
+def pytest_ignore_collect(collection_path, config):
+    if collection_path.name in MULTI_MACHINE_TESTS and not _runs_multi_machine():
+        return True
+    return None
 
 
 def _database_kind() -> str:
@@ -243,6 +265,22 @@ def twilio_settings(settings, fake_twilio) -> dict:
         TWILIO_FROM="+15005550006",
         TWILIO_API_BASE_URL=fake_twilio.base_url,
     )
+    return settings
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3 API (moto's standalone server) on a free local port."""
+    from tests.s3_server import S3Server
+
+    with S3Server() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_settings(settings, s3_server) -> dict:
+    """Settings that keep the photos in a fresh bucket of the local S3 server."""
+    settings.update(s3_server.settings(s3_server.new_bucket()))
     return settings
 
 

@@ -156,3 +156,100 @@ def test_workers_counts_reach_the_web_scrape_in_multiprocess_mode(
     )
     assert web.returncode == 0, web.stderr[-2000:]
     assert _sample(web.stdout, "repairdesk_sms_sent_total", backend="console") == 6
+
+
+def test_photo_jobs_and_their_duration_are_counted(app, client, resident, jobs):
+    before = _scrape(client)
+    resident.report()
+    assert _sample(_scrape(client), "repairdesk_photo_jobs_total", outcome="ok") == (
+        _sample(before, "repairdesk_photo_jobs_total", outcome="ok")
+    )
+
+    jobs.run_due()  # the photo job runs in this process (a SimpleWorker)
+
+    after = _scrape(client)
+    for name, labels in (
+        ("repairdesk_photo_jobs_total", {"outcome": "ok"}),
+        ("repairdesk_photo_job_seconds_count", {}),
+    ):
+        assert _sample(after, name, **labels) - _sample(before, name, **labels) == 1
+    assert _sample(after, "repairdesk_photo_job_seconds_sum") > _sample(
+        before, "repairdesk_photo_job_seconds_sum"
+    )
+
+
+def test_a_photo_job_that_fails_counts_as_an_error(app, client, monkeypatch):
+    from repair.photos import jobs as photo_jobs
+
+    def broken(photo_id):
+        raise OSError("object store unreachable")
+
+    monkeypatch.setattr(photo_jobs, "process_pending_photo", broken)
+    before = _scrape(client)
+    with app.app_context(), pytest.raises(OSError):
+        photo_jobs.process_photos([1])
+    after = _scrape(client)
+    assert (
+        _sample(after, "repairdesk_photo_jobs_total", outcome="error")
+        - _sample(before, "repairdesk_photo_jobs_total", outcome="error")
+        == 1
+    )
+
+
+_PHOTO_WORKER = """
+import json, sys
+from repair import create_app
+from repair.photos.jobs import process_photos
+app = create_app(json.loads(sys.argv[1]))
+with app.app_context():
+    print(process_photos(json.loads(sys.argv[2])))
+"""
+
+
+def test_a_worker_processs_photo_jobs_reach_the_web_scrape(
+    settings, app, resident, tmp_path
+):
+    import json
+
+    import sqlalchemy as sa
+
+    from repair.db import db
+    from repair.models import Photo
+
+    resident.report()
+    with app.app_context():
+        photo_ids = db.session.scalars(sa.select(Photo.id)).all()
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+    }
+    worker = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _PHOTO_WORKER,
+            json.dumps(settings),
+            json.dumps(photo_ids),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert worker.returncode == 0, worker.stderr[-2000:]
+    assert worker.stdout.strip().splitlines()[-1] == "1"
+    web = subprocess.run(
+        [sys.executable, "-c", _WEB, json.dumps(settings)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert web.returncode == 0, web.stderr[-2000:]
+    assert _sample(web.stdout, "repairdesk_photo_jobs_total", outcome="ok") == 1
+    assert _sample(web.stdout, "repairdesk_photo_job_seconds_count") == 1

@@ -135,3 +135,32 @@ def test_a_worker_goes_on_when_redis_goes_away_as_a_job_ends(
     worker.execute_job(job, queues[0])  # no exception: rq's loop goes on
     monkeypatch.undo()
     worker.register_death()
+
+
+def test_a_redis_failover_while_rq_records_a_job_does_not_end_the_worker(
+    app, monkeypatch
+):
+    from types import SimpleNamespace
+
+    from rq import SimpleWorker
+
+    with app.app_context():
+        queues = get_queues(app)
+    worker = RepairDeskWorker(queues, connection=queues[0].connection)
+
+    def failed_over(*args, **kwargs):
+        raise redis.ConnectionError("Connection closed by server.")
+
+    for step in ("execute_job", "check_for_suspension", "run_maintenance_tasks"):
+        monkeypatch.setattr(SimpleWorker, step, failed_over)
+    # rq's own loop quits on any of these; ours goes on to its next dequeue.
+    worker.execute_job(SimpleNamespace(id="photos-1"), queues[0])
+    worker.check_for_suspension(False)
+    worker.run_maintenance_tasks()
+
+    def broken(*args, **kwargs):
+        raise ValueError("a bug, not Redis")
+
+    monkeypatch.setattr(SimpleWorker, "execute_job", broken)
+    with pytest.raises(ValueError):  # nothing but Redis's errors is swallowed
+        worker.execute_job(SimpleNamespace(id="photos-1"), queues[0])

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import time
+
 import click
+import redis
 import sqlalchemy.orm
 from flask import Flask, current_app
 from flask.cli import with_appcontext
@@ -13,6 +17,8 @@ from dispatch.worker.queues import get_queues
 from dispatch.worker.scheduler import SchedulerThread, enqueue_due_once
 from dispatch.worker.ticker import SweepTicker
 from dispatch.worker.workers import ForkingRepairDeskWorker, RepairDeskWorker
+
+log = logging.getLogger(__name__)
 
 
 @click.command("worker")
@@ -56,10 +62,29 @@ def worker_command(with_scheduler: bool, burst: bool, fork: bool) -> None:
     for thread in threads:
         thread.start()
     try:
-        worker.work(with_scheduler=False)
+        while True:
+            try:
+                worker.work(with_scheduler=False)
+            except (redis.ConnectionError, redis.TimeoutError) as error:
+                log.warning("worker stopped by a Redis error (%s)", error)
+            if worker.stop_asked:
+                break
+            # rq's loop ends on a Redis error it meets outside its dequeue (a
+            # failover, say); a new worker takes over in this process.
+            worker = _next_worker(worker_class, queues)
     finally:
         for thread in threads:
             thread.stop()
+
+
+def _next_worker(worker_class, queues):
+    """Returns a new worker once Redis answers again (a second between tries)."""
+    while True:
+        time.sleep(1)
+        try:
+            return worker_class(queues, connection=queues[0].connection)
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            log.warning("Redis unavailable (%s); retrying", error)
 
 
 def init_app(app: Flask) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import redis
@@ -13,9 +14,6 @@ from repair import logs
 
 job_log = logging.getLogger("repairdesk.job")
 
-#: What a Redis that is down or frozen raises.
-REDIS_AWAY = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
-
 
 class _Resilient:
     """Reconnects to Redis every second (rq backs off to a minute) and registers
@@ -23,52 +21,48 @@ class _Resilient:
 
     exponential_backoff_factor = 1.0
     max_connection_wait_time = 1.0
+    #: Whether SIGINT/SIGTERM asked the worker to stop (rq keeps no record of a
+    #: request that came while it was idle).
+    stop_asked = False
+
+    def request_stop(self, signum, frame) -> None:
+        """Remembers the stop request, then lets rq stop (warm shutdown)."""
+        self.stop_asked = True
+        super().request_stop(signum, frame)
 
     def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
         """Extends the worker's key, re-registering it if Redis forgot the worker."""
         if pipeline is not None:
-            super().heartbeat(timeout, pipeline)
-            return
-        with self._redis_may_go_away("heartbeat"):
+            return super().heartbeat(timeout, pipeline)
+        with _outlasting_redis("heartbeat"):
             super().heartbeat(timeout, pipeline)
             if not self.is_registered():
                 self.register_again()
 
     def execute_job(self, job, queue) -> None:
-        """Runs the job; a Redis that goes away meanwhile does not end the worker."""
-        with self._redis_may_go_away(f"job {job.id}"):
+        """Runs the job. rq quits on a Redis error met while it records a job's
+        outcome (a failover, say); ours goes on to its next dequeue, which waits
+        for Redis: the work is in the database and every job is idempotent."""
+        with _outlasting_redis(f"job {job.id}"):
             super().execute_job(job, queue)
 
     def set_state(self, state, pipeline=None) -> None:
+        """Records the worker's state, unless Redis is away (then next time)."""
         if pipeline is not None:
             super().set_state(state, pipeline)
             return
-        with self._redis_may_go_away("its state"):
+        with _outlasting_redis("its state"):
             super().set_state(state, pipeline)
 
     def check_for_suspension(self, burst: bool) -> None:
-        with self._redis_may_go_away("the suspension check"):
+        """Honours `rq suspend`, unless Redis is away (then it asks again next)."""
+        with _outlasting_redis("the suspension check"):
             super().check_for_suspension(burst)
 
     def run_maintenance_tasks(self) -> None:
-        with self._redis_may_go_away("maintenance"):
+        """Cleans rq's registries, unless Redis is away (then next time)."""
+        with _outlasting_redis("maintenance"):
             super().run_maintenance_tasks()
-
-    @contextmanager
-    def _redis_may_go_away(self, what: str):
-        """rq's loop quits on any Redis error outside its wait for a job: losing
-        Redis as a job started or ended took both workers out of the fault run.
-        What a job did is in the database, and what Redis held is re-derived when
-        it is back (recovery and sweep), so the worker goes on and reconnects."""
-        try:
-            yield
-        except REDIS_AWAY as error:
-            self.log.warning(
-                "Worker %s: Redis went away around %s (%s); going on",
-                self.name,
-                what,
-                error,
-            )
 
     def perform_job(self, job, queue, *args, **kwargs) -> bool:
         """Runs the job; with JSON logs, one line for it (id, function, outcome)."""
@@ -104,6 +98,14 @@ class _Resilient:
             worker_registration.register(self, pipeline)
             pipeline.expire(self.key, self.worker_ttl + 60)
             pipeline.execute()
+
+
+@contextmanager
+def _outlasting_redis(what: str) -> Iterator[None]:
+    try:
+        yield
+    except (redis.ConnectionError, redis.TimeoutError) as error:
+        job_log.warning("Redis lost during %s (%s); going on", what, error)
 
 
 class RepairDeskWorker(_Resilient, SimpleWorker):

@@ -16,6 +16,7 @@ from repair.broker import get_redis
 from repair.config import parse_duration
 from repair.db import after_commit, db, reading, utcnow, writing
 from repair.jobs import job
+from repair.metrics import track_photo_job
 from repair.models import Photo
 from repair.photos.processing import PhotoRejected, process_original
 from repair.photos.store import original_store, photo_store
@@ -57,8 +58,12 @@ def enqueue_processing(app: Flask, photo_ids: list[int]) -> bool:
 
 @photo_job
 def process_photos(photo_ids: list[int]) -> int:
-    """Processes each pending photo of the list; returns how many it finished."""
-    return sum(process_pending_photo(photo_id) for photo_id in photo_ids)
+    """Processes each pending photo of the list; returns how many it finished.
+
+    Counted with its duration in the worker's metrics (repair.metrics).
+    """
+    with track_photo_job():
+        return sum(process_pending_photo(photo_id) for photo_id in photo_ids)
 
 
 def process_pending_photo(photo_id: int) -> bool:

@@ -9,6 +9,7 @@ import io
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -315,6 +316,64 @@ class LocalPhotoStore:
     def exists(self, sha256: str, variant: str = "display") -> bool:
         """Returns whether the variant of the photo is stored."""
         return self.path(sha256, variant).is_file()
+
+    def read(self, sha256: str, variant: str = "display") -> bytes:
+        """Returns a variant's bytes; FileNotFoundError if it is not stored."""
+        return self.path(sha256, variant).read_bytes()
+
+    def open(self, sha256: str, variant: str = "display") -> StoredFile | None:
+        """Returns a variant opened for streaming, or None if it is not stored."""
+        try:
+            file = self.path(sha256, variant).open("rb")
+        except FileNotFoundError:
+            return None
+        return StoredFile(file, os.fstat(file.fileno()).st_size)
+
+    def put(self, sha256: str, variant: str, content: bytes) -> None:
+        """Writes one variant as it is (a copy from another store)."""
+        write_atomically(self.path(sha256, variant), content)
+
+    def names(self) -> Iterator[tuple[str, str]]:
+        """Yields (sha256, variant) of every stored file, thumbnails first."""
+        if not self.root.is_dir():
+            return
+        names = (parse_variant_name(path.name) for path in self.root.glob("??/*.jpg"))
+        yield from sorted(filter(None, names), key=variant_order)
+
+
+def parse_variant_name(name: str) -> tuple[str, str] | None:
+    """Returns (sha256, variant) for a stored file name such as <sha256>.thumb.jpg."""
+    for variant, suffix in sorted(VARIANTS.items(), key=lambda item: -len(item[1])):
+        sha256 = name.removesuffix(suffix)
+        if name.endswith(suffix) and SHA256_HEX.fullmatch(sha256):
+            return sha256, variant
+    return None
+
+
+def variant_order(name: tuple[str, str]) -> tuple[str, bool]:
+    """Sort key: by hash, a thumbnail before its display copy (which is written
+    last, so a display copy present means the photo is complete)."""
+    return name[0], name[1] == "display"
+
+
+@dataclass(slots=True)
+class StoredFile:
+    """A stored file opened for streaming: its size and a readable stream."""
+
+    stream: BinaryIO
+    size: int
+
+    def chunks(self, size: int = 64 * 1024) -> Iterator[bytes]:
+        """Yields the file's bytes in chunks, closing it at the end."""
+        try:
+            while chunk := self.stream.read(size):
+                yield chunk
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Closes the stream (safe to call twice)."""
+        self.stream.close()
 
 
 def write_atomically(target: Path, content: bytes, mode: int = 0o644) -> None:

@@ -1,4 +1,6 @@
-"""The app's photo stores: served display copies, private originals; and intake."""
+"""The app's photo stores, behind one interface with two implementations: a local
+folder (the default) or S3-compatible object storage (repair.photos.s3); served
+display copies and thumbnails, and private originals; and intake."""
 
 from __future__ import annotations
 
@@ -7,10 +9,10 @@ import hashlib
 import hmac
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from flask import Flask, current_app
 
@@ -18,6 +20,7 @@ from repair.photos.processing import (
     SHA256_HEX,
     LocalPhotoStore,
     ProcessedPhoto,
+    StoredFile,
     process_photo,
     write_atomically,
 )
@@ -36,9 +39,69 @@ class KeptOriginal:
     saved_at: float
 
 
-class OriginalStore:
-    """Uploaded originals, as they came (EXIF included), in a folder never served:
-    root/ab/<sha256 of the upload>, readable by the app's user only.
+class PhotoStore(Protocol):
+    """Display copies and thumbnails named by content hash (served through our
+    routes only): LocalPhotoStore or S3PhotoStore."""
+
+    def save(self, photo: ProcessedPhoto) -> None:
+        """Stores both variants, thumbnail first; saving twice is harmless."""
+
+    def exists(self, sha256: str, variant: str = "display") -> bool:
+        """Returns whether the variant is stored; ValueError for a bad name."""
+
+    def read(self, sha256: str, variant: str = "display") -> bytes:
+        """Returns a variant's bytes; FileNotFoundError if it is not stored."""
+
+    def open(self, sha256: str, variant: str = "display") -> StoredFile | None:
+        """Returns the variant opened for streaming, or None."""
+
+    def put(self, sha256: str, variant: str, content: bytes) -> None:
+        """Writes one variant as it is (a copy from another store)."""
+
+    def names(self) -> Iterator[tuple[str, str]]:
+        """Yields (sha256, variant) of everything stored, thumbnails first."""
+
+
+class OriginalStore(Protocol):
+    """Uploads as they came (EXIF included), private, waiting for the photo job:
+    LocalOriginalStore or S3OriginalStore."""
+
+    def save(self, raw: bytes, client: str = "") -> str:
+        """Keeps the upload and returns its content hash; saving twice is harmless
+        (and starts its expiry again). With ``client`` (a key from client_key) the
+        original counts as kept for that client until released or deleted."""
+
+    def kept(self) -> list[KeptOriginal]:
+        """Returns the kept originals, oldest first."""
+
+    def release(self, sha256: str) -> None:
+        """Stops counting an original as kept: a ticket refers to it now."""
+
+    def exists(self, sha256: str) -> bool:
+        """Returns whether the original is kept."""
+
+    def read(self, sha256: str) -> bytes:
+        """Returns the original's bytes; FileNotFoundError if it is gone."""
+
+    def delete(self, sha256: str) -> None:
+        """Deletes the original and its preview, if they exist."""
+
+    def older_than(self, seconds: float, now: float | None = None) -> Iterator[str]:
+        """Yields the hashes of originals last saved more than ``seconds`` ago."""
+
+    def read_preview(self, sha256: str) -> bytes | None:
+        """Returns the small preview kept beside an original, or None."""
+
+    def save_preview(self, sha256: str, data: bytes) -> None:
+        """Keeps a small preview beside an original."""
+
+    def names(self) -> Iterator[str]:
+        """Yields the hash of every kept original."""
+
+
+class LocalOriginalStore:
+    """Uploaded originals in a folder never served: root/ab/<sha256 of the upload>,
+    readable by the app's user only.
 
     While no ticket refers to an original it is "kept" and counts against the quotas
     of kept originals: a marker root/.kept/<sha256> names the client that sent it.
@@ -121,11 +184,32 @@ class OriginalStore:
     def older_than(self, seconds: float, now: float | None = None) -> Iterator[str]:
         """Yields the hashes of originals last saved more than ``seconds`` ago."""
         cutoff = (now if now is not None else time.time()) - seconds
+        for path in self._files():
+            if path.stat().st_mtime < cutoff:
+                yield path.name
+
+    def read_preview(self, sha256: str) -> bytes | None:
+        """Returns the small preview kept beside an original, or None."""
+        try:
+            return self.path(sha256, ".preview").read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def save_preview(self, sha256: str, data: bytes) -> None:
+        """Keeps a small preview beside an original."""
+        write_atomically(self.path(sha256, ".preview"), data, mode=0o600)
+
+    def names(self) -> Iterator[str]:
+        """Yields the hash of every kept original."""
+        for path in self._files():
+            yield path.name
+
+    def _files(self) -> Iterator[Path]:
         if not self.root.is_dir():
             return
-        for path in self.root.glob("??/*"):
-            if SHA256_HEX.fullmatch(path.name) and path.stat().st_mtime < cutoff:
-                yield path.name
+        for path in sorted(self.root.glob("??/*")):
+            if SHA256_HEX.fullmatch(path.name):
+                yield path
 
 
 def client_key(address: str | None) -> str:
@@ -183,16 +267,44 @@ def enforce_kept_quota(
     return dropped
 
 
-def init_app(app: Flask) -> None:
-    """Opens the photo stores: PHOTO_DIR, and PHOTO_ORIGINALS_DIR for originals."""
-    app.extensions[_KEY] = LocalPhotoStore(app.config["PHOTO_DIR"])
-    originals = app.config.get("PHOTO_ORIGINALS_DIR") or (
-        str(app.config["PHOTO_DIR"]).rstrip("/\\") + "-originals"
+def open_stores(config: Mapping) -> tuple[PhotoStore, OriginalStore]:
+    """Returns the photo store and the originals' store that the settings name:
+    PHOTO_STORE=s3://BUCKET/PREFIX, or else the folders PHOTO_DIR and
+    PHOTO_ORIGINALS_DIR."""
+    location = str(config.get("PHOTO_STORE") or "").strip()
+    if location:
+        return open_location(location, config)
+    originals = config.get("PHOTO_ORIGINALS_DIR") or (
+        str(config["PHOTO_DIR"]).rstrip("/\\") + "-originals"
     )
-    app.extensions[_ORIGINALS_KEY] = OriginalStore(originals)
+    return LocalPhotoStore(config["PHOTO_DIR"]), LocalOriginalStore(originals)
 
 
-def photo_store() -> LocalPhotoStore:
+def open_location(location: str, config: Mapping) -> tuple[PhotoStore, OriginalStore]:
+    """Returns the stores at a location: s3://BUCKET/PREFIX (the S3_* settings
+    give the endpoint and credentials) or a local folder (originals beside it in
+    <folder>-originals); ValueError for anything else."""
+    if location.startswith("s3://"):
+        from repair.photos.s3 import open_s3_stores
+
+        return open_s3_stores(location, config)
+    if "://" in location:
+        raise ValueError(f"not a photo store: {location!r} (use s3://BUCKET/PREFIX)")
+    folder = location.rstrip("/\\")
+    return LocalPhotoStore(folder), LocalOriginalStore(folder + "-originals")
+
+
+def init_app(app: Flask) -> None:
+    """Opens the photo stores the settings name (the local folders by default)."""
+    photos, originals = open_stores(app.config)
+    app.extensions[_KEY] = photos
+    app.extensions[_ORIGINALS_KEY] = originals
+    from repair.photos import cli
+
+    cli.init_app(app)
+
+
+def photo_store() -> PhotoStore:
     """Returns the current app's photo store."""
     return current_app.extensions[_KEY]
 

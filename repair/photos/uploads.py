@@ -32,7 +32,6 @@ from repair.photos.processing import (
     open_image,
     orientation_transpose,
     read_limited,
-    write_atomically,
 )
 from repair.photos.store import (
     client_key,
@@ -227,7 +226,7 @@ def _load(token: str | None) -> list[dict]:
 
 def _preview_data_uri(item: dict) -> str:
     if "sha256" in item:
-        data = photo_store().path(item["sha256"], "thumbnail").read_bytes()
+        data = photo_store().read(item["sha256"], "thumbnail")
     elif item.get("f") in ("JPEG", "MPO"):
         data = _original_preview(item["original"])
     else:
@@ -240,9 +239,9 @@ def _original_preview(original: str) -> bytes:
     decoded at an eighth of its size, made once and kept beside the original (other
     formats get a tile: a full decode is the photo job's work, not a form's)."""
     originals = original_store()
-    path = originals.path(original, ".preview")
-    if path.is_file():
-        return path.read_bytes()
+    kept = originals.read_preview(original)
+    if kept is not None:
+        return kept
     image = open_image(
         originals.read(original), int(current_app.config["PHOTO_MAX_PIXELS"])
     )
@@ -252,5 +251,5 @@ def _original_preview(original: str) -> bytes:
     if upright is not None:
         preview = preview.transpose(upright)
     data = encode_jpeg(preview)
-    write_atomically(path, data, mode=0o600)
+    originals.save_preview(original, data)
     return data
