@@ -53,7 +53,8 @@ def test_report_photo_is_kept_privately_in_s3_then_served_from_it(
         original, pending_thumb = photo.original, photo_url(photo, "thumb")
     # Waiting for the job: only the original, under the private prefix.
     key = f"district/private/originals/{original[:2]}/{original}"
-    assert s3_server.keys(bucket) == [key]
+    # and the marker that counts it against the kept-originals quotas until then
+    assert s3_server.keys(bucket) == [f"district/private/kept/{original}", key]
     anonymous = requests.get(f"{s3_server.endpoint_url}/{bucket}/{key}", timeout=10)
     assert anonymous.status_code == 403
     grants = s3_server.client().get_object_acl(Bucket=bucket, Key=key)["Grants"]
@@ -118,7 +119,11 @@ def test_rejected_form_shows_kept_photo_previews_from_s3(
     response = resident.submit(description="", photos=[(jpeg_bytes(), "a.jpg")])
     assert response.status_code == 422
     assert "data:image/jpeg;base64," in response.get_data(as_text=True)
-    keys = s3_server.keys(_bucket(app))
+    keys = [
+        key
+        for key in s3_server.keys(_bucket(app))
+        if not key.startswith("district/private/kept/")  # the quotas' markers
+    ]
     assert len(keys) == 2 and keys[1].endswith(".preview")
     assert all(key.startswith("district/private/originals/") for key in keys)
 
@@ -269,3 +274,36 @@ def test_migrate_does_not_copy_a_damaged_photo(app, tmp_path, s3_server):
     assert result.exit_code == 1
     assert "photos: 1 copied, 0 already there, 1 damaged" in result.output
     assert f"damaged, not copied: {photo.sha256}" in result.output
+
+
+def test_both_stores_count_kept_originals_for_the_quotas(stores):
+    """The kept-originals quota works the same on the folder and the bucket: a
+    marker names the client until the original is released or deleted."""
+    from repair.photos.store import enforce_kept_quota
+
+    _photos, originals = stores
+    first = originals.save(jpeg_bytes(color=(200, 0, 0)), client="mallory")
+    second = originals.save(jpeg_bytes(color=(0, 200, 0)), client="mallory")
+    other = originals.save(jpeg_bytes(color=(0, 0, 200)), client="alice")
+    untracked = originals.save(jpeg_bytes(color=(90, 90, 90)))
+    kept = originals.kept()
+    assert {item.sha256 for item in kept} == {first, second, other}
+    assert {item.client for item in kept if item.sha256 == first} == {"mallory"}
+    assert all(item.size > 0 for item in kept)
+
+    room = max(item.size for item in kept if item.client == "mallory")
+    dropped = enforce_kept_quota(
+        originals,
+        "mallory",
+        per_client=room,  # room for one of mallory's, not two
+        total=10**9,
+        protected=[],
+        in_use=lambda hashes: set(),
+    )
+    assert len(dropped) == 1 and dropped[0] in (first, second)
+    assert not originals.exists(dropped[0])
+    assert originals.exists(other) and originals.exists(untracked)
+
+    originals.release(other)
+    assert other not in {item.sha256 for item in originals.kept()}
+    assert originals.exists(other)  # released, not deleted
