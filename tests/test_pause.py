@@ -419,3 +419,27 @@ def test_a_clock_paused_now_is_not_yet_due_unless_paused_time_counts(
     row = html.split(f'id="scorecard-{contractor_id}"')[1].split("</tr>")[0]
     # The running pause counts up to now: 35 h 0 min.
     assert 'data-pauses="1"' in row and 'data-paused-seconds="126000"' in row
+
+
+def test_a_decision_that_names_no_request_decides_nothing(app, story):
+    """The officer's page always names the request it shows; a post without it (or
+    with a forged one) approves nothing (found by the outside tester: a blank id
+    approved whatever request was pending)."""
+    story.at(timedelta(minutes=10))
+    story.ask(START + timedelta(hours=5))
+    for forged in ("", "abc", "-5", "999"):
+        story.officer.act(story.number, "pause/approve", pause_id=forged)
+        story.officer.act(story.number, "pause/refuse", pause_id=forged, note="不行")
+    with app.app_context():
+        assert story.ticket().paused_at is None
+    assert "pause_approved" not in story.events()
+    assert "pause_refused" not in story.events()
+    # A refusal whose note is too long says so and decides nothing.
+    response = story.officer.act(
+        story.number, "pause/refuse", pause_id=story.pause_id(), note="久" * 201
+    )
+    page = story.client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "备注最多 200 个字" in page
+    assert "pause_refused" not in story.events()
+    assert story.approve().status_code == 303
+    assert story.events().count("pause_approved") == 1

@@ -102,12 +102,11 @@ class PauseDecisionForm(FlaskForm):
     pause_id = HiddenField()
     note = StringField(_l("Note (optional)"), validators=[Optional(), Length(max=200)])
 
-    def seen_pause_id(self) -> int | None:
-        """Returns the id of the request on the officer's page (None if absent)."""
+    def seen_pause_id(self) -> int:
+        """Returns the id of the request on the officer's page. The page always
+        names it: a missing or implausible id matches no request (0), so nothing is
+        decided about a request the officer never saw."""
         text = (self.pause_id.data or "").strip()
-        if not text:
-            return None
-        # Anything but a plausible id matches no request (and is refused).
         return int(text) if text.isascii() and text.isdigit() and len(text) < 12 else 0
 
 

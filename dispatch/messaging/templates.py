@@ -79,7 +79,7 @@ ENUMERATED = {
         "到场": "on-site",
         "热线时限": "12345 deadline",
     },
-    "decision": {"已批准": "approved", "未批准": "refused"},
+    "decision": {"已批准": "approved", "未获批准": "refused"},
 }
 #: What a job-moved message says for each reason a job was taken away.
 WHY = {
@@ -212,7 +212,7 @@ def variables_for(
     if kind == "pause_decided":
         approved = bool(context.get("approved"))
         resume = _short_time(context.get("resume_at"), tz) if approved else ""
-        values["decision"] = "已批准" if approved else "未批准"
+        values["decision"] = "已批准" if approved else "未获批准"
         values["resume"] = resume
         values["detail"] = f"计时暂停至{resume}" if approved else f"请于{on_site}前到场"
     recipient_type = getattr(recipient, "type", None)

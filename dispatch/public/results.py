@@ -89,8 +89,8 @@ def parse_month(text: str, today: date) -> date | None:
     if not match:
         return None
     year, month = int(match.group(1)), int(match.group(2))
-    if not 1 <= month <= 12:
-        return None
+    if not (1 <= month <= 12 and EARLIEST_MONTH.year <= year <= today.year):
+        return None  # date() refuses year 0 (a ValueError, not a month)
     first = date(year, month, 1)
     if first < EARLIEST_MONTH or first > today.replace(day=1):
         return None

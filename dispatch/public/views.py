@@ -24,6 +24,7 @@ from flask import (
     Flask,
     Response,
     current_app,
+    has_app_context,
     flash,
     redirect,
     render_template,
@@ -54,7 +55,7 @@ from dispatch.stats.figures import (
     format_percent,
 )
 from dispatch.stats.views import CLOCK_TITLES, SHARE_COLOURS
-from repair import lifecycle
+from repair import lifecycle, signals
 from repair.config import parse_duration
 from repair.db import db, utcnow
 from repair.i18n import current_locale, format_local, zone_name
@@ -364,10 +365,22 @@ def set_public(number: str):
     return redirect(url_for("board.ticket", number=ticket.number), code=303)
 
 
+def _withdraw_on_erasure(sender, ticket, **extra) -> None:
+    """A resident's personal data erased: a published description is withdrawn
+    too. It was published with the reporter's name hidden by the name on file,
+    which the erasure removes; the text itself may name them."""
+    if ticket.made_public_at is None:
+        return
+    lifecycle.set_public(ticket, False, lifecycle.Actor.system())
+    if has_app_context():
+        _forget(ticket.community_id)
+
+
 def init_app(app: Flask) -> None:
-    """Registers the public pages and their date filter."""
+    """Registers the public pages and their date filter; erasure withdraws."""
     app.register_blueprint(bp)
     app.jinja_env.filters.setdefault("localdate", _local_date)
+    signals.personal_data_erased.connect(_withdraw_on_erasure, weak=False)
 
 
 def _local_date(value, zone: str) -> str:
