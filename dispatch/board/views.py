@@ -574,7 +574,8 @@ def refuse_pause(number: str):
     form = PauseDecisionForm()
     if not form.validate_on_submit():
         if form.note.errors:
-            return _refuse(ticket, _l("Not refused: the note is at most 200 characters."))
+            message = _l("Not refused: the note is at most 200 characters.")
+            return _refuse(ticket, message)
         return _refuse(ticket, _l("Nothing was changed."))
     lifecycle.refuse_pause(
         ticket,
