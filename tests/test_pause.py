@@ -131,7 +131,7 @@ def test_a_pause_moves_the_deadline_by_exactly_the_paused_time_and_replans_the_r
         assert ticket.next_due_at is None  # the only running clock is paused
         assert breach not in jobs.scheduled_ids()
         assert resume_job_id(ticket.pauses[-1].id) in jobs.scheduled_ids()
-        [decided] = _texts("pause_decided")
+        [decided] = _texts("pause_approved")
         assert decided.to_phone == PRIMARY and "已批准" in decided.body
     board = story.client.get("/board").get_data(as_text=True)
     paused_section = board.split('id="section-paused"')[1].split("</section>")[0]
@@ -244,7 +244,7 @@ def test_a_refused_pause_leaves_the_clock_running(app, story, jobs):
         [pause] = ticket.pauses
         assert pause.state is PauseState.REFUSED
         assert pause.decision_note == "今天必须处理"
-        [decided] = _texts("pause_decided")
+        [decided] = _texts("pause_refused")
         assert "未获批准" in decided.body
     page = story.client.get(story.link).get_data(as_text=True)
     assert 'id="pause-refused"' in page and "今天必须处理" in page

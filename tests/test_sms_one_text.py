@@ -35,6 +35,7 @@ SAMPLES = {
     "problem": "电梯困人，卡在5楼",
     "due": "14:30",
     "on_site": "11-27 16:00",
+    "resume": "11-27 09:30",
     "code": "K7M2Q9XD",
     "why": "重复",
     "original": "YG-20261126-0003",

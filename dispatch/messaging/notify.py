@@ -140,9 +140,8 @@ def _messages_for(ticket: Ticket, event: TicketEvent):
     elif action in ("pause_approved", "pause_refused") and ticket.contractor:
         yield (
             _contractor(ticket.contractor),
-            "pause_decided",
+            action,  # the message kinds pause_approved and pause_refused
             {
-                "approved": action == "pause_approved",
                 "resume_at": _parse_time(data.get("resume_expected_at")),
                 "assignment_id": _assignment_id(ticket),
             },
@@ -411,7 +410,8 @@ KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         "officer_due_soon": ("officer",),
         "officer_pause_resumed": ("officer",),
         # the pause (挂起): the decision, and the clock back at the expected time
-        "pause_decided": ("contractor",),
+        "pause_approved": ("contractor",),
+        "pause_refused": ("contractor",),
         "pause_resumed": ("contractor",),
         # to residents: the reporter, and neighbours who follow the ticket
         "resident_accepted": ("resident", "follower"),

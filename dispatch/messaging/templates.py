@@ -47,8 +47,9 @@ MESSAGE_KINDS: dict[str, tuple[str, ...]] = {
     "officer_sms_failed": ("number", "who"),
     "officer_due_soon": ("number", "place", "clock", "due"),
     "officer_pause_resumed": ("number", "place"),
-    # the pause (挂起): "resume" is empty when the officer refused
-    "pause_decided": ("number", "decision", "detail", "resume", "on_site", "code"),
+    # the pause (挂起): the officer's decision, and the clock back at the expected time
+    "pause_approved": ("number", "resume", "code"),
+    "pause_refused": ("number", "on_site", "code"),
     "pause_resumed": ("number", "place", "due", "code"),
     "reply_accepted": ("number", "due", "code"),
     "reply_already": ("number", "code"),
@@ -79,7 +80,6 @@ ENUMERATED = {
         "到场": "on-site",
         "热线时限": "12345 deadline",
     },
-    "decision": {"已批准": "approved", "未获批准": "refused"},
 }
 #: What a job-moved message says for each reason a job was taken away.
 WHY = {
@@ -209,12 +209,8 @@ def variables_for(
     if context.get("due"):
         # what the event names as due (the hotline's deadline ahead of a reminder)
         values["due"] = str(context["due"])
-    if kind == "pause_decided":
-        approved = bool(context.get("approved"))
-        resume = _short_time(context.get("resume_at"), tz) if approved else ""
-        values["decision"] = "已批准" if approved else "未获批准"
-        values["resume"] = resume
-        values["detail"] = f"计时暂停至{resume}" if approved else f"请于{on_site}前到场"
+    if kind == "pause_approved":
+        values["resume"] = _short_time(context.get("resume_at"), tz)
     recipient_type = getattr(recipient, "type", None)
     if "code" not in MESSAGE_KINDS.get(kind, ()):
         return clean_variables(kind, values)
