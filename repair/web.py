@@ -24,7 +24,7 @@ from repair.broker import redis_status
 from repair.db import db
 from repair.models import Photo
 from repair.photos.serving import placeholder_response
-from repair.photos.store import photo_store
+from repair.photos.store import photo_store, store_errors
 from repair.security import photo_link_is_valid
 
 log = logging.getLogger(__name__)
@@ -110,6 +110,9 @@ def photo(sha256: str, variant: str):
             )
         except ValueError:
             abort(404)
+        except store_errors() as away:
+            log.warning("photo store away, %s not served: %s", etag, away)
+            abort(503)
         if stored is None:
             abort(404)
         response = Response(

@@ -307,3 +307,54 @@ def test_both_stores_count_kept_originals_for_the_quotas(stores):
     originals.release(other)
     assert other not in {item.sha256 for item in originals.kept()}
     assert originals.exists(other)  # released, not deleted
+
+
+@pytest.fixture
+def store_away(settings, s3_server) -> dict:
+    """Settings whose object store does not answer (its server is not there)."""
+    import socket
+
+    with socket.socket() as probe:  # a local port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.update(s3_server.settings("away"))
+    settings["S3_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
+    return settings
+
+
+def test_a_store_that_does_not_answer_keeps_the_words_and_asks_for_the_photo_again(
+    store_away, app, resident
+):
+    """An object store outage is no 500: the form comes back with everything
+    written kept and a clear message; no ticket is half made."""
+    response = resident.submit(
+        description="单元门口台阶塌了一块", photos=[(jpeg_bytes(), "step.jpg")]
+    )
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert "单元门口台阶塌了一块" in page
+    assert "step.jpg" in page and "暂时无法保存" in page
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Photo)) == 0
+
+
+def test_a_photo_is_a_503_not_a_500_while_the_store_is_away(
+    app, resident, client, jobs, monkeypatch
+):
+    from botocore.exceptions import EndpointConnectionError
+
+    from repair.photos.processing import LocalPhotoStore
+
+    resident.report(photos=[(jpeg_bytes(), "a.jpg")])
+    jobs.run_due()
+    with app.test_request_context():
+        photo = db.session.scalar(sa.select(Photo))
+        assert photo.state == "ready"
+        url = photo_url(photo, "display")
+    assert client.get(url).status_code == 200
+
+    def away(self, *args, **kwargs):
+        raise EndpointConnectionError(endpoint_url="http://127.0.0.1:9")
+
+    monkeypatch.setattr(LocalPhotoStore, "open", away)
+    assert client.get(url).status_code == 503

@@ -267,6 +267,20 @@ def enforce_kept_quota(
     return dropped
 
 
+def store_errors() -> tuple[type[BaseException], ...]:
+    """The errors of a photo store that is away: a full or missing disk, an object
+    store that does not answer or refuses. Callers ask the resident to try again
+    (keeping what they wrote) or answer 503, never a 500."""
+    errors: list[type[BaseException]] = [OSError]
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:  # boto3 is only needed for s3:// stores
+        pass
+    else:
+        errors += [BotoCoreError, ClientError]
+    return tuple(errors)
+
+
 def open_stores(config: Mapping) -> tuple[PhotoStore, OriginalStore]:
     """Returns the photo store and the originals' store that the settings name:
     PHOTO_STORE=s3://BUCKET/PREFIX, or else the folders PHOTO_DIR and

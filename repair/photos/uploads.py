@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import logging
 from collections.abc import Iterable
 
 import sqlalchemy as sa
@@ -38,8 +39,11 @@ from repair.photos.store import (
     enforce_kept_quota,
     original_store,
     photo_store,
+    store_errors,
     take_photo,
 )
+
+log = logging.getLogger(__name__)
 
 PHOTO_ERRORS = {
     "empty": _l("The file “%(name)s” is empty. Please take the photo again."),
@@ -50,6 +54,10 @@ PHOTO_ERRORS = {
     "too_large": _l("“%(name)s” is too large (at most %(mb)s MB)."),
     "too_many_pixels": _l(
         "“%(name)s” has too many pixels. Please use a smaller photo."
+    ),
+    "store_away": _l(
+        "“%(name)s” could not be saved just now. Please add it again in a minute; "
+        "what you wrote is kept."
     ),
 }
 ACCEPT_ATTRIBUTE = ",".join(ACCEPTED_MIME_TYPES)
@@ -106,14 +114,19 @@ class PhotoUploads:
         """Keeps the originals of posts that may come back within their quotas (per
         client and in all): the oldest others go first, never this post's."""
         config = current_app.config
-        enforce_kept_quota(
-            original_store(),
-            client_key(request.remote_addr),
-            per_client=int(config["PHOTO_KEPT_BYTES_PER_CLIENT"]),
-            total=int(config["PHOTO_KEPT_BYTES"]),
-            protected=[item["original"] for item in self.kept if "original" in item],
-            in_use=_originals_in_use,
-        )
+        try:
+            enforce_kept_quota(
+                original_store(),
+                client_key(request.remote_addr),
+                per_client=int(config["PHOTO_KEPT_BYTES_PER_CLIENT"]),
+                total=int(config["PHOTO_KEPT_BYTES"]),
+                protected=[
+                    item["original"] for item in self.kept if "original" in item
+                ],
+                in_use=_originals_in_use,
+            )
+        except store_errors() as away:  # the sweep still expires them
+            log.warning("photo store away, kept-originals quota not applied: %s", away)
 
     def _take_one(self, upload: FileStorage, max_bytes: int) -> dict:
         if upload.content_length and upload.content_length > max_bytes:
@@ -127,7 +140,11 @@ class PhotoUploads:
             max_bytes=max_bytes,
             max_pixels=int(current_app.config["PHOTO_MAX_PIXELS"]),
         )
-        original = original_store().save(raw, client_key(request.remote_addr))
+        try:
+            original = original_store().save(raw, client_key(request.remote_addr))
+        except store_errors() as away:
+            log.warning("photo store away, upload not kept: %s", away)
+            raise PhotoRejected("store_away", str(away)) from away
         return {
             "original": original,
             "w": header.width,
