@@ -432,6 +432,13 @@ def test_months_and_published_words_are_checked_without_an_app():
         public_text("3栋2单元 5楼的灯", None) == "3栋2单元 5楼的灯"
     )  # short numbers stay
     assert public_text("13912345678", None) == "****"
+    # Found by the outside tester: numbers in words, e-mail, WeChat ids.
+    assert public_text("手机一三八一二三四五六七八", None) == "手机****"
+    assert public_text("邮箱 lina@example.com，微信 wxs_8888", None) == (
+        "邮箱 ****，****"
+    )
+    assert public_text("加我vx：abc123", None) == "加我****"
+    assert public_text("三楼到五楼的灯", None) == "三楼到五楼的灯"  # numerals in words
     assert public_text("  ", None) is None
 
 

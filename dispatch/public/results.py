@@ -35,6 +35,16 @@ EARLIEST_MONTH = date(2000, 1, 1)
 _MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
 #: Digit runs a phone number could hide in (as SMS summaries drop them).
 _DIGITS = re.compile(r"\+?\d(?:[\s.\-()]*\d){6,}")
+#: The same spelt in Chinese numerals (一三八…, 幺 for 1 as it is read aloud).
+_CHINESE_DIGITS = re.compile(
+    r"[零〇一二三四五六七八九幺两](?:[\s\-]*[零〇一二三四五六七八九幺两]){6,}"
+)
+#: Other ways to be reached: an e-mail address, a WeChat or QQ id after its name.
+_CONTACTS = re.compile(
+    r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+"
+    r"|(?:微信号?|vx|wx|wechat|qq|QQ号?)[\s:：号是为]*[A-Za-z0-9_\-]{4,}",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -224,9 +234,11 @@ def completed_repairs(where, locale: str) -> list[Repair]:
 
 
 def public_text(description: str | None, reporter_name: str | None) -> str | None:
-    """Returns a description fit to publish: runs of digits that could be a phone
-    number and the reporter's own name are replaced by asterisks."""
-    text = _DIGITS.sub("****", description or "").strip()
+    """Returns a description fit to publish: runs of digits (or Chinese numerals)
+    that could be a phone number, e-mail addresses, WeChat and QQ ids, and the
+    reporter's own name are replaced by asterisks."""
+    text = _CONTACTS.sub("****", description or "")
+    text = _CHINESE_DIGITS.sub("****", _DIGITS.sub("****", text)).strip()
     name = (reporter_name or "").strip()
     if name:
         text = text.replace(name, "*" * len(name))
