@@ -135,6 +135,15 @@ def test_the_named_lift_goes_with_the_report(app, resident, lifts):
     with app.app_context():
         ticket = find_ticket(number)
         assert ticket.lift.label() == "1号梯（31104403002019120001）"
+    # and the contractor's job page names it, certificate number and all
+    from tests.actions import ContractorActions
+
+    contractor = ContractorActions(resident.client, CONTRACTOR_PHONE)
+    with app.app_context():
+        link = contractor.link()
+    page = resident.client.get(link, follow_redirects=True).get_data(as_text=True)
+    lift = page.split('id="job-lift">')[1].split("<")[0]
+    assert lift == "1号梯（31104403002019120001）"
 
 
 def test_a_lift_of_another_entrance_is_refused(app, resident, lifts):
