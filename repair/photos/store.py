@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import os
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,7 +130,8 @@ class LocalOriginalStore:
         # Not synced: a marker lost in a crash leaves its original to the TTL sweep.
         marker = self.root / ".kept" / sha256
         marker.parent.mkdir(parents=True, exist_ok=True)
-        temporary = marker.with_name(f".{sha256}.{os.getpid()}.tmp")
+        # One name per writer: threads of one process mark the same photo at once.
+        temporary = marker.with_name(f".{sha256}.{uuid.uuid4().hex}.tmp")
         temporary.write_text(client, encoding="ascii")
         os.replace(temporary, marker)
 
