@@ -86,6 +86,9 @@ def default_settings(instance_path: str) -> dict:
         "PHOTOS_PER_TICKET": 3,
         "PHOTO_ORIGINALS_DIR": "",
         "PHOTO_ORIGINAL_TTL": "2h",
+        # How much lower (Linux nice) the photo job's pixel work runs than the
+        # worker: the web requests on the same machine go first (0: the same).
+        "PHOTO_NICE": 10,
         # Originals kept for forms that may come back: per client (one full form:
         # 3 photos of 20 MiB, and some) and in all; the oldest go first.
         "PHOTO_KEPT_BYTES_PER_CLIENT": 64 * 1024 * 1024,

@@ -101,17 +101,23 @@ def apply_plan(
         app,
         [job_id(ticket_id, c, n) for c, n in sla.all_rungs() if (c, n) not in wanted],
     )
+    if not plan:
+        return
     queue = get_queue(app, SLA_QUEUE_NAME)
-    for clock, name, when in plan:
-        queue.enqueue_at(
-            not_before(when),
-            escalate_if_overdue,
-            ticket_id,
-            clock,
-            name,
-            job_id=job_id(ticket_id, clock, name),
-            result_ttl=3600,
-        )
+    # One round trip for the whole plan, not one per rung.
+    with queue.connection.pipeline() as pipe:
+        for clock, name, when in plan:
+            queue.enqueue_at(
+                not_before(when),
+                escalate_if_overdue,
+                ticket_id,
+                clock,
+                name,
+                job_id=job_id(ticket_id, clock, name),
+                result_ttl=3600,
+                pipeline=pipe,
+            )
+        pipe.execute()
 
 
 @job

@@ -20,6 +20,7 @@ from rq.job import Job
 from repair.broker import get_redis
 from repair.db import after_commit
 from repair.jobs import job  # noqa: F401  (dispatch's jobs import it from here)
+from repair.photos.jobs import QUEUE_NAME as PHOTO_QUEUE_NAME
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,8 @@ QUEUE_NAME = "repairdesk"
 #: Escalation rungs have their own queue, which workers always empty first, so a
 #: burst of messages can never hold a deadline back.
 SLA_QUEUE_NAME = "repairdesk-sla"
-QUEUE_NAMES = (SLA_QUEUE_NAME, QUEUE_NAME)
+#: Photos come last: a display copy may wait a few seconds, a message may not.
+QUEUE_NAMES = (SLA_QUEUE_NAME, QUEUE_NAME, PHOTO_QUEUE_NAME)
 
 
 def get_queue(app: Flask | None = None, name: str = QUEUE_NAME) -> Queue:
@@ -77,10 +79,16 @@ def cancel_jobs(app: Flask, job_ids: list[str]) -> None:
     """Deletes the jobs with these ids, if they exist; Redis errors are logged."""
     try:
         connection = get_redis(app)
-        for job_id in job_ids:
-            existing = Job.fetch_many([job_id], connection=connection)[0]
-            if existing is not None:
-                existing.delete()
+        existing = [
+            found
+            for found in Job.fetch_many(job_ids, connection=connection)
+            if found is not None
+        ]
+        if existing:
+            with connection.pipeline() as pipe:
+                for found in existing:
+                    found.delete(pipeline=pipe)
+                pipe.execute()
     except (redis.RedisError, OSError):
         log.warning("could not cancel jobs %s; they will find nothing to do", job_ids)
 

@@ -4,6 +4,10 @@ and the sweep that finds photos never processed and originals never used."""
 from __future__ import annotations
 
 import logging
+import os
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,8 +27,9 @@ from repair.photos.store import original_store, photo_store
 
 log = logging.getLogger(__name__)
 
-#: The queue the workers serve for messages and sweeps (dispatch.worker.queues).
-QUEUE_NAME = "repairdesk"
+#: The photo jobs' own queue, which workers serve last (dispatch.worker.queues): a
+#: storm of 12 MP photos never holds back a deadline's rung or an SMS.
+QUEUE_NAME = "repairdesk-photos"
 #: A pending photo's own job normally runs within seconds; the sweep steps in after.
 JOB_GRACE = timedelta(minutes=2)
 
@@ -81,10 +86,15 @@ def process_pending_photo(photo_id: int) -> bool:
     originals = original_store()
     config = current_app.config
     try:
-        processed = process_original(
-            originals.read(original),
-            max_bytes=int(config["PHOTO_MAX_BYTES"]),
-            max_pixels=int(config["PHOTO_MAX_PIXELS"]),
+        processed = (
+            _pixel_worker(int(config["PHOTO_NICE"]))
+            .submit(
+                process_original,
+                originals.read(original),
+                max_bytes=int(config["PHOTO_MAX_BYTES"]),
+                max_pixels=int(config["PHOTO_MAX_PIXELS"]),
+            )
+            .result()
         )
     except (PhotoRejected, FileNotFoundError) as problem:
         log.warning("photo %s cannot be processed: %s", photo_id, problem)
@@ -99,6 +109,41 @@ def process_pending_photo(photo_id: int) -> bool:
         height=processed.height,
     )
     return True
+
+
+_pixel_workers: dict[int, ThreadPoolExecutor] = {}
+_pixel_workers_lock = threading.Lock()
+
+
+def _pixel_worker(nice: int) -> ThreadPoolExecutor:
+    """Returns the thread that decodes, resizes and encodes photos in this process.
+
+    On Linux its scheduling priority is lowered by ``nice`` (REPAIRDESK_PHOTO_NICE),
+    so on a machine that also serves web requests a burst of photos takes the CPU
+    the residents' POSTs leave over instead of competing with them; Pillow releases
+    the GIL for that work. The job's other steps (the database, the stores) stay
+    at the worker's own priority."""
+    with _pixel_workers_lock:
+        executor = _pixel_workers.get(nice)
+        if executor is None:
+            executor = ThreadPoolExecutor(
+                max_workers=1,
+                thread_name_prefix="photo-pixels",
+                initializer=_lower_priority,
+                initargs=(nice,),
+            )
+            _pixel_workers[nice] = executor
+        return executor
+
+
+def _lower_priority(nice: int) -> None:
+    # A Linux thread has its own nice value; elsewhere it would change the whole
+    # process's, so there the pixels run at the worker's priority.
+    if nice > 0 and sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+        except OSError as problem:
+            log.warning("photo thread keeps its priority: %s", problem)
 
 
 def _finish(original: str, **values: Any) -> None:
