@@ -396,3 +396,43 @@ def test_the_quota_drops_nothing_while_the_database_is_away(app, resident):
     assert response.status_code == 503
     kept = _kept_originals(app)
     assert first in kept and len(kept) == 2  # over the quota, but nothing is lost
+
+
+def test_messages_go_before_photos_and_pixels_run_at_a_lower_priority(
+    app, resident, monkeypatch
+):
+    """A storm of photo reports must not hold the contractors' SMS back, and the
+    pixel work must leave the CPU to the residents' POSTs on the same machine."""
+    import os
+
+    from rq import SimpleWorker
+
+    from dispatch.worker.queues import QUEUE_NAME, get_queues
+
+    niceness: list[int] = []
+    real_process = photo_jobs.process_original
+
+    def watched(*args, **kwargs):
+        niceness.append(os.getpriority(os.PRIO_PROCESS, 0))  # this thread's
+        return real_process(*args, **kwargs)
+
+    monkeypatch.setattr(photo_jobs, "process_original", watched)
+    for _ in range(3):
+        resident.report(photos=[(jpeg_bytes(), "lamp.jpg")])
+    with app.app_context():
+        queues = get_queues(app)
+        messages = next(q for q in queues if q.name == QUEUE_NAME)
+        waiting = messages.count
+        assert waiting >= 2  # the contractors' SMS, queued after the first photo
+        assert [q.name for q in queues][-1] == photo_jobs.QUEUE_NAME
+        SimpleWorker(queues, connection=queues[0].connection).work(
+            burst=True, max_jobs=waiting
+        )
+        states = set(db.session.scalars(sa.select(Photo.state)))
+        assert states == {"pending"}  # every message went out first
+        assert messages.count == 0
+        SimpleWorker(queues, connection=queues[0].connection).work(burst=True)
+        db.session.expire_all()
+        assert set(db.session.scalars(sa.select(Photo.state))) == {"ready"}
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    assert niceness and set(niceness) == {min(ours + 10, 19)}
