@@ -79,7 +79,7 @@ def test_heldout_parts_meet_urgent_recall_and_the_accuracy_floor(model) -> None:
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "issue 13 asks 0.92 held-out accuracy at 0.98 recall; reached: 0.880 at 0.989"
+        "issue 13 asks 0.92 held-out accuracy at 0.98 recall; reached: 0.883 at 0.989"
     ),
 )
 def test_heldout_parts_meet_the_issues_accuracy(model) -> None:
@@ -230,11 +230,14 @@ def test_train_on_a_small_corpus_writes_a_model_that_loads(tmp_path: Path) -> No
 
 
 def test_reports_written_after_the_model_keep_urgent_recall() -> None:
-    """A writer who saw no code or model wrote u3 (north-west winter nights, night
-    staff, riders typing fast) once the second-pass model was done; it was measured
-    once, then kept here so a later model cannot quietly do worse on it. Measured:
-    recall 0.977, accuracy 0.804 (the model before: 0.954, 0.773). Texts that also
-    stand in a training or held-out part are left out."""
+    """Writers who saw no code or model write a new part once a model is done; it
+    is measured once, then kept here so a later model cannot quietly do worse on
+    it. Now u5 (east-China estates; grid workers' officialese, guards' logs,
+    children and landlords typing for others, a retired engineer's calm figures),
+    written after the model trained on t1–t6 and u1–u4 was chosen, measured once:
+    recall 0.971, accuracy 0.841 on all 320 (the model before, without u3 and u4:
+    0.964, 0.838); 0.970 and 0.837 on the 313 checked here: texts that also stand
+    in a training or held-out part are left out."""
     from pathlib import Path
 
     from dispatch.triage.classifier import classify, normalize
@@ -251,10 +254,10 @@ def test_reports_written_after_the_model_keep_urgent_recall() -> None:
         for report in training.read_parts(sorted(unseen.glob("*.jsonl")))
         if normalize(report.text) not in known
     ]
-    assert len(reports) >= 290
+    assert len(reports) >= 310
     verdicts = [(r.urgent, classify(r.text, None).is_urgent) for r in reports]
     urgent = [said for gold, said in verdicts if gold]
     recall = sum(urgent) / len(urgent)
     accuracy = sum(gold == said for gold, said in verdicts) / len(verdicts)
-    assert recall >= 0.97, recall
-    assert accuracy >= 0.79, accuracy
+    assert recall >= 0.965, recall
+    assert accuracy >= 0.83, accuracy
