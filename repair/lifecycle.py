@@ -432,6 +432,15 @@ def _pending_request(ticket: Ticket, action: str, pause_id: int | None):
     return pause
 
 
+class PauseOutOfDate(TransitionNotAllowed):
+    """Raised when the officer approves a request whose expected time to go on has
+    already passed: approved, it would end the moment it began."""
+
+    def __init__(self, ticket: Ticket, pause: TicketPause):
+        super().__init__(ticket, "approve_pause")
+        self.pause = pause
+
+
 def approve_pause(
     ticket: Ticket,
     actor: Actor,
@@ -440,9 +449,13 @@ def approve_pause(
     pause_id: int | None = None,
 ) -> TicketEvent:
     """Approves the pending request (the one the officer saw, if ``pause_id``): the
-    paused clocks stop now."""
+    paused clocks stop now. A request whose expected time to go on has passed is
+    not approved (PauseOutOfDate): the officer refuses it and the contractor asks
+    again with a new time."""
     pause = _pending_request(ticket, "approve_pause", pause_id)
     now = now or utcnow()
+    if pause.resume_expected_at <= now:
+        raise PauseOutOfDate(ticket, pause)
     pause.state = PauseState.ACTIVE
     pause.decided_at = pause.started_at = now
     pause.decided_by = actor.name

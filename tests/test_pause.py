@@ -443,3 +443,52 @@ def test_a_decision_that_names_no_request_decides_nothing(app, story):
     assert "pause_refused" not in story.events()
     assert story.approve().status_code == 303
     assert story.events().count("pause_approved") == 1
+
+
+def test_a_request_whose_expected_time_has_passed_is_not_approved(app, story):
+    """Approved, it would end the moment it began: the officer is told to refuse it
+    so the contractor asks again (found by the outside tester: it was approved
+    without a word)."""
+    story.at(timedelta(minutes=10))
+    story.ask(START + timedelta(hours=1))
+    story.at(timedelta(hours=2))
+    response = story.approve()
+    page = story.client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "这个时间已经过了" in page
+    assert "pause_approved" not in story.events()
+    with app.app_context():
+        assert story.ticket().paused_at is None
+    assert story.refuse("请重新约时间").status_code == 303
+    assert "pause_refused" in story.events()
+
+
+def test_a_pause_asked_for_a_job_that_moved_on_says_so(app, story):
+    """A page left open while the job was completed: the request is not dropped
+    without a word (found by the outside tester), and nothing is asked."""
+    story.at(timedelta(hours=1))
+    page = story.client.get(story.link).get_data(as_text=True)
+    assert 'id="pause-form"' in page
+    token = story.contractor.csrf(story.link)  # the page as it was left open
+    done = story.contractor.complete(story.link, worker_name="李师傅", note="换了灯泡")
+    assert done.status_code == 303
+    response = story.client.post(
+        f"{story.link}/pause",
+        data={
+            "csrf_token": token,
+            "reason": "parts",
+            "detail": "水泵配件明早到货",
+            "resume_at": _local(START + timedelta(hours=5)),
+        },
+    )
+    assert response.status_code == 409
+    assert "此工单已不能挂起" in response.get_data(as_text=True)
+    assert "pause_requested" not in story.events()
+
+
+def test_the_job_page_shows_a_paused_job_as_paused(app, story):
+    story.at(timedelta(minutes=10))
+    story.ask(START + timedelta(hours=5), detail="等业主回家开门", reason="access")
+    story.approve()
+    page = story.client.get(story.link).get_data(as_text=True)
+    assert 'id="paused-badge"' in page and "已挂起" in page
+    assert '<p id="pause-reason">无法入户或进入现场 · 等业主回家开门</p>' in page

@@ -464,6 +464,20 @@ def _refuse(ticket: Ticket, message):
     return redirect(url_for("board.ticket", number=ticket.number), code=303)
 
 
+@bp.errorhandler(lifecycle.PauseOutOfDate)
+def pause_out_of_date(refused: lifecycle.PauseOutOfDate):
+    """The request's expected time to go on passed while it waited for approval."""
+    db.session.rollback()
+    return _refuse(
+        refused.ticket,
+        _l(
+            "Not approved: the contractor expected to go on at %(time)s, which has "
+            "passed. Refuse the request (say why); they can ask again with a new time.",
+            time=format_local(refused.pause.resume_expected_at),
+        ),
+    )
+
+
 @bp.errorhandler(lifecycle.TransitionNotAllowed)
 def changed_meanwhile(refused: lifecycle.TransitionNotAllowed):
     """Another officer, the contractor or a job acted on the ticket first: nothing

@@ -200,11 +200,14 @@ def _page(
     photo_errors=(),
     kept=(),
     pause_form=None,
+    notice=None,
 ):
     status = (
         422
         if (complete_form is not None and (photo_errors or complete_form.errors))
         or (pause_form is not None and pause_form.errors)
+        else 409
+        if notice is not None
         else 200
     )
     now = utcnow()
@@ -235,6 +238,7 @@ def _page(
             kept=kept,
             accept=ACCEPT_ATTRIBUTE,
             can=lambda action: lifecycle.can(assignment.ticket, action),
+            notice=notice,
         ),
         status,
     )
@@ -277,6 +281,13 @@ def decline(token: str):
     return _done(token)
 
 
+#: Said when a pause is asked for a job that is no longer waiting for its work.
+NOT_PAUSABLE = _l(
+    "Nothing was sent: this job can no longer be paused (it was completed, handed "
+    "over or changed meanwhile). This is how it is now."
+)
+
+
 @bp.post("/j/<token>/pause")
 def pause(token: str):
     """Asks the officer to pause the on-site clock, with a reason and an expected
@@ -285,15 +296,20 @@ def pause(token: str):
     form = PauseForm()
     now = utcnow()
     if not lifecycle.can_request_pause(assignment.ticket):
-        return _done(token)  # a repeated tap, or the job moved on meanwhile
+        if lifecycle.open_pause(assignment.ticket) is not None:
+            return _done(token)  # a repeated tap: the request is there already
+        # The job moved on meanwhile (completed, handed over, reopened): say so
+        # rather than drop the request without a word.
+        return _page(assignment, token, notice=NOT_PAUSABLE)
     fields_ok = form.validate_on_submit()
     when = form.resume_time(g.timezone, now) if form.resume_at.data else None
     if not fields_ok or when is None:
         return _page(assignment, token, pause_form=form)
     reason = dict(PAUSE_REASONS).get(form.reason.data, PAUSE_REASONS[-1][1])
-    work.request_pause(
-        assignment, Channel.JOB_LINK, f"{reason}：{form.detail.data}", when, now
-    )
+    # "Waiting for parts · the pump comes tomorrow": the pages put their own
+    # "Why:" before it, so the reason carries no label or colon of its own.
+    said = " · ".join(str(part) for part in (reason, form.detail.data) if part)
+    work.request_pause(assignment, Channel.JOB_LINK, said, when, now)
     db.session.commit()
     return _done(token)
 
