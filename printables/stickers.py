@@ -199,7 +199,8 @@ def font_path() -> Path:
 
 
 @cache
-def _pdf_font() -> str:
+def pdf_font() -> str:
+    """Returns the CJK font's name, registered with reportlab once per process."""
     # Registered once per process: parsing the 5 MB collection takes ~0.2 s.
     pdfmetrics.registerFont(TTFont(FONT_NAME, str(font_path()), subfontIndex=0))
     return FONT_NAME
@@ -207,7 +208,7 @@ def _pdf_font() -> str:
 
 def text_width_mm(text: str, size_pt: float) -> float:
     """Returns the printed width of text in the sticker font at size_pt."""
-    return pdfmetrics.stringWidth(text, _pdf_font(), size_pt) * PT_MM
+    return pdfmetrics.stringWidth(text, pdf_font(), size_pt) * PT_MM
 
 
 def _is_wide(char: str) -> bool:
@@ -363,7 +364,7 @@ def render_pdf(
     """Returns a PDF with the stickers arranged on pages, with cut marks."""
     if not stickers:
         raise ValueError("no stickers to print")
-    font = _pdf_font()
+    font = pdf_font()
     paper_w, paper_h = layout.paper_mm
     buffer = io.BytesIO()
     pdf = pdfcanvas.Canvas(
