@@ -14,6 +14,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import segno
 from PIL import Image, ImageDraw, ImageFont
+from reportlab import rl_config
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas as pdfcanvas
@@ -25,6 +26,12 @@ MIN_MODULE_MM = 1.2  # read at arm's length in a dim stairwell
 LINE_HEIGHT = 1.2  # line pitch as a multiple of the font size
 BOLD_STROKE = 0.035  # outline width, as a fraction of the font size, for bold text
 NBSP = "\u00a0"
+
+# Our PDFs travel as files and over HTTP, never through 7-bit channels: their
+# streams stay binary. ASCII85 (reportlab's default) is encoded in pure Python
+# without the rl_accel extension: it took 40 % of an archive's time (a year's
+# photos, tests/benchmarks/bench_archive.py) and makes every file 25 % larger.
+rl_config.useA85 = 0
 
 FONT_NAME = "WenQuanYiMicroHei"
 # WenQuanYi Micro Hei (Apache-2.0) from the paperang-p2-fonts-cjk wheel; Debian's

@@ -18,7 +18,7 @@ from dispatch.archive.record import (
     both,
     record_rows,
 )
-from printables.stickers import MM, PAPER_SIZES, pdf_font, wrap_text
+from printables.stickers import MM, PAPER_SIZES, pdf_font, text_width_mm, wrap_text
 
 PAGE_MM = PAPER_SIZES["a4"]
 MARGIN_MM = 18.0
@@ -62,7 +62,7 @@ class _Page:
     ) -> None:
         """Prints text wrapped to the page from x_mm, line under line."""
         width = self.width - x_mm
-        for line in wrap_text(text, width, size) or [""]:
+        for line in _lines(text, width, size):
             pitch = size * PITCH / MM
             self.room(pitch)
             self.y += pitch
@@ -75,7 +75,7 @@ class _Page:
 
     def fact(self, label: str, value: str) -> None:
         """Prints a label in its column and the value wrapped beside it."""
-        lines = wrap_text(value, self.width - LABEL_MM, BODY_PT) or ["—"]
+        lines = _lines(value, self.width - LABEL_MM, BODY_PT)
         pitch = BODY_PT * PITCH / MM
         self.room(pitch)
         top = self.y
@@ -102,6 +102,13 @@ class _Page:
 
     def space(self, mm: float) -> None:
         self.y += mm
+
+
+def _lines(text: str, width_mm: float, size: float) -> list[str]:
+    # Most lines fit as they are: measured once instead of word by word.
+    if "\n" not in text and text_width_mm(text.strip(), size) <= width_mm:
+        return [text.strip()]
+    return wrap_text(text, width_mm, size) or [""]
 
 
 def render_record(
@@ -148,7 +155,9 @@ def render_record(
                 for line in row.lines:
                     page.text(line, SMALL_PT, x_mm=6.0, gray=0.3)
                 page.space(1.0)
-        _draw_pictures(page, pictures, photo_bytes)
+        if pictures:
+            page.space(2.0)
+            _draw_pictures(page, pictures, photo_bytes)
     pdf.showPage()
     pdf.save()
     return buffer.getvalue()

@@ -136,8 +136,11 @@ class Section:
 
 
 def both(text: Text) -> str:
-    """Returns "中文 English", or one of them when they are the same."""
-    return text["zh"] if text["zh"] == text["en"] else f"{text['zh']} {text['en']}"
+    """Returns "中文 English", or one of them when they are the same (or one is
+    empty)."""
+    if text["zh"] == text["en"] or not text["en"]:
+        return text["zh"]
+    return f"{text['zh']} {text['en']}"
 
 
 def printed_time(value: str | None) -> str:
@@ -234,7 +237,8 @@ def _resident_rows(data: dict[str, Any], labels: Labels) -> list[Row]:
     shown = " ".join(value for value in (data["name"], data["phone"]) if value)
     if data["erased_at"]:
         erased = labels.label("ACTION_LABELS", ERASED)
-        shown = f"{shown} ({both(erased)} {printed_time(data['erased_at'])})".strip()
+        when = f"{both(erased)} {printed_time(data['erased_at'])}"
+        shown = f"{shown} ({when})" if shown else when
     return [Fact(labels.text(_("Resident")), shown or "—")]
 
 
@@ -297,9 +301,12 @@ def _masked(data: dict[str, Any] | None) -> dict[str, Any] | None:
 def _timeline_rows(events: list[dict[str, Any]], labels: Labels) -> list[Row]:
     rows: list[Row] = []
     for event in events:
-        title = event["label"]
-        if event["detail"]:
-            title = {k: f"{title[k]}: {event['detail'][k]}" for k in title}
+        title, detail = event["label"], event["detail"]
+        if detail and detail["zh"] == detail["en"]:
+            # A name or an arrow reads the same in both: printed once, after both.
+            title = {"zh": f"{both(title)}: {detail['zh']}", "en": ""}
+        elif detail:
+            title = {k: f"{title[k]}: {detail[k]}" for k in title}
         who = event["actor"] or both(event["actor_label"])
         lines = [f"{who} · {both(event['channel_label'])}"]
         if event["note"]:
