@@ -16,6 +16,7 @@ import pypdf
 import pytest
 from freezegun import freeze_time
 
+from repair import lifecycle
 from repair.db import db
 from repair.models import PauseState, TicketStatus
 from repair.privacy import erase_ticket
@@ -92,6 +93,19 @@ def story(clock, app, client, resident, officer, jobs) -> str:
     clock.move_to(START + timedelta(days=3))
     with app.app_context():
         ticket = find_ticket(number)
+        # A text to the resident that failed names them (dispatch/messaging/delivery).
+        lifecycle.record_event(
+            ticket,
+            "sms_failed",
+            lifecycle.Actor.system(),
+            START + timedelta(hours=31),
+            data={
+                "recipient_type": "resident",
+                "recipient_name": "张伟",
+                "to_phone": "+8613912345678",
+                "error": "unreachable",
+            },
+        )
         assert erase_ticket(ticket, START + timedelta(days=3), "request")
         db.session.commit()
         ticket = find_ticket(number)
@@ -216,6 +230,7 @@ def test_the_checksums_verify_and_the_archive_is_made_again_byte_for_byte(
     assert _archive(app, first).exit_code == 0
     assert _archive(app, second).exit_code == 0
     assert first.read_bytes() == second.read_bytes()
+    assert first.stat().st_mode & 0o777 == 0o600  # residents' words: owner only
     archive = zipfile.ZipFile(first)
     names = set(archive.namelist())
     assert {f"{story}.pdf", f"{story}.json", "index.json", "index.csv"} <= names

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from flask_babel import force_locale, get_translations
 
+from repair.db import db
 from repair.i18n import zone_name
 from repair.models import ActorType, Ticket, TicketEvent
 from repair.privacy import ERASED, mask_name, mask_phone
@@ -181,8 +182,6 @@ def _facts(ticket: Ticket, labels: Labels) -> dict[str, Any]:
 
 
 def _number_of(ticket_id: int) -> str | None:
-    from repair.db import db
-
     other = db.session.get(Ticket, ticket_id)
     return other.number if other else None
 
@@ -293,8 +292,15 @@ def _detail(event: TicketEvent, labels: Labels) -> Text | None:
 
 
 def _masked(data: dict[str, Any] | None) -> dict[str, Any] | None:
+    # A failed SMS names its recipient. A resident's number is masked as
+    # everywhere in the record, their name left out: an erasure forgets names on
+    # the ticket and in events, not in this copy.
     if data and data.get("recipient_type") in RESIDENT_RECIPIENTS:
-        return {**data, "to_phone": mask_phone(data.get("to_phone"))}
+        return {
+            **data,
+            "to_phone": mask_phone(data.get("to_phone")) or None,
+            "recipient_name": None,
+        }
     return data
 
 
