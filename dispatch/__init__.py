@@ -10,6 +10,7 @@ from flask import Flask
 
 from dispatch import (
     admin,
+    archive,
     integrations,
     models,  # noqa: F401  (the tables)
     reactions,
@@ -44,6 +45,7 @@ PARTS = (
     stats_views,
     public_views,
     admin,
+    archive,
     contractor_views,
     reactions,
     integrations,

@@ -14,6 +14,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import segno
 from PIL import Image, ImageDraw, ImageFont
+from reportlab import rl_config
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas as pdfcanvas
@@ -25,6 +26,12 @@ MIN_MODULE_MM = 1.2  # read at arm's length in a dim stairwell
 LINE_HEIGHT = 1.2  # line pitch as a multiple of the font size
 BOLD_STROKE = 0.035  # outline width, as a fraction of the font size, for bold text
 NBSP = "\u00a0"
+
+# Our PDFs travel as files and over HTTP, never through 7-bit channels: their
+# streams stay binary. ASCII85 (reportlab's default) is encoded in pure Python
+# without the rl_accel extension: it took 40 % of an archive's time (a year's
+# photos, tests/benchmarks/bench_archive.py) and makes every file 25 % larger.
+rl_config.useA85 = 0
 
 FONT_NAME = "WenQuanYiMicroHei"
 # WenQuanYi Micro Hei (Apache-2.0) from the paperang-p2-fonts-cjk wheel; Debian's
@@ -199,7 +206,8 @@ def font_path() -> Path:
 
 
 @cache
-def _pdf_font() -> str:
+def pdf_font() -> str:
+    """Returns the CJK font's name, registered with reportlab once per process."""
     # Registered once per process: parsing the 5 MB collection takes ~0.2 s.
     pdfmetrics.registerFont(TTFont(FONT_NAME, str(font_path()), subfontIndex=0))
     return FONT_NAME
@@ -207,7 +215,7 @@ def _pdf_font() -> str:
 
 def text_width_mm(text: str, size_pt: float) -> float:
     """Returns the printed width of text in the sticker font at size_pt."""
-    return pdfmetrics.stringWidth(text, _pdf_font(), size_pt) * PT_MM
+    return pdfmetrics.stringWidth(text, pdf_font(), size_pt) * PT_MM
 
 
 def _is_wide(char: str) -> bool:
@@ -363,7 +371,7 @@ def render_pdf(
     """Returns a PDF with the stickers arranged on pages, with cut marks."""
     if not stickers:
         raise ValueError("no stickers to print")
-    font = _pdf_font()
+    font = pdf_font()
     paper_w, paper_h = layout.paper_mm
     buffer = io.BytesIO()
     pdf = pdfcanvas.Canvas(
