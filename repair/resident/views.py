@@ -40,7 +40,6 @@ from repair.models import (
     Channel,
     Entrance,
     Lift,
-    Rating,
     Ticket,
     TicketFollower,
     TicketStatus,
@@ -740,12 +739,11 @@ def rate(number: str):
         return _private(ticket)
     if not form.validate_on_submit():
         return _track_page(ticket, rating_form=form), 422
-    stars = int(form.stars.data)
-    db.session.add(
-        Rating(ticket_id=ticket.id, stars=stars, comment=form.comment.data or None)
-    )
-    lifecycle.record_event(
-        ticket, "rated", _resident_actor(ticket), data={"stars": stars}
+    lifecycle.rate(
+        ticket,
+        int(form.stars.data),
+        _resident_actor(ticket),
+        comment=form.comment.data or None,
     )
     db.session.commit()
     return _private(ticket, "#rate")
