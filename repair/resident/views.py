@@ -682,6 +682,12 @@ def not_fixed(number: str):
     if not form.validate_on_submit() or uploads.errors:
         form.kept_photos.data = uploads.token()
         return _track_page(ticket, not_fixed_form=form, uploads=uploads), 422
+    # The ticket's lock before the photos' rows: two posts at once would otherwise
+    # each hold a share of it (the photos' foreign key) and wait for the other.
+    lifecycle.lock(ticket)
+    if not lifecycle.can(ticket, "reopen"):
+        db.session.rollback()
+        return _private(ticket)
     uploads.attach(ticket, "reopen")
     lifecycle.transition(
         ticket,
