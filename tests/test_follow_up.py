@@ -317,6 +317,7 @@ def test_the_board_lists_calls_due_with_the_countdown_and_overdue_mark(
     cards = client.get("/board/cards").get_data(as_text=True)
     section = cards.split('id="section-follow-up"')[1].split("</section>")[0]
     assert "待回访" in section and repaired.number in section
+    assert re.search(r'<span class="count "[^>]*>1</span></h2>', section)
     assert "1 小时 0 分" in section or "还剩 1 小时" in section
     assert "overdue-mark" not in section and "根本没修好" in section
     clock.move_to(START + DAY + timedelta(minutes=5))

@@ -47,13 +47,15 @@ def section(args, now: datetime) -> dict:
         .where(FollowUpTask.done_at.is_(None)),
         args,
     )
-    counted = sa.select(
-        sa.func.count(),
-        sa.func.coalesce(
-            sa.func.sum(sa.case((FollowUpTask.due_at <= now, 1), else_=0)), 0
-        ),
-    ).select_from(base.add_columns(FollowUpTask.due_at).subquery())
-    count, overdue = db.session.execute(counted).one()
+    selected = base.add_columns(FollowUpTask.due_at.label("due_at")).subquery()
+    count, overdue = db.session.execute(
+        sa.select(
+            sa.func.count(),
+            sa.func.coalesce(
+                sa.func.sum(sa.case((selected.c.due_at <= now, 1), else_=0)), 0
+            ),
+        ).select_from(selected)
+    ).one()
     ids = db.session.scalars(
         base.order_by(FollowUpTask.due_at, FollowUpTask.id).limit(board.SECTION_LIMIT)
     ).all()
