@@ -100,40 +100,29 @@ def _ratings(ticket_ids: list[int]) -> dict[int, Rating]:
 
 def tasks_of(ticket: Ticket) -> list[dict]:
     """Returns the ticket's tasks for its page: each with its form (as posted, if
-    this request's post came back with errors), the rating, the resident's last
-    "没有修好" note and the calls made so far."""
+    this request's post came back with errors), the rating and the resident's last
+    "没有修好" (their words)."""
     posted = g.get("follow_up_form")
     rating = _ratings([ticket.id]).get(ticket.id)
-    events = db.session.scalars(
+    reopen = db.session.scalar(
         sa.select(TicketEvent)
         .where(
             TicketEvent.ticket_id == ticket.id,
-            TicketEvent.action.in_(("reopen", "follow_up_call", "follow_up_done")),
+            TicketEvent.action == "reopen",
+            TicketEvent.actor_type == ActorType.RESIDENT,
         )
-        .order_by(TicketEvent.id)
-    ).all()
-    reopen = next(
-        (
-            e
-            for e in reversed(events)
-            if e.action == "reopen" and e.actor_type is ActorType.RESIDENT
-        ),
-        None,
+        .order_by(TicketEvent.id.desc())
+        .limit(1)
     )
-    shown = []
-    for task in open_tasks(ticket.id):
-        form = posted[1] if posted and posted[0] == task.id else CallForm()
-        calls = [e for e in events if (e.data or {}).get("task_id") == task.id]
-        shown.append(
-            {
-                "task": task,
-                "form": form,
-                "rating": rating,
-                "reopen": reopen,
-                "calls": [e for e in calls if e.action.startswith("follow_up")],
-            }
-        )
-    return shown
+    return [
+        {
+            "task": task,
+            "form": posted[1] if posted and posted[0] == task.id else CallForm(),
+            "rating": rating,
+            "reopen": reopen,
+        }
+        for task in open_tasks(ticket.id)
+    ]
 
 
 def _officer() -> lifecycle.Actor:
