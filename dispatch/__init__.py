@@ -18,6 +18,7 @@ from dispatch import (
 from dispatch.board import auth, nav
 from dispatch.board import views as board_views
 from dispatch.contractor import views as contractor_views
+from dispatch.followup import views as follow_up_views
 from dispatch.messaging import callbacks, console, outbox, webhooks
 from dispatch.messaging import privacy as messaging_privacy
 from dispatch.public import views as public_views
@@ -43,6 +44,7 @@ PARTS = (
     countdown,
     board_views,
     stats_views,
+    follow_up_views,
     public_views,
     admin,
     archive,

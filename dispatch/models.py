@@ -183,3 +183,61 @@ from dispatch.integrations.models import (  # noqa: E402, F401  (their tables)
     HotlineWorkOrder,
     RemoteMedia,
 )
+
+
+class FollowUpReason(str, enum.Enum):
+    """What made a follow-up call (回访) necessary."""
+
+    LOW_RATING = "low_rating"  # the resident rated the repair 2 stars or less
+    REOPENED = "reopened"  # the resident said "没有修好" a second time
+
+
+class FollowUpOutcome(str, enum.Enum):
+    """What the officer heard when they reached the resident."""
+
+    RESOLVED = "resolved"  # the problem is solved now; the resident is content
+    EXPLAINED = "explained"  # explained what was done or why; the resident accepts
+    REWORK = "rework"  # it needs more work (the officer reopens the ticket)
+    UNSATISFIED = "unsatisfied"  # still unhappy; written down for the supervisor
+
+
+class FollowUpTask(db.Model):
+    """The officer's follow-up call (回访) after a low rating or a second "没有修好":
+    one per ticket and reason, with its own deadline, done when the resident was
+    reached; each call is an event on the ticket."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("ticket_id", "reason"),
+        # The board and the sweep read the open tasks by their deadline.
+        sa.Index("ix_follow_up_task_open_due", "done_at", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("ticket.id"), index=True)
+    reason: Mapped[FollowUpReason] = mapped_column(stored_enum(FollowUpReason))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: When the officer was reminded ahead of the deadline (once).
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: When the deadline passed with the task still open (marked once).
+    missed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Calls made, reached or not; the last one's time.
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: When the resident was reached and the outcome recorded: the task is done.
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[FollowUpOutcome | None] = mapped_column(
+        stored_enum(FollowUpOutcome)
+    )
+    note: Mapped[str | None] = mapped_column(sa.Text)
+    done_by: Mapped[str | None] = mapped_column(sa.String(120))
+
+    ticket: Mapped[Ticket] = relationship()
+
+    @property
+    def is_open(self) -> bool:
+        return self.done_at is None
+
+    def is_late(self, now: datetime) -> bool:
+        """Returns whether the deadline passed before the call was done."""
+        return (self.done_at or now) > self.due_at

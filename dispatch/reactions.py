@@ -7,6 +7,7 @@ from datetime import datetime
 from flask import Flask
 
 from dispatch.assignment.intake import on_ticket_opened
+from dispatch.followup import tasks as follow_up
 from dispatch.messaging.notify import on_event
 from dispatch.seed import seed_demo_routes
 from dispatch.sla.clock import replans
@@ -30,6 +31,7 @@ def _on_event_recorded(_sender, *, ticket, event, **_) -> None:
     on_event(ticket, event)
     if event.action == "reopen":
         on_reopened(ticket, event, event.at)
+    follow_up.on_event(ticket, event)
     if event.action == "pause_approved":
         data = event.data or {}
         plan_resume(

@@ -60,6 +60,10 @@ def default_settings(instance_path: str) -> dict:
         # The backup's own time to accept after a handover; empty: the urgent
         # contact window.
         "SLA_BACKUP_CONTACT": "",
+        # The officer's follow-up call (回访) after a low rating or a second "not
+        # fixed": its deadline, and how long before it the officer is reminded.
+        "SLA_FOLLOWUP": "24h",
+        "SLA_FOLLOWUP_REMINDER": "2h",
         "JOB_LINK_TTL": "7d",
         "JOB_LINK_MAX_AGE": "30d",
         "PHOTO_LINK_TTL": "2h",
@@ -149,6 +153,8 @@ def finalize(config: dict) -> None:
         "SLA_GENERAL_ON_SITE",
         "SLA_SUPERVISOR_GRACE",
         "SLA_HOTLINE_REMINDER",
+        "SLA_FOLLOWUP",
+        "SLA_FOLLOWUP_REMINDER",
         "JOB_LINK_TTL",
         "JOB_LINK_MAX_AGE",
         "PHOTO_LINK_TTL",

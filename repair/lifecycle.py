@@ -32,6 +32,7 @@ from repair.models import (
     Entrance,
     Lift,
     PauseState,
+    Rating,
     Ticket,
     TicketEvent,
     TicketPause,
@@ -591,6 +592,29 @@ def record_event(
         )
     )
     return event
+
+
+def rate(
+    ticket: Ticket,
+    stars: int,
+    actor: Actor,
+    now: datetime | None = None,
+    *,
+    comment: str | None = None,
+) -> TicketEvent | None:
+    """Records the resident's rating of a closed ticket and its 'rated' event, once:
+    returns None when the ticket is not closed or already rated (a second post, or
+    two at the same moment: the ticket's lock puts one after the other)."""
+    lock(ticket)
+    rated = db.session.scalar(sa.select(Rating).where(Rating.ticket_id == ticket.id))
+    if ticket.status is not S.CLOSED or rated is not None:
+        return None
+    now = now or utcnow()
+    db.session.add(
+        Rating(ticket_id=ticket.id, stars=stars, comment=comment, created_at=now)
+    )
+    db.session.flush()
+    return record_event(ticket, "rated", actor, now, data={"stars": stars})
 
 
 def set_public(

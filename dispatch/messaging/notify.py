@@ -34,6 +34,8 @@ CLOCK_LABELS = {
     "on_site": "到场",
     # four characters: Tencent Cloud's limit for this variable
     "hotline": "热线时限",
+    # the officer's follow-up call (回访) after a low rating or a second reopen
+    "follow_up": "回访时限",
 }
 
 
@@ -137,6 +139,23 @@ def _messages_for(ticket: Ticket, event: TicketEvent):
         }
         for officer in staff(ticket, Role.OFFICER):
             yield officer, "officer_due_soon", context
+    elif action == "follow_up_reminder":
+        due = datetime.fromisoformat(data["due_at"])
+        context = {
+            "clock": "follow_up",
+            "due": _short_time(due, zone_name(ticket.community)),
+        }
+        for officer in staff(ticket, Role.OFFICER):
+            yield officer, "officer_due_soon", context
+    elif action == "follow_up_missed":
+        for officer in staff(ticket, Role.OFFICER):
+            yield officer, "officer_breach", {"clock": "follow_up"}
+        for supervisor in staff(ticket, Role.SUPERVISOR):
+            yield (
+                supervisor,
+                "officer_breach",
+                {"clock": "follow_up", "supervisor": True},
+            )
     elif action in ("pause_approved", "pause_refused") and ticket.contractor:
         yield (
             _contractor(ticket.contractor),

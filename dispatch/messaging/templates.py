@@ -79,6 +79,7 @@ ENUMERATED = {
         "接单": "acceptance",
         "到场": "on-site",
         "热线时限": "12345 deadline",
+        "回访时限": "follow-up call",
     },
 }
 #: What a job-moved message says for each reason a job was taken away.

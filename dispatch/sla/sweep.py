@@ -1,5 +1,6 @@
-"""The sweep: re-derives due escalations and unsent messages from the database
-(SMS and replies to the hotline), and processes photos whose job was lost.
+"""The sweep: re-derives due escalations, follow-up calls' reminders and missed
+marks, and unsent messages from the database (SMS and replies to the hotline), and
+processes photos whose job was lost.
 
 It runs every minute (the worker's ticker) and makes losing Redis lose nothing:
 whatever a lost job would have done, the next sweep does. Everything it does is
@@ -15,6 +16,7 @@ import redis
 import sqlalchemy as sa
 from flask import current_app
 
+from dispatch.followup.tasks import due_follow_ups
 from dispatch.integrations.hotline import due_replies, send_reply
 from dispatch.messaging.outbox import due_messages, recover_stuck_messages, send_message
 from dispatch.models import SlaPolicy, SlaStep
@@ -47,6 +49,7 @@ def sweep(now: datetime | None = None) -> dict:
     now = now or utcnow()
     resumed = resume_due_pauses(now)  # before the rungs: a resumed clock may be due
     taken = take_due_rungs(now)
+    calls = due_follow_ups(now)
     followed_up = follow_up_completed(now)
     closed = close_unanswered(now)
     stuck = recover_stuck_messages(now)
@@ -66,6 +69,7 @@ def sweep(now: datetime | None = None) -> dict:
     return {
         "rungs": taken,
         "pauses_resumed": resumed,
+        "follow_up_calls": calls,
         "follow_ups": followed_up,
         "auto_closed": closed,
         "stuck_messages": stuck,

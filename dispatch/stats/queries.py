@@ -17,7 +17,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.functions import FunctionElement
 
-from dispatch.models import Assignment, EndReason
+from dispatch.models import Assignment, EndReason, FollowUpTask
 from dispatch.stats.figures import (
     LATE,
     MET,
@@ -442,3 +442,15 @@ def satisfaction(where) -> Satisfaction:
         .where(where)
     ).all()
     return summarize_ratings((stars, name) for stars, name in rows)
+
+
+def follow_up_compliance(where, now: datetime) -> Compliance:
+    """Returns how the follow-up calls (回访) of the tickets in range fared against
+    their deadlines: done on time, done late, overdue and open, not yet due."""
+    row = db.session.execute(
+        sa.select(*_outcome_sums(FollowUpTask.done_at, FollowUpTask.due_at, now))
+        .select_from(FollowUpTask)
+        .join(Ticket, FollowUpTask.ticket_id == Ticket.id)
+        .where(where)
+    ).one()
+    return Compliance(*(int(value) for value in row))

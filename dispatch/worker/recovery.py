@@ -6,7 +6,9 @@ import logging
 from datetime import datetime
 
 import sqlalchemy as sa
+from flask import current_app
 
+from dispatch.followup.tasks import replan_open
 from dispatch.messaging.outbox import due_messages, send_message
 from dispatch.sla.escalation import plan_jobs
 from dispatch.sla.sweep import sweep
@@ -40,9 +42,17 @@ def recover_lost_work(now: datetime | None = None) -> dict:
         for ticket in db.session.scalars(sa.select(Ticket).where(Ticket.id.in_(batch))):
             plan_jobs(ticket)
         db.session.commit()  # each plan goes to Redis after the commit
+    calls = replan_open(current_app._get_current_object())
     log.warning(
-        "Redis had lost its data: %s tickets re-planned, %s messages requeued",
+        "Redis had lost its data: %s tickets and %s follow-up calls re-planned, "
+        "%s messages requeued",
         len(ids),
+        calls,
         len(messages),
     )
-    return {"replanned": len(ids), "messages": len(messages), "sweep": swept}
+    return {
+        "replanned": len(ids),
+        "follow_up_calls": calls,
+        "messages": len(messages),
+        "sweep": swept,
+    }

@@ -40,7 +40,6 @@ from repair.models import (
     Channel,
     Entrance,
     Lift,
-    Rating,
     Ticket,
     TicketFollower,
     TicketStatus,
@@ -683,6 +682,12 @@ def not_fixed(number: str):
     if not form.validate_on_submit() or uploads.errors:
         form.kept_photos.data = uploads.token()
         return _track_page(ticket, not_fixed_form=form, uploads=uploads), 422
+    # The ticket's lock before the photos' rows: two posts at once would otherwise
+    # each hold a share of it (the photos' foreign key) and wait for the other.
+    lifecycle.lock(ticket)
+    if not lifecycle.can(ticket, "reopen"):
+        db.session.rollback()
+        return _private(ticket)
     uploads.attach(ticket, "reopen")
     lifecycle.transition(
         ticket,
@@ -740,12 +745,11 @@ def rate(number: str):
         return _private(ticket)
     if not form.validate_on_submit():
         return _track_page(ticket, rating_form=form), 422
-    stars = int(form.stars.data)
-    db.session.add(
-        Rating(ticket_id=ticket.id, stars=stars, comment=form.comment.data or None)
-    )
-    lifecycle.record_event(
-        ticket, "rated", _resident_actor(ticket), data={"stars": stars}
+    lifecycle.rate(
+        ticket,
+        int(form.stars.data),
+        _resident_actor(ticket),
+        comment=form.comment.data or None,
     )
     db.session.commit()
     return _private(ticket, "#rate")
