@@ -128,6 +128,13 @@ def test_five_residents_one_burst_pipe_one_job_one_sms(
     contractor = _phone(browser)
     job = contractor.new_page()
     job.goto(live_server + link)
+    group = job.locator("#job-group").inner_text()
+    assert "同一问题共 5 份报修" in group
+    for _number, words, _color in REPORTS[1:]:
+        assert words in group  # what the neighbours saw, no phone numbers
+    assert "1390000001" not in group
+    assert job.evaluate("document.documentElement.scrollWidth") <= 390
+    screenshot(job, "5-contractor-sees-the-group")
     job.click("#accept")
     job.wait_for_selector("#arrive")
     job.click("#arrive")
@@ -139,7 +146,7 @@ def test_five_residents_one_burst_pipe_one_job_one_sms(
     job.fill("#note", "更换爆裂的水管一段")
     job.click("#submit")
     job.wait_for_selector("#job-done")
-    screenshot(job, "5-contractor-done")
+    screenshot(job, "6-contractor-done")
     contractor.close()
 
     messages = _outbox(app)
@@ -154,6 +161,6 @@ def test_five_residents_one_burst_pipe_one_job_one_sms(
     second.reload()
     assert "已修复" in second.locator("#group-status").inner_text()
     assert second.locator("#what-next").count() == 0  # nothing for them to confirm
-    screenshot(second, "6-merged-resident-sees-done")
+    screenshot(second, "7-merged-resident-sees-done")
     for context, _page, _ticket in residents:
         context.close()

@@ -184,7 +184,9 @@ def merge_group(parent: Ticket, actor: lifecycle.Actor, now: datetime) -> list[T
     job, no SMS of its own), and the parent's timeline records each report's own
     words and photos. Returns the merged reports."""
     lifecycle.lock(parent)
-    if not lifecycle.is_open(parent):
+    # A repair done (or closed) before the officer got to the group still takes
+    # its reports; a ticket ended without work does not: split them out instead.
+    if parent.status in (TicketStatus.REJECTED, TicketStatus.DUPLICATE):
         raise lifecycle.TransitionNotAllowed(parent, "merge")
     merged = []
     for member in held(parent):

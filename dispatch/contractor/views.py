@@ -18,6 +18,7 @@ from flask import (
 from flask_babel import lazy_gettext as _l
 
 from dispatch.assignment import work
+from dispatch.assignment import storms
 from dispatch.assignment.rework import rework_of
 from dispatch.contractor.forms import (
     DECLINE_REASONS,
@@ -235,6 +236,7 @@ def _page(
             kept=kept,
             accept=ACCEPT_ATTRIBUTE,
             can=lambda action: lifecycle.can(assignment.ticket, action),
+            group=storms.members(assignment.ticket),
         ),
         status,
     )
