@@ -17,8 +17,7 @@ from flask import (
 )
 from flask_babel import lazy_gettext as _l
 
-from dispatch.assignment import work
-from dispatch.assignment import storms
+from dispatch.assignment import storms, work
 from dispatch.assignment.rework import rework_of
 from dispatch.contractor.forms import (
     DECLINE_REASONS,
