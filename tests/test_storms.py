@@ -95,6 +95,9 @@ def test_five_reports_of_a_burst_pipe_are_one_job_and_one_sms(
             assert held.next_due_at is None and held.contractor_id is None
         assert db.session.scalar(sa.select(sa.func.count(Assignment.id))) == 1
     assert len(_messages(app, recipient_type="contractor")) == 1
+    # the officers heard of the urgent burst pipe once, not once per report
+    alerts = _messages(app, template="officer_new_urgent")
+    assert alerts and {m.ticket_id for m in alerts} == {tickets[0].id}
 
     board = client.get("/board").get_data(as_text=True)
     assert "5 份报修像是同一个问题" in board
@@ -344,3 +347,22 @@ def test_two_reports_at_the_same_moment_make_one_group(app, demo):
             t.group_of_id == parents[0].id for t in tickets if t is not parents[0]
         )
         assert db.session.scalar(sa.select(sa.func.count(Assignment.id))) == 1
+
+
+def test_reports_held_while_the_repair_was_done_still_merge(
+    app, client, officer, entrance_code
+):
+    parent = _report(app, entrance_code, "水管爆裂", PHONES[0])
+    member = _report(app, entrance_code, "水管漏水", PHONES[1])
+    with app.app_context():
+        contractor = ContractorActions(client, PRIMARY)
+        link = contractor.link()
+    contractor.tap(link, "accept")
+    contractor.complete(link, worker_name="王师傅")
+    # the held reporter heard of the completion before any merge
+    done = _messages(app, template="resident_completed")
+    assert f"+86{PHONES[1]}" in {m.to_phone for m in done}
+    assert officer.act(parent, "merge").status_code == 303
+    with app.app_context():
+        assert find_ticket(member).status is TicketStatus.DUPLICATE
+        assert find_ticket(member).duplicate_of_id == find_ticket(parent).id
