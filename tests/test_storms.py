@@ -366,3 +366,15 @@ def test_reports_held_while_the_repair_was_done_still_merge(
     with app.app_context():
         assert find_ticket(member).status is TicketStatus.DUPLICATE
         assert find_ticket(member).duplicate_of_id == find_ticket(parent).id
+
+
+def test_a_wrong_manual_merge_is_split_out_too(app, officer, resident):
+    first = resident.report(description="3栋门口路灯不亮", phone=PHONES[0])
+    second = resident.report(description="2楼楼梯扶手松动", phone=PHONES[1])
+    officer.act(second, "duplicate", original=first)
+    officer.act(second, "split")
+    with app.app_context():
+        ticket = find_ticket(second)
+        assert ticket.status is TicketStatus.DISPATCHED
+        assert ticket.duplicate_of_id is None
+        assert find_ticket(first).followers == []

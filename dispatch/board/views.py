@@ -701,6 +701,7 @@ def duplicate(number: str):
                 ticket_id=original.id,
                 phone=ticket.reporter_phone,
                 locale=ticket.reporter_locale or "zh_CN",
+                source_ticket_id=ticket.id,  # a split takes it back
             )
         )
     db.session.commit()
