@@ -82,6 +82,10 @@ def default_settings(instance_path: str) -> dict:
         "FOLLOW_UP_AFTER": "24h",
         "AUTO_CLOSE_AFTER": "72h",
         "ME_TOO_DAYS": 7,
+        # A report of the same problem (same entrance, or building for lifts, water
+        # and power; same category) within this time of an open ticket's latest
+        # report joins its group (并单) instead of being dispatched on its own.
+        "STORM_WINDOW": "2h",
         # How long /p/<community> keeps a month's figures (per process, and in
         # browsers and proxies); 0: computed on every request.
         "PUBLIC_RESULTS_MAX_AGE": "5m",
@@ -165,6 +169,7 @@ def finalize(config: dict) -> None:
         "FOLLOW_UP_AFTER",
         "AUTO_CLOSE_AFTER",
         "SCHEDULER_INTERVAL",
+        "STORM_WINDOW",
     ):
         config[key] = parse_duration(config[key])
     backup = config.get("SLA_BACKUP_CONTACT")

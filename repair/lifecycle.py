@@ -95,13 +95,16 @@ TRANSITIONS: dict[str, Move] = {
     ),
     "reject": Move(frozenset(OPEN_STATUSES), S.REJECTED, sets=("closed_at",)),
     "mark_duplicate": Move(frozenset(OPEN_STATUSES), S.DUPLICATE, sets=("closed_at",)),
+    # A report held in a storm group (并单), or merged into it by mistake, is taken
+    # out again to be worked on its own (dispatch sets its clocks and sends it out).
+    "split": Move(frozenset({S.NEW, S.DUPLICATE}), S.NEW, clears=("closed_at",)),
 }
 #: Columns only the transition table writes; a caller's payload never does.
 OWNED_FIELDS = frozenset(
     {"status", "id", "number", "updated_at"}
     | {name for move in TRANSITIONS.values() for name in move.sets + move.clears}
     | {name for move in TRANSITIONS.values() for name in move.fills}
-    | {"paused_at", "paused_seconds"}
+    | {"paused_at", "paused_seconds", "group_of_id"}
 )
 
 
@@ -615,6 +618,44 @@ def rate(
     )
     db.session.flush()
     return record_event(ticket, "rated", actor, now, data={"stars": stars})
+
+
+def join_group(
+    ticket: Ticket, parent: Ticket, actor: Actor, now: datetime | None = None
+) -> TicketEvent:
+    """Holds a new report in the group of an open ticket of the same problem (并单):
+    it is not dispatched on its own, and the officer is offered the merge. Records
+    ``grouped`` on the report and ``group_joined`` on the group's ticket."""
+    lock(parent)
+    if (
+        ticket.status is not S.NEW
+        or parent.status not in WORKING_STATUSES
+        or parent.group_of_id is not None
+        or parent.id == ticket.id
+    ):
+        raise TransitionNotAllowed(ticket, "join_group")
+    now = now or utcnow()
+    ticket.group_of_id = parent.id
+    ticket.updated_at = now
+    record_event(parent, "group_joined", actor, now, data={"member": ticket.number})
+    return record_event(ticket, "grouped", actor, now, data={"group": parent.number})
+
+
+def split_out(ticket: Ticket, actor: Actor, now: datetime | None = None) -> TicketEvent:
+    """Takes a report out of the group it was held in or merged into: it is a
+    ticket of its own again (state ``new``), recorded on both tickets."""
+    lock(ticket)
+    parent_id = ticket.group_of_id or ticket.duplicate_of_id
+    if parent_id is None or not can(ticket, "split"):
+        raise TransitionNotAllowed(ticket, "split")
+    now = now or utcnow()
+    parent = db.session.get(Ticket, parent_id)
+    ticket.group_of_id = None
+    event = transition(
+        ticket, "split", actor, now, data={"group": parent.number}, duplicate_of_id=None
+    )
+    record_event(parent, "group_split", actor, now, data={"member": ticket.number})
+    return event
 
 
 def set_public(

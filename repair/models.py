@@ -339,6 +339,12 @@ class Ticket(db.Model):
     completed_by_name: Mapped[str | None] = mapped_column(sa.String(64))
     completion_note: Mapped[str | None] = mapped_column(sa.Text)
     duplicate_of_id: Mapped[int | None] = mapped_column(sa.ForeignKey("ticket.id"))
+    #: The open ticket whose group (并单) this report joined at submission: it is
+    #: held for the officer's merge instead of being dispatched on its own; kept
+    #: after the merge (the ticket is then a duplicate of it), cleared by a split.
+    group_of_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("ticket.id"), index=True
+    )
     #: The earliest deadline not yet met while the ticket is worked on, else None;
     #: kept by ``next_deadline`` at every flush (see ``_keep_next_due``).
     next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -365,7 +371,9 @@ class Ticket(db.Model):
         back_populates="ticket", order_by="Photo.id"
     )
     rating: Mapped[Rating | None] = relationship()
-    followers: Mapped[list[TicketFollower]] = relationship(order_by="TicketFollower.id")
+    followers: Mapped[list[TicketFollower]] = relationship(
+        order_by="TicketFollower.id", foreign_keys="TicketFollower.ticket_id"
+    )
     pauses: Mapped[list[TicketPause]] = relationship(
         back_populates="ticket", order_by="TicketPause.id"
     )
@@ -534,6 +542,9 @@ class TicketFollower(db.Model):
     phone: Mapped[str | None] = mapped_column(sa.String(32))
     locale: Mapped[str] = mapped_column(sa.String(8), default="zh_CN")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: The report of theirs that joined this ticket's group (并单), if that is why
+    #: they follow it: splitting that report out stops it.
+    source_ticket_id: Mapped[int | None] = mapped_column(sa.ForeignKey("ticket.id"))
 
 
 @sa.event.listens_for(Ticket, "before_insert")

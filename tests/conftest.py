@@ -103,6 +103,9 @@ def _settings(database: str, redis: str, root: Path, **overrides) -> dict:
         # Stories move the frozen clock by days between an officer's requests;
         # tests/test_security.py checks the 12 h default itself.
         "OFFICER_IDLE_TIMEOUT": "3650d",
+        # Stories file several reports at one entrance and follow each on its own;
+        # tests/test_storms*.py turn grouping (并单) on with the default window.
+        "STORM_WINDOW": "0",
     }
     settings.update(overrides)
     return settings

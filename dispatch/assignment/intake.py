@@ -6,6 +6,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from dispatch.assignment import storms
 from dispatch.assignment.routes import may_take, route_for
 from dispatch.sla.escalation import deadlines_for, dispatch_to
 from dispatch.triage.classifier import classify
@@ -21,7 +22,8 @@ def on_ticket_opened(
     now: datetime,
     urgency: Urgency | None = None,
 ) -> None:
-    """Classifies the new ticket and dispatches it to its route's primary contractor.
+    """Classifies the new ticket and dispatches it to its route's primary contractor,
+    or holds it in the group of an open ticket of the same problem (storms.py).
 
     An officer filing for a caller may set the urgency: it counts as confirmed by
     them (the classifier's view is kept beside it)."""
@@ -42,6 +44,26 @@ def on_ticket_opened(
     )
     confirmed = urgency is not None
     urgency = urgency or Urgency(verdict["urgency"])
+    # Someone trapped in a lift is never held in a group: it is that lift, now,
+    # whatever else is open in the building. Other dangers (a flood in a burst-pipe
+    # storm) join the group, which becomes urgent if it was not (raise_urgency).
+    alone = storms.is_entrapment(ticket, urgency, category, verdict)
+    parent = None if alone else storms.find_group(ticket, category, now)
+    if parent is not None:
+        storms.hold_in_group(ticket, parent, now)
+        lifecycle.assess(
+            ticket,
+            urgency,
+            actor if confirmed else lifecycle.Actor.system(),
+            now,
+            deadlines={},  # no clocks of its own: the group's ticket carries them
+            category=category,
+            classification=verdict,
+            confirmed=confirmed,
+        )
+        if urgency is Urgency.URGENT:
+            storms.raise_urgency(parent, ticket, now)
+        return
     lifecycle.assess(
         ticket,
         urgency,

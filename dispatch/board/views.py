@@ -21,9 +21,11 @@ from flask_login import current_user
 from sqlalchemy.orm import selectinload
 from wtforms.fields.choices import SelectChoice
 
+from dispatch.assignment import storms
 from dispatch.assignment.routes import end_assignment, route_for
 from dispatch.board.auth import (
     community_ids,
+    require_role,
     scoped,
     staff_only,
     ticket_or_404,
@@ -40,6 +42,7 @@ from dispatch.board.forms import (
     TriageForm,
     contractors_for,
 )
+from dispatch.board.nav import add_board_link
 from dispatch.models import Assignment, EndReason, OutboxMessage
 from dispatch.sla import escalation
 from repair import lifecycle, privacy
@@ -56,6 +59,7 @@ from repair.models import (
     Contractor,
     Entrance,
     PauseState,
+    Role,
     Ticket,
     TicketEvent,
     TicketFollower,
@@ -93,6 +97,7 @@ REASON_KINDS = {
     "model-veto": _l("learned: not urgent"),
     "hint": _l("resident's choice"),
     "category": _l("about"),
+    "group": _l("urgent report in the group"),
 }
 
 
@@ -152,10 +157,12 @@ def section_condition(section: str, now: datetime):
     SMS: the board says the same). Urgent tickets are in "urgent" as soon as the
     classifier says so, confirmed or not; "triage" holds the rest unconfirmed."""
     paused = Ticket.paused_at.is_not(None)
+    # A report held in a storm group (并单) is shown with its group's proposal.
+    own = Ticket.group_of_id.is_(None)
     if section == "paused":
-        return sa.and_(Ticket.status.in_(WORKING_STATUSES), paused)
+        return sa.and_(Ticket.status.in_(WORKING_STATUSES), own, paused)
     # A paused ticket shows under "paused" only (已挂起): its clock stands still.
-    working = sa.and_(Ticket.status.in_(WORKING_STATUSES), sa.not_(paused))
+    working = sa.and_(Ticket.status.in_(WORKING_STATUSES), own, sa.not_(paused))
     confirmed = Ticket.urgency_confirmed_at.is_not(None)
     late = sa.or_(Ticket.next_due_at < now, Ticket.escalated_at.is_not(None))
     on_time = sa.not_(late)
@@ -334,6 +341,7 @@ def board():
     return render_template(
         "board/board.html",
         sections=load_sections(request.args, now),
+        groups=storms.proposals(community_ids()),
         choices=choices,
         example_number=f"{prefix}-{local_time(now):%Y%m%d}-0001",
         now=now,
@@ -348,6 +356,7 @@ def cards():
     return render_template(
         "board/_sections.html",
         sections=load_sections(request.args, now),
+        groups=storms.proposals(community_ids()),
         now=now,
     )
 
@@ -394,13 +403,17 @@ def _ticket_page(ticket: Ticket, status: int = 200, revealed: bool = False):
         .order_by(OutboxMessage.id)
     ).all()
     duplicates = db.session.scalars(
-        sa.select(Ticket).where(Ticket.duplicate_of_id == ticket.id)
+        sa.select(Ticket).where(
+            Ticket.duplicate_of_id == ticket.id, Ticket.group_of_id.is_(None)
+        )
     ).all()
     original = (
         db.session.get(Ticket, ticket.duplicate_of_id)
         if ticket.duplicate_of_id
         else None
     )
+    group = db.session.get(Ticket, ticket.group_of_id) if ticket.group_of_id else None
+    members = storms.members(ticket)
     return (
         render_template(
             "board/ticket.html",
@@ -414,6 +427,10 @@ def _ticket_page(ticket: Ticket, status: int = 200, revealed: bool = False):
             messages=messages,
             duplicates=duplicates,
             duplicate_of_number=original.number if original else None,
+            group=group,
+            members=members,
+            member_photos={m.number: m.report_photos for m in members},
+            waiting=len(storms.held(ticket)),
             assignments=db.session.scalars(
                 sa.select(Assignment)
                 .where(Assignment.ticket_id == ticket.id)
@@ -451,6 +468,14 @@ def _contractor_label(contractor: Contractor, route) -> str:
     if route is not None and contractor.id == route.backup_contractor_id:
         return str(_l("%(name)s (backup)", name=contractor.name))
     return contractor.name
+
+
+HELD = _l("This report is held in a group: merge it or split it out first.")
+
+
+def _is_held(ticket: Ticket) -> bool:
+    """Returns whether the report waits in a storm group (it has no job of its own)."""
+    return ticket.group_of_id is not None and ticket.status is S.NEW
 
 
 def _back(ticket: Ticket, message=None):
@@ -516,6 +541,8 @@ def triage(number: str):
     form = TriageForm()
     if not form.validate_on_submit() or not lifecycle.is_open(ticket):
         return _refuse(ticket, _l("Nothing was changed."))
+    if _is_held(ticket):
+        return _refuse(ticket, HELD)
     category = db.session.scalar(
         sa.select(Category).where(Category.slug == form.category.data)
     )
@@ -544,7 +571,7 @@ def assign(number: str):
         return _refuse(ticket, NOT_SERVING)
     if not valid or contractor is None or not contractor.is_active:
         return _refuse(ticket, _l("Choose a contractor."))
-    if not lifecycle.can(ticket, "dispatch"):
+    if not lifecycle.can(ticket, "dispatch") or _is_held(ticket):
         return _refuse(ticket, _l("This ticket cannot be assigned now."))
     if contractor.id == ticket.contractor_id and ticket.status is not S.NEW:
         return _back(ticket)
@@ -688,10 +715,53 @@ def duplicate(number: str):
                 ticket_id=original.id,
                 phone=ticket.reporter_phone,
                 locale=ticket.reporter_locale or "zh_CN",
+                source_ticket_id=ticket.id,  # a split takes it back
             )
         )
     db.session.commit()
     return _back(ticket, _l("Merged into %(number)s.", number=original.number))
+
+
+@bp.post("/t/<number>/merge")
+@staff_only
+def merge(number: str):
+    """Merges the reports waiting in the ticket's group into it (并单)."""
+    ticket = ticket_or_404(number)
+    if not SimpleForm().validate_on_submit():
+        return _refuse(ticket, _l("Nothing was changed."))
+    merged = storms.merge_group(ticket, _officer(), utcnow())
+    db.session.commit()
+    if not merged:
+        return _refuse(ticket, _l("No reports are waiting in this group."))
+    return _back(ticket, _l("%(n)s reports merged into this ticket.", n=len(merged)))
+
+
+@bp.post("/t/<number>/split")
+@staff_only
+def split(number: str):
+    """Takes a wrongly grouped or merged report out: it is dispatched on its own."""
+    ticket = ticket_or_404(number)
+    if not SimpleForm().validate_on_submit() or not (
+        _is_held(ticket) or ticket.status is S.DUPLICATE
+    ):
+        return _refuse(ticket, _l("This report is not in a group."))
+    storms.split_out(ticket, _officer(), utcnow())
+    db.session.commit()
+    return _back(ticket, _l("Split out: the report is dispatched on its own."))
+
+
+@bp.get("/storms")
+@require_role(Role.SUPERVISOR, Role.ADMIN)
+def surges():
+    """The district's surges: recent reports by community and category, with their
+    groups (for staff who see several communities)."""
+    hours = bounded_int(request.args.get("hours"), 1, 24 * 7) or 24
+    return render_template(
+        "board/storms.html",
+        surges=storms.surges(community_ids(), storms.storm_since(utcnow(), hours)),
+        groups=storms.proposals(community_ids()),
+        hours=hours,
+    )
 
 
 @bp.post("/t/<number>/close")
@@ -787,6 +857,7 @@ def new_ticket():
 def init_app(app: Flask) -> None:
     """Registers the board and its template helpers."""
     app.register_blueprint(bp)
+    add_board_link(app, "board.surges", _l("Storms"), (Role.SUPERVISOR, Role.ADMIN))
     app.jinja_env.globals["SECTION_TITLES"] = SECTION_TITLES
     app.jinja_env.filters["reasons_text"] = reasons_text
     app.jinja_env.filters["timeline"] = timeline

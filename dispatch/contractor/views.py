@@ -17,7 +17,7 @@ from flask import (
 )
 from flask_babel import lazy_gettext as _l
 
-from dispatch.assignment import work
+from dispatch.assignment import storms, work
 from dispatch.assignment.rework import rework_of
 from dispatch.contractor.forms import (
     DECLINE_REASONS,
@@ -239,6 +239,7 @@ def _page(
             accept=ACCEPT_ATTRIBUTE,
             can=lambda action: lifecycle.can(assignment.ticket, action),
             notice=notice,
+            group=storms.members(assignment.ticket),
         ),
         status,
     )

@@ -68,10 +68,17 @@ def _messages_for(ticket: Ticket, event: TicketEvent):
     urgent = ticket.urgency is Urgency.URGENT
     first_assessment = not (data.get("previous") or {}).get("urgency")
     if action in ("classified", "urgency_confirmed") and urgent and first_assessment:
+        # A report held in a storm group (并单) says nothing itself: its group's
+        # ticket becomes urgent if it was not, and that is what the officer hears.
         filer = _filed_by_officer(ticket)
-        for officer in staff(ticket, Role.OFFICER):
+        for officer in staff(ticket, Role.OFFICER) if not ticket.group_of_id else ():
             if officer.id != filer:  # they know: they have just filed it
                 yield officer, "officer_new_urgent", {}
+    elif action == "classified" and urgent and _raised_by_group(data):
+        for officer in staff(ticket, Role.OFFICER):
+            yield officer, "officer_new_urgent", {}
+        if ticket.contractor is not None:
+            yield _contractor(ticket.contractor), "urgency_changed", {}
     elif action == "dispatch" and data.get("assignment_id"):
         contractor = db.session.get(Contractor, data["contractor_id"])
         yield (
@@ -198,6 +205,13 @@ WITHDRAWN_BY_DISPATCH = {
     "declined": None,
     "undeliverable": None,
 }
+
+
+def _raised_by_group(data: dict) -> bool:
+    """Returns whether an urgent report joining the ticket's group made it urgent."""
+    reasons = data.get("reasons") or []
+    was = (data.get("previous") or {}).get("urgency")
+    return bool(reasons) and reasons[0].startswith("group:") and was != "urgent"
 
 
 def _assignment_id(ticket: Ticket) -> int | None:

@@ -540,6 +540,12 @@ def _track_page(
     key = _known_key(ticket)
     owner = key is not None
     room = int(current_app.config["PHOTOS_PER_TICKET"]) - len(ticket.report_photos)
+    # A report held in or merged into a group (并单) is handled with its ticket.
+    together = ticket.group_of_id or ticket.duplicate_of_id
+    group = db.session.get(Ticket, together) if together else None
+    promise = what_next(group or ticket)
+    if group is not None and promise is not None and promise.kind == "confirm":
+        promise = None  # the group's reporter confirms; this page says it is done
     return render_template(
         "resident/track.html",
         ticket=ticket,
@@ -554,8 +560,9 @@ def _track_page(
         kept=uploads.previews() if uploads else [],
         accept=ACCEPT_ATTRIBUTE,
         followed=request.args.get("followed") == "1",
-        promise=what_next(ticket),
-        refresh=ticket.status in WORKING_STATUSES,
+        promise=promise,
+        group=group,
+        refresh=(group or ticket).status in WORKING_STATUSES,
     )
 
 

@@ -1,0 +1,355 @@
+"""Storms (并单): many reports of one problem held in one ticket's group, merged
+into it by the officer (one job, one SMS), split out again when wrongly merged."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.orm import aliased
+
+from dispatch.assignment.routes import may_take, route_for
+from dispatch.sla import clock as sla
+from dispatch.sla.escalation import dispatch_to, policy_for
+from repair import lifecycle
+from repair.dangers import is_lift_entrapment
+from repair.db import db, utcnow
+from repair.models import (
+    WORKING_STATUSES,
+    Building,
+    Category,
+    Community,
+    Entrance,
+    Ticket,
+    TicketFollower,
+    TicketStatus,
+    Urgency,
+)
+
+#: Categories whose failure is the whole building's (one riser, one supply, the
+#: lifts' power): reports from any of its entrances are one problem.
+BUILDING_WIDE = frozenset({"lift", "water", "electrical"})
+
+
+def window() -> timedelta:
+    """Returns how long after a group's latest report a new one still joins it."""
+    return current_app.config["STORM_WINDOW"]
+
+
+def is_building_wide(category: Category | None) -> bool:
+    """Returns whether reports of this category are grouped per building."""
+    return category is not None and category.slug in BUILDING_WIDE
+
+
+def is_entrapment(
+    ticket: Ticket, urgency: Urgency, category: Category | None, verdict: dict
+) -> bool:
+    """Returns whether a new report is someone trapped in a lift (declared, or in
+    the classifier's words): it always goes out on its own."""
+    return is_lift_entrapment(
+        SimpleNamespace(
+            declared_danger=ticket.declared_danger,
+            urgency=urgency,
+            category=category,
+            classification=verdict,
+        )
+    )
+
+
+def find_group(
+    ticket: Ticket, category: Category | None, now: datetime
+) -> Ticket | None:
+    """Returns the open ticket whose group a new report of ``category`` joins, if
+    any: same entrance (building, for building-wide categories), same category,
+    its latest report within the window.
+
+    Locks the place first, so that of two reports at the same moment the second
+    waits and then sees the first (no two parents, no lost member). PostgreSQL
+    takes the entrance's or building's row lock; SQLite holds the database's write
+    lock for the whole transaction already (BEGIN IMMEDIATE)."""
+    entrance = ticket.entrance
+    if (
+        entrance is None
+        or category is None
+        or ticket.hotline_due_at is not None
+        or window() <= timedelta(0)
+    ):
+        return None
+    wide = is_building_wide(category)
+    if wide:
+        db.session.execute(
+            sa.select(Building.id)
+            .where(Building.id == entrance.building_id)
+            .with_for_update()
+        )
+        place = Ticket.entrance_id.in_(
+            sa.select(Entrance.id).where(Entrance.building_id == entrance.building_id)
+        )
+    else:
+        db.session.execute(
+            sa.select(Entrance.id).where(Entrance.id == entrance.id).with_for_update()
+        )
+        place = Ticket.entrance_id == entrance.id
+    since = now - window()
+    member = aliased(Ticket)
+    recent = sa.or_(
+        Ticket.created_at >= since,
+        sa.exists().where(member.group_of_id == Ticket.id, member.created_at >= since),
+    )
+    return db.session.scalar(
+        sa.select(Ticket)
+        .where(
+            place,
+            Ticket.id != ticket.id,
+            Ticket.community_id == ticket.community_id,
+            Ticket.category_id == category.id,
+            Ticket.status.in_(WORKING_STATUSES),
+            Ticket.group_of_id.is_(None),
+            recent,
+        )
+        .order_by(Ticket.created_at, Ticket.id)
+        .limit(1)
+    )
+
+
+def hold_in_group(ticket: Ticket, parent: Ticket, now: datetime) -> None:
+    """Holds the report in the parent's group: its resident follows the parent at
+    once (they hear its news before the officer even merges)."""
+    lifecycle.join_group(ticket, parent, lifecycle.Actor.system(), now)
+    _follow(parent, ticket)
+
+
+def raise_urgency(parent: Ticket, member: Ticket, now: datetime) -> None:
+    """A report of danger joined a general ticket: the ticket becomes urgent, with
+    the urgent clocks counted from that report (or kept, where already sooner)."""
+    if parent.urgency is Urgency.URGENT:
+        return
+    due = sla.deadlines(
+        Urgency.URGENT.value,
+        member.created_at,
+        policy_for(parent.community_id),
+        timedelta(seconds=parent.paused_seconds or 0.0),
+    )
+    deadlines = {"triage_due_at": parent.triage_due_at}
+    for name in ("contact_due_at", "on_site_due_at"):
+        current = getattr(parent, name)
+        deadlines[name] = min(d for d in (current, due[name]) if d is not None)
+    classification = dict(parent.classification or {})
+    classification["reasons"] = [
+        f"group:{member.number}",
+        *(member.classification or {}).get("reasons", []),
+    ]
+    lifecycle.assess(
+        parent,
+        Urgency.URGENT,
+        lifecycle.Actor.system(),
+        now,
+        deadlines=deadlines,
+        classification=classification,
+    )
+
+
+def held(parent: Ticket) -> list[Ticket]:
+    """Returns the reports waiting in the parent's group for the officer's merge."""
+    return list(
+        db.session.scalars(
+            sa.select(Ticket)
+            .where(Ticket.group_of_id == parent.id, Ticket.status == TicketStatus.NEW)
+            .order_by(Ticket.id)
+        )
+    )
+
+
+def members(parent: Ticket) -> list[Ticket]:
+    """Returns every report in the parent's group: held, merged (not split)."""
+    return list(
+        db.session.scalars(
+            sa.select(Ticket)
+            .where(
+                sa.or_(
+                    Ticket.group_of_id == parent.id,
+                    Ticket.duplicate_of_id == parent.id,
+                )
+            )
+            .order_by(Ticket.id)
+        )
+    )
+
+
+def merge_group(parent: Ticket, actor: lifecycle.Actor, now: datetime) -> list[Ticket]:
+    """Merges every held report into the parent: each becomes its duplicate (no
+    job, no SMS of its own), and the parent's timeline records each report's own
+    words and photos. Returns the merged reports."""
+    lifecycle.lock(parent)
+    # A repair done (or closed) before the officer got to the group still takes
+    # its reports; a ticket ended without work does not: split them out instead.
+    if parent.status in (TicketStatus.REJECTED, TicketStatus.DUPLICATE):
+        raise lifecycle.TransitionNotAllowed(parent, "merge")
+    merged = []
+    for member in held(parent):
+        lifecycle.transition(
+            member,
+            "mark_duplicate",
+            actor,
+            now,
+            data={"original": parent.number, "group": True},
+            duplicate_of_id=parent.id,
+        )
+        lifecycle.record_event(
+            parent,
+            "merged",
+            actor,
+            now,
+            note=member.description,
+            data={
+                "member": member.number,
+                "spot": member.spot,
+                "photos": [photo.id for photo in member.report_photos],
+            },
+        )
+        _follow(parent, member)
+        merged.append(member)
+    return merged
+
+
+def split_out(member: Ticket, actor: lifecycle.Actor, now: datetime) -> None:
+    """Takes a report out of its group and sends it out on its own.
+
+    Its clocks count from the split, not from its submission: until now the
+    problem was in hand (the group's contractor was on it), and deadlines from
+    submission would alert the supervisor at once for time nobody could act on.
+    The officer who splits it has looked at it, so its triage clock is met."""
+    parent_id = member.group_of_id or member.duplicate_of_id
+    lifecycle.split_out(member, actor, now)
+    db.session.execute(
+        sa.delete(TicketFollower).where(
+            TicketFollower.ticket_id == parent_id,
+            TicketFollower.source_ticket_id == member.id,
+        )
+    )
+    urgency = member.urgency or Urgency.GENERAL
+    lifecycle.assess(
+        member,
+        urgency,
+        actor,
+        now,
+        deadlines=sla.deadlines(urgency.value, now, policy_for(member.community_id)),
+        confirmed=True,
+    )
+    route = route_for(member)
+    if route is not None and may_take(route.primary, member):
+        dispatch_to(member, route.primary, lifecycle.Actor.system(), now)
+
+
+def _follow(parent: Ticket, member: Ticket) -> None:
+    phone = member.reporter_phone
+    if not phone or phone == parent.reporter_phone:
+        return
+    if any(f.phone == phone for f in parent.followers):
+        return
+    db.session.add(
+        TicketFollower(
+            ticket_id=parent.id,
+            phone=phone,
+            locale=member.reporter_locale or "zh_CN",
+            source_ticket_id=member.id,
+            created_at=member.created_at,
+        )
+    )
+    db.session.flush()
+    db.session.expire(parent, ["followers"])
+
+
+# --- What the board shows: proposals and the district's surges
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """An open ticket with reports waiting in its group."""
+
+    parent: Ticket
+    waiting: int
+
+
+def proposals(community_ids: list[int] | None) -> list[Proposal]:
+    """Returns the groups the officer is asked to merge, largest first."""
+    count = sa.func.count(Ticket.id)
+    query = (
+        sa.select(Ticket.group_of_id, count)
+        .where(Ticket.group_of_id.is_not(None), Ticket.status == TicketStatus.NEW)
+        .group_by(Ticket.group_of_id)
+    )
+    if community_ids is not None:
+        query = query.where(Ticket.community_id.in_(community_ids))
+    counts = dict(db.session.execute(query).all())
+    if not counts:
+        return []
+    parents = db.session.scalars(sa.select(Ticket).where(Ticket.id.in_(counts)))
+    found = [Proposal(parent, counts[parent.id]) for parent in parents]
+    return sorted(found, key=lambda p: (-p.waiting, p.parent.id))
+
+
+@dataclass(frozen=True)
+class Surge:
+    """Reports of one category in one community since a time, and their groups."""
+
+    community: Community
+    category: Category | None
+    reports: int
+    groups: list[tuple[Ticket, int]]
+
+
+def surges(community_ids: list[int] | None, since: datetime) -> list[Surge]:
+    """Returns the reports received since ``since`` by community and category,
+    most first, each with its groups (parent and reports in it, largest first)."""
+    query = (
+        sa.select(Ticket.community_id, Ticket.category_id, sa.func.count(Ticket.id))
+        .where(Ticket.created_at >= since)
+        .group_by(Ticket.community_id, Ticket.category_id)
+    )
+    if community_ids is not None:
+        query = query.where(Ticket.community_id.in_(community_ids))
+    rows = db.session.execute(query).all()
+    grouped = sa.func.coalesce(Ticket.group_of_id, Ticket.duplicate_of_id)
+    sizes = dict(
+        db.session.execute(
+            sa.select(grouped, sa.func.count(Ticket.id))
+            .where(grouped.is_not(None), Ticket.created_at >= since)
+            .group_by(grouped)
+        ).all()
+    )
+    parents = (
+        list(db.session.scalars(sa.select(Ticket).where(Ticket.id.in_(sizes))))
+        if sizes
+        else []
+    )
+    communities = {c.id: c for c in db.session.scalars(sa.select(Community))}
+    categories = {c.id: c for c in db.session.scalars(sa.select(Category))}
+    found = []
+    for community_id, category_id, reports in rows:
+        groups = sorted(
+            (
+                (parent, sizes[parent.id] + 1)
+                for parent in parents
+                if parent.community_id == community_id
+                and parent.category_id == category_id
+            ),
+            key=lambda item: (-item[1], item[0].id),
+        )
+        found.append(
+            Surge(
+                communities[community_id],
+                categories.get(category_id),
+                reports,
+                groups,
+            )
+        )
+    return sorted(found, key=lambda s: (-s.reports, s.community.id))
+
+
+def storm_since(now: datetime | None, hours: int) -> datetime:
+    """Returns the start of the surge view's period: the last ``hours`` hours."""
+    return (now or utcnow()) - timedelta(hours=hours)
