@@ -6,6 +6,7 @@ from datetime import datetime
 
 from flask import Flask
 
+from dispatch.assignment import storms
 from dispatch.assignment.intake import on_ticket_opened
 from dispatch.followup import tasks as follow_up
 from dispatch.messaging.notify import on_event
@@ -32,6 +33,10 @@ def _on_event_recorded(_sender, *, ticket, event, **_) -> None:
     if event.action == "reopen":
         on_reopened(ticket, event, event.at)
     follow_up.on_event(ticket, event)
+    if event.action in ("reject", "mark_duplicate"):
+        # A group's ticket ended without work: the reports held in its group must
+        # not wait without a clock for a merge that can no longer come.
+        storms.release_held(ticket, event.at)
     if event.action == "pause_approved":
         data = event.data or {}
         plan_resume(

@@ -378,3 +378,25 @@ def test_a_wrong_manual_merge_is_split_out_too(app, officer, resident):
         assert ticket.status is TicketStatus.DISPATCHED
         assert ticket.duplicate_of_id is None
         assert find_ticket(first).followers == []
+
+
+def test_reports_held_by_a_ticket_that_ends_without_work_go_out_on_their_own(
+    app, officer, entrance_code
+):
+    """A held report has no clock of its own: if its group's ticket is rejected (or
+    merged elsewhere), it must not wait for a merge that can no longer come."""
+    parent = _report(app, entrance_code, "水管爆裂，水一直流", PHONES[0])
+    member = _report(app, entrance_code, "地下室水管在漏水", PHONES[1])
+    with app.app_context():
+        assert find_ticket(member).status is TicketStatus.NEW
+    response = officer.act(
+        parent, "reject", reason="不属于公共区域，请联系业主自行维修"
+    )
+    assert response.status_code == 303
+    with app.app_context():
+        assert find_ticket(parent).status is TicketStatus.REJECTED
+        released = find_ticket(member)
+        assert released.status is TicketStatus.DISPATCHED
+        assert released.group_of_id is None and released.on_site_due_at is not None
+        actions = [event.action for event in released.events]
+        assert "split" in actions

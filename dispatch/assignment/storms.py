@@ -244,6 +244,16 @@ def split_out(member: Ticket, actor: lifecycle.Actor, now: datetime) -> None:
         dispatch_to(member, route.primary, lifecycle.Actor.system(), now)
 
 
+def release_held(parent: Ticket, now: datetime) -> list[Ticket]:
+    """Splits out every report still held in the group of a ticket that ended
+    without work (rejected, or itself merged elsewhere): each goes out on its own
+    with fresh clocks, and the officer can group them again. Returns them."""
+    released = held(parent)
+    for member in released:
+        split_out(member, lifecycle.Actor.system(), now)
+    return released
+
+
 def _follow(parent: Ticket, member: Ticket) -> None:
     phone = member.reporter_phone
     if not phone or phone == parent.reporter_phone:
