@@ -16,8 +16,8 @@ from repair.models import (
     Community,
     Contractor,
     Entrance,
-    Role,
     PlaceKind,
+    Role,
     User,
 )
 from repair.places import assign_new_code

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import re
 
+import pytest
 import sqlalchemy as sa
 from freezegun import freeze_time
 from pypdf import PdfReader
@@ -18,13 +19,21 @@ from repair.models import Category, Contractor, Entrance, PlaceKind
 from tests.actions import ContractorActions, ResidentActions
 from tests.conftest import ADMIN_PASSWORD
 from tests.factories import find_ticket
-from tests.test_admin import AdminActions, admin  # noqa: F401 (the fixture)
+from tests.test_admin import AdminActions
 from tests.test_public_results import T0, _link
 from tests.test_stats import _table
 from tests.test_stickers import page_images, scan
 
 PRIMARY, BACKUP = "+8613800000001", "+8613800000002"
 DEMO_AREAS = ["北门", "地下车库", "儿童游乐场", "垃圾分类点", "中心花园"]
+
+
+@pytest.fixture
+def admin(app, client, admin_user) -> AdminActions:
+    """An administrator, logged in (with the demo community seeded)."""
+    actions = AdminActions(client)
+    assert actions.log_in(admin_user, ADMIN_PASSWORD).status_code == 302
+    return actions
 
 
 def _area(name: str) -> Entrance:
