@@ -12,12 +12,21 @@ import sqlalchemy as sa
 from repair.db import db
 from repair.models import Entrance, PlaceKind, Ticket
 from tests.conftest import ADMIN_PASSWORD
-from tests.test_admin_browser import _log_in, desktop  # noqa: F401 (the fixture)
+from tests.test_admin_browser import _log_in
 
 pytestmark = pytest.mark.browser
 
 RECEIVED = re.compile(r"/t/YG-\d{8}-\d{4}/received$")
 BACKUP = "+8613800000002"
+
+
+@pytest.fixture
+def desktop(browser):
+    """A desktop-sized page (1280×800) in a fresh browser context."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    yield page
+    context.close()
 
 
 def _area(app, name: str) -> Entrance:
