@@ -245,6 +245,15 @@ class Entrance(db.Model):
         return f"{self.community.name} {self.place_name(locale)}"
 
 
+@sa.event.listens_for(Entrance, "before_insert")
+def _entrance_community(_mapper, connection, target: Entrance) -> None:
+    # An entrance written with only building_id still gets its community.
+    if target.community_id is None and target.building_id is not None:
+        target.community_id = connection.scalar(
+            sa.select(Building.community_id).where(Building.id == target.building_id)
+        )
+
+
 class Lift(db.Model):
     """A lift at an entrance, named as residents and the lift's papers name it."""
 

@@ -15,7 +15,7 @@ from pypdf import PdfReader
 from dispatch.integrations.places import match_place
 from dispatch.models import Route
 from repair.db import db
-from repair.models import Category, Contractor, Entrance, PlaceKind
+from repair.models import Building, Category, Contractor, Entrance, PlaceKind
 from tests.actions import ContractorActions, ResidentActions
 from tests.conftest import ADMIN_PASSWORD
 from tests.factories import find_ticket
@@ -234,3 +234,15 @@ def _contractor_id(app, phone: str) -> int:
         return db.session.scalar(
             sa.select(Contractor.id).where(Contractor.phone == phone)
         )
+
+
+def test_an_entrance_given_only_its_building_id_is_in_that_community(app, demo):
+    with app.app_context():
+        building = db.session.scalar(sa.select(Building).where(Building.name == "2栋"))
+        entrance = Entrance(building_id=building.id, name="9单元", code="zzzz9999")
+        db.session.add(entrance)
+        db.session.flush()
+        assert entrance.community_id == demo
+        assert entrance.kind == PlaceKind.ENTRANCE
+        assert entrance.label("zh_CN") == "阳光花园 2栋 9单元"
+        db.session.rollback()
