@@ -36,14 +36,17 @@ class MessageStatus(str, enum.Enum):
 class Route(db.Model):
     """Which contractor (and backup, AB岗) a community's category goes to.
 
-    Lookup prefers building + category, then category, then building, then the
-    community's default route (both left empty).
+    Lookup prefers place (an entrance or a common area) + category, then building
+    + category, then category, then place, then building, then the community's
+    default route (all left empty).
     """
 
     id: Mapped[int] = mapped_column(primary_key=True)
     community_id: Mapped[int] = mapped_column(sa.ForeignKey("community.id"), index=True)
     category_id: Mapped[int | None] = mapped_column(sa.ForeignKey("category.id"))
     building_id: Mapped[int | None] = mapped_column(sa.ForeignKey("building.id"))
+    #: One place's own route (a common area's, typically); None for all places.
+    entrance_id: Mapped[int | None] = mapped_column(sa.ForeignKey("entrance.id"))
     primary_contractor_id: Mapped[int] = mapped_column(sa.ForeignKey("contractor.id"))
     backup_contractor_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("contractor.id")

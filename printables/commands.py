@@ -1,4 +1,5 @@
-"""The `repairdesk stickers` command, and sticker contents built from entrances."""
+"""The `repairdesk stickers` command, and sticker contents built from places
+(entrances and common areas)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,12 @@ LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 
 def sticker_for(entrance: Entrance) -> StickerContent:
     """Returns the sticker content for an entrance's current code (app context)."""
-    names_en = (entrance.community.name_en, entrance.building.name_en, entrance.name_en)
+    building = entrance.building  # None for a common area
+    names_en = (
+        entrance.community.name_en,
+        building.name_en if building else None,
+        entrance.name_en,
+    )
     return StickerContent(
         url=landing_url(entrance),
         location_zh=entrance.label("zh_CN"),
@@ -64,6 +70,8 @@ def select_entrances(
 
 
 def _is_building(entrance: Entrance, building: str) -> bool:
+    if entrance.building is None:  # a common area is in no building
+        return False
     if building.isdigit():
         return entrance.building_id == int(building)
     return building in (entrance.building.name, entrance.building.name_en)

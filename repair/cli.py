@@ -47,7 +47,8 @@ def entrances_command(as_json: bool) -> None:
     for entrance in all_entrances():
         row = {
             "community": entrance.community.slug,
-            "building": entrance.building.name,
+            "building": entrance.building.name if entrance.building else None,
+            "kind": entrance.kind.value,
             "entrance": entrance.name,
             "label": entrance.label(),
             "code": entrance.code,

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 from flask_login import UserMixin
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from repair.db import UTCDateTime, db, utcnow
 
@@ -139,6 +139,15 @@ class Community(db.Model):
     buildings: Mapped[list[Building]] = relationship(
         back_populates="community", order_by="Building.sort_order"
     )
+    #: The community's own places (gates, car parks, ...), retired ones too.
+    common_areas: Mapped[list[Entrance]] = relationship(
+        primaryjoin=lambda: sa.and_(
+            Community.id == Entrance.community_id,
+            Entrance.kind == PlaceKind.COMMON_AREA,
+        ),
+        order_by="Entrance.sort_order, Entrance.id",
+        viewonly=True,
+    )
 
     def display_name(self, locale: str = "zh_CN") -> str:
         """Returns the community's name in the locale, falling back to Chinese."""
@@ -158,33 +167,91 @@ class Building(db.Model):
     )
 
 
+class PlaceKind(str, enum.Enum):
+    """What a sticker's place is: a building's entrance, or a common area (公共区域:
+    a gate, car park, playground, garden, refuse point) that belongs to the
+    community itself."""
+
+    ENTRANCE = "entrance"
+    COMMON_AREA = "common_area"
+
+
 class Entrance(db.Model):
+    """A place with a sticker: a building's entrance, or a community's common area.
+
+    Every place has ``community_id``; only an entrance has a building (a common
+    area's ``building_id`` is None). Tickets, codes and lifts refer to places by
+    this table's id, so every printed sticker keeps working whatever its kind.
+    """
+
     id: Mapped[int] = mapped_column(primary_key=True)
-    building_id: Mapped[int] = mapped_column(sa.ForeignKey("building.id"), index=True)
+    community_id: Mapped[int] = mapped_column(sa.ForeignKey("community.id"), index=True)
+    kind: Mapped[PlaceKind] = mapped_column(
+        stored_enum(PlaceKind), default=PlaceKind.ENTRANCE, server_default="entrance"
+    )
+    building_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("building.id"), index=True
+    )
     name: Mapped[str] = mapped_column(sa.String(64))
     name_en: Mapped[str | None] = mapped_column(sa.String(64))
     sort_order: Mapped[int] = mapped_column(default=0)
     code: Mapped[str] = mapped_column(sa.String(16), unique=True)
+    #: When the admin retired the place: its sticker then takes no new reports.
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    building: Mapped[Building] = relationship(back_populates="entrances")
+    community: Mapped[Community] = relationship()
+    building: Mapped[Building | None] = relationship(back_populates="entrances")
     lifts: Mapped[list[Lift]] = relationship(
         back_populates="entrance", order_by="Lift.sort_order, Lift.id"
     )
 
+    @validates("building")
+    def _belongs_to_the_buildings_community(self, _key, building):
+        # An entrance is in its building's community: kept in step here so that
+        # every query can select a community's places by Entrance.community_id.
+        if building is not None:
+            if building.community is not None:
+                self.community = building.community
+            elif building.community_id is not None:
+                self.community_id = building.community_id
+        return building
+
     @property
-    def community(self) -> Community:
-        return self.building.community
+    def is_common_area(self) -> bool:
+        return self.kind == PlaceKind.COMMON_AREA
+
+    def place_name(self, locale: str = "zh_CN") -> str:
+        """Returns the place within its community: '3栋 2单元', or '北门'."""
+        english = locale.startswith("en")
+        own = (self.name_en or self.name) if english else self.name
+        if self.building is None:
+            return own
+        building = (
+            (self.building.name_en or self.building.name)
+            if english
+            else self.building.name
+        )
+        return f"{building} {own}"
 
     def label(self, locale: str = "zh_CN") -> str:
-        """Returns 'community building entrance' as printed on the sticker."""
+        """Returns 'community building entrance' (or 'community place' for a
+        common area) as printed on the sticker."""
         if locale.startswith("en"):
-            parts = [
-                self.community.name_en or self.community.name,
-                self.building.name_en or self.building.name,
-                self.name_en or self.name,
-            ]
+            parts = [self.community.name_en or self.community.name]
+            if self.building is not None:
+                parts.append(self.building.name_en or self.building.name)
+            parts.append(self.name_en or self.name)
             return ", ".join(parts)
-        return f"{self.community.name} {self.building.name} {self.name}"
+        return f"{self.community.name} {self.place_name(locale)}"
+
+
+@sa.event.listens_for(Entrance, "before_insert")
+def _entrance_community(_mapper, connection, target: Entrance) -> None:
+    # An entrance written with only building_id still gets its community.
+    if target.community_id is None and target.building_id is not None:
+        target.community_id = connection.scalar(
+            sa.select(Building.community_id).where(Building.id == target.building_id)
+        )
 
 
 class Lift(db.Model):

@@ -1,4 +1,4 @@
-"""Communities, buildings and entrances: sticker codes, their rotation and URLs."""
+"""Places (entrances and common areas): sticker codes, their rotation and URLs."""
 
 from __future__ import annotations
 
@@ -51,15 +51,23 @@ def find_entrance_code(code: str) -> EntranceCode | None:
 
 
 def all_entrances(community_id: int | None = None) -> list[Entrance]:
-    """Returns entrances ordered by community, building and entrance."""
-    from repair.models import Building, Community
+    """Returns the places in use (not retired), ordered by community, then each
+    building's entrances, then the community's common areas."""
+    from repair.models import Building
 
     query = (
         sa.select(Entrance)
-        .join(Entrance.building)
-        .join(Building.community)
-        .order_by(Community.id, Building.sort_order, Building.id, Entrance.sort_order)
+        .outerjoin(Entrance.building)
+        .where(Entrance.retired_at.is_(None))
+        .order_by(
+            Entrance.community_id,
+            Entrance.building_id.is_(None),
+            Building.sort_order,
+            Building.id,
+            Entrance.sort_order,
+            Entrance.id,
+        )
     )
     if community_id is not None:
-        query = query.where(Building.community_id == community_id)
+        query = query.where(Entrance.community_id == community_id)
     return list(db.session.scalars(query))

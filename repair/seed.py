@@ -16,6 +16,7 @@ from repair.models import (
     Community,
     Contractor,
     Entrance,
+    PlaceKind,
     Role,
     User,
 )
@@ -35,6 +36,15 @@ CATEGORIES = [
     ("greenery", "绿化", "Greenery"),
     ("other", "其他", "Other"),
 ]
+
+#: The demo's common areas (公共区域): Chinese name, English name.
+DEMO_COMMON_AREAS = (
+    ("北门", "North gate"),
+    ("地下车库", "Underground car park"),
+    ("儿童游乐场", "Children's playground"),
+    ("垃圾分类点", "Refuse sorting point"),
+    ("中心花园", "Central garden"),
+)
 
 DEMO_SLUG = "yangguang"
 DEMO_OFFICER = "officer"
@@ -145,6 +155,17 @@ def _demo_community() -> Community:
             )
             db.session.add(entrance)
             assign_new_code(entrance)
+    for order, (name, name_en) in enumerate(DEMO_COMMON_AREAS, start=1):
+        area = Entrance(
+            community=community,
+            kind=PlaceKind.COMMON_AREA,
+            name=name,
+            name_en=name_en,
+            sort_order=order,
+            code="",
+        )
+        db.session.add(area)
+        assign_new_code(area)
     db.session.add_all(
         [
             Contractor(

@@ -288,7 +288,7 @@ def test_admin_downloads_stickers_for_an_entrance_a_building_and_a_community(
         assert f"{PUBLIC_URL}/q/{code}" in text
 
     text = _pdf_text(client.get(f"/board/admin/stickers/community/{demo}.pdf"))
-    assert len(all_codes) == 7
+    assert len(all_codes) == 12  # 7 entrances and 5 common areas
     for code in all_codes:
         assert f"{PUBLIC_URL}/q/{code}" in text
 
@@ -432,7 +432,8 @@ def test_saving_a_scope_again_replaces_its_route(app, client, demo, routing):
         count = db.session.scalar(
             sa.select(sa.func.count(Route.id)).where(Route.community_id == demo)
         )
-        assert count == 3  # the default, lighting, lighting in building 3
+        # the default, the demo garden's greenery, lighting, lighting in building 3
+        assert count == 4
         assert _one(
             Route, Route.building_id == routing.building
         ).primary_contractor_id == (routing.lamps)

@@ -200,5 +200,5 @@ def test_officer_prints_stickers_for_their_community(
     assert page.locator("nav.subnav").count() == 0
     screenshot(page, "stickers")
     with page.expect_download() as download:
-        page.click("text=Every entrance (PDF)")
+        page.click("text=Every place (PDF)")
     assert download.value.suggested_filename == "stickers-yangguang.pdf"

@@ -318,3 +318,160 @@ def test_with_a_single_community_every_contractor_serves_it(scratch_app):
     downgrade(revision=BEFORE_CONTRACTOR_COMMUNITY)
     with db.engine.connect() as connection:
         assert "contractor_community" not in sa.inspect(connection).get_table_names()
+
+
+BEFORE_COMMON_AREAS = "e5b8c2d4a7f1"
+
+
+def _place_rows(connection) -> dict[int, tuple]:
+    entrance = _table(connection, "entrance")
+    return {
+        row.id: row
+        for row in connection.execute(sa.select(entrance).order_by(entrance.c.id))
+    }
+
+
+def _no_dangling_references(connection) -> None:
+    if connection.dialect.name == "sqlite":
+        assert connection.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+        referred = {
+            fk["referred_table"]
+            for fk in sa.inspect(connection).get_foreign_keys("ticket")
+        }
+        assert "entrance" in referred
+
+
+def test_common_areas_keep_every_entrance_code_and_ticket_both_ways(scratch_app):
+    created = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+    upgrade(revision=BEFORE_COMMON_AREAS)
+    with db.engine.begin() as connection:
+        _add_community(connection, 1, "mg", created)
+        _add_community(connection, 2, "lc", created)
+        _add_contractors(connection, 1)
+        buildings = _table(connection, "building")
+        connection.execute(
+            buildings.insert(),
+            [
+                {"id": 1, "community_id": 1, "name": "1栋", "sort_order": 1},
+                {"id": 2, "community_id": 2, "name": "9栋", "sort_order": 1},
+            ],
+        )
+        connection.execute(
+            _table(connection, "entrance").insert(),
+            [
+                {
+                    "id": 5,
+                    "building_id": 1,
+                    "name": "1单元",
+                    "name_en": None,
+                    "sort_order": 1,
+                    "code": "aaaa2222",
+                },
+                {
+                    "id": 6,
+                    "building_id": 2,
+                    "name": "2单元",
+                    "name_en": "Entrance 2",
+                    "sort_order": 2,
+                    "code": "bbbb3333",
+                },
+            ],
+        )
+        connection.execute(
+            _table(connection, "entrance_code").insert(),
+            [
+                {"code": "aaaa2222", "entrance_id": 5, "created_at": created},
+                {"code": "bbbb3333", "entrance_id": 6, "created_at": created},
+            ],
+        )
+        connection.execute(
+            _table(connection, "lift")
+            .insert()
+            .values(id=1, entrance_id=5, name="1号梯", sort_order=1)
+        )
+        _add_ticket(
+            connection, 1, created, status="dispatched", entrance_id=5, lift_id=1
+        )
+        _add_ticket(
+            connection,
+            2,
+            created,
+            status="closed",
+            community_id=2,
+            entrance_id=6,
+            number="LC-0002",
+        )
+
+    upgrade()
+
+    with db.engine.begin() as connection:
+        rows = _place_rows(connection)
+        assert {
+            i: (r.community_id, r.building_id, r.kind, r.code) for i, r in rows.items()
+        } == {
+            5: (1, 1, "entrance", "aaaa2222"),
+            6: (2, 2, "entrance", "bbbb3333"),
+        }
+        assert rows[6].name_en == "Entrance 2" and rows[6].retired_at is None
+        # A common area now fits: no building, the community its own.
+        connection.execute(
+            _table(connection, "entrance")
+            .insert()
+            .values(
+                id=7,
+                community_id=1,
+                kind="common_area",
+                building_id=None,
+                name="北门",
+                sort_order=1,
+                code="cccc4444",
+            )
+        )
+        connection.execute(
+            _table(connection, "entrance_code")
+            .insert()
+            .values(code="cccc4444", entrance_id=7, created_at=created)
+        )
+        _add_ticket(connection, 3, created, status="new", entrance_id=7)
+        connection.execute(
+            _table(connection, "route")
+            .insert()
+            .values(community_id=1, entrance_id=7, primary_contractor_id=1)
+        )
+        columns = {c["name"]: c for c in sa.inspect(connection).get_columns("entrance")}
+        assert columns["building_id"]["nullable"]
+        assert not columns["community_id"]["nullable"]
+    with db.engine.connect() as connection:
+        ticket = _table(connection, "ticket")
+        assert dict(
+            connection.execute(sa.select(ticket.c.id, ticket.c.entrance_id)).all()
+        ) == {1: 5, 2: 6, 3: 7}
+        _no_dangling_references(connection)
+
+    downgrade(revision=BEFORE_COMMON_AREAS)
+
+    with db.engine.connect() as connection:
+        rows = _place_rows(connection)
+        assert set(rows) == {5, 6, 7}
+        assert rows[5].building_id == 1 and rows[6].building_id == 2
+        building = _table(connection, "building")
+        common = connection.execute(
+            sa.select(building).where(building.c.id == rows[7].building_id)
+        ).one()
+        # The common area kept its code and ticket, in a building of its own.
+        assert (common.community_id, common.name) == (1, "公共区域")
+        assert rows[7].code == "cccc4444"
+        route = _table(connection, "route")
+        assert connection.execute(sa.select(route.c.building_id)).scalar() == common.id
+        assert "entrance_id" not in {c.name for c in route.columns}
+        assert "community_id" not in {
+            c["name"] for c in sa.inspect(connection).get_columns("entrance")
+        }
+        ticket = _table(connection, "ticket")
+        assert len(connection.execute(sa.select(ticket.c.id)).all()) == 3
+        _no_dangling_references(connection)
+
+    upgrade()
+    with db.engine.connect() as connection:
+        rows = _place_rows(connection)
+        assert rows[7].community_id == 1 and rows[7].kind == "entrance"

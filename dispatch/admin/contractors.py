@@ -21,7 +21,7 @@ from dispatch.board.auth import admin_only
 from dispatch.models import Route
 from repair.db import db
 from repair.i18n import current_locale
-from repair.models import Building, Community, Contractor
+from repair.models import Building, Community, Contractor, Entrance
 
 
 @bp.get("/contractors")
@@ -40,6 +40,18 @@ def contractors():
         communities={c.id: c for c in all_communities()},
         categories={c.id: c for c in all_categories()},
         buildings={b.id: b for b in db.session.scalars(sa.select(Building))},
+        places={
+            p.id: p
+            for p in db.session.scalars(
+                sa.select(Entrance).where(
+                    Entrance.id.in_(
+                        sa.select(Route.entrance_id).where(
+                            Route.entrance_id.isnot(None)
+                        )
+                    )
+                )
+            )
+        },
         languages=LANGUAGE_LABELS,
     )
 

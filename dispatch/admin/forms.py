@@ -221,7 +221,7 @@ class RouteForm(FlaskForm):
     checked against them with a clear message."""
 
     category = SelectField(_l("Category"))
-    building = SelectField(_l("Building"))
+    building = SelectField(_l("Building or common area"))
     primary = SelectField(
         _l("Contractor"),
         validators=[DataRequired(_l("Choose a contractor."))],

@@ -13,8 +13,8 @@ from dispatch.admin.blueprint import all_communities, bp, done, form_page, save_
 from dispatch.admin.forms import CommunityForm, ConfirmForm, LiftForm, PlaceForm
 from dispatch.board.auth import admin_only
 from dispatch.models import Route
-from repair.db import db
-from repair.models import Building, Community, Entrance, Lift, Ticket
+from repair.db import db, utcnow
+from repair.models import Building, Community, Entrance, Lift, PlaceKind, Ticket
 from repair.places import assign_new_code, landing_url
 
 #: A community's fields that are NULL when left empty.
@@ -33,16 +33,17 @@ def index():
     communities = all_communities()
     counts = dict(
         db.session.execute(
-            sa.select(Building.community_id, sa.func.count(Entrance.id))
-            .select_from(Entrance)
-            .join(Entrance.building)
-            .group_by(Building.community_id)
+            sa.select(Entrance.community_id, sa.func.count(Entrance.id))
+            .where(Entrance.retired_at.is_(None))
+            .group_by(Entrance.community_id)
         ).all()
     )
     routed = set(
         db.session.scalars(
             sa.select(Route.community_id).where(
-                Route.category_id.is_(None), Route.building_id.is_(None)
+                Route.category_id.is_(None),
+                Route.building_id.is_(None),
+                Route.entrance_id.is_(None),
             )
         )
     )
@@ -92,7 +93,8 @@ def community(community_id: int):
 @bp.get("/communities/<int:community_id>/places")
 @admin_only
 def places(community_id: int):
-    """Buildings and entrances with their codes, landing URLs and stickers."""
+    """Buildings, entrances and common areas with their codes, landing URLs and
+    stickers."""
     return _places_page(db.get_or_404(Community, community_id))
 
 
@@ -104,6 +106,9 @@ def _places_page(community: Community, failed: tuple[str, FlaskForm] | None = No
         for entrance in building.entrances:
             forms[f"entrance-{entrance.id}"] = PlaceForm(formdata=None, obj=entrance)
             forms[f"lift-new-{entrance.id}"] = LiftForm(formdata=None)
+    forms["common-new"] = PlaceForm(formdata=None)
+    for area in community.common_areas:
+        forms[f"entrance-{area.id}"] = PlaceForm(formdata=None, obj=area)
     if failed is not None:
         forms[failed[0]] = failed[1]
     return (
@@ -190,12 +195,60 @@ def add_entrance(building_id: int):
     )
 
 
+@bp.post("/communities/<int:community_id>/common-areas")
+@admin_only
+def add_common_area(community_id: int):
+    """Adds a common area (gate, car park, playground...) with a fresh QR code."""
+    community = db.get_or_404(Community, community_id)
+    form = PlaceForm()
+    if not form.validate():
+        return _places_page(community, ("common-new", form))
+    area = Entrance(code="", kind=PlaceKind.COMMON_AREA, community=community)
+    _write_place(area, form, _next_position(community.common_areas))
+    db.session.add(area)
+    assign_new_code(area)
+    db.session.commit()
+    return _saved(
+        _(
+            "Common area %(name)s added with code %(code)s.",
+            name=area.name,
+            code=area.code,
+        ),
+        community.id,
+        f"entrance-{area.id}",
+    )
+
+
+@bp.post("/entrances/<int:entrance_id>/retire")
+@admin_only
+def retire_place(entrance_id: int):
+    """Retires a place (its sticker takes no new reports) or brings it back; its
+    tickets and statistics stay."""
+    place = db.get_or_404(Entrance, entrance_id)
+    anchor = f"entrance-{place.id}"
+    if not ConfirmForm().validate_on_submit():
+        return _saved(_("Nothing was changed."), place.community_id, anchor)
+    if place.retired_at is None:
+        place.retired_at = utcnow()
+        message = _(
+            "%(name)s retired: its sticker takes no new reports.", name=place.name
+        )
+    else:
+        place.retired_at = None
+        message = _("%(name)s takes reports again.", name=place.name)
+    db.session.commit()
+    return _saved(message, place.community_id, anchor)
+
+
 @bp.post("/entrances/<int:entrance_id>")
 @admin_only
 def edit_entrance(entrance_id: int):
-    """Renames or moves an entrance; its code stays."""
+    """Renames or moves an entrance or a common area; its code stays."""
     entrance = db.get_or_404(Entrance, entrance_id)
-    return _edit_place(entrance, f"entrance-{entrance.id}", _("Entrance saved."))
+    message = (
+        _("Common area saved.") if entrance.is_common_area else _("Entrance saved.")
+    )
+    return _edit_place(entrance, f"entrance-{entrance.id}", message)
 
 
 def _edit_place(place: Building | Entrance, anchor: str, message: str):

@@ -65,10 +65,19 @@ def _route_form(community: Community, formdata=None) -> RouteForm:
     form.category.choices = [SelectChoice("", _("Every category"))] + [
         SelectChoice(str(c.id), c.display_name(locale)) for c in all_categories()
     ]
-    form.building.choices = [SelectChoice("", _("Every building"))] + [
-        SelectChoice(str(b.id), localised_name(b.name, b.name_en, locale))
-        for b in community.buildings
-    ]
+    # A building's id as it always was; a common area's as "place-<id>".
+    form.building.choices = (
+        [SelectChoice("", _("Every building"))]
+        + [
+            SelectChoice(str(b.id), localised_name(b.name, b.name_en, locale))
+            for b in community.buildings
+        ]
+        + [
+            SelectChoice(f"place-{p.id}", localised_name(p.name, p.name_en, locale))
+            for p in community.common_areas
+            if p.retired_at is None
+        ]
+    )
     # Only the community's own contractors may be named (one may serve several).
     serving = [c for c in all_contractors() if c.is_active and c.serves(community.id)]
     form.allowed_contractors = frozenset(str(c.id) for c in serving)
@@ -91,8 +100,9 @@ def _routes(community_id: int) -> list[Route]:
         key=lambda r: (
             r.category_id is not None,
             categories.get(r.category_id, 0),
-            r.building_id is not None,
+            r.building_id is not None or r.entrance_id is not None,
             r.building_id or 0,
+            r.entrance_id or 0,
         ),
     )
 
@@ -114,6 +124,7 @@ def _routes_page(community: Community, form: RouteForm, status: int = 200):
             routes=_routes(community.id),
             categories={c.id: c for c in categories},
             buildings={b.id: b for b in community.buildings},
+            places={p.id: p for p in community.common_areas},
             outcome=outcome,
             form=form,
             delete_form=ConfirmForm(formdata=None),
@@ -131,7 +142,11 @@ def routes(community_id: int):
     if not form.validate_on_submit():
         return _routes_page(community, form, 422 if form.is_submitted() else 200)
     category_id = int(form.category.data) if form.category.data else None
-    building_id = int(form.building.data) if form.building.data else None
+    where = form.building.data or ""
+    entrance_id = (
+        int(where.removeprefix("place-")) if where.startswith("place-") else None
+    )
+    building_id = int(where) if where and entrance_id is None else None
     route = db.session.scalar(
         sa.select(Route).where(
             Route.community_id == community.id,
@@ -141,11 +156,17 @@ def routes(community_id: int):
             Route.building_id.is_(None)
             if building_id is None
             else Route.building_id == building_id,
+            Route.entrance_id.is_(None)
+            if entrance_id is None
+            else Route.entrance_id == entrance_id,
         )
     )
     if route is None:
         route = Route(
-            community_id=community.id, category_id=category_id, building_id=building_id
+            community_id=community.id,
+            category_id=category_id,
+            building_id=building_id,
+            entrance_id=entrance_id,
         )
         db.session.add(route)
     route.primary_contractor_id = int(form.primary.data)

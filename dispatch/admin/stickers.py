@@ -1,4 +1,5 @@
-"""Sticker downloads: one entrance, a building or a whole community, as PDF.
+"""Sticker downloads: one place, a building, a community's common areas or the
+whole community, as PDF.
 
 Officers and supervisors download the stickers of their own communities too."""
 
@@ -31,8 +32,8 @@ def stickers():
     )
 
 
-def _scoped_one(query: sa.Select):
-    found = db.session.scalar(scoped(query, Building.community_id))
+def _scoped_one(query: sa.Select, community_id=Building.community_id):
+    found = db.session.scalar(scoped(query, community_id))
     if found is None:
         abort(404)
     return found
@@ -40,7 +41,7 @@ def _scoped_one(query: sa.Select):
 
 def _pdf(entrances: list[Entrance], filename: str):
     if not entrances:
-        flash(_("There are no entrances to print yet."), "error")
+        flash(_("There are no places to print yet."), "error")
         return redirect(url_for("admin.stickers"), code=303)
     pdf = render_pdf(stickers_for(entrances))
     response = send_file(
@@ -56,9 +57,12 @@ def _pdf(entrances: list[Entrance], filename: str):
 @bp.get("/stickers/entrance/<int:entrance_id>.pdf")
 @staff_only
 def entrance_stickers(entrance_id: int):
-    """The sticker of one entrance, as a PDF."""
+    """The sticker of one place (an entrance or a common area), as a PDF."""
     entrance = _scoped_one(
-        sa.select(Entrance).join(Entrance.building).where(Entrance.id == entrance_id)
+        sa.select(Entrance).where(
+            Entrance.id == entrance_id, Entrance.retired_at.is_(None)
+        ),
+        Entrance.community_id,
     )
     return _pdf([entrance], f"sticker-{entrance.community.slug}-{entrance.code}.pdf")
 
@@ -69,18 +73,34 @@ def building_stickers(building_id: int):
     """The stickers of every entrance of one building, as a PDF."""
     building = _scoped_one(sa.select(Building).where(Building.id == building_id))
     return _pdf(
-        list(building.entrances),
+        [e for e in building.entrances if e.retired_at is None],
         f"stickers-{building.community.slug}-building-{building.id}.pdf",
     )
 
 
-@bp.get("/stickers/community/<int:community_id>.pdf")
-@staff_only
-def community_stickers(community_id: int):
-    """The stickers of every entrance of a community, as a PDF."""
+def _community(community_id: int) -> Community:
     community = db.session.scalar(
         scoped(sa.select(Community).where(Community.id == community_id), Community.id)
     )
     if community is None:
         abort(404)
+    return community
+
+
+@bp.get("/stickers/community/<int:community_id>.pdf")
+@staff_only
+def community_stickers(community_id: int):
+    """The stickers of every place of a community, as a PDF."""
+    community = _community(community_id)
     return _pdf(all_entrances(community.id), f"stickers-{community.slug}.pdf")
+
+
+@bp.get("/stickers/community/<int:community_id>/common-areas.pdf")
+@staff_only
+def common_area_stickers(community_id: int):
+    """The stickers of a community's common areas, as a PDF."""
+    community = _community(community_id)
+    return _pdf(
+        [a for a in community.common_areas if a.retired_at is None],
+        f"stickers-{community.slug}-common-areas.pdf",
+    )

@@ -15,20 +15,26 @@ PASSED_REASONS = (EndReason.DECLINED, EndReason.UNDELIVERABLE)
 
 
 def route_for(ticket: Ticket) -> Route | None:
-    """Returns the most specific route for the ticket's building and category."""
+    """Returns the most specific route for the ticket's place and category: the
+    place's own, then its building's, then the community's."""
+    entrance_id = ticket.entrance_id
     building_id = ticket.entrance.building_id if ticket.entrance else None
     routes = db.session.scalars(
         sa.select(Route).where(Route.community_id == ticket.community_id)
     ).all()
 
-    def rank(route: Route) -> tuple[int, int] | None:
+    def rank(route: Route) -> tuple[bool, ...] | None:
         if route.category_id not in (None, ticket.category_id):
+            return None
+        if route.entrance_id not in (None, entrance_id):
             return None
         if route.building_id not in (None, building_id):
             return None
         return (
+            route.entrance_id is not None and route.category_id is not None,
             route.building_id is not None and route.category_id is not None,
             route.category_id is not None,
+            route.entrance_id is not None,
             route.building_id is not None,
         )
 

@@ -59,6 +59,7 @@ from repair.models import (
     Contractor,
     Entrance,
     PauseState,
+    PlaceKind,
     Role,
     Ticket,
     TicketEvent,
@@ -202,7 +203,15 @@ def filtered(query: sa.Select, args) -> sa.Select:
     community = bounded_int(args.get("community"), 1)
     if community:
         query = query.where(Ticket.community_id == community)
-    building = bounded_int(args.get("building"), 1)
+    where = args.get("building") or ""
+    place = (
+        bounded_int(where.removeprefix("place-"), 1)
+        if where.startswith("place-")
+        else None
+    )
+    if place:
+        query = query.where(Ticket.entrance_id == place)
+    building = None if place else bounded_int(where, 1)
     if building:
         query = query.where(
             Ticket.entrance_id.in_(
@@ -285,9 +294,8 @@ def load_sections(args, now: datetime) -> list[dict]:
                 sa.select(Ticket)
                 .where(Ticket.id.in_(wanted))
                 .options(
-                    selectinload(Ticket.entrance)
-                    .selectinload(Entrance.building)
-                    .selectinload(Building.community),
+                    selectinload(Ticket.entrance).selectinload(Entrance.building),
+                    selectinload(Ticket.entrance).selectinload(Entrance.community),
                     selectinload(Ticket.category),
                     selectinload(Ticket.lift),
                     selectinload(Ticket.contractor),
@@ -317,13 +325,20 @@ def load_sections(args, now: datetime) -> list[dict]:
 def _filter_choices() -> dict:
     allowed = community_ids()
     buildings = sa.select(Building).order_by(Building.community_id, Building.sort_order)
+    common_areas = (
+        sa.select(Entrance)
+        .where(Entrance.kind == PlaceKind.COMMON_AREA)
+        .order_by(Entrance.community_id, Entrance.sort_order, Entrance.id)
+    )
     contractors = sa.select(Contractor).order_by(Contractor.name)
     if allowed is not None:
         buildings = buildings.where(Building.community_id.in_(allowed))
+        common_areas = common_areas.where(Entrance.community_id.in_(allowed))
         contractors = contractors.where(Contractor.serving(allowed))
     return {
         "communities": visible_communities(),
         "buildings": db.session.scalars(buildings).all(),
+        "common_areas": db.session.scalars(common_areas).all(),
         "categories": db.session.scalars(
             sa.select(Category).order_by(Category.sort_order)
         ).all(),
@@ -798,9 +813,16 @@ def new_ticket():
     entrances = db.session.scalars(
         scoped(
             sa.select(Entrance)
-            .join(Entrance.building)
-            .order_by(Building.community_id, Building.sort_order, Entrance.sort_order),
-            Building.community_id,
+            .outerjoin(Entrance.building)
+            .where(Entrance.retired_at.is_(None))
+            .order_by(
+                Entrance.community_id,
+                Entrance.building_id.is_(None),
+                Building.sort_order,
+                Entrance.sort_order,
+                Entrance.id,
+            ),
+            Entrance.community_id,
         )
     ).all()
     form.entrance.choices = [SelectChoice("", _l("Choose…"))] + [

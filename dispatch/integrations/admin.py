@@ -183,7 +183,7 @@ def _entrances() -> list[Entrance]:
     entrances = all_entrances()
     if allowed is None:
         return entrances
-    return [e for e in entrances if e.building.community_id in allowed]
+    return [e for e in entrances if e.community_id in allowed]
 
 
 @bp.get("/hotline/unplaced")

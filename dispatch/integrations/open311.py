@@ -320,7 +320,11 @@ def _place(key: ApiKey) -> Entrance:
     address_id = request.form.get("address_id", "").strip()
     if address_id:
         known = find_entrance_code(address_id)
-        if known is None or known.retired_at is not None:
+        if (
+            known is None
+            or known.retired_at is not None
+            or known.entrance.retired_at is not None
+        ):
             raise Open311Error(400, f"address_id {address_id!r} is not known")
         if known.entrance.community.id not in allowed:
             raise Open311Error(403, "the api_key may not report at this address_id")

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from dispatch.integrations.models import EntrancePlace
 from repair.db import db
-from repair.models import Building, Entrance
+from repair.models import Entrance
 
 EARTH_RADIUS_METRES = 6_371_000
 
@@ -36,9 +36,9 @@ def nearest_entrance(
     rows = db.session.execute(
         sa.select(Entrance, EntrancePlace.lat, EntrancePlace.long)
         .join(EntrancePlace, EntrancePlace.entrance_id == Entrance.id)
-        .join(Entrance.building)
         .where(
-            Building.community_id.in_(community_ids),
+            Entrance.community_id.in_(community_ids),
+            Entrance.retired_at.is_(None),
             EntrancePlace.lat.is_not(None),
             EntrancePlace.long.is_not(None),
         )
@@ -79,14 +79,18 @@ class PlaceMatch:
 
 def score_entrance(text: str, entrance: Entrance, aliases: list[str]) -> float:
     """Returns how well normalized place text names the entrance, from 0 to 1:
-    an alias is certain; else community 0.4, building 0.3, entrance 0.3."""
+    an alias is certain; else community 0.4, building 0.3, entrance 0.3 (a
+    common area, in no building, names itself: 0.6)."""
     if any(_contains(text, alias) for alias in aliases):
         return 1.0
     community, building = entrance.community, entrance.building
     score = 0.0
     if any(_contains(text, n) for n in (community.name, community.name_en) if n):
         score += 0.4
-    if any(_contains(text, n) for n in (building.name, building.name_en) if n):
+    if building is None:
+        if any(_contains(text, n) for n in (entrance.name, entrance.name_en) if n):
+            score += 0.6
+    elif any(_contains(text, n) for n in (building.name, building.name_en) if n):
         score += 0.3
         # An entrance name ("2单元") means something only with its building.
         if any(_contains(text, n) for n in (entrance.name, entrance.name_en) if n):
@@ -100,9 +104,9 @@ def match_place(
     """Returns the one best-matching entrance (None if below ``min_score`` or tied)
     and the best score."""
     text = normalize(place)
-    query = sa.select(Entrance).join(Entrance.building)
+    query = sa.select(Entrance).where(Entrance.retired_at.is_(None))
     if community_ids:
-        query = query.where(Building.community_id.in_(community_ids))
+        query = query.where(Entrance.community_id.in_(community_ids))
     entrances = list(db.session.scalars(query))
     aliases = {
         row.entrance_id: row.alias_list()

@@ -43,6 +43,7 @@ from repair.models import (
     Contractor,
     Entrance,
     PauseState,
+    PlaceKind,
     Rating,
     Ticket,
     TicketEvent,
@@ -272,12 +273,20 @@ def counts_by_category(where, locale: str) -> list[tuple[str, int]]:
 
 
 def counts_by_building(where, locale: str, with_community: bool):
+    """Returns (label, count) by building; each common area (a gate, the car
+    park...) counts as a place of its own beside the buildings."""
+    is_area = Entrance.kind == PlaceKind.COMMON_AREA
+    area_id = sa.case((is_area, Entrance.id))
+    area_name = sa.case((is_area, Entrance.name))
+    area_name_en = sa.case((is_area, Entrance.name_en))
     rows = db.session.execute(
         sa.select(
             Community.name,
             Community.name_en,
             Building.name,
             Building.name_en,
+            area_name,
+            area_name_en,
             sa.func.count(Ticket.id),
         )
         .select_from(Ticket)
@@ -292,11 +301,19 @@ def counts_by_building(where, locale: str, with_community: bool):
             Building.id,
             Building.name,
             Building.name_en,
+            area_id,
+            area_name,
+            area_name_en,
         )
     ).all()
     counted = []
-    for community, community_en, name, name_en, count in rows:
-        label = localised_name(name, name_en, locale) if name else _("No building")
+    for community, community_en, name, name_en, area, area_en, count in rows:
+        if area:
+            label = localised_name(area, area_en, locale)
+        elif name:
+            label = localised_name(name, name_en, locale)
+        else:
+            label = _("No building")
         if with_community:
             label = f"{localised_name(community, community_en, locale)} {label}"
         counted.append((label, count))

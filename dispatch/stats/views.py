@@ -101,7 +101,7 @@ def stats():
     }
     by_titles = {
         "category": _("Tickets by category"),
-        "building": _("Tickets by building"),
+        "building": _("Tickets by building and common area"),
         "contractor": _("Tickets by contractor"),
     }
     charts_svg = {

@@ -79,7 +79,11 @@ def _report_limited(_limit):
     code = (request.view_args or {}).get("code", "")
     with reading():
         known = find_entrance_code(code)
-        if known is None or known.retired_at is not None:
+        if (
+            known is None
+            or known.retired_at is not None
+            or known.entrance.retired_at is not None
+        ):
             return None
         g.timezone = zone_name(known.entrance.community)
         entrance = known.entrance
@@ -286,8 +290,11 @@ def _refuse(known):
     if known is None:
         return render_template("resident/unknown_code.html"), 404
     g.timezone = zone_name(known.entrance.community)
+    entrance = known.entrance
+    if entrance.retired_at is not None:
+        # The admin retired the place itself (a gate closed for good, ...).
+        return render_template("resident/retired_place.html", entrance=entrance), 410
     if known.retired_at is not None:
-        entrance = known.entrance
         return render_template("resident/replaced_code.html", entrance=entrance), 410
     return None
 
