@@ -400,3 +400,31 @@ def test_reports_held_by_a_ticket_that_ends_without_work_go_out_on_their_own(
         assert released.group_of_id is None and released.on_site_due_at is not None
         actions = [event.action for event in released.events]
         assert "split" in actions
+
+
+def test_reports_at_a_common_area_group_at_the_place(app, demo):
+    """A common area (地下车库) has no building: a building-wide category groups
+    there at the place itself, not with every other common area (IS NULL)."""
+    from repair.models import PlaceKind
+
+    def code_of(name: str) -> str:
+        with app.app_context():
+            return db.session.scalar(
+                sa.select(Entrance.code).where(
+                    Entrance.kind == PlaceKind.COMMON_AREA, Entrance.name == name
+                )
+            )
+
+    garage = code_of("地下车库")
+    first = _report(app, garage, "车库顶上的水管爆了，水哗哗往下流", PHONES[0])
+    second = _report(app, garage, "地下车库水管爆了，地上全是水", PHONES[1])
+    gate = _report(app, code_of("北门"), "北门岗亭旁边的水管爆了，水往外喷", PHONES[2])
+    with app.app_context():
+        parent, member = find_ticket(first), find_ticket(second)
+        assert parent.category.slug == member.category.slug == "water"
+        assert member.group_of_id == parent.id
+        assert member.status is TicketStatus.NEW
+        elsewhere = find_ticket(gate)
+        assert elsewhere.category.slug == "water"
+        assert elsewhere.group_of_id is None
+        assert elsewhere.status is TicketStatus.DISPATCHED

@@ -78,7 +78,8 @@ def find_group(
         or window() <= timedelta(0)
     ):
         return None
-    wide = is_building_wide(category)
+    # A common area has no building: its reports group at the place itself.
+    wide = is_building_wide(category) and entrance.building_id is not None
     if wide:
         db.session.execute(
             sa.select(Building.id)
