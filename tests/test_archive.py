@@ -18,7 +18,7 @@ from freezegun import freeze_time
 
 from repair import lifecycle
 from repair.db import db
-from repair.models import PauseState, TicketStatus
+from repair.models import ActorType, Channel, PauseState, TicketStatus
 from repair.privacy import erase_ticket
 from tests.actions import ContractorActions, OfficerActions, make_other_community
 from tests.factories import find_ticket, jpeg_bytes
@@ -340,3 +340,41 @@ def test_a_missing_photo_file_leaves_the_record_complete(app, story, tmp_path):
         for p in pypdf.PdfReader(io.BytesIO(archive.read(f"{story}.pdf"))).pages
     )
     assert "照片不可用" in text
+
+
+def test_the_record_holds_the_follow_up_calls(app, story, tmp_path):
+    """A follow-up call (回访) and its outcome are in the JSON and the PDF alike."""
+    from dispatch.followup import tasks
+    from dispatch.models import FollowUpOutcome, FollowUpReason
+
+    with app.app_context():
+        ticket = find_ticket(story)
+        task = tasks.open_task(ticket, FollowUpReason.LOW_RATING, ticket.closed_at)
+        officer = lifecycle.Actor(ActorType.OFFICER, Channel.BOARD, name="赵专干")
+        tasks.record_call(
+            task, officer, ticket.closed_at + timedelta(hours=1), reached=False
+        )
+        tasks.record_call(
+            task,
+            officer,
+            ticket.closed_at + timedelta(hours=3),
+            reached=True,
+            outcome=FollowUpOutcome.EXPLAINED,
+            note="解释了更换镇流器的原因",
+        )
+        db.session.commit()
+    path = tmp_path / "archive.zip"
+    assert _archive(app, path).exit_code == 0
+    archive = zipfile.ZipFile(path)
+    record = json.loads(archive.read(f"{story}.json"))
+    [call] = record["follow_ups"]
+    assert (call["reason"], call["attempts"], call["outcome"]) == (
+        "low_rating",
+        2,
+        "explained",
+    )
+    assert call["on_time"] is True and call["note"] == "解释了更换镇流器的原因"
+    pdf = pypdf.PdfReader(io.BytesIO(archive.read(f"{story}.pdf")))
+    text = _bare("\n".join(page.extract_text() for page in pdf.pages))
+    assert _bare("解释了更换镇流器的原因") in text
+    assert _bare("已拨打 2 次") in text

@@ -3,7 +3,7 @@ file as it is, and the only input of its PDF.
 
 The record is a list of sections (``SECTIONS``). Each one builds its part of the
 JSON from the ticket and says how the PDF prints that part; to add one (materials
-and cost, follow-up calls), write a ``Section`` with its two functions and add it
+and cost, say), write a ``Section`` with its two functions and add it
 to ``SECTIONS``: the JSON, the PDF and the tests' agreement check follow.
 """
 
@@ -15,9 +15,11 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from flask import current_app
 from flask_babel import force_locale, get_translations
 
+from dispatch.models import FollowUpTask
 from repair.db import db
 from repair.i18n import zone_name
 from repair.models import ActorType, Ticket, TicketEvent
@@ -445,12 +447,73 @@ def _rating_rows(rating: dict[str, Any] | None, labels: Labels) -> list[Row]:
     return rows
 
 
+# --- follow-up calls (回访) ---------------------------------------------------
+
+#: The board's words for a follow-up's reason and outcome (the same msgids).
+FOLLOW_UP_REASONS = {"low_rating": _("Low rating"), "reopened": _("Not fixed, twice")}
+FOLLOW_UP_OUTCOMES = {
+    "resolved": _("Solved now; the resident is content"),
+    "explained": _("Explained; the resident accepts it"),
+    "rework": _("Needs more work (reopen the ticket)"),
+    "unsatisfied": _("Still unsatisfied"),
+}
+
+
+def _follow_ups(ticket: Ticket, labels: Labels) -> list[dict[str, Any]]:
+    tasks = db.session.scalars(
+        sa.select(FollowUpTask)
+        .where(FollowUpTask.ticket_id == ticket.id)
+        .order_by(FollowUpTask.id)
+    )
+    return [
+        {
+            "reason": task.reason.value,
+            "opened_at": labels.time(task.created_at),
+            "due_at": labels.time(task.due_at),
+            "attempts": task.attempts,
+            "last_attempt_at": labels.time(task.last_attempt_at),
+            "done_at": labels.time(task.done_at),
+            "done_by": task.done_by,
+            "outcome": task.outcome.value if task.outcome else None,
+            "note": task.note,
+            "on_time": None if task.done_at is None else task.done_at <= task.due_at,
+        }
+        for task in tasks
+    ]
+
+
+def _follow_up_rows(tasks: list[dict[str, Any]], labels: Labels) -> list[Row]:
+    rows: list[Row] = []
+    for task in tasks:
+        reason = FOLLOW_UP_REASONS.get(task["reason"])
+        title = labels.text(reason) if reason else {"zh": "", "en": task["reason"]}
+        lines = [
+            both(labels.text(_("Due %(time)s"), time=printed_time(task["due_at"]))),
+            both(labels.text(_("Calls made: %(count)s"), count=task["attempts"])),
+        ]
+        if task["done_at"]:
+            done = labels.text(_("Done %(time)s"), time=printed_time(task["done_at"]))
+            late = "" if task["on_time"] else " · " + both(labels.text(_("late")))
+            lines.append(both(done) + late)
+        if task["outcome"]:
+            lines.append(both(labels.text(FOLLOW_UP_OUTCOMES[task["outcome"]])))
+        if task["note"]:
+            lines.append(task["note"])
+        if task["done_by"]:
+            lines.append(task["done_by"])
+        rows.append(Entry(printed_time(task["opened_at"]), title, tuple(lines)))
+    if not rows:
+        rows.append(Fact(labels.text(_("Follow-up calls")), "—"))
+    return rows
+
+
 SECTIONS: tuple[Section, ...] = (
     Section("ticket", _("Repair record"), _facts, _fact_rows),
     Section("resident", _("Resident"), _resident, _resident_rows),
     Section("timeline", _("Timeline"), _timeline, _timeline_rows),
     Section("pauses", _("Paused work"), _pauses, _pause_rows),
     Section("rating", _("Rating"), _rating, _rating_rows),
+    Section("follow_ups", _("Follow-up calls"), _follow_ups, _follow_up_rows),
     Section("photos", _("Photos"), _photos, _photo_rows),
 )
 
