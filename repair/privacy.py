@@ -101,11 +101,8 @@ def erase_ticket(
         ERASED,
         lifecycle.Actor.system(),
         now,
-        data={
-            "reason": reason,
-            "numbers": len(phones),
-            "arrival_location": erased_location,
-        },
+        data={"reason": reason, "numbers": len(phones)}
+        | ({"arrival_location": True} if erased_location else {}),
     )
     return True
 
