@@ -489,3 +489,23 @@ def test_the_admin_switch_is_off_by_default(app, client, admin_user):
     box = re.search(r'<input[^>]*id="asks_arrival_location"[^>]*>', page).group(0)
     assert "checked" not in box
     assert "《个人信息保护法》第二十八条" in page
+
+
+def test_a_rejected_arrival_keeps_the_photo_and_a_new_one_replaces_it(
+    app, resident, contractor
+):
+    number = resident.report(description="楼道水管漏水")
+    link = _job(app, number)
+    contractor.tap(link, "accept")
+    first = contractor.arrive(link, photo=jpeg_bytes(), no_photo_reason="坏" * 201)
+    assert first.status_code == 422
+    page = first.get_data(as_text=True)
+    assert 'id="arrival-kept"' in page
+    kept = re.search(r'name="kept_photos" type="hidden" value="([^"]+)"', page)
+    kept = kept.group(1)
+    again = contractor.arrive(link, photo=jpeg_bytes(color=(1, 2, 3)), kept_photos=kept)
+    assert again.status_code == 303  # the new photo replaced the kept one
+    with app.app_context():
+        ticket = find_ticket(number)
+        assert ticket.status is TicketStatus.ON_SITE
+        assert len(ticket.arrival_photos) == 1

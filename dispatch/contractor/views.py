@@ -40,7 +40,12 @@ from repair import lifecycle
 from repair.db import db, utcnow
 from repair.i18n import local_time, zone_name
 from repair.models import Channel, Ticket, TicketStatus
-from repair.photos.uploads import ACCEPT_ATTRIBUTE, PhotoUploads, finish_upload
+from repair.photos.uploads import (
+    ACCEPT_ATTRIBUTE,
+    PhotoUploads,
+    finish_upload,
+    is_attached,
+)
 from repair.security import checks_own_input, csrf, limiter
 
 bp = Blueprint("contractor", __name__)
@@ -290,8 +295,10 @@ def arrive(token: str):
     form = ArrivalForm()
     if not lifecycle.can(assignment.ticket, "arrive"):
         return _done(token)  # a repeated tap, or the job moved on meanwhile
-    uploads = PhotoUploads(form.kept_photos.data, 1, deferred=True)
-    uploads.take(request.files.getlist("arrival_photo"))
+    # A photo taken again replaces the one kept from a post that came back.
+    taken = [f for f in request.files.getlist("arrival_photo") if is_attached(f)]
+    uploads = PhotoUploads(None if taken else form.kept_photos.data, 1, deferred=True)
+    uploads.take(taken)
     fields_ok = form.validate_on_submit()
     if not uploads.kept and not form.no_photo_reason.data:
         uploads.require_one(
