@@ -40,6 +40,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         lifecycle,
         logs,
         metrics,
+        money,
         privacy,
         security,
         web,
@@ -54,6 +55,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     security.init_app(app)
     lifecycle.init_app(app)
     privacy.init_app(app)
+    money.init_app(app)
     web.init_app(app)
     resident.init_app(app)
     metrics.init_app(app)

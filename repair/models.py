@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -133,6 +134,11 @@ class Community(db.Model):
     #: Whether /p/<slug> publishes the month's results (信息公开); on by default.
     publishes_results: Mapped[bool] = mapped_column(
         default=True, server_default=sa.true()
+    )
+    #: Whether a contractor arriving is offered to share their location, with
+    #: consent (PIPL Art. 28: sensitive); off by default, no GPS is collected.
+    asks_arrival_location: Mapped[bool] = mapped_column(
+        default=False, server_default=sa.false()
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -425,6 +431,16 @@ class Ticket(db.Model):
     )
     #: When an officer let the public results show the problem's description.
     made_public_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The repair record, summed over every completion (a rework costs too); None
+    #: until the first. Money in integer fen (分); total = materials + labour cost.
+    labour_minutes: Mapped[int | None]
+    labour_cost_fen: Mapped[int | None] = mapped_column(sa.BigInteger)
+    materials_cost_fen: Mapped[int | None] = mapped_column(sa.BigInteger)
+    total_cost_fen: Mapped[int | None] = mapped_column(sa.BigInteger)
+    #: Where the contractor said they arrived, only with the community's opt-in
+    #: and the contractor's consent; erased with the ticket's personal data.
+    arrival_latitude: Mapped[float | None] = mapped_column(sa.Float)
+    arrival_longitude: Mapped[float | None] = mapped_column(sa.Float)
 
     community: Mapped[Community] = relationship()
     entrance: Mapped[Entrance | None] = relationship()
@@ -443,6 +459,9 @@ class Ticket(db.Model):
     )
     pauses: Mapped[list[TicketPause]] = relationship(
         back_populates="ticket", order_by="TicketPause.id"
+    )
+    materials: Mapped[list[RepairMaterial]] = relationship(
+        back_populates="ticket", order_by="RepairMaterial.id"
     )
 
     def is_clock_paused(self, clock: str) -> bool:
@@ -475,6 +494,18 @@ class Ticket(db.Model):
     @property
     def completion_photos(self) -> list[Photo]:
         return [photo for photo in self.photos if photo.purpose == "completion"]
+
+    @property
+    def before_photos(self) -> list[Photo]:
+        return [photo for photo in self.photos if photo.purpose == "before"]
+
+    @property
+    def arrival_photos(self) -> list[Photo]:
+        return [photo for photo in self.photos if photo.purpose == "arrival"]
+
+    @property
+    def has_arrival_location(self) -> bool:
+        return self.arrival_latitude is not None and self.arrival_longitude is not None
 
 
 def clock_due_at(clock: str) -> sa.ColumnElement:
@@ -542,6 +573,28 @@ class Photo(db.Model):
     def is_pending(self) -> bool:
         """Returns whether the display copy is still being made."""
         return self.state == "pending"
+
+
+class RepairMaterial(db.Model):
+    """One line of the materials a contractor used, recorded with a completion."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("ticket.id"), index=True)
+    #: The completion event that recorded it (a rework records its own lines).
+    event_id: Mapped[int | None] = mapped_column(sa.ForeignKey("ticket_event.id"))
+    name: Mapped[str] = mapped_column(sa.String(64))
+    #: The quantity in hundredths (2.5 m → 250): exact, never a float.
+    quantity_hundredths: Mapped[int] = mapped_column(sa.BigInteger)
+    unit: Mapped[str | None] = mapped_column(sa.String(16))
+    unit_price_fen: Mapped[int] = mapped_column(sa.BigInteger)
+    #: quantity × unit price, rounded half up to the fen.
+    amount_fen: Mapped[int] = mapped_column(sa.BigInteger)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="materials")
+
+    @property
+    def quantity(self) -> Decimal:
+        return Decimal(self.quantity_hundredths) / 100
 
 
 class PauseState(str, enum.Enum):

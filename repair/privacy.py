@@ -69,10 +69,17 @@ def _has(ticket: Ticket, field: str) -> bool:
 def erase_ticket(
     ticket: Ticket, now: datetime, reason: str, phone: str | None = None
 ) -> bool:
-    """Erases the residents' numbers and names of one ticket (or only `phone`'s);
-    returns False when nothing was left to erase. Statistics stay as they were."""
+    """Erases the residents' numbers and names of one ticket (or only `phone`'s),
+    and with the whole ticket's the contractor's arrival location; returns False
+    when nothing was left to erase. Statistics stay as they were."""
     phones: set[str] = set()
     erased_reporter = False
+    # The contractor's location on arrival (given with consent) goes with the rest.
+    erased_location = phone is None and (
+        ticket.arrival_latitude is not None or ticket.arrival_longitude is not None
+    )
+    if erased_location:
+        ticket.arrival_latitude = ticket.arrival_longitude = None
     if phone is None or ticket.reporter_phone == phone:
         if ticket.reporter_phone or ticket.reporter_name:
             erased_reporter = True
@@ -84,7 +91,7 @@ def erase_ticket(
         if follower.phone and (phone is None or follower.phone == phone):
             phones.add(follower.phone)
             follower.phone = None
-    if not (phones or erased_reporter):
+    if not (phones or erased_reporter or erased_location):
         return False
     # Other packages' copies (the SMS outbox) are scrubbed by their receivers.
     signals.personal_data_erased.send(ticket, ticket=ticket, phones=phones)
@@ -94,7 +101,8 @@ def erase_ticket(
         ERASED,
         lifecycle.Actor.system(),
         now,
-        data={"reason": reason, "numbers": len(phones)},
+        data={"reason": reason, "numbers": len(phones)}
+        | ({"arrival_location": True} if erased_location else {}),
     )
     return True
 
@@ -152,6 +160,7 @@ def erase_expired(now: datetime | None = None) -> int:
                 Ticket.reporter_phone.is_not(None),
                 Ticket.reporter_name.is_not(None),
                 Ticket.id.in_(followers),
+                Ticket.arrival_latitude.is_not(None),
             ),
         )
         .order_by(Ticket.id)

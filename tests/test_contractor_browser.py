@@ -36,8 +36,11 @@ def test_contractor_accepts_arrives_and_completes_from_the_sms_link(
     assert "+8613912345678" in phone.locator("#call-resident").get_attribute("href")
     screenshot(phone, "2-accepted")
 
+    place = tmp_path / "place.jpg"
+    place.write_bytes(jpeg_bytes(color=(120, 110, 90)))
+    phone.set_input_files("#arrival-photo", str(place))  # the camera, at the place
     phone.click("#arrive")
-    phone.wait_for_selector("#complete-form")
+    phone.wait_for_selector("#arrive-form", state="detached")
     assert phone.locator("#arrive").count() == 0
     screenshot(phone, "3-on-site")
 
@@ -45,6 +48,7 @@ def test_contractor_accepts_arrives_and_completes_from_the_sms_link(
     not_a_photo.write_text("hello")
     phone.set_input_files("#photo-library", str(not_a_photo))
     phone.fill("#worker_name", "王师傅")
+    phone.fill("#labour-hours", "1")
     phone.fill("#note", "重新固定扶手，更换膨胀螺丝")
     phone.click("#submit")
     phone.wait_for_selector("#form-errors")

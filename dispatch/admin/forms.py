@@ -154,6 +154,10 @@ class CommunityForm(FlaskForm):
         _l("Publish the monthly repair results at /p/<short name> (信息公开)"),
         default=True,
     )
+    asks_arrival_location = BooleanField(
+        _l("Ask contractors to share their location on arrival (with consent)"),
+        default=False,
+    )
 
     #: The community being edited (None while creating one), for uniqueness checks.
     editing_id: int | None = None

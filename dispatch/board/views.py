@@ -132,6 +132,11 @@ def short_time(value: datetime) -> str:
     return text[11:] if text[:10] == format_local(utcnow())[:10] else text[5:]
 
 
+def last_event(ticket: Ticket, action: str) -> TicketEvent | None:
+    """Returns the ticket's latest event of this action (e.g. the arrival)."""
+    return next((e for e in reversed(ticket.events) if e.action == action), None)
+
+
 def timeline(events: list[TicketEvent]) -> list[TicketEvent]:
     """Returns a ticket's events as its timeline shows them: one line per handover
     to the backup (the missed deadline and the dispatch it caused are one step)."""
@@ -452,6 +457,7 @@ def _ticket_page(ticket: Ticket, status: int = 200, revealed: bool = False):
                 .order_by(Assignment.id)
             ).all(),
             next_due=ticket.next_deadline(),
+            arrival=last_event(ticket, "arrive"),
             pause=lifecycle.open_pause(ticket),
             pause_form=PauseDecisionForm(),
             now=utcnow(),

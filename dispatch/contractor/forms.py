@@ -3,12 +3,15 @@ complete."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
+    BooleanField,
+    FileField,
     HiddenField,
     MultipleFileField,
     SelectField,
@@ -19,6 +22,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from repair.forms import strip
+from repair.security import SafeForm
 
 DECLINE_REASONS = [
     ("busy", _l("No crew free in time")),
@@ -98,9 +102,14 @@ class PauseForm(FlaskForm):
         return None
 
 
-class CompleteForm(FlaskForm):
+class CompleteForm(SafeForm):
+    """The completion: photos after (and before), the worker, a note; the material
+    lines and labour are read by dispatch.contractor.record."""
+
     photos = MultipleFileField(_l("Completion photos"))
     kept_photos = HiddenField()
+    before_photos = MultipleFileField(_l("Photos before the repair"))
+    kept_before = HiddenField()
     worker_name = StringField(
         _l("Repaired by"),
         validators=[DataRequired(_l("Please give the worker's name.")), Length(max=64)],
@@ -111,3 +120,38 @@ class CompleteForm(FlaskForm):
         validators=[Optional(), Length(max=1000)],
         filters=[strip],
     )
+
+
+_COORDINATE = re.compile(r"^-?\d{1,3}(?:\.\d{1,12})?$")
+
+
+class ArrivalForm(SafeForm):
+    """我已到场: a photo of the place taken there, or why there is none; the
+    location only where the community asks for it, with consent."""
+
+    arrival_photo = FileField(_l("Photo of the place"))
+    kept_photos = HiddenField()
+    no_photo_reason = StringField(
+        _l("The camera does not work? Say why"),
+        validators=[
+            Optional(),
+            Length(max=200, message=_l("At most 200 characters, please.")),
+        ],
+        filters=[strip],
+    )
+    location_consent = BooleanField(_l("I agree to share where I am for this job"))
+    latitude = HiddenField()
+    longitude = HiddenField()
+
+    def location(self) -> tuple[float, float] | None:
+        """Returns (latitude, longitude) when the contractor agreed and the browser
+        gave a position that is one, else None."""
+        if not self.location_consent.data:
+            return None
+        texts = (self.latitude.data or "").strip(), (self.longitude.data or "").strip()
+        if not all(_COORDINATE.match(text) for text in texts):
+            return None
+        latitude, longitude = (float(text) for text in texts)
+        if abs(latitude) > 90 or abs(longitude) > 180:
+            return None
+        return round(latitude, 6), round(longitude, 6)

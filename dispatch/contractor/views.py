@@ -24,10 +24,12 @@ from dispatch.contractor.forms import (
     LOCAL_INPUT,
     PAUSE_REASONS,
     ActionForm,
+    ArrivalForm,
     CompleteForm,
     DeclineForm,
     PauseForm,
 )
+from dispatch.contractor.record import MAX_LINES, RepairRecord, read_record
 from dispatch.contractor.tokens import (
     assignment_id_from,
     code_owner,
@@ -38,8 +40,13 @@ from repair import lifecycle
 from repair.db import db, utcnow
 from repair.i18n import local_time, zone_name
 from repair.models import Channel, Ticket, TicketStatus
-from repair.photos.uploads import ACCEPT_ATTRIBUTE, PhotoUploads, finish_upload
-from repair.security import csrf, limiter
+from repair.photos.uploads import (
+    ACCEPT_ATTRIBUTE,
+    PhotoUploads,
+    finish_upload,
+    is_attached,
+)
+from repair.security import checks_own_input, csrf, limiter
 
 bp = Blueprint("contractor", __name__)
 
@@ -201,11 +208,23 @@ def _page(
     kept=(),
     pause_form=None,
     notice=None,
+    *,
+    record: RepairRecord | None = None,
+    extra_lines: int = 0,
+    kept_before=(),
+    arrival_form=None,
+    arrival_errors=(),
+    arrival_kept=(),
 ):
+    record = record or RepairRecord()
     status = (
         422
-        if (complete_form is not None and (photo_errors or complete_form.errors))
+        if (
+            complete_form is not None
+            and (photo_errors or complete_form.errors or record.errors)
+        )
         or (pause_form is not None and pause_form.errors)
+        or (arrival_form is not None and (arrival_errors or arrival_form.errors))
         else 409
         if notice is not None
         else 200
@@ -236,6 +255,14 @@ def _page(
             complete_form=complete_form or CompleteForm(),
             photo_errors=photo_errors,
             kept=kept,
+            kept_before=kept_before,
+            record=record,
+            lines=record.form_lines(extra_lines),
+            max_lines=MAX_LINES,
+            arrival_form=arrival_form or ArrivalForm(formdata=None),
+            arrival_errors=arrival_errors,
+            arrival_kept=arrival_kept,
+            asks_location=assignment.ticket.community.asks_arrival_location,
             accept=ACCEPT_ATTRIBUTE,
             can=lambda action: lifecycle.can(assignment.ticket, action),
             notice=notice,
@@ -264,9 +291,44 @@ def accept(token: str):
 
 
 @bp.post("/j/<token>/arrive")
+@checks_own_input
 def arrive(token: str):
-    """Marks the contractor on site: one tap, safe to repeat."""
-    return _one_tap(token, work.arrive)
+    """Marks the contractor on site at the server's time, with a photo of the place
+    (processed by the photo job after the commit) or the reason there is none; a
+    mistake keeps what was typed and the photo taken. Safe to repeat."""
+    assignment = load_assignment(token)
+    form = ArrivalForm()
+    if not lifecycle.can(assignment.ticket, "arrive"):
+        return _done(token)  # a repeated tap, or the job moved on meanwhile
+    # A photo taken again replaces the one kept from a post that came back.
+    taken = [f for f in request.files.getlist("arrival_photo") if is_attached(f)]
+    uploads = PhotoUploads(None if taken else form.kept_photos.data, 1, deferred=True)
+    uploads.take(taken)
+    fields_ok = form.validate_on_submit()
+    if not uploads.kept and not form.no_photo_reason.data:
+        uploads.require_one(
+            _l(
+                "Please take a photo of the place (not of people), "
+                "or say why you cannot."
+            )
+        )
+    if not fields_ok or uploads.errors:
+        form.kept_photos.data = uploads.token()
+        return _page(
+            assignment,
+            token,
+            arrival_form=form,
+            arrival_errors=uploads.errors,
+            arrival_kept=uploads.previews(),
+        )
+    evidence = work.Arrival(
+        photos=uploads if uploads.kept else None,
+        no_photo_reason=None if uploads.kept else form.no_photo_reason.data,
+        location=form.location(),
+    )
+    work.arrive(assignment, Channel.JOB_LINK, evidence=evidence)
+    db.session.commit()
+    return _done(token)
 
 
 @bp.post("/j/<token>/decline")
@@ -322,27 +384,66 @@ def resume(token: str):
 
 
 @bp.post("/j/<token>/complete")
+@checks_own_input
 def complete(token: str):
-    """Completes the job with photos; a rejected photo keeps what was typed."""
+    """Completes the job with photos and the repair record; a mistake keeps what
+    was typed, the material lines and the photos. Without JavaScript the buttons
+    that add or remove a material line post here too and get the form back."""
     assignment = load_assignment(token)
     form = CompleteForm()
-    uploads = PhotoUploads(
-        form.kept_photos.data, int(current_app.config["PHOTOS_PER_TICKET"])
-    )
-    if lifecycle.can(assignment.ticket, "complete"):
-        uploads.take(request.files.getlist("photos"))
-    fields_ok = form.validate_on_submit()
-    uploads.require_one(_l("Please add at least one photo of the finished repair."))
+    limit = int(current_app.config["PHOTOS_PER_TICKET"])
+    uploads = PhotoUploads(form.kept_photos.data, limit)
+    before = PhotoUploads(form.kept_before.data, limit)
     if not lifecycle.can(assignment.ticket, "complete"):
         return _done(token)  # already completed (a repeated tap) or not yet accepted
-    if not fields_ok or uploads.errors:
+    uploads.take(request.files.getlist("photos"))
+    before.take(request.files.getlist("before_photos"))
+    record = read_record(request.form)
+    fields_ok = form.validate_on_submit()
+    editing = _edit_lines(record)
+    if editing is None:
+        uploads.require_one(_l("Please add at least one photo of the finished repair."))
+    photo_errors = [*before.errors, *uploads.errors]
+    if editing is not None or not fields_ok or photo_errors or record.errors:
         form.kept_photos.data = uploads.token()
-        return _page(assignment, token, form, uploads.errors, uploads.previews())
+        form.kept_before.data = before.token()
+        if editing is not None:  # not sent yet: no complaints about the rest
+            for field in form:
+                field.errors = []
+            record.errors = []
+        return _page(
+            assignment,
+            token,
+            form,
+            photo_errors,
+            uploads.previews(),
+            record=record,
+            extra_lines=editing or 0,
+            kept_before=before.previews(),
+        )
     work.complete(
-        assignment, Channel.JOB_LINK, form.worker_name.data, form.note.data, uploads
+        assignment,
+        Channel.JOB_LINK,
+        form.worker_name.data,
+        form.note.data,
+        uploads,
+        record=record,
+        before=before,
     )
     db.session.commit()
     return _done(token)
+
+
+def _edit_lines(record: RepairRecord) -> int | None:
+    """Applies a press of "add a line" or "remove" (a post without JavaScript) and
+    returns how many blank lines to add; None when the form was sent to finish."""
+    if "add_line" in request.form:
+        return 1
+    removed = request.form.get("remove_line", "")
+    if removed.isdigit() and int(removed) < len(record.lines):
+        del record.lines[int(removed)]
+        return 0
+    return None
 
 
 def init_app(app: Flask) -> None:

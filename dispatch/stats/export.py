@@ -16,7 +16,16 @@ from flask_babel import lazy_gettext as _l
 
 from repair.db import db
 from repair.i18n import localised_name, zone_name
-from repair.models import Building, Category, Community, Contractor, Entrance, Ticket
+from repair.models import (
+    Building,
+    Category,
+    Community,
+    Contractor,
+    Entrance,
+    RepairMaterial,
+    Ticket,
+)
+from repair.money import hours_text, quantity_text, yuan
 
 #: The CSV's timestamp columns, in the order a ticket passes them.
 CSV_TIMES = (
@@ -46,6 +55,12 @@ CSV_HEADER = (
     "contractor",
     "channel",
     *CSV_TIMES,
+    # The repair record (summed over every completion); money in yuan, 2 decimals.
+    "materials",
+    "labour_hours",
+    "materials_cost",
+    "labour_cost",
+    "total_cost",
 )
 #: The columns' names in the officer's language (the default header).
 CSV_TITLES = {
@@ -71,6 +86,11 @@ CSV_TITLES = {
     "completed_at": _l("Completed at"),
     "closed_at": _l("Closed at"),
     "updated_at": _l("Last change at"),
+    "materials": _l("Materials used"),
+    "labour_hours": _l("Labour time (hours)"),
+    "materials_cost": _l("Materials cost (yuan)"),
+    "labour_cost": _l("Labour cost (yuan)"),
+    "total_cost": _l("Total cost (yuan)"),
 }
 #: Coded values as the officer reads them (the English keys keep the codes).
 VALUE_TITLES = {
@@ -107,6 +127,11 @@ def csv_rows(where, locale: str, codes: bool = False) -> Iterator[list[str]]:
 
     query = (
         sa.select(
+            Ticket.id,
+            Ticket.labour_minutes,
+            Ticket.materials_cost_fen,
+            Ticket.labour_cost_fen,
+            Ticket.total_cost_fen,
             Ticket.number,
             Community.name,
             Community.name_en,
@@ -137,27 +162,59 @@ def csv_rows(where, locale: str, codes: bool = False) -> Iterator[list[str]]:
     )
     zones: dict[str, ZoneInfo] = {}
     default_zone = zone_name()
-    for row in db.session.execute(query):
-        (number, community, community_en, zone, building, building_en) = row[:6]
-        (entrance, entrance_en, spot, description) = row[6:10]
-        (category, category_en, urgency, status) = row[10:14]
-        contractor, channel, *times = row[14:]
-        zone = zone or default_zone
-        zone = zones.setdefault(zone, ZoneInfo(zone))
-        yield [
-            number,
-            localised_name(community, community_en, locale),
-            localised_name(building, building_en, locale),
-            localised_name(entrance, entrance_en, locale),
-            spot or "",
-            localised_name(category, category_en, locale),
-            description or "",
-            word(urgency.value) if urgency else "",
-            word(status.value),
-            contractor or "",
-            word(channel.value),
-            *(t.astimezone(zone).isoformat() if t else "" for t in times),
-        ]
+    for rows in db.session.execute(query).partitions():
+        lines = material_texts([row[0] for row in rows])
+        for row in rows:
+            ticket_id, minutes, materials_fen, labour_fen, total_fen = row[:5]
+            yield [
+                *_ticket_cells(row[5:], word, locale, zones, default_zone),
+                lines.get(ticket_id, ""),
+                hours_text(minutes),
+                yuan(materials_fen),
+                yuan(labour_fen),
+                yuan(total_fen),
+            ]
+
+
+def material_texts(ticket_ids: list[int]) -> dict[int, str]:
+    """Returns each ticket's material lines as one cell: "name quantity unit ×
+    unit price = amount", separated by "; "."""
+    texts: dict[int, list[str]] = {}
+    rows = db.session.scalars(
+        sa.select(RepairMaterial)
+        .where(RepairMaterial.ticket_id.in_(ticket_ids))
+        .order_by(RepairMaterial.id)
+    )
+    for line in rows:
+        texts.setdefault(line.ticket_id, []).append(
+            f"{line.name} {quantity_text(line.quantity_hundredths)}{line.unit or ''}"
+            f" × {yuan(line.unit_price_fen)} = {yuan(line.amount_fen)}"
+        )
+    return {ticket_id: "; ".join(parts) for ticket_id, parts in texts.items()}
+
+
+def _ticket_cells(row, word, locale: str, zones, default_zone: str) -> list[str]:
+    """Returns the cells of one ticket's names, texts, codes and times."""
+    (number, community, community_en, zone, building, building_en) = row[:6]
+    (entrance, entrance_en, spot, description) = row[6:10]
+    (category, category_en, urgency, status) = row[10:14]
+    contractor, channel, *times = row[14:]
+    zone = zone or default_zone
+    zone = zones.setdefault(zone, ZoneInfo(zone))
+    return [
+        number,
+        localised_name(community, community_en, locale),
+        localised_name(building, building_en, locale),
+        localised_name(entrance, entrance_en, locale),
+        spot or "",
+        localised_name(category, category_en, locale),
+        description or "",
+        word(urgency.value) if urgency else "",
+        word(status.value),
+        contractor or "",
+        word(channel.value),
+        *(t.astimezone(zone).isoformat() if t else "" for t in times),
+    ]
 
 
 def neutralise(cell: str) -> str:

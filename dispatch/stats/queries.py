@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 
 import sqlalchemy as sa
@@ -471,3 +472,91 @@ def follow_up_compliance(where, now: datetime) -> Compliance:
         .where(where)
     ).one()
     return Compliance(*(int(value) for value in row))
+
+
+@dataclass(frozen=True)
+class CostRow:
+    """The repair record's costs of one group of tickets, in fen."""
+
+    label: str
+    tickets: int
+    materials_fen: int
+    labour_fen: int
+    total_fen: int
+    labour_minutes: int
+
+
+def _cost_columns():
+    return (
+        sa.func.count(Ticket.id),
+        sa.func.coalesce(sa.func.sum(Ticket.materials_cost_fen), 0),
+        sa.func.coalesce(sa.func.sum(Ticket.labour_cost_fen), 0),
+        sa.func.coalesce(sa.func.sum(Ticket.total_cost_fen), 0),
+        sa.func.coalesce(sa.func.sum(Ticket.labour_minutes), 0),
+    )
+
+
+def _cost_rows(rows, label) -> list[CostRow]:
+    costed = [
+        CostRow(label(*row[:-5]), *(int(value) for value in row[-5:])) for row in rows
+    ]
+    return sorted(costed, key=lambda row: (-row.total_fen, row.label))
+
+
+def costs_by(where, locale: str, with_community: bool) -> dict[str, list[CostRow]]:
+    """Returns the recorded cost of the tickets (those with a repair record) by
+    category, building and contractor, the costliest first; summed in SQL, in fen."""
+    costed = sa.and_(where, Ticket.total_cost_fen.is_not(None))
+    categories = db.session.execute(
+        sa.select(Category.name, Category.name_en, *_cost_columns())
+        .select_from(Ticket)
+        .outerjoin(Category, Ticket.category_id == Category.id)
+        .where(costed)
+        .group_by(Category.id, Category.name, Category.name_en)
+    ).all()
+    buildings = db.session.execute(
+        sa.select(
+            Community.name,
+            Community.name_en,
+            Building.name,
+            Building.name_en,
+            *_cost_columns(),
+        )
+        .select_from(Ticket)
+        .join(Community, Ticket.community_id == Community.id)
+        .outerjoin(Entrance, Ticket.entrance_id == Entrance.id)
+        .outerjoin(Building, Entrance.building_id == Building.id)
+        .where(costed)
+        .group_by(
+            Community.id,
+            Community.name,
+            Community.name_en,
+            Building.id,
+            Building.name,
+            Building.name_en,
+        )
+    ).all()
+    contractors = db.session.execute(
+        sa.select(Contractor.name, *_cost_columns())
+        .select_from(Ticket)
+        .outerjoin(Contractor, Ticket.contractor_id == Contractor.id)
+        .where(costed)
+        .group_by(Contractor.id, Contractor.name)
+    ).all()
+
+    def building_label(community, community_en, name, name_en) -> str:
+        label = localised_name(name, name_en, locale) if name else _("No building")
+        if with_community:
+            label = f"{localised_name(community, community_en, locale)} {label}"
+        return label
+
+    return {
+        "category": _cost_rows(
+            categories,
+            lambda name, en: (
+                localised_name(name, en, locale) if name else _("No category")
+            ),
+        ),
+        "building": _cost_rows(buildings, building_label),
+        "contractor": _cost_rows(contractors, lambda name: name or _("Not assigned")),
+    }

@@ -33,6 +33,7 @@ from dispatch.stats.figures import (
 from dispatch.stats.queries import (
     PAUSABLE_CLOCKS,
     compliance,
+    costs_by,
     counts_by_building,
     counts_by_category,
     counts_by_contractor,
@@ -151,6 +152,7 @@ def stats():
         scorecards=scorecards(where, now),
         satisfaction=satisfaction(where),
         follow_ups=follow_up_compliance(where, now),
+        costs=costs_by(where, locale, len(communities) > 1),
         satisfaction_target=SATISFACTION_TARGET,
         format_duration=format_duration,
         format_percent=format_percent,

@@ -17,16 +17,20 @@
   };
 
   function selectedFiles() {
+    // Each file with the name of its field ("photos", or "before_photos" …).
     var files = [];
     inputs.forEach(function (input) {
-      Array.prototype.forEach.call(input.files || [], function (f) { files.push(f); });
+      Array.prototype.forEach.call(input.files || [], function (f) {
+        files.push({ field: input.name, file: f });
+      });
     });
     return files;
   }
 
   function showPreviews() {
     previews.innerHTML = "";
-    selectedFiles().forEach(function (file) {
+    selectedFiles().forEach(function (item) {
+      var file = item.file;
       var img = document.createElement("img");
       img.alt = file.name;
       img.width = 88; img.height = 88;
@@ -70,10 +74,11 @@
     if (button.disabled) return;
     button.disabled = true;
     progress(0, texts.resizing);
-    Promise.all(selectedFiles().map(downscale)).then(function (files) {
+    var chosen = selectedFiles();
+    Promise.all(chosen.map(function (item) { return downscale(item.file); })).then(function (files) {
       var data = new FormData(form);
-      data.delete("photos");
-      files.forEach(function (file) { data.append("photos", file, file.name); });
+      inputs.forEach(function (input) { data.delete(input.name); });
+      files.forEach(function (file, i) { data.append(chosen[i].field, file, file.name); });
       var xhr = new XMLHttpRequest();
       xhr.open("POST", form.action || window.location.href);
       xhr.setRequestHeader("X-Requested-With", "fetch");
@@ -97,6 +102,7 @@
           var errors = document.getElementById("form-errors");
           if (errors) errors.scrollIntoView();
           setup();
+          document.dispatchEvent(new Event("repairdesk:form-replaced"));
         } else {
           fail();
         }
