@@ -658,3 +658,28 @@ def test_sla_policy_edits_change_the_next_tickets_deadlines(
         ticket = find_ticket(general)
         assert ticket.triage_due_at - ticket.created_at == timedelta(hours=1)
         assert ticket.on_site_due_at - ticket.created_at == timedelta(hours=24)
+
+
+HUGE = "99999999999999999999999"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", f"/board/admin/contractors/{HUGE}"),
+        ("get", f"/board/admin/users/{HUGE}"),
+        ("get", f"/board/admin/communities/{HUGE}/places"),
+        ("get", f"/board/admin/stickers/entrance/{HUGE}.pdf"),
+        ("post", f"/board/admin/entrances/{HUGE}/retire"),
+        ("post", f"/board/admin/buildings/{HUGE}/entrances"),
+        ("post", f"/board/admin/users/{HUGE}/disable"),
+        ("post", f"/board/t/YG-20260101-0001/follow-up/{HUGE}"),
+    ],
+)
+def test_an_id_past_the_databases_integers_is_not_found(client, admin, method, path):
+    """Found by the outside tester: an OverflowError in the driver, a 500."""
+    if method == "get":
+        response = client.get(path)
+    else:  # with a valid token: the route itself must answer
+        response = admin.post(path, "/board/admin/contractors")
+    assert response.status_code == 404, response.status_code
