@@ -417,3 +417,64 @@ def test_the_filing_officer_sets_urgency_and_gets_no_sms_about_it(
         )
         assert filer_phone not in sent_to
         assert "+8613800000019" in sent_to  # colleagues still hear
+
+
+def test_merging_never_makes_a_loop_nor_merges_into_an_ended_ticket(
+    app, client, officer, resident
+):
+    """Found by the outside tester: A into B, then B into A, left both problems
+    unattended (each a duplicate of the other, no clock on either)."""
+    first = resident.report(description="3栋门口路灯不亮")
+    second = resident.report(description="路灯坏了")
+    third = resident.report(description="门口的灯不亮")
+    rejected = resident.report(description="我家灯泡坏了")
+    officer.act(rejected, "reject", reason="住户家中的灯由住户自行更换")
+    assert officer.act(first, "duplicate", original=second).status_code == 303
+    for number, original in ((second, first), (third, first), (third, rejected)):
+        response = officer.act(number, "duplicate", original=original)
+        page = client.get(response.headers["Location"]).get_data(as_text=True)
+        assert "未合并" in page
+    with app.app_context():
+        assert find_ticket(first).status is TicketStatus.DUPLICATE
+        assert find_ticket(second).status is not TicketStatus.DUPLICATE
+        assert find_ticket(third).status is not TicketStatus.DUPLICATE
+
+
+def test_two_officers_merging_two_tickets_into_each_other_at_once(
+    app, officer, resident
+):
+    """Threads: both rows are locked in one order, so the second merge sees the
+    first and is refused (on PostgreSQL separate connections race for real)."""
+    import threading
+
+    from tests.actions import OfficerActions
+    from tests.conftest import OFFICER_PASSWORD
+
+    first = resident.report(description="3栋门口路灯不亮")
+    second = resident.report(description="路灯坏了")
+    officers = []
+    for _ in range(2):
+        other = OfficerActions(app.test_client())
+        assert other.log_in("officer", OFFICER_PASSWORD).status_code == 302
+        officers.append(other)
+    posts = [
+        (officers[0], first, second, officers[0].csrf(f"/board/t/{first}")),
+        (officers[1], second, first, officers[1].csrf(f"/board/t/{second}")),
+    ]
+    barrier = threading.Barrier(2)
+
+    def merge(actions, number, original, token):
+        barrier.wait(timeout=30)
+        actions.client.post(
+            f"/board/t/{number}/duplicate",
+            data={"csrf_token": token, "original": original},
+        )
+
+    threads = [threading.Thread(target=merge, args=post) for post in posts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    with app.app_context():
+        statuses = [find_ticket(n).status for n in (first, second)]
+        assert statuses.count(TicketStatus.DUPLICATE) == 1, statuses

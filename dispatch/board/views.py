@@ -693,6 +693,17 @@ def reject(number: str):
     return _back(ticket, _l("Ticket rejected."))
 
 
+def _may_take_duplicates(original: Ticket) -> bool:
+    """Returns whether other reports may be merged into this ticket: one that is
+    handled (or was), not one itself merged elsewhere, held in a group or not
+    accepted (a loop of duplicates would leave both problems unattended)."""
+    return (
+        original.status not in (TicketStatus.DUPLICATE, TicketStatus.REJECTED)
+        and original.duplicate_of_id is None
+        and original.group_of_id is None
+    )
+
+
 @bp.post("/t/<number>/duplicate")
 @staff_only
 def duplicate(number: str):
@@ -708,12 +719,24 @@ def duplicate(number: str):
                 )
             )
         )
-    if (
-        original is None
-        or original.id == ticket.id
-        or not lifecycle.can(ticket, "mark_duplicate")
-    ):
+    if original is None or original.id == ticket.id:
         return _refuse(ticket, _l("No such ticket to merge into."))
+    # Both rows locked, always in the same order: of two officers merging A into B
+    # and B into A at the same moment, the second sees the first's merge.
+    for row in sorted((ticket, original), key=lambda t: t.id):
+        lifecycle.lock(row)
+    if not lifecycle.can(ticket, "mark_duplicate"):
+        return _refuse(ticket, _l("No such ticket to merge into."))
+    if not _may_take_duplicates(original):
+        return _refuse(
+            ticket,
+            _l(
+                "Not merged: %(number)s is itself merged into another ticket, held "
+                "in a group or not accepted. Merge into the ticket that is being "
+                "handled.",
+                number=original.number,
+            ),
+        )
     now = utcnow()
     end_assignment(ticket, EndReason.WITHDRAWN, now)
     lifecycle.transition(
