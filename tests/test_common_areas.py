@@ -178,7 +178,9 @@ def test_a_retired_common_area_takes_no_reports_and_prints_no_sticker(
     number = ResidentActions(client, code).report(
         description="滑梯断了一块", spot="滑梯", category="other"
     )
-    admin.saves(f"/board/admin/entrances/{area_id}/retire", places)
+    admin.saves(f"/board/admin/entrances/{area_id}/retire", places, retire="1")
+    # A second tap (or two at once) retires it still: no toggle.
+    admin.saves(f"/board/admin/entrances/{area_id}/retire", places, retire="1")
 
     page = client.get(f"/q/{code}?lang=en")
     assert page.status_code == 410
@@ -194,7 +196,24 @@ def test_a_retired_common_area_takes_no_reports_and_prints_no_sticker(
         assert find_ticket(number).entrance_id == area_id
         assert db.session.get(Entrance, area_id).retired_at is not None
 
-    admin.saves(f"/board/admin/entrances/{area_id}/retire", places)
+    admin.saves(f"/board/admin/entrances/{area_id}/retire", places, retire="0")
+    admin.saves(f"/board/admin/entrances/{area_id}/retire", places, retire="0")
+    assert client.get(f"/q/{code}").status_code == 200
+
+
+def test_a_building_entrance_is_not_retired_by_a_crafted_post(app, client, demo, admin):
+    """Found by the outside tester: the admin page offers no retire button for an
+    entrance, yet a crafted post retired it without a sign on that page."""
+    with app.app_context():
+        entrance = db.session.scalar(
+            sa.select(Entrance).where(Entrance.kind == PlaceKind.ENTRANCE).limit(1)
+        )
+        entrance_id, code = entrance.id, entrance.code
+    places = f"/board/admin/communities/{demo}/places"
+    response = admin.post(
+        f"/board/admin/entrances/{entrance_id}/retire", places, retire="1"
+    )
+    assert response.status_code == 404
     assert client.get(f"/q/{code}").status_code == 200
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import sqlalchemy as sa
-from flask import flash, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 
@@ -222,14 +222,21 @@ def add_common_area(community_id: int):
 @bp.post("/entrances/<int:entrance_id>/retire")
 @admin_only
 def retire_place(entrance_id: int):
-    """Retires a place (its sticker takes no new reports) or brings it back; its
-    tickets and statistics stay."""
+    """Retires a common area (its sticker takes no new reports) or brings it back;
+    its tickets and statistics stay. The form says which (``retire`` 1 or 0), so a
+    second tap or two at once change nothing more (it was a toggle: the outside
+    tester's double post brought a retired place back). Building entrances are not
+    retired here: their building's stickers and routes depend on them."""
     place = db.get_or_404(Entrance, entrance_id)
     anchor = f"entrance-{place.id}"
-    if not ConfirmForm().validate_on_submit():
+    wanted = request.form.get("retire")
+    if not ConfirmForm().validate_on_submit() or wanted not in ("0", "1"):
         return _saved(_("Nothing was changed."), place.community_id, anchor)
-    if place.retired_at is None:
-        place.retired_at = utcnow()
+    if not place.is_common_area:
+        abort(404)
+    if wanted == "1":
+        if place.retired_at is None:
+            place.retired_at = utcnow()
         message = _(
             "%(name)s retired: its sticker takes no new reports.", name=place.name
         )
