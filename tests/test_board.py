@@ -478,3 +478,18 @@ def test_two_officers_merging_two_tickets_into_each_other_at_once(
     with app.app_context():
         statuses = [find_ticket(n).status for n in (first, second)]
         assert statuses.count(TicketStatus.DUPLICATE) == 1, statuses
+
+
+def test_the_sms_table_names_a_follower_in_words(app, client, officer, resident):
+    """The outside tester saw the raw key "follower" in both languages."""
+    first = resident.report(description="3栋门口路灯不亮", phone="13900000001")
+    second = resident.report(description="路灯坏了", phone="13900000002")
+    officer.act(second, "duplicate", original=first)
+    with app.app_context():
+        contractor = ContractorActions(client, PRIMARY)
+        link = contractor.links()[-1]  # the first report's job (the oldest text)
+    assert contractor.tap(link, "accept").status_code == 303
+    page = client.get(f"/board/t/{first}").get_data(as_text=True)
+    assert "关注此报修的居民" in page and ">follower<" not in page
+    english = client.get(f"/board/t/{first}?lang=en").get_data(as_text=True)
+    assert "Resident following the report" in english

@@ -288,6 +288,9 @@ def test_a_call_done_in_time_cancels_the_reminder_and_counts_on_time(
         ({"reached": "maybe"}, "请选择是否联系上居民"),
         ({"reached": "yes"}, "请选择回访结果"),
         ({"reached": "yes", "outcome": "bribed"}, "请选择回访结果"),
+        # Not reached, yet an outcome: a slip the officer must resolve (outside
+        # tester: the outcome was dropped without a word).
+        ({"reached": "no", "outcome": "resolved"}, "未联系上居民却选择了回访结果"),
         ({"reached": "no", "note": "长" * 1001}, "备注最多 1000 字"),
         ({"reached": "no", "note": "无人\x00接听"}, "请删除其中不可见的控制字符"),
     ],

@@ -58,8 +58,15 @@ class CallForm(SafeForm):
             raise ValidationError(_l("Choose what came of the call."))
         if self.reached.data == REACHED and not field.data:
             raise ValidationError(_l("Choose what came of the call."))
-        if self.reached.data == NOT_REACHED:
-            field.data = ""
+        if self.reached.data == NOT_REACHED and field.data:
+            # Not silently dropped (the outside tester's finding): one of the two
+            # answers is a slip, and only the officer knows which.
+            raise ValidationError(
+                _l(
+                    "An outcome was chosen but the resident was not reached: choose "
+                    '"Reached", or leave the outcome empty.'
+                )
+            )
 
     @property
     def is_reached(self) -> bool:
