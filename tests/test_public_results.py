@@ -463,3 +463,13 @@ def test_erasing_the_resident_withdraws_a_published_description(app, client, mon
     for path in (MONTH, f"{MONTH}/repairs.csv"):
         body = visitor.get(path).get_data(as_text=True)
         assert "张三丰" not in body and "三楼扶手松动" not in body, path
+
+
+def test_reports_merged_into_another_are_told_apart(app, client, month, officer):
+    """The outside tester: five neighbours' reports of one burst pipe read as five
+    problems and one repair ("9 received / 1 repaired")."""
+    numbers, _clock = month
+    officer.act(numbers[2], "duplicate", original=numbers[0])
+    page = app.test_client().get(MONTH).get_data(as_text=True)
+    assert 'id="total-received">3<' in page
+    assert re.search(r'id="total-ended">其中 1 份与同一问题的报修合并或未受理<', page)
