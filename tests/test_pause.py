@@ -394,6 +394,15 @@ def test_statistics_count_compliance_with_and_without_paused_time_and_pauses(
     row = html.split(f'id="scorecard-{contractor_id}"')[1].split("</tr>")[0]
     assert 'data-pauses="2"' in row and 'data-paused-seconds="9000"' in row
     assert "2 小时 30 分钟" in row or "2 h 30 min" in row
+    # The CSV has the paused time too (and nothing "paused now").
+    import csv
+    import io
+
+    text = client.get("/board/stats.csv?from=2026-11-01&to=2026-11-30&keys=en")
+    [record] = list(
+        csv.DictReader(io.StringIO(text.get_data(as_text=True).lstrip("\ufeff")))
+    )
+    assert (record["paused_hours"], record["paused_since"]) == ("2.50", "")
 
 
 def test_a_clock_paused_now_is_not_yet_due_unless_paused_time_counts(

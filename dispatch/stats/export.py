@@ -61,6 +61,9 @@ CSV_HEADER = (
     "materials_cost",
     "labour_cost",
     "total_cost",
+    # Pauses (挂起): the on-site clock's time stood still, and since when if now.
+    "paused_hours",
+    "paused_since",
 )
 #: The columns' names in the officer's language (the default header).
 CSV_TITLES = {
@@ -91,6 +94,8 @@ CSV_TITLES = {
     "materials_cost": _l("Materials cost (yuan)"),
     "labour_cost": _l("Labour cost (yuan)"),
     "total_cost": _l("Total cost (yuan)"),
+    "paused_hours": _l("Paused (hours, ended pauses)"),
+    "paused_since": _l("Paused now, since"),
 }
 #: Coded values as the officer reads them (the English keys keep the codes).
 VALUE_TITLES = {
@@ -132,6 +137,8 @@ def csv_rows(where, locale: str, codes: bool = False) -> Iterator[list[str]]:
             Ticket.materials_cost_fen,
             Ticket.labour_cost_fen,
             Ticket.total_cost_fen,
+            Ticket.paused_seconds,
+            Ticket.paused_at,
             Ticket.number,
             Community.name,
             Community.name_en,
@@ -166,13 +173,18 @@ def csv_rows(where, locale: str, codes: bool = False) -> Iterator[list[str]]:
         lines = material_texts([row[0] for row in rows])
         for row in rows:
             ticket_id, minutes, materials_fen, labour_fen, total_fen = row[:5]
+            paused_seconds, paused_at = row[5:7]
+            cells = _ticket_cells(row[7:], word, locale, zones, default_zone)
+            zone = zones[row[10] or default_zone]
             yield [
-                *_ticket_cells(row[5:], word, locale, zones, default_zone),
+                *cells,
                 lines.get(ticket_id, ""),
                 hours_text(minutes),
                 yuan(materials_fen),
                 yuan(labour_fen),
                 yuan(total_fen),
+                f"{paused_seconds / 3600:.2f}" if paused_seconds else "",
+                paused_at.astimezone(zone).isoformat() if paused_at else "",
             ]
 
 
