@@ -296,3 +296,12 @@ def test_the_model_reads_place_numbers_as_one_mark() -> None:
     fold = load_model().featurizer.fold
     assert fold("3号楼 2单元 一楼的灯不亮") == "#的灯不亮"
     assert fold("楼梯塌了") == "楼梯塌了"
+
+
+def test_the_spot_is_read_by_the_rules_not_by_the_model() -> None:
+    """The form's "exact spot" names a place: a stairwell tipped a routine lamp
+    report over the model's threshold; the rules still read it with the words."""
+    from dispatch.triage.classifier import classify
+
+    assert classify("=1+1 楼道灯不亮", spot="3楼楼梯间").urgency == "general"
+    assert classify("门打不开，里面有人", spot="电梯").urgency == "urgent"

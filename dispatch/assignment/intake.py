@@ -27,9 +27,8 @@ def on_ticket_opened(
 
     An officer filing for a caller may set the urgency: it counts as confirmed by
     them (the classifier's view is kept beside it)."""
-    text = " ".join(part for part in (ticket.spot, ticket.description) if part)
     hint = ticket.category.slug if ticket.category else None
-    result = classify(text, hint)
+    result = classify(ticket.description, hint, spot=ticket.spot)
     verdict = result.to_dict()
     danger = declared(ticket.declared_danger)
     if danger is not None:

@@ -709,17 +709,23 @@ def classify(
     rules: Rules | None = None,
     model: UrgencyModel | None = None,
     learned: bool = True,
+    spot: str | None = None,
 ) -> Classification:
     """Returns the urgency, category and reasons for a resident's description;
     category is the resident's own choice, kept unless the text says otherwise;
     the learned model (default: the packaged one) adds urgency the rules did not
     find over its threshold, and overrules a rule's urgent verdict when its
-    probability is under its veto threshold (reason ``model-veto:``)."""
+    probability is under its veto threshold (reason ``model-veto:``).
+
+    ``spot`` (the form's "exact spot", 3楼楼梯间) is read by the rules with the
+    description, not by the model: it learned from descriptions, and a place word
+    tipped routine reports over its threshold (a stairwell lamp became urgent)."""
     rules = rules or load_rules()
     if learned and model is None:
         model = load_model()
     hint = category if category in rules.labels else None
-    normalized = normalize(text or "")
+    described = normalize(text or "")
+    normalized = normalize(f"{spot} {text or ''}") if spot else described
     analysis = _Analysis(normalized, rules)
     verdict = _Verdict()
     for match in analysis.matches:
@@ -741,7 +747,7 @@ def classify(
     learned_reason = None
     if learned and model is not None:
         packaged = rules.source == _PACKAGED_SOURCE
-        learned_reason = _model_reason(model, normalized, verdict, chosen, packaged)
+        learned_reason = _model_reason(model, described, verdict, chosen, packaged)
     vetoed = learned_reason is not None and verdict.urgent
     if vetoed:
         reasons.insert(0, learned_reason)
