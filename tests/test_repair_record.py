@@ -509,3 +509,26 @@ def test_a_rejected_arrival_keeps_the_photo_and_a_new_one_replaces_it(
         ticket = find_ticket(number)
         assert ticket.status is TicketStatus.ON_SITE
         assert len(ticket.arrival_photos) == 1
+
+
+def test_a_common_areas_costs_are_its_own_line(app, client, demo, officer):
+    """Costs by place list a common area on its own, as the counts do (they went
+    under "no building")."""
+    from repair.models import Entrance, PlaceKind
+    from tests.actions import ResidentActions
+
+    with app.app_context():
+        code = db.session.scalar(
+            sa.select(Entrance.code).where(
+                Entrance.kind == PlaceKind.COMMON_AREA, Entrance.name == "北门"
+            )
+        )
+    with freeze_time(T0):
+        assert officer.log_in("officer", OFFICER_PASSWORD).status_code == 302
+        gate = ResidentActions(app.test_client(), code)
+        _complete_costed(
+            app, client, gate, officer, "北门路灯不亮", "lighting", PRIMARY
+        )
+        html = _page(client, f"/board/stats?{RANGE}")
+    costs = html[html.index('id="costs-building"') :].split("</table>")[0]
+    assert "北门" in costs and "无楼栋" not in costs

@@ -273,9 +273,9 @@ def counts_by_category(where, locale: str) -> list[tuple[str, int]]:
     )
 
 
-def counts_by_building(where, locale: str, with_community: bool):
-    """Returns (label, count) by building; each common area (a gate, the car
-    park...) counts as a place of its own beside the buildings."""
+def _by_place(where, measures, locale: str, with_community: bool) -> list[tuple]:
+    """Returns (label, *measures) of the tickets by place: their building, or each
+    common area (a gate, the car park...) as a place of its own."""
     is_area = Entrance.kind == PlaceKind.COMMON_AREA
     area_id = sa.case((is_area, Entrance.id))
     area_name = sa.case((is_area, Entrance.name))
@@ -288,7 +288,7 @@ def counts_by_building(where, locale: str, with_community: bool):
             Building.name_en,
             area_name,
             area_name_en,
-            sa.func.count(Ticket.id),
+            *measures,
         )
         .select_from(Ticket)
         .join(Community, Ticket.community_id == Community.id)
@@ -307,8 +307,8 @@ def counts_by_building(where, locale: str, with_community: bool):
             area_name_en,
         )
     ).all()
-    counted = []
-    for community, community_en, name, name_en, area, area_en, count in rows:
+    placed = []
+    for community, community_en, name, name_en, area, area_en, *values in rows:
         if area:
             label = localised_name(area, area_en, locale)
         elif name:
@@ -317,8 +317,16 @@ def counts_by_building(where, locale: str, with_community: bool):
             label = _("No building")
         if with_community:
             label = f"{localised_name(community, community_en, locale)} {label}"
-        counted.append((label, count))
-    return by_count(counted)
+        placed.append((label, *values))
+    return placed
+
+
+def counts_by_building(where, locale: str, with_community: bool):
+    """Returns (label, count) by building; each common area (a gate, the car
+    park...) counts as a place of its own beside the buildings."""
+    return by_count(
+        _by_place(where, [sa.func.count(Ticket.id)], locale, with_community)
+    )
 
 
 def counts_by_contractor(where) -> list[tuple[str, int]]:
@@ -505,7 +513,8 @@ def _cost_rows(rows, label) -> list[CostRow]:
 
 def costs_by(where, locale: str, with_community: bool) -> dict[str, list[CostRow]]:
     """Returns the recorded cost of the tickets (those with a repair record) by
-    category, building and contractor, the costliest first; summed in SQL, in fen."""
+    category, place (building, or common area on its own) and contractor, the
+    costliest first; summed in SQL, in fen."""
     costed = sa.and_(where, Ticket.total_cost_fen.is_not(None))
     categories = db.session.execute(
         sa.select(Category.name, Category.name_en, *_cost_columns())
@@ -514,28 +523,7 @@ def costs_by(where, locale: str, with_community: bool) -> dict[str, list[CostRow
         .where(costed)
         .group_by(Category.id, Category.name, Category.name_en)
     ).all()
-    buildings = db.session.execute(
-        sa.select(
-            Community.name,
-            Community.name_en,
-            Building.name,
-            Building.name_en,
-            *_cost_columns(),
-        )
-        .select_from(Ticket)
-        .join(Community, Ticket.community_id == Community.id)
-        .outerjoin(Entrance, Ticket.entrance_id == Entrance.id)
-        .outerjoin(Building, Entrance.building_id == Building.id)
-        .where(costed)
-        .group_by(
-            Community.id,
-            Community.name,
-            Community.name_en,
-            Building.id,
-            Building.name,
-            Building.name_en,
-        )
-    ).all()
+    places = _by_place(costed, _cost_columns(), locale, with_community)
     contractors = db.session.execute(
         sa.select(Contractor.name, *_cost_columns())
         .select_from(Ticket)
@@ -544,12 +532,6 @@ def costs_by(where, locale: str, with_community: bool) -> dict[str, list[CostRow
         .group_by(Contractor.id, Contractor.name)
     ).all()
 
-    def building_label(community, community_en, name, name_en) -> str:
-        label = localised_name(name, name_en, locale) if name else _("No building")
-        if with_community:
-            label = f"{localised_name(community, community_en, locale)} {label}"
-        return label
-
     return {
         "category": _cost_rows(
             categories,
@@ -557,6 +539,6 @@ def costs_by(where, locale: str, with_community: bool) -> dict[str, list[CostRow
                 localised_name(name, en, locale) if name else _("No category")
             ),
         ),
-        "building": _cost_rows(buildings, building_label),
+        "building": _cost_rows(places, lambda label: label),
         "contractor": _cost_rows(contractors, lambda name: name or _("Not assigned")),
     }
