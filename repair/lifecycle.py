@@ -391,9 +391,12 @@ def request_pause(
     reason: str,
     resume_expected_at: datetime,
     contractor_id: int | None = None,
+    cause: str = "other",
 ) -> TicketPause:
     """Records the contractor's request to pause the on-site clock, with the reason
-    and the expected resume time; the clocks run on until the officer approves."""
+    and the expected resume time; the clocks run on until the officer approves.
+    ``cause`` is the reason's kind (parts, access, weather, other): what a resident's
+    SMS says instead of the contractor's own words."""
     lock(ticket)
     now = now or utcnow()
     if not can_request_pause(ticket) or resume_expected_at <= now:
@@ -418,6 +421,7 @@ def request_pause(
         data={
             "pause_id": pause.id,
             "resume_expected_at": resume_expected_at.isoformat(),
+            "cause": cause,
         },
     )
     return pause

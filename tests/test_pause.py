@@ -40,10 +40,10 @@ def _local(when: datetime) -> str:
 class Story:
     """One general ticket, accepted by the primary contractor, paused and resumed."""
 
-    def __init__(self, app, client, resident, officer, jobs, clock):
+    def __init__(self, app, client, resident, officer, jobs, clock, **report):
         self.app, self.client, self.officer, self.jobs = app, client, officer, jobs
         self.clock = clock
-        self.number = resident.report(description=GENERAL_TEXT, spot="2楼")
+        self.number = resident.report(description=GENERAL_TEXT, spot="2楼", **report)
         jobs.run_due()
         with app.app_context():
             self.contractor = ContractorActions(client, PRIMARY)
@@ -501,3 +501,139 @@ def test_the_job_page_shows_a_paused_job_as_paused(app, story):
     page = story.client.get(story.link).get_data(as_text=True)
     assert 'id="paused-badge"' in page and "已挂起" in page
     assert '<p id="pause-reason">无法入户或进入现场 · 等业主回家开门</p>' in page
+
+
+RESIDENT = "13912345678"
+FOLLOWER = "+8613700000055"
+
+
+def test_the_officer_hears_of_a_request_and_the_board_marks_it(
+    app, clock, client, resident, officer, jobs
+):
+    story = Story(app, client, resident, officer, jobs, clock)
+    story.at(timedelta(hours=1))
+    story.ask(START + timedelta(hours=29), reason="weather", detail="暴雨，屋面湿滑")
+    jobs.run_due()
+    with app.app_context():
+        [to_officer] = _texts("officer_pause_requested")
+        assert to_officer.to_phone == OFFICER
+        body = to_officer.body
+        assert "挂起待批" in body and story.number in body
+        # a short neutral cause, not the contractor's words; until when
+        assert "天气或安全" in body and "暴雨" not in body
+        assert "11-23 15:00" in body and f"/board/t/{story.number}" in body
+        assert to_officer.variables["cause"] == "天气或安全"
+    board = client.get("/board").get_data(as_text=True)
+    card = board.split(f'data-number="{story.number}"')[1].split("</article>")[0]
+    assert 'class="status status-paused pause-requested"' in card
+    assert "挂起待批" in card
+    assert 'id="pause-requests"' in board
+    chip = board.split('id="pause-requests"')[1].split("</a>")[0]
+    assert ">1<" in chip
+    only = client.get("/board?pause=requested").get_data(as_text=True)
+    assert story.number in only
+    # Once decided, the mark is gone.
+    story.approve()
+    board = client.get("/board").get_data(as_text=True)
+    card = board.split(f'data-number="{story.number}"')[1].split("</article>")[0]
+    assert "挂起待批" not in card and 'id="pause-requests"' not in board
+    only = client.get("/board?pause=requested").get_data(as_text=True)
+    assert f'data-number="{story.number}"' not in only
+
+
+def test_the_resident_and_followers_hear_of_the_pause_and_the_resumption(
+    app, clock, client, resident, officer, jobs
+):
+    from repair.models import TicketFollower
+
+    story = Story(app, client, resident, officer, jobs, clock, phone=RESIDENT)
+    with app.app_context():
+        ticket = story.ticket()
+        db.session.add(TicketFollower(ticket_id=ticket.id, phone=FOLLOWER, locale="en"))
+        db.session.commit()
+    story.at(timedelta(hours=1))
+    story.ask(START + timedelta(hours=29))  # 11-23 15:00 in Shanghai
+    jobs.run_due()
+    with app.app_context():
+        # Asking is not yet news for the resident.
+        assert _texts("resident_paused") == []
+    story.at(timedelta(hours=1, minutes=10))
+    story.approve()
+    jobs.run_due()
+    with app.app_context():
+        told = {m.recipient_type: m for m in _texts("resident_paused")}
+        assert set(told) == {"resident", "follower"}
+        chinese, english = told["resident"], told["follower"]
+        # why (the kind, not the contractor's words), until when, and the on-site
+        # time it makes: 11-23 10:00 + (29h - 1h10m) = 11-24 13:50
+        assert "等待配件" in chinese.body and "水泵" not in chinese.body
+        assert "11-23 15:00" in chinese.body and "11-24 13:50" in chinese.body
+        assert "/j/" in chinese.body and chinese.status.value in ("sent", "pending")
+        assert english.to_phone == FOLLOWER and english.locale == "en"
+        assert "waiting for parts" in english.body and "11-24 13:50" in english.body
+        assert f"/t/{story.number}" in english.body
+        assert _texts("resident_resumed") == []
+    # The expected time comes: the work goes on, the new deadline.
+    story.at(timedelta(hours=29))
+    jobs.run_due()
+    with app.app_context():
+        assert story.ticket().on_site_due_at == START + timedelta(hours=51, minutes=50)
+        told = {m.recipient_type: m for m in _texts("resident_resumed")}
+        assert set(told) == {"resident", "follower"}
+        assert "已恢复维修" in told["resident"].body
+        assert "11-24 13:50" in told["resident"].body
+        assert "resumed" in told["follower"].body
+
+
+def test_a_contractor_who_goes_on_early_tells_the_resident_the_new_time(
+    app, clock, client, resident, officer, jobs
+):
+    story = Story(app, client, resident, officer, jobs, clock, phone=RESIDENT)
+    story.at(timedelta(hours=1))
+    story.ask(START + timedelta(hours=29))
+    story.approve()
+    story.at(timedelta(hours=3))
+    assert story.resume_by_contractor().status_code == 303
+    jobs.run_due()
+    with app.app_context():
+        [told] = _texts("resident_resumed")
+        # 11-23 10:00 moved by the two hours paused
+        assert "11-23 12:00" in told.body
+        assert _texts("pause_resumed") == []  # the contractor knows: they did it
+
+
+def test_a_pause_after_arrival_tells_the_resident_when_the_work_goes_on(
+    app, clock, client, resident, officer, jobs
+):
+    story = Story(app, client, resident, officer, jobs, clock, phone=RESIDENT)
+    story.at(timedelta(minutes=30))
+    assert story.contractor.tap(story.link, "arrive").status_code in (200, 303)
+    with app.app_context():
+        assert story.ticket().on_site_at is not None
+    story.at(timedelta(hours=1))
+    story.ask(START + timedelta(hours=29))
+    story.approve()
+    jobs.run_due()
+    with app.app_context():
+        assert _texts("resident_paused") == []
+        [told] = _texts("resident_paused_at_work")
+        assert "等待配件" in told.body and "11-23 15:00" in told.body
+
+
+def test_the_residents_status_says_paused_in_both_languages(app, client, story):
+    story.at(timedelta(hours=1))
+    story.ask(START + timedelta(hours=30))
+    with app.app_context():
+        key = story.ticket().resident_key
+
+    def status(lang: str) -> str:
+        page = app.test_client().get(f"/t/{story.number}?k={key}&lang={lang}")
+        html = page.get_data(as_text=True)
+        return html.split('id="ticket-status">')[1].split("<")[0]
+
+    assert status("zh_CN") == "维修人员已接单"  # asked, not yet approved
+    story.approve()
+    assert status("zh_CN") == "已挂起"
+    assert status("en") == "Paused"
+    story.resume_by_contractor()
+    assert status("zh_CN") == "维修人员已接单"

@@ -57,6 +57,13 @@ def test_contractor_asks_on_a_phone_and_the_officer_approves_at_a_desk(
     desk.fill("#password", OFFICER_PASSWORD)
     desk.click("#login")
     desk.wait_for_selector("#sections")
+    # The board says a pause waits for a decision: on the card, and counted.
+    mark = desk.locator(f'[data-number="{number}"] .pause-requested')
+    mark.wait_for()
+    assert mark.inner_text() == "挂起待批"
+    assert mark.is_visible()
+    assert desk.locator("#pause-requests .count").inner_text() == "1"
+    screenshot(desk, "4a-board-pause-to-approve")
     desk.goto(f"{live_server}/board/t/{number}")
     assert "灯具型号特殊" in desk.locator("#pause").inner_text()
     screenshot(desk, "4-officer-sees-request")
@@ -68,6 +75,8 @@ def test_contractor_asks_on_a_phone_and_the_officer_approves_at_a_desk(
     card = desk.locator(f'#section-paused [data-number="{number}"]')
     card.wait_for()
     assert "已挂起" in desk.locator("#title-paused").inner_text()
+    assert desk.locator(".pause-requested").count() == 0
+    assert desk.locator("#pause-requests").count() == 0
     screenshot(desk, "6-board-paused-section")
     context.close()
 
@@ -84,7 +93,17 @@ def test_contractor_asks_on_a_phone_and_the_officer_approves_at_a_desk(
     phone.goto(f"{live_server}/t/{number}?k={key}")
     assert expected.strftime("%H:%M") in phone.locator("#paused-until").inner_text()
     assert "配件明早到货" in phone.locator("#pause-why").inner_text()
+    assert phone.locator("#ticket-status").inner_text() == "已挂起"
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
     screenshot(phone, "8-resident")
+    english = browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, locale="en-US"
+    )
+    reader = english.new_page()
+    reader.goto(f"{live_server}/t/{number}?k={key}&lang=en")
+    assert reader.locator("#ticket-status").inner_text() == "Paused"
+    screenshot(reader, "8b-resident-en")
+    english.close()
 
     # The contractor goes on: the clock runs again.
     phone.goto(live_server + link)

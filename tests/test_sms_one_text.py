@@ -43,6 +43,7 @@ SAMPLES = {
     "level": "督办",
     "clock": "到场",
     "who": "王师傅",
+    "cause": "等待配件",
 }
 HOSTILE = "厨房水管爆了 打13912345678或021-55551234 看 http://evil.example/x www.a.cn"
 

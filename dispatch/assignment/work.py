@@ -218,6 +218,7 @@ def request_pause(
     reason: str,
     resume_expected_at: datetime,
     now: datetime | None = None,
+    cause: str = "other",
 ):
     """Asks the officer to pause the on-site clock (挂起) until the expected time."""
     ticket = _take(assignment)
@@ -228,6 +229,7 @@ def request_pause(
         reason=reason,
         resume_expected_at=resume_expected_at,
         contractor_id=assignment.contractor_id,
+        cause=cause,
     )
 
 

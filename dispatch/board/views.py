@@ -64,6 +64,7 @@ from repair.models import (
     Ticket,
     TicketEvent,
     TicketFollower,
+    TicketPause,
     TicketStatus,
     Urgency,
 )
@@ -234,11 +235,33 @@ def filtered(query: sa.Select, args) -> sa.Select:
         query = query.where(Ticket.contractor_id == contractor)
     if args.get("status") in {s.value for s in S}:
         query = query.where(Ticket.status == S(args["status"]))
+    if args.get("pause") == "requested":
+        query = query.where(Ticket.id.in_(_pause_requested()))
     search = args.get("q", "").strip().upper()[:64]
     if search:
         # `%` and `_` are what the number says, not wildcards.
         query = query.where(Ticket.number.contains(search, autoescape=True))
     return query
+
+
+def _pause_requested() -> sa.Select:
+    """The tickets whose contractor asked to pause and wait for the officer."""
+    return sa.select(TicketPause.ticket_id).where(
+        TicketPause.state == PauseState.REQUESTED
+    )
+
+
+def pause_requests(args) -> int:
+    """Returns how many tickets on the board (as filtered) wait for a decision on
+    a pause (挂起待批)."""
+    return db.session.scalar(
+        filtered(
+            sa.select(sa.func.count(Ticket.id)).where(
+                Ticket.status.in_(OPEN_STATUSES), Ticket.id.in_(_pause_requested())
+            ),
+            args,
+        )
+    )
 
 
 def reopened_ids(ticket_ids: list[int]) -> set[int]:
@@ -321,9 +344,20 @@ def load_sections(args, now: datetime) -> list[dict]:
         }
         for name in names
     ]
-    reopened = reopened_ids([t.id for section in sections for t in section["tickets"]])
+    shown = [t.id for section in sections for t in section["tickets"]]
+    reopened = reopened_ids(shown)
+    asked = (
+        set(
+            db.session.scalars(
+                _pause_requested().where(TicketPause.ticket_id.in_(shown))
+            )
+        )
+        if shown
+        else set()
+    )
     for section in sections:
         section["reopened"] = reopened
+        section["pause_requested"] = asked
     return sections
 
 
@@ -361,6 +395,7 @@ def board():
     return render_template(
         "board/board.html",
         sections=load_sections(request.args, now),
+        pause_requests=pause_requests(request.args),
         groups=storms.proposals(community_ids()),
         choices=choices,
         example_number=f"{prefix}-{local_time(now):%Y%m%d}-0001",
@@ -376,6 +411,7 @@ def cards():
     return render_template(
         "board/_sections.html",
         sections=load_sections(request.args, now),
+        pause_requests=pause_requests(request.args),
         groups=storms.proposals(community_ids()),
         now=now,
     )

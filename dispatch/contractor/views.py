@@ -372,7 +372,8 @@ def pause(token: str):
     # "Waiting for parts · the pump comes tomorrow": the pages put their own
     # "Why:" before it, so the reason carries no label or colon of its own.
     said = " · ".join(str(part) for part in (reason, form.detail.data) if part)
-    work.request_pause(assignment, Channel.JOB_LINK, said, when, now)
+    cause = form.reason.data if form.reason.data in dict(PAUSE_REASONS) else "other"
+    work.request_pause(assignment, Channel.JOB_LINK, said, when, now, cause=cause)
     db.session.commit()
     return _done(token)
 

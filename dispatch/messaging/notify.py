@@ -163,25 +163,40 @@ def _messages_for(ticket: Ticket, event: TicketEvent):
                 "officer_breach",
                 {"clock": "follow_up", "supervisor": True},
             )
-    elif action in ("pause_approved", "pause_refused") and ticket.contractor:
-        yield (
-            _contractor(ticket.contractor),
-            action,  # the message kinds pause_approved and pause_refused
-            {
-                "resume_at": _parse_time(data.get("resume_expected_at")),
-                "assignment_id": _assignment_id(ticket),
-            },
-        )
-    elif action == "resumed" and data.get("how") == "expected":
-        # The reminder: the expected time came and the clock runs again.
-        if ticket.contractor is not None:
+    elif action == "pause_requested":
+        # The officer decides: a request waits for them (挂起待批).
+        context = {
+            "resume_at": _parse_time(data.get("resume_expected_at")),
+            "cause": data.get("cause"),
+        }
+        for officer in staff(ticket, Role.OFFICER):
+            yield officer, "officer_pause_requested", context
+    elif action in ("pause_approved", "pause_refused"):
+        resume_at = _parse_time(data.get("resume_expected_at"))
+        if ticket.contractor:
             yield (
                 _contractor(ticket.contractor),
-                "pause_resumed",
-                {"assignment_id": _assignment_id(ticket)},
+                action,  # the message kinds pause_approved and pause_refused
+                {"resume_at": resume_at, "assignment_id": _assignment_id(ticket)},
             )
-        for officer in staff(ticket, Role.OFFICER):
-            yield officer, "officer_pause_resumed", {}
+        if action == "pause_approved":
+            yield from _to_residents(ticket, *_paused_message(ticket, event, resume_at))
+    elif action == "resumed":
+        if data.get("how") == "expected":
+            # The reminder: the expected time came and the clock runs again.
+            if ticket.contractor is not None:
+                yield (
+                    _contractor(ticket.contractor),
+                    "pause_resumed",
+                    {"assignment_id": _assignment_id(ticket)},
+                )
+            for officer in staff(ticket, Role.OFFICER):
+                yield officer, "officer_pause_resumed", {}
+        if data.get("how") in RESUMED_BY:
+            # Not when arriving or completing ended the pause: that says itself.
+            at_work = ticket.on_site_at is not None or ticket.on_site_due_at is None
+            kind = "resident_resumed_at_work" if at_work else "resident_resumed"
+            yield from _to_residents(ticket, kind, {})
     elif action == "sms_failed" and data.get("recipient_type") in (
         "contractor",
         "resident",
@@ -195,6 +210,49 @@ def _messages_for(ticket: Ticket, event: TicketEvent):
                     "phone": data.get("to_phone") or "",
                 },
             )
+
+
+#: How a pause ends that the resident hears of as the work going on again.
+RESUMED_BY = frozenset({"contractor", "officer", "expected"})
+
+
+def _to_residents(ticket: Ticket, kind: str, context: dict):
+    """The reporter (if they left a number) and the ticket's followers."""
+    if ticket.reporter_phone:
+        yield _resident(ticket), kind, context
+    for follower in _followers(ticket):
+        yield follower, kind, context
+
+
+def _paused_message(
+    ticket: Ticket, event: TicketEvent, resume_at: datetime | None
+) -> tuple[str, dict]:
+    """Returns the resident's message kind for an approved pause and its context:
+    why (the kind of reason, never the contractor's words), until when, and the
+    on-site time it makes if the work goes on at the expected time."""
+    pause_id = (event.data or {}).get("pause_id")
+    asked = db.session.scalars(
+        sa.select(TicketEvent)
+        .where(
+            TicketEvent.ticket_id == ticket.id,
+            TicketEvent.action == "pause_requested",
+        )
+        .order_by(TicketEvent.id.desc())
+    ).all()
+    cause = next(
+        (
+            (e.data or {}).get("cause")
+            for e in asked
+            if (e.data or {}).get("pause_id") == pause_id
+        ),
+        None,
+    )
+    context: dict = {"resume_at": resume_at, "cause": cause}
+    due = ticket.on_site_due_at
+    if ticket.on_site_at is not None or due is None or resume_at is None:
+        return "resident_paused_at_work", context
+    context["on_site_at"] = due + max(resume_at - event.at, timedelta(0))
+    return "resident_paused", context
 
 
 #: Why a dispatch took the job from its previous contractor, as the withdrawal
@@ -446,6 +504,11 @@ KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         "pause_approved": ("contractor",),
         "pause_refused": ("contractor",),
         "pause_resumed": ("contractor",),
+        "officer_pause_requested": ("officer",),
+        "resident_paused": ("resident", "follower"),
+        "resident_paused_at_work": ("resident", "follower"),
+        "resident_resumed": ("resident", "follower"),
+        "resident_resumed_at_work": ("resident", "follower"),
         # to residents: the reporter, and neighbours who follow the ticket
         "resident_accepted": ("resident", "follower"),
         "resident_completed": ("resident", "follower"),

@@ -51,6 +51,14 @@ MESSAGE_KINDS: dict[str, tuple[str, ...]] = {
     "pause_approved": ("number", "resume", "code"),
     "pause_refused": ("number", "on_site", "code"),
     "pause_resumed": ("number", "place", "due", "code"),
+    # a pause asked for and waiting for the officer's decision (挂起待批)
+    "officer_pause_requested": ("number", "place", "cause", "resume"),
+    # the resident and followers: the work paused (why, until when, the new on-site
+    # time; or, the contractor already there, when the work goes on) and resumed
+    "resident_paused": ("number", "cause", "resume", "on_site", "code"),
+    "resident_paused_at_work": ("number", "cause", "resume", "code"),
+    "resident_resumed": ("number", "due", "code"),
+    "resident_resumed_at_work": ("number", "code"),
     "reply_accepted": ("number", "due", "code"),
     "reply_already": ("number", "code"),
     "reply_declined": ("number",),
@@ -81,6 +89,12 @@ ENUMERATED = {
         "热线时限": "12345 deadline",
         "回访时限": "follow-up call",
     },
+    "cause": {
+        "等待配件": "waiting for parts",
+        "无法进入现场": "no access",
+        "天气或安全": "weather or safety",
+        "其他原因": "other reasons",
+    },
 }
 #: What a job-moved message says for each reason a job was taken away.
 WHY = {
@@ -88,6 +102,14 @@ WHY = {
     "duplicate": "重复",
     "backup": "备岗",
     "reassigned": "改派",
+}
+#: Why a pause was asked for, as the SMS says it: short and neutral (the
+#: contractor's own words stay on the pages), each within Tencent's six characters.
+PAUSE_CAUSES = {
+    "parts": "等待配件",
+    "access": "无法进入现场",
+    "weather": "天气或安全",
+    "other": "其他原因",
 }
 
 #: Variables that are free text and long; the others are short by construction.
@@ -210,8 +232,17 @@ def variables_for(
     if context.get("due"):
         # what the event names as due (the hotline's deadline ahead of a reminder)
         values["due"] = str(context["due"])
-    if kind == "pause_approved":
+    if kind in (
+        "pause_approved",
+        "officer_pause_requested",
+        "resident_paused",
+        "resident_paused_at_work",
+    ):
         values["resume"] = _short_time(context.get("resume_at"), tz)
+        values["cause"] = PAUSE_CAUSES.get(str(context.get("cause")), "其他原因")
+    if context.get("on_site_at"):
+        # the on-site time a pause until the expected time will make it
+        values["on_site"] = _short_time(context["on_site_at"], tz)
     recipient_type = getattr(recipient, "type", None)
     if "code" not in MESSAGE_KINDS.get(kind, ()):
         return clean_variables(kind, values)
