@@ -14,13 +14,41 @@ from flask.cli import with_appcontext
 
 from repair import lifecycle, signals
 from repair.db import db, utcnow
-from repair.models import ActorType, Ticket, TicketEvent, TicketFollower
+from repair.models import (
+    ActorType,
+    Rating,
+    Ticket,
+    TicketEvent,
+    TicketFollower,
+    TicketPause,
+)
 
 #: Outbox recipients whose number is a resident's, not staff's or a contractor's.
 RESIDENT_RECIPIENTS = ("resident", "follower")
 REVEALED = "personal_data_revealed"
 ERASED = "personal_data_erased"
 MASK = "****"
+#: What an erased number or name becomes in the free texts that quoted it.
+REMOVED = "[已删除]"
+#: Every way a digit is written: Arabic, full-width, Chinese, financial numerals.
+_NUMERALS = {
+    "0": "0０零〇",
+    "1": "1１一幺壹",
+    "2": "2２二两贰貳",
+    "3": "3３三叁參",
+    "4": "4４四肆",
+    "5": "5５五伍",
+    "6": "6６六陆陸",
+    "7": "7７七柒",
+    "8": "8８八捌",
+    "9": "9９九玖",
+}
+_ANY_NUMERAL = "[" + "".join(_NUMERALS.values()) + "]"
+#: What may stand between a written number's numerals (spaces, - — / _ ， …).
+_GAP = r"(?:[^\w]|_){0,3}"
+#: A name this short (one character) is not looked for in free text: it would
+#: blank every word that starts with the same family name.
+SHORTEST_NAME = 2
 
 
 def mask_phone(phone: str | None) -> str:
@@ -51,6 +79,48 @@ def phone_forms(phone: str) -> set[str]:
     return {form for form in forms if form}
 
 
+def phone_pattern(phones: set[str]) -> re.Pattern | None:
+    """Returns a pattern finding the numbers in free text however they are
+    written: with any separators, with or without +86, in full-width, Chinese
+    or financial numerals (138-1234-5678, +86 138…, 一三八一二三四…), or cut
+    short after seven numerals at least; None when there is no number (of 7
+    digits or more) to find."""
+    alternatives = []
+    for phone in phones:
+        digits = re.sub(r"[^0-9]", "", phone)
+        if phone.startswith("+86") and len(digits) > 2:
+            digits = digits[2:]
+        if len(digits) < 7:
+            continue
+        classes = [f"[{_NUMERALS[d]}]" for d in digits]
+        country = f"(?:[+＋]?{_GAP}[{_NUMERALS['8']}]{_GAP}[{_NUMERALS['6']}]{_GAP})?"
+        alternatives.append(country + _GAP.join(classes))
+        # A copy cut short (an SMS summary's "一三九一二三四…") is found by its
+        # first seven numerals or more, when no numeral follows them.
+        rest = ""
+        for numeral in reversed(classes[7:-1]):
+            rest = f"(?:{_GAP}{numeral}{rest})?"
+        cut = _GAP.join(classes[:7]) + rest + f"(?!{_GAP}{_ANY_NUMERAL})"
+        alternatives.append(country + cut)
+    if not alternatives:
+        return None
+    return re.compile("|".join(alternatives))
+
+
+def remove_personal(
+    text: str | None, pattern: re.Pattern | None, names: set[str]
+) -> str | None:
+    """Returns ``text`` with the numbers ``pattern`` finds and the ``names``
+    replaced by REMOVED."""
+    if not text:
+        return text
+    if pattern is not None:
+        text = pattern.sub(REMOVED, text)
+    for name in sorted(names, key=len, reverse=True):
+        text = text.replace(name, REMOVED)
+    return text
+
+
 def reveal(ticket: Ticket, actor: lifecycle.Actor, now: datetime | None = None):
     """Records that an officer was shown the resident's full number and name."""
     return lifecycle.record_event(
@@ -71,9 +141,14 @@ def erase_ticket(
 ) -> bool:
     """Erases the residents' numbers and names of one ticket (or only `phone`'s),
     and with the whole ticket's the contractor's arrival location; returns False
-    when nothing was left to erase. Statistics stay as they were."""
+    when nothing was left to erase. Statistics stay as they were.
+
+    The erased numbers (in any writing) and the reporter's name also leave every
+    free text of the ticket that may quote them (``scrub_free_texts``); the
+    erasure event lists which kinds of fields changed, never what they said."""
     phones: set[str] = set()
     erased_reporter = False
+    name = (ticket.reporter_name or "").strip()
     # The contractor's location on arrival (given with consent) goes with the rest.
     erased_location = phone is None and (
         ticket.arrival_latitude is not None or ticket.arrival_longitude is not None
@@ -93,22 +168,79 @@ def erase_ticket(
             follower.phone = None
     if not (phones or erased_reporter or erased_location):
         return False
-    # Other packages' copies (the SMS outbox) are scrubbed by their receivers.
-    signals.personal_data_erased.send(ticket, ticket=ticket, phones=phones)
-    _scrub_events(ticket, phones, forget_names=phone is None or erased_reporter)
+    forget_names = phone is None or erased_reporter
+    names = {name} if forget_names and len(name) >= SHORTEST_NAME else set()
+    pattern = phone_pattern(phones)
+    scrubbed = scrub_free_texts(ticket, pattern, names)
+    # Other packages' copies (the SMS outbox, follow-up calls) are scrubbed by
+    # their receivers, which return the kinds of fields they changed.
+    for _receiver, kinds in signals.personal_data_erased.send(
+        ticket, ticket=ticket, phones=phones, pattern=pattern, names=names
+    ):
+        scrubbed |= set(kinds or ())
+    scrubbed |= _scrub_events(ticket, phones, pattern, names, forget_names)
     lifecycle.record_event(
         ticket,
         ERASED,
         lifecycle.Actor.system(),
         now,
-        data={"reason": reason, "numbers": len(phones)}
+        data={"reason": reason, "numbers": len(phones), "scrubbed": sorted(scrubbed)}
         | ({"arrival_location": True} if erased_location else {}),
     )
     return True
 
 
-def _scrub_events(ticket: Ticket, phones: set[str], forget_names: bool) -> None:
+def scrub_free_texts(
+    ticket: Ticket, pattern: re.Pattern | None, names: set[str]
+) -> set[str]:
+    """Removes the numbers and names from the ticket's free texts; returns the
+    kinds of fields that changed.
+
+    All of them, whoever wrote them: the resident's own words (the description,
+    the spot, the rating's comment) and the staff's (the contractor's completion
+    note and pause reasons, the officer's decisions on pauses), since a staff
+    note that quotes the resident's number or name is still the resident's
+    data. Staff's own names (actor and signature fields) are not free text and
+    stay. Event notes and data are ``_scrub_events``'."""
+    scrubbed: set[str] = set()
+    if pattern is None and not names:
+        return scrubbed
+
+    def scrub(owner: Any, field: str, kind: str, limit: int | None = None) -> None:
+        before = getattr(owner, field)
+        after = remove_personal(before, pattern, names)
+        if after != before:
+            setattr(owner, field, after[:limit] if limit else after)
+            scrubbed.add(kind)
+
+    scrub(ticket, "description", "description")
+    scrub(ticket, "spot", "spot", Ticket.spot.type.length)
+    scrub(ticket, "completion_note", "completion_note")
+    rating = db.session.get(Rating, ticket.id)
+    if rating is not None:
+        scrub(rating, "comment", "rating_comment")
+    for pause in db.session.scalars(
+        sa.select(TicketPause).where(TicketPause.ticket_id == ticket.id)
+    ):
+        scrub(pause, "reason", "pause_notes", TicketPause.reason.type.length)
+        scrub(
+            pause,
+            "decision_note",
+            "pause_notes",
+            TicketPause.decision_note.type.length,
+        )
+    return scrubbed
+
+
+def _scrub_events(
+    ticket: Ticket,
+    phones: set[str],
+    pattern: re.Pattern | None,
+    names: set[str],
+    forget_names: bool,
+) -> set[str]:
     forms = set().union(*(phone_forms(p) for p in phones)) if phones else set()
+    scrubbed: set[str] = set()
     events = db.session.scalars(
         sa.select(TicketEvent).where(TicketEvent.ticket_id == ticket.id)
     ).all()
@@ -116,9 +248,19 @@ def _scrub_events(ticket: Ticket, phones: set[str], forget_names: bool) -> None:
         if forget_names and event.actor_type is ActorType.RESIDENT:
             event.actor_name = None
         if event.note:
-            event.note = scrub_text(event.note, forms)
+            note = scrub_text(remove_personal(event.note, pattern, names), forms)
+            if note != event.note:
+                event.note = note
+                scrubbed.add("event_notes")
         if event.data:
-            event.data = _scrub_value(event.data, forms)
+            data = _scrub_value(event.data, forms, pattern, names)
+            if forget_names and data.get("recipient_type") in RESIDENT_RECIPIENTS:
+                # A failed SMS to a resident named them (sms_failed).
+                data["recipient_name"] = None
+            if data != event.data:
+                event.data = data
+                scrubbed.add("event_data")
+    return scrubbed
 
 
 def scrub_text(text: str, forms: set[str]) -> str:
@@ -128,13 +270,15 @@ def scrub_text(text: str, forms: set[str]) -> str:
     return text
 
 
-def _scrub_value(value: Any, forms: set[str]) -> Any:
+def _scrub_value(
+    value: Any, forms: set[str], pattern: re.Pattern | None, names: set[str]
+) -> Any:
     if isinstance(value, str):
-        return scrub_text(value, forms)
+        return remove_personal(scrub_text(value, forms), pattern, names)
     if isinstance(value, dict):
-        return {k: _scrub_value(v, forms) for k, v in value.items()}
+        return {k: _scrub_value(v, forms, pattern, names) for k, v in value.items()}
     if isinstance(value, list):
-        return [_scrub_value(v, forms) for v in value]
+        return [_scrub_value(v, forms, pattern, names) for v in value]
     return value
 
 

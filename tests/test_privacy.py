@@ -174,7 +174,7 @@ def test_retention_erases_numbers_and_names_and_keeps_statistics(
                     TicketEvent.action == "personal_data_erased",
                 )
             )
-            assert erased.data == {"reason": "retention", "numbers": 2}
+            assert erased.data == {"reason": "retention", "numbers": 2, "scrubbed": []}
         after = _statistics(client, officer, day)
 
     assert after == before

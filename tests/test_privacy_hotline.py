@@ -179,3 +179,30 @@ def test_an_order_from_before_callers_were_kept_apart_is_found_by_its_payload(
 
         assert erase_resident(CALLER) == 1
         assert _where(CALLER_LOCAL, _everything_stored()) == []
+
+
+def test_the_callers_number_written_otherwise_is_erased_too(app, client, hotline):  # noqa: F811
+    """Found by the outside tester: only the number as stored left the texts."""
+    content = (
+        f"市民（{CALLER_LOCAL}，又 136-1234-5678 或 一三六一二三四五六七八）反映漏水"
+    )
+    answer = push(
+        client,
+        order(
+            number=WORK_ORDER,
+            workordercontent=content,
+            contactname=CALLER_NAME,
+            contactphone=CALLER_LOCAL,
+        ),
+    )
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    erased = app.test_cli_runner().invoke(
+        args=["residents", "erase", CALLER_LOCAL, "--yes"]
+    )
+    assert erased.exit_code == 0, erased.output
+    with app.app_context():
+        stored = _everything_stored()
+        for written in (CALLER_LOCAL, "136-1234-5678", "一三六一二三四"):
+            assert _where(written, stored) == [], written
+        description = find_ticket(answer.get_json()["ticket"]).description
+        assert "[已删除]" in description and "反映漏水" in description

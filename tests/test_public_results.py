@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 from freezegun import freeze_time
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dispatch.contractor.tokens import job_token
 from dispatch.models import Assignment
@@ -473,3 +475,86 @@ def test_reports_merged_into_another_are_told_apart(app, client, month, officer)
     page = app.test_client().get(MONTH).get_data(as_text=True)
     assert 'id="total-received">3<' in page
     assert re.search(r'id="total-ended">其中 1 份与同一问题的报修合并或未受理<', page)
+
+
+# Found by the outside security tester: these forms came through verbatim.
+LEAKED = [
+    "138/1234/5678",
+    "138—1234—5678",
+    "138_1234_5678",
+    "138，1234，5678",
+    "壹叁捌壹贰叁肆伍陆柒捌",
+    "138一2345六789",
+    "加我 zhangwei_88",
+    "V信 lisi1990",
+    "v信：lisi1990",
+    "威信 wangwu1990",
+    "薇信 wangwu1990",
+    "加微 wangwu1990",
+    "粤B12345",
+    "粤B·D12345",
+    "44030119900101123X",
+    "44030119900101123x",
+]
+#: Ordinary words with numbers that are no one's number.
+ORDINARY = [
+    "2026-11-22 上门",
+    "2026/11/22 10:30 到 11:45",
+    "约 2026-11-22 10:30-11:45 维修",
+    "10:30",
+    "3栋2单元",
+    "20cm 的裂缝",
+    "14楼 电梯",
+    "三楼到五楼的灯",
+    "漏了 2 天，约 3.5 米",
+]
+
+
+@pytest.mark.parametrize("form", LEAKED)
+def test_numbers_plates_and_ids_in_any_form_are_hidden(form):
+    from dispatch.public.results import public_text
+
+    published = public_text(f"厕所漏水，联系{form}，谢谢", None)
+    assert published == "厕所漏水，联系****，谢谢", form
+    assert "X" not in published and "x" not in published
+
+
+@pytest.mark.parametrize("text", ORDINARY)
+def test_ordinary_numbers_stay(text):
+    from dispatch.public.results import public_text
+
+    assert public_text(text, None) == text
+
+
+NUMERALS = {
+    digit: (str(digit), chr(ord("０") + digit), chinese, financial)
+    for digit, chinese, financial in zip(
+        range(10), "零一二三四五六七八九", "零壹贰叁肆伍陆柒捌玖", strict=True
+    )
+}
+NUMERALS[0] += ("〇",)
+NUMERALS[1] += ("幺",)
+NUMERALS[2] += ("两",)
+SEPARATORS = ["", " ", "-", "—", "/", "_", "，", ",", ".", "、", "·", "  ", " - ", "~"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.data(),
+    st.lists(st.integers(0, 9), min_size=9, max_size=9),
+    st.sampled_from(["13", "15", "17", "18"]),
+    st.sampled_from(["", "+86", "+86 ", "86-"]),
+)
+def test_a_phone_number_is_hidden_whatever_its_numerals_and_separators(
+    data, rest, start, prefix
+):
+    from dispatch.public.results import public_text
+
+    digits = [int(d) for d in start] + rest
+    written = prefix
+    for index, digit in enumerate(digits):
+        if index:
+            written += data.draw(st.sampled_from(SEPARATORS))
+        written += data.draw(st.sampled_from(NUMERALS[digit]))
+    published = public_text(f"水管爆了 {written} 快来", None)
+    assert published == "水管爆了 **** 快来", written

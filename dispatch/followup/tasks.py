@@ -18,9 +18,10 @@ from dispatch.worker.queues import (
     job,
     not_before,
 )
-from repair import lifecycle
+from repair import lifecycle, signals
 from repair.db import after_commit, db, utcnow
 from repair.models import ActorType, Ticket, TicketEvent
+from repair.privacy import remove_personal
 
 #: A rating of this many stars or fewer asks for a call.
 LOW_STARS = 2
@@ -300,3 +301,30 @@ def record_call(
             "late": now > task.due_at,
         },
     )
+
+
+# --- a resident's erasure (PIPL)
+
+
+def scrub_notes(ticket: Ticket, pattern, names: set[str]) -> set[str]:
+    """Removes an erased resident's numbers and name from the officer's notes of
+    the ticket's calls (they recorded what the resident said); returns
+    {"follow_up_notes"} if one changed. The calls' events are repair's."""
+    changed = set()
+    for task in db.session.scalars(
+        sa.select(FollowUpTask).where(FollowUpTask.ticket_id == ticket.id)
+    ):
+        note = remove_personal(task.note, pattern, names)
+        if note != task.note:
+            task.note = note
+            changed.add("follow_up_notes")
+    return changed
+
+
+def _on_erased(_sender, *, ticket, pattern=None, names=(), **_) -> set[str]:
+    return scrub_notes(ticket, pattern, set(names))
+
+
+def init_app(_app: Flask) -> None:
+    """Subscribes the follow-up calls to repair's erasure signal (process-wide)."""
+    signals.personal_data_erased.connect(_on_erased, weak=False)

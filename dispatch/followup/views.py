@@ -13,6 +13,7 @@ from sqlalchemy.orm import selectinload
 
 from dispatch.board import views as board
 from dispatch.board.auth import staff_only, ticket_or_404
+from dispatch.followup import tasks as follow_up_tasks
 from dispatch.followup.forms import OUTCOME_LABELS, CallForm
 from dispatch.followup.tasks import TaskDone, open_tasks, record_call
 from dispatch.models import FollowUpTask
@@ -172,6 +173,7 @@ def record(number: str, task_id: int):
 def init_app(app: Flask) -> None:
     """Registers the call's form post and the templates' helpers."""
     app.register_blueprint(bp)
+    follow_up_tasks.init_app(app)
     app.jinja_env.globals["follow_up_section"] = section
     app.jinja_env.globals["follow_up_tasks"] = tasks_of
     app.jinja_env.globals["FOLLOW_UP_REASONS"] = REASON_LABELS

@@ -15,7 +15,14 @@ from repair import lifecycle, signals
 from repair.db import db
 from repair.models import Ticket, TicketEvent
 from repair.phones import normalize
-from repair.privacy import ERASED, mask_name, phone_forms, scrub_text
+from repair.privacy import (
+    ERASED,
+    mask_name,
+    phone_forms,
+    phone_pattern,
+    remove_personal,
+    scrub_text,
+)
 
 #: The mapping's [order] keys naming the caller's fields in a push (optional).
 CALLER_KEYS = ("caller_name", "caller_phone")
@@ -52,9 +59,11 @@ def erase_order(order: HotlineWorkOrder, now: datetime, reason: str) -> None:
         )
     )
     names = {n for n in (order.caller_name, pushed.get("caller_name")) if n}
+    # The number as written otherwise (139-…, 一三九…) goes altogether.
+    pattern = phone_pattern(forms)
 
     def scrub(text: str) -> str:
-        text = scrub_text(text, forms)
+        text = remove_personal(scrub_text(text, forms), pattern, set())
         for name in sorted(names, key=len, reverse=True):
             text = text.replace(name, mask_name(name))
         return text
@@ -76,7 +85,9 @@ def erase_order(order: HotlineWorkOrder, now: datetime, reason: str) -> None:
                 event.note = scrub(event.note)
         _scrub_messages(ticket, scrub)
     if forms:
-        signals.personal_data_erased.send(ticket, ticket=ticket, phones=forms)
+        signals.personal_data_erased.send(
+            ticket, ticket=ticket, phones=forms, pattern=pattern
+        )
     lifecycle.record_event(
         ticket,
         ERASED,

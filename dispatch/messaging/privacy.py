@@ -10,14 +10,30 @@ from dispatch.models import OutboxMessage
 from repair import signals
 from repair.db import db
 from repair.models import Ticket
-from repair.privacy import RESIDENT_RECIPIENTS, mask_phone, phone_forms, scrub_text
+from repair.privacy import (
+    RESIDENT_RECIPIENTS,
+    mask_phone,
+    phone_forms,
+    remove_personal,
+    scrub_text,
+)
 
 
-def scrub_messages(ticket: Ticket, phones: set[str]) -> None:
-    """Masks the numbers in a ticket's messages and blanks them in their texts."""
-    if not phones:
-        return
-    forms = set().union(*(phone_forms(p) for p in phones))
+def scrub_messages(
+    ticket: Ticket, phones: set[str], pattern=None, names: set[str] = frozenset()
+) -> set[str]:
+    """Masks the numbers in a ticket's messages and blanks them in their texts,
+    with the numbers in other writings and the names ``pattern`` and ``names``
+    find (a summary quotes the description); returns {"messages"} if a text
+    changed."""
+    if not phones and not names:
+        return set()
+    forms = set().union(*(phone_forms(p) for p in phones)) if phones else set()
+
+    def scrub(text: str) -> str:
+        return remove_personal(scrub_text(text, forms), pattern, names)
+
+    changed = False
     messages = db.session.scalars(
         sa.select(OutboxMessage).where(OutboxMessage.ticket_id == ticket.id)
     ).all()
@@ -27,13 +43,14 @@ def scrub_messages(ticket: Ticket, phones: set[str]) -> None:
             # The key named the recipient by number; the row id keeps it unique.
             message.dedupe_key = scrub_text(message.dedupe_key, forms)
             message.dedupe_key = f"{message.dedupe_key[:100]}#{message.id}"
-        message.body = scrub_text(message.body, forms)
-        if message.variables:
-            message.variables = {
-                k: scrub_text(v, forms) for k, v in message.variables.items()
-            }
+        body, variables = scrub(message.body), message.variables
+        if variables:
+            variables = {k: scrub(v) for k, v in variables.items()}
+        changed |= body != message.body or variables != message.variables
+        message.body, message.variables = body, variables
         if message.error_message:
-            message.error_message = scrub_text(message.error_message, forms)
+            message.error_message = scrub(message.error_message)
+    return {"messages"} if changed else set()
 
 
 def exported_messages(phone: str) -> dict:
@@ -59,8 +76,8 @@ def exported_messages(phone: str) -> dict:
     }
 
 
-def _on_erased(_sender, *, ticket, phones, **_) -> None:
-    scrub_messages(ticket, phones)
+def _on_erased(_sender, *, ticket, phones, pattern=None, names=(), **_) -> set[str]:
+    return scrub_messages(ticket, phones, pattern, set(names))
 
 
 def _on_exported(_sender, *, phone, **_) -> dict:

@@ -33,16 +33,34 @@ from repair.models import Building, Category, Community, Entrance, Ticket
 #: The earliest month anyone can ask for (the security edge's earliest day).
 EARLIEST_MONTH = date(2000, 1, 1)
 _MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
-#: Digit runs a phone number could hide in (as SMS summaries drop them).
-_DIGITS = re.compile(r"\+?\d(?:[\s.\-()]*\d){6,}")
-#: The same spelt in Chinese numerals (一三八…, 幺 for 1 as it is read aloud).
-_CHINESE_DIGITS = re.compile(
-    r"[零〇一二三四五六七八九幺两](?:[\s\-]*[零〇一二三四五六七八九幺两]){6,}"
+#: A numeral as a number may be written: any digit (full-width too), Chinese
+#: numerals (幺 for 1 as it is read aloud) and their financial forms (壹贰叁…).
+_NUMERAL = r"(?:\d|[零〇一二三四五六七八九幺两壹贰貳叁參肆伍陆陸柒捌玖])"
+#: What may stand between a number's numerals: anything but a letter, a numeral
+#: or a Chinese character (spaces, - — / _ ， . + and the like), up to three.
+_SEPARATOR = r"(?:[^\w]|_)"
+#: Runs of 7+ numerals a phone or ID number could hide in (an ID card's final X
+#: goes with it).
+_NUMERAL_RUN = re.compile(
+    rf"\+?{_NUMERAL}(?:{_SEPARATOR}{{0,3}}{_NUMERAL}){{6,}}(?:[Xx](?![A-Za-z0-9]))?"
 )
-#: Other ways to be reached: an e-mail address, a WeChat or QQ id after its name.
+#: A run that is nothing but dates and times (2026-11-22 10:30) is kept.
+_DATE = r"(?:19|20)\d{2}[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])"
+_TIME = r"(?:[01]?\d|2[0-3])[:：][0-5]\d(?:[:：][0-5]\d)?"
+_DATES_AND_TIMES = re.compile(
+    rf"(?:{_DATE}|{_TIME})(?:\s*[-–—~～]?\s*(?:{_DATE}|{_TIME}))*"
+)
+#: A licence plate: the province's character, the city's letter, five or six more.
+_PLATE = re.compile(
+    r"[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼使领]"
+    r"[A-Za-z][\s·•\-]?[A-Za-z0-9]{5,6}(?![A-Za-z0-9])"
+)
+#: Other ways to be reached: an e-mail address, a WeChat or QQ id after one of
+#: the usual spellings (微信 威信 薇信 V信 vx wx 加我 加微 …).
 _CONTACTS = re.compile(
     r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+"
-    r"|(?:微信号?|vx|wx|wechat|qq|QQ号?)[\s:：号是为]*[A-Za-z0-9_\-]{4,}",
+    r"|(?:微信号?|威信|薇信|v信|vx|wx|wechat|weixin|加我|加微|qq|QQ号?)"
+    r"[\s:：号是为]*[A-Za-z0-9_\-]{4,}",
     re.IGNORECASE,
 )
 
@@ -234,12 +252,42 @@ def completed_repairs(where, locale: str) -> list[Repair]:
 
 
 def public_text(description: str | None, reporter_name: str | None) -> str | None:
-    """Returns a description fit to publish: runs of digits (or Chinese numerals)
-    that could be a phone number, e-mail addresses, WeChat and QQ ids, and the
+    """Returns a description fit to publish: e-mail addresses, WeChat and QQ ids,
+    licence plates, runs of 7+ numerals in any writing and with any separators
+    (phone and ID numbers; a run of only dates and times stays) and the
     reporter's own name are replaced by asterisks."""
     text = _CONTACTS.sub("****", description or "")
-    text = _CHINESE_DIGITS.sub("****", _DIGITS.sub("****", text)).strip()
+    text = _PLATE.sub("****", text)
+    text = _NUMERAL_RUN.sub(_hide_number, text).strip()
     name = (reporter_name or "").strip()
     if name:
         text = text.replace(name, "*" * len(name))
     return text or None
+
+
+def _hide_number(match: re.Match) -> str:
+    run = match.group(0)
+    if _DATES_AND_TIMES.fullmatch(run):
+        return run
+    # A number written next to words that start or end with a numeral (电话
+    # 13800001234三楼) leaves them their numeral: one or two Chinese numerals
+    # next to digits on one side and to a word on the other.
+    text, start, end = match.string, match.start(), match.end()
+    head = _HEAD.match(run) if start and _is_word(text[start - 1]) else None
+    tail = _TAIL.search(run) if end < len(text) and _is_word(text[end]) else None
+    kept_head = head.group(1) if head else ""
+    kept_tail = tail.group(1) if tail else ""
+    return f"{kept_head}****{kept_tail}"
+
+
+_CHINESE_NUMERALS = "零〇一二三四五六七八九幺两"
+_HEAD = re.compile(rf"([{_CHINESE_NUMERALS}]{{1,2}}{_SEPARATOR}{{0,3}})[0-9０-９]")
+_TAIL = re.compile(rf"[0-9０-９]({_SEPARATOR}{{0,3}}[{_CHINESE_NUMERALS}]{{1,2}})$")
+
+
+def _is_word(char: str) -> bool:
+    """Returns whether ``char`` is a Chinese character other than a numeral."""
+    return (
+        "\u4e00" <= char <= "\u9fff"
+        and char not in _CHINESE_NUMERALS + "壹贰貳叁參肆伍陆陸柒捌玖"
+    )
