@@ -286,6 +286,12 @@ def _detail(event: TicketEvent, labels: Labels) -> Text | None:
     if action == "resumed" and data.get("paused_seconds") is not None:
         minutes = round(data["paused_seconds"] / 60, 1)
         return labels.text(_("paused %(minutes)s min"), minutes=minutes)
+    if action in ("merged", "group_joined", "group_split") and data.get("member"):
+        # the member's ticket number (and spot), as the board prints it
+        member = " · ".join(str(v) for v in (data["member"], data.get("spot")) if v)
+        return {"zh": member, "en": member}
+    if action in ("grouped", "split") and data.get("group"):
+        return {"zh": str(data["group"]), "en": str(data["group"])}
     if action == ERASED and data.get("reason"):
         return ERASURE_REASONS.get(
             data["reason"], {"zh": data["reason"], "en": data["reason"]}
