@@ -3,6 +3,7 @@ the officer merges the group and splits a wrong member out again."""
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -428,3 +429,21 @@ def test_reports_at_a_common_area_group_at_the_place(app, demo):
         assert elsewhere.category.slug == "water"
         assert elsewhere.group_of_id is None
         assert elsewhere.status is TicketStatus.DISPATCHED
+
+
+def test_the_boards_group_count_agrees_with_its_card(app, client, officer, demo):
+    """The section's count is the reports waiting to be merged, and each card says
+    how many of its reports wait (the group's ticket is not one of them)."""
+    code = _code(app, "3栋", "1单元")
+    for phone, words in zip(PHONES[:3], ("水管爆裂", "水管爆了", "水管漏水")):
+        _report(app, code, words, phone)
+    other = _code(app, "1栋", "1单元")
+    for phone, words in zip(PHONES[3:], ("楼道灯不亮", "楼道灯坏了不亮")):
+        _report(app, other, words, phone)
+    board = client.get("/board").get_data(as_text=True)
+    section = board[board.index('id="section-groups"') :]
+    section = section[: section.index("</section>")]
+    count = re.search(r'id="groups-waiting"[^>]*>(\d+)<', section).group(1)
+    assert count == "3"  # 2 + 1 reports waiting
+    assert "3 份报修像是同一个问题" in section and "2 份待并单" in section
+    assert "2 份报修像是同一个问题" in section and "1 份待并单" in section
