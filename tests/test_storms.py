@@ -435,10 +435,12 @@ def test_the_boards_group_count_agrees_with_its_card(app, client, officer, demo)
     """The section's count is the reports waiting to be merged, and each card says
     how many of its reports wait (the group's ticket is not one of them)."""
     code = _code(app, "3栋", "1单元")
-    for phone, words in zip(PHONES[:3], ("水管爆裂", "水管爆了", "水管漏水")):
+    for phone, words in zip(
+        PHONES[:3], ("水管爆裂", "水管爆了", "水管漏水"), strict=True
+    ):
         _report(app, code, words, phone)
     other = _code(app, "1栋", "1单元")
-    for phone, words in zip(PHONES[3:], ("楼道灯不亮", "楼道灯坏了不亮")):
+    for phone, words in zip(PHONES[3:], ("楼道灯不亮", "楼道灯坏了不亮"), strict=True):
         _report(app, other, words, phone)
     board = client.get("/board").get_data(as_text=True)
     section = board[board.index('id="section-groups"') :]
