@@ -449,3 +449,48 @@ def test_the_boards_group_count_agrees_with_its_card(app, client, officer, demo)
     assert count == "3"  # 2 + 1 reports waiting
     assert "3 份报修像是同一个问题" in section and "2 份待并单" in section
     assert "2 份报修像是同一个问题" in section and "1 份待并单" in section
+
+
+def test_splitting_out_of_a_repaired_group_needs_the_officers_word(
+    app, client, officer, entrance_code
+):
+    """A repair already done: one click must not send a new job for the pipe just
+    repaired. The officer ticks that it is another problem (no JavaScript needed:
+    the box is required, and the server asks for it too)."""
+    parent = _report(app, entrance_code, "水管爆裂", PHONES[0])
+    member = _report(app, entrance_code, "水管漏水", PHONES[1])
+    officer.act(parent, "merge")
+    with app.app_context():
+        contractor = ContractorActions(client, PRIMARY)
+        link = contractor.link()
+    contractor.tap(link, "accept")
+    contractor.complete(link, worker_name="王师傅")
+    page = client.get(f"/board/t/{parent}").get_data(as_text=True)
+    assert 'name="another_problem" value="y" required' in page
+    page = client.get(f"/board/t/{member}").get_data(as_text=True)
+    assert 'id="another-problem"' in page and "这是另一个问题，需要另行派单" in page
+
+    response = officer.act(member, "split")
+    assert response.status_code == 303
+    with app.app_context():
+        assert find_ticket(member).status is TicketStatus.DUPLICATE
+    page = client.get(f"/board/t/{member}").get_data(as_text=True)
+    assert "未拆出：本组已维修完成" in page
+    assert len(_messages(app, recipient_type="contractor", template="dispatch")) == 1
+
+    officer.act(member, "split", another_problem="y")
+    with app.app_context():
+        assert find_ticket(member).status is TicketStatus.DISPATCHED
+    assert len(_messages(app, recipient_type="contractor", template="dispatch")) == 2
+
+
+def test_splitting_out_of_an_open_group_is_one_click(
+    app, client, officer, entrance_code
+):
+    parent = _report(app, entrance_code, "水管爆裂", PHONES[0])
+    member = _report(app, entrance_code, "水管漏水", PHONES[1])
+    page = client.get(f"/board/t/{parent}").get_data(as_text=True)
+    assert "another_problem" not in page
+    officer.act(member, "split")
+    with app.app_context():
+        assert find_ticket(member).status is TicketStatus.DISPATCHED

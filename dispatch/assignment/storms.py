@@ -216,6 +216,16 @@ def merge_group(parent: Ticket, actor: lifecycle.Actor, now: datetime) -> list[T
     return merged
 
 
+def repair_done(parent: Ticket | None) -> bool:
+    """Returns whether the group's ticket was already repaired (completed or
+    closed): a report split out of it now goes out as a new job, which the officer
+    must mean (another problem, not the one just repaired)."""
+    return parent is not None and parent.status in (
+        TicketStatus.COMPLETED,
+        TicketStatus.CLOSED,
+    )
+
+
 def split_out(member: Ticket, actor: lifecycle.Actor, now: datetime) -> None:
     """Takes a report out of its group and sends it out on its own.
 
