@@ -125,7 +125,10 @@ def test_five_reports_of_a_burst_pipe_are_one_job_and_one_sms(
     contractor.tap(link, "accept")
     contractor.complete(link, worker_name="王师傅")
     completed = _messages(app, template="resident_completed")
-    assert sorted(m.to_phone for m in completed) == sorted(f"+86{p}" for p in PHONES)
+    assert [m.to_phone for m in completed] == [f"+86{PHONES[0]}"]
+    # the merged reports' residents: their own number, handled with the parent
+    together = _messages(app, template="resident_completed_together")
+    assert sorted(m.to_phone for m in together) == sorted(f"+86{p}" for p in PHONES[1:])
     assert len(_messages(app, recipient_type="contractor")) == 1
 
 
@@ -185,9 +188,82 @@ def test_an_urgent_report_makes_a_general_group_urgent(app, entrance_code):
         reasons = ticket.events[-1].data["reasons"]
         assert reasons[0] == f"group:{urgent}"
     contractor = _messages(app, recipient_type="contractor")
-    assert [m.template for m in contractor] == ["dispatch", "urgency_changed"]
+    assert [m.template for m in contractor] == ["dispatch", "urgency_raised"]
     officers = _messages(app, template="officer_new_urgent")
     assert officers and all(m.ticket_id == ticket.id for m in officers)
+
+
+def test_the_raised_urgency_says_what_made_it_urgent(
+    clock, app, client, officer, entrance_code
+):
+    """The officer's and the contractor's SMS, the board's ticket page and the
+    contractor's job page carry the urgent report's own words, not the general
+    report the ticket was opened with; the classifier line is not 'general'."""
+    parent = _report(app, entrance_code, "公共水龙头一直在滴水", PHONES[0])
+    clock.tick(timedelta(minutes=20))
+    urgent = _report(app, entrance_code, "水管爆裂，电梯井进水了", PHONES[1])
+    with app.app_context():
+        assert find_ticket(parent).urgency is Urgency.URGENT
+        assert find_ticket(parent).classification["urgency"] == "urgent"
+    [raised] = _messages(app, template="urgency_raised")
+    assert "电梯井进水" in raised.body and "滴水" not in raised.body
+    assert "已改为紧急" in raised.body
+    officers = _messages(app, template="officer_new_urgent")
+    assert officers
+    for message in officers:
+        assert message.ticket_id == find_ticket_id(app, parent)
+        assert "电梯井进水" in message.body and "滴水" not in message.body
+
+    page = client.get(f"/board/t/{parent}").get_data(as_text=True)
+    shown = page[page.index('id="raised-by"') :]
+    assert urgent in shown[:400] and "水管爆裂，电梯井进水了" in shown[:600]
+    classifier = page[page.index("自动分类") :][:80]
+    assert "一般" not in classifier and "紧急" in classifier
+
+    with app.app_context():
+        contractor = ContractorActions(client, PRIMARY)
+        link = contractor.link()
+    job = client.get(link, follow_redirects=True).get_data(as_text=True)
+    top = job[: job.index('id="job-place"')]
+    assert 'id="raised-by"' in top and "水管爆裂，电梯井进水了" in top
+
+
+def find_ticket_id(app, number: str) -> int:
+    with app.app_context():
+        return find_ticket(number).id
+
+
+def test_merged_residents_hear_their_own_number_and_are_not_asked_to_confirm(
+    clock, app, client, officer, entrance_code
+):
+    numbers = [
+        _report(app, entrance_code, words, phone)
+        for words, phone in zip(
+            ("水管爆裂", "水管爆了", "水管漏水"), PHONES[:3], strict=True
+        )
+    ]
+    parent, *others = numbers
+    officer.act(parent, "merge")
+    with app.app_context():
+        contractor = ContractorActions(client, PRIMARY)
+        link = contractor.link()
+    contractor.tap(link, "accept")
+    contractor.complete(link, worker_name="王师傅")
+    [own] = _messages(app, template="resident_completed")
+    assert own.to_phone == f"+86{PHONES[0]}" and parent in own.body
+    together = _messages(app, template="resident_completed_together")
+    assert sorted(m.to_phone for m in together) == [f"+86{p}" for p in PHONES[1:3]]
+    for message, number, phone in zip(
+        sorted(together, key=lambda m: m.to_phone), others, PHONES[1:3], strict=True
+    ):
+        assert number in message.body and parent in message.body
+        assert "确认" not in message.body
+        # the link opens their own report's page, which says it was handled
+        # together with the parent
+        path = "/j/" + message.variables["code"]
+        page = app.test_client().get(path, follow_redirects=True)
+        text = page.get_data(as_text=True)
+        assert page.status_code == 200 and number in text and parent in text
 
 
 def test_a_declared_flood_joins_the_group_and_makes_it_urgent(app, entrance_code):
@@ -361,8 +437,9 @@ def test_reports_held_while_the_repair_was_done_still_merge(
     contractor.tap(link, "accept")
     contractor.complete(link, worker_name="王师傅")
     # the held reporter heard of the completion before any merge
-    done = _messages(app, template="resident_completed")
+    done = _messages(app, template="resident_completed_together")
     assert f"+86{PHONES[1]}" in {m.to_phone for m in done}
+    assert all(member in m.body for m in done)
     assert officer.act(parent, "merge").status_code == 303
     with app.app_context():
         assert find_ticket(member).status is TicketStatus.DUPLICATE

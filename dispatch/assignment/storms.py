@@ -139,6 +139,9 @@ def raise_urgency(parent: Ticket, member: Ticket, now: datetime) -> None:
         current = getattr(parent, name)
         deadlines[name] = min(d for d in (current, due[name]) if d is not None)
     classification = dict(parent.classification or {})
+    # The verdict is the group's now: urgent, for the reasons of the report that
+    # made it so (the board does not print "general" beside an urgent header).
+    classification["urgency"] = Urgency.URGENT.value
     classification["reasons"] = [
         f"group:{member.number}",
         *(member.classification or {}).get("reasons", []),
@@ -151,6 +154,16 @@ def raise_urgency(parent: Ticket, member: Ticket, now: datetime) -> None:
         deadlines=deadlines,
         classification=classification,
     )
+
+
+def raised_by(ticket: Ticket) -> Ticket | None:
+    """Returns the report whose joining the group made the ticket urgent (its
+    first classifier reason is ``group:<number>``), or None."""
+    reasons = (ticket.classification or {}).get("reasons") or []
+    if not reasons or not str(reasons[0]).startswith("group:"):
+        return None
+    number = str(reasons[0]).removeprefix("group:")
+    return db.session.scalar(sa.select(Ticket).where(Ticket.number == number))
 
 
 def held(parent: Ticket) -> list[Ticket]:

@@ -453,6 +453,7 @@ def _ticket_page(ticket: Ticket, status: int = 200, revealed: bool = False):
             waiting=len(storms.held(ticket)),
             # splitting out of a group whose repair is done needs the officer's word
             members_split_confirm=storms.repair_done(ticket),
+            raised_by=storms.raised_by(ticket),
             split_confirm=storms.repair_done(group or original),
             assignments=db.session.scalars(
                 sa.select(Assignment)
