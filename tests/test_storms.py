@@ -256,6 +256,7 @@ def test_merged_residents_hear_their_own_number_and_are_not_asked_to_confirm(
     for message, number, phone in zip(
         sorted(together, key=lambda m: m.to_phone), others, PHONES[1:3], strict=True
     ):
+        assert message.to_phone == f"+86{phone}"
         assert number in message.body and parent in message.body
         assert "确认" not in message.body
         # the link opens their own report's page, which says it was handled
