@@ -20,7 +20,12 @@ from repair import lifecycle
 from repair.db import db
 from repair.models import ActorType, Channel, PauseState, TicketStatus
 from repair.privacy import erase_ticket
-from tests.actions import ContractorActions, OfficerActions, make_other_community
+from tests.actions import (
+    ContractorActions,
+    OfficerActions,
+    ResidentActions,
+    make_other_community,
+)
 from tests.factories import find_ticket, jpeg_bytes
 from tests.test_resident_follow_through import _form
 
@@ -378,3 +383,28 @@ def test_the_record_holds_the_follow_up_calls(app, story, tmp_path):
     text = _bare("\n".join(page.extract_text() for page in pdf.pages))
     assert _bare("解释了更换镇流器的原因") in text
     assert _bare("已拨打 2 次") in text
+
+
+def test_the_group_lines_name_the_members_ticket(app, client, officer, entrance_code):
+    """The timeline's 并单 lines (a report joined the group, a report split out)
+    name the member's ticket in the PDF, as the board does."""
+    app.config["STORM_WINDOW"] = timedelta(hours=2)
+    parent = ResidentActions(app.test_client(), entrance_code).report(
+        description="水管爆裂，水一直流", spot="地下室", phone="13900000001"
+    )
+    member = ResidentActions(app.test_client(), entrance_code).report(
+        description="地下室水管在漏水", spot="地下室", phone="13900000002"
+    )
+    with app.app_context():
+        assert find_ticket(member).group_of_id == find_ticket(parent).id
+    # rejected: the held report is split out and goes out on its own
+    officer.act(parent, "reject", reason="不属于公共区域，请联系业主自行维修")
+    response = client.get(f"/board/t/{parent}/archive.zip")
+    assert response.status_code == 200
+    single = zipfile.ZipFile(io.BytesIO(response.data))
+    pdf = pypdf.PdfReader(io.BytesIO(single.read(f"{parent}.pdf")))
+    text = _bare("\n".join(page.extract_text() for page in pdf.pages))
+    # a number reads the same in both languages: printed once, after both
+    assert _bare("又有一份同一问题的报修加入本组") in text
+    assert _bare(f"joined the group: {member}") in text
+    assert _bare(f"split out of the group: {member}") in text

@@ -3,6 +3,7 @@ the officer merges the group and splits a wrong member out again."""
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -124,7 +125,10 @@ def test_five_reports_of_a_burst_pipe_are_one_job_and_one_sms(
     contractor.tap(link, "accept")
     contractor.complete(link, worker_name="王师傅")
     completed = _messages(app, template="resident_completed")
-    assert sorted(m.to_phone for m in completed) == sorted(f"+86{p}" for p in PHONES)
+    assert [m.to_phone for m in completed] == [f"+86{PHONES[0]}"]
+    # the merged reports' residents: their own number, handled with the parent
+    together = _messages(app, template="resident_completed_together")
+    assert sorted(m.to_phone for m in together) == sorted(f"+86{p}" for p in PHONES[1:])
     assert len(_messages(app, recipient_type="contractor")) == 1
 
 
@@ -184,9 +188,83 @@ def test_an_urgent_report_makes_a_general_group_urgent(app, entrance_code):
         reasons = ticket.events[-1].data["reasons"]
         assert reasons[0] == f"group:{urgent}"
     contractor = _messages(app, recipient_type="contractor")
-    assert [m.template for m in contractor] == ["dispatch", "urgency_changed"]
+    assert [m.template for m in contractor] == ["dispatch", "urgency_raised"]
     officers = _messages(app, template="officer_new_urgent")
     assert officers and all(m.ticket_id == ticket.id for m in officers)
+
+
+def test_the_raised_urgency_says_what_made_it_urgent(
+    clock, app, client, officer, entrance_code
+):
+    """The officer's and the contractor's SMS, the board's ticket page and the
+    contractor's job page carry the urgent report's own words, not the general
+    report the ticket was opened with; the classifier line is not 'general'."""
+    parent = _report(app, entrance_code, "公共水龙头一直在滴水", PHONES[0])
+    clock.tick(timedelta(minutes=20))
+    urgent = _report(app, entrance_code, "水管爆裂，电梯井进水了", PHONES[1])
+    with app.app_context():
+        assert find_ticket(parent).urgency is Urgency.URGENT
+        assert find_ticket(parent).classification["urgency"] == "urgent"
+    [raised] = _messages(app, template="urgency_raised")
+    assert "电梯井进水" in raised.body and "滴水" not in raised.body
+    assert "已改为紧急" in raised.body
+    officers = _messages(app, template="officer_new_urgent")
+    assert officers
+    for message in officers:
+        assert message.ticket_id == find_ticket_id(app, parent)
+        assert "电梯井进水" in message.body and "滴水" not in message.body
+
+    page = client.get(f"/board/t/{parent}").get_data(as_text=True)
+    shown = page[page.index('id="raised-by"') :]
+    assert urgent in shown[:400] and "水管爆裂，电梯井进水了" in shown[:600]
+    classifier = page[page.index("自动分类") :][:80]
+    assert "一般" not in classifier and "紧急" in classifier
+
+    with app.app_context():
+        contractor = ContractorActions(client, PRIMARY)
+        link = contractor.link()
+    job = client.get(link, follow_redirects=True).get_data(as_text=True)
+    top = job[: job.index('id="job-place"')]
+    assert 'id="raised-by"' in top and "水管爆裂，电梯井进水了" in top
+
+
+def find_ticket_id(app, number: str) -> int:
+    with app.app_context():
+        return find_ticket(number).id
+
+
+def test_merged_residents_hear_their_own_number_and_are_not_asked_to_confirm(
+    clock, app, client, officer, entrance_code
+):
+    numbers = [
+        _report(app, entrance_code, words, phone)
+        for words, phone in zip(
+            ("水管爆裂", "水管爆了", "水管漏水"), PHONES[:3], strict=True
+        )
+    ]
+    parent, *others = numbers
+    officer.act(parent, "merge")
+    with app.app_context():
+        contractor = ContractorActions(client, PRIMARY)
+        link = contractor.link()
+    contractor.tap(link, "accept")
+    contractor.complete(link, worker_name="王师傅")
+    [own] = _messages(app, template="resident_completed")
+    assert own.to_phone == f"+86{PHONES[0]}" and parent in own.body
+    together = _messages(app, template="resident_completed_together")
+    assert sorted(m.to_phone for m in together) == [f"+86{p}" for p in PHONES[1:3]]
+    for message, number, phone in zip(
+        sorted(together, key=lambda m: m.to_phone), others, PHONES[1:3], strict=True
+    ):
+        assert message.to_phone == f"+86{phone}"
+        assert number in message.body and parent in message.body
+        assert "确认" not in message.body
+        # the link opens their own report's page, which says it was handled
+        # together with the parent
+        path = "/j/" + message.variables["code"]
+        page = app.test_client().get(path, follow_redirects=True)
+        text = page.get_data(as_text=True)
+        assert page.status_code == 200 and number in text and parent in text
 
 
 def test_a_declared_flood_joins_the_group_and_makes_it_urgent(app, entrance_code):
@@ -360,8 +438,9 @@ def test_reports_held_while_the_repair_was_done_still_merge(
     contractor.tap(link, "accept")
     contractor.complete(link, worker_name="王师傅")
     # the held reporter heard of the completion before any merge
-    done = _messages(app, template="resident_completed")
+    done = _messages(app, template="resident_completed_together")
     assert f"+86{PHONES[1]}" in {m.to_phone for m in done}
+    assert all(member in m.body for m in done)
     assert officer.act(parent, "merge").status_code == 303
     with app.app_context():
         assert find_ticket(member).status is TicketStatus.DUPLICATE
@@ -428,3 +507,91 @@ def test_reports_at_a_common_area_group_at_the_place(app, demo):
         assert elsewhere.category.slug == "water"
         assert elsewhere.group_of_id is None
         assert elsewhere.status is TicketStatus.DISPATCHED
+
+
+def test_the_boards_group_count_agrees_with_its_card(app, client, officer, demo):
+    """The section's count is the reports waiting to be merged, and each card says
+    how many of its reports wait (the group's ticket is not one of them)."""
+    code = _code(app, "3栋", "1单元")
+    for phone, words in zip(
+        PHONES[:3], ("水管爆裂", "水管爆了", "水管漏水"), strict=True
+    ):
+        _report(app, code, words, phone)
+    other = _code(app, "1栋", "1单元")
+    for phone, words in zip(PHONES[3:], ("楼道灯不亮", "楼道灯坏了不亮"), strict=True):
+        _report(app, other, words, phone)
+    board = client.get("/board").get_data(as_text=True)
+    section = board[board.index('id="section-groups"') :]
+    section = section[: section.index("</section>")]
+    count = re.search(r'id="groups-waiting"[^>]*>(\d+)<', section).group(1)
+    assert count == "3"  # 2 + 1 reports waiting
+    assert "3 份报修像是同一个问题" in section and "2 份待并单" in section
+    assert "2 份报修像是同一个问题" in section and "1 份待并单" in section
+
+
+def test_splitting_out_of_a_repaired_group_needs_the_officers_word(
+    app, client, officer, entrance_code
+):
+    """A repair already done: one click must not send a new job for the pipe just
+    repaired. The officer ticks that it is another problem (no JavaScript needed:
+    the box is required, and the server asks for it too)."""
+    parent = _report(app, entrance_code, "水管爆裂", PHONES[0])
+    member = _report(app, entrance_code, "水管漏水", PHONES[1])
+    officer.act(parent, "merge")
+    with app.app_context():
+        contractor = ContractorActions(client, PRIMARY)
+        link = contractor.link()
+    contractor.tap(link, "accept")
+    contractor.complete(link, worker_name="王师傅")
+    page = client.get(f"/board/t/{parent}").get_data(as_text=True)
+    assert 'name="another_problem" value="y" required' in page
+    page = client.get(f"/board/t/{member}").get_data(as_text=True)
+    assert 'id="another-problem"' in page and "这是另一个问题，需要另行派单" in page
+
+    response = officer.act(member, "split")
+    assert response.status_code == 303
+    with app.app_context():
+        assert find_ticket(member).status is TicketStatus.DUPLICATE
+    page = client.get(f"/board/t/{member}").get_data(as_text=True)
+    assert "未拆出：本组已维修完成" in page
+    assert len(_messages(app, recipient_type="contractor", template="dispatch")) == 1
+
+    officer.act(member, "split", another_problem="y")
+    with app.app_context():
+        assert find_ticket(member).status is TicketStatus.DISPATCHED
+    assert len(_messages(app, recipient_type="contractor", template="dispatch")) == 2
+
+
+def test_splitting_out_of_an_open_group_is_one_click(
+    app, client, officer, entrance_code
+):
+    parent = _report(app, entrance_code, "水管爆裂", PHONES[0])
+    member = _report(app, entrance_code, "水管漏水", PHONES[1])
+    page = client.get(f"/board/t/{parent}").get_data(as_text=True)
+    assert "another_problem" not in page
+    officer.act(member, "split")
+    with app.app_context():
+        assert find_ticket(member).status is TicketStatus.DISPATCHED
+
+
+def test_a_held_reports_received_page_says_it_is_handled_together(app, entrance_code):
+    """No SMS went out for a held report: its received page does not say the
+    officer and the contractor were told, but with which report it is handled and
+    what happens next."""
+    first = _report(app, entrance_code, "水管爆裂", PHONES[0])
+    resident = ResidentActions(app.test_client(), entrance_code)
+    second = resident.report(description="水管漏水很厉害", spot="2楼", phone=PHONES[1])
+    page = resident.client.get(f"/t/{second}/received").get_data(as_text=True)
+    assert second in page
+    assert "社区维修专干和维保单位已收到通知" not in page
+    note = page[page.index('id="group-note"') :]
+    assert f"与报修 {first} 一并处理" in note and "不另行派单" in note
+    assert "如果不是，您的报修将单独派单" in note
+    with app.app_context():
+        on_site = find_ticket(first).on_site_due_at
+    assert 'id="deadlines"' in note and on_site is not None
+    # a report on its own still says who was told
+    alone = ResidentActions(app.test_client(), entrance_code)
+    number = alone.report(description="楼道灯不亮", spot="3楼", phone=PHONES[2])
+    page = alone.client.get(f"/t/{number}/received").get_data(as_text=True)
+    assert "社区维修专干和维保单位已收到通知" in page

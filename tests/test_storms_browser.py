@@ -67,6 +67,11 @@ def test_five_residents_one_burst_pipe_one_job_one_sms(
         page.click("#submit")
         page.wait_for_url(re.compile(r"/t/YG-\d{8}-\d{4}/received$"))
         ticket = re.search(r"/t/([^/]+)/received", page.url).group(1)
+        if index == 2:
+            # held: nothing was sent for it, and the page says so truthfully
+            received = page.locator("main").inner_text()
+            assert "已收到通知" not in received and "不另行派单" in received
+            screenshot(page, "0-held-report-received")
         page.click("#track-link")
         page.wait_for_load_state()
         assert page.locator("#ticket-number").inner_text() == ticket
@@ -97,7 +102,8 @@ def test_five_residents_one_burst_pipe_one_job_one_sms(
     desk.click("#login")
     desk.wait_for_selector("#section-groups")
     proposal = desk.locator(f'#section-groups [data-group="{parent}"]').inner_text()
-    assert "5 份报修像是同一个问题" in proposal
+    assert "5 份报修像是同一个问题" in proposal and "4 份待并单" in proposal
+    assert desk.locator("#groups-waiting").inner_text() == "4"
     for _context, _page, ticket in residents[1:]:
         assert desk.locator(f'.ticket-card[data-number="{ticket}"]').count() == 0
     screenshot(desk, "2-board-proposes-group")
@@ -143,6 +149,7 @@ def test_five_residents_one_burst_pipe_one_job_one_sms(
     done.write_bytes(jpeg_bytes(size=(1600, 1200), color=(40, 160, 60)))
     job.set_input_files("#photo-camera", str(done))
     job.fill("#worker_name", "王师傅")
+    job.fill("#labour-hours", "2")
     job.fill("#note", "更换爆裂的水管一段")
     job.click("#submit")
     job.wait_for_selector("#job-done")
@@ -151,10 +158,18 @@ def test_five_residents_one_burst_pipe_one_job_one_sms(
 
     messages = _outbox(app)
     assert len([m for m in messages if m.recipient_type == "contractor"]) == 1
-    completed = sorted(
-        m.to_phone for m in messages if m.template == "resident_completed"
+    completed = [m.to_phone for m in messages if m.template == "resident_completed"]
+    assert completed == [f"+86{REPORTS[0][0]}"]
+    together = [m for m in messages if m.template == "resident_completed_together"]
+    assert sorted(m.to_phone for m in together) == sorted(
+        f"+86{number}" for number, _w, _c in REPORTS[1:]
     )
-    assert completed == sorted(f"+86{number}" for number, _w, _c in REPORTS)
+    for message, (_context, _page, ticket) in zip(
+        sorted(together, key=lambda m: m.to_phone),
+        sorted(residents[1:], key=lambda r: r[2]),
+        strict=True,
+    ):
+        assert ticket in message.body and parent in message.body
 
     # A merged reporter's own page says the repair is done.
     second = residents[1][1]
@@ -164,3 +179,84 @@ def test_five_residents_one_burst_pipe_one_job_one_sms(
     screenshot(second, "7-merged-resident-sees-done")
     for context, _page, _ticket in residents:
         context.close()
+
+
+def _report_on_phone(browser, live_server, entrance_code, words, number) -> str:
+    context = _phone(browser)
+    page = context.new_page()
+    page.goto(f"{live_server}/q/{entrance_code}")
+    page.fill("#spot", "地下室")
+    page.fill("#description", words)
+    page.fill("#phone", number)
+    page.click("#submit")
+    page.wait_for_url(re.compile(r"/t/YG-\d{8}-\d{4}/received$"))
+    ticket = re.search(r"/t/([^/]+)/received", page.url).group(1)
+    context.close()
+    return ticket
+
+
+def test_a_flood_joining_a_dripping_tap_says_so_and_a_repaired_group_splits_on_a_tick(
+    app, browser, live_server, officer, entrance_code, screenshot
+):
+    """An urgent report makes the general group urgent: the board and the job page
+    show its own words. After the repair, splitting it out needs a tick."""
+    tap = _report_on_phone(
+        browser, live_server, entrance_code, "公共水龙头一直在滴水", "13900000020"
+    )
+    flood = _report_on_phone(
+        browser, live_server, entrance_code, "水管爆裂，电梯井进水了", "13900000021"
+    )
+    raised = [m for m in _outbox(app) if m.template == "urgency_raised"]
+    assert len(raised) == 1 and "电梯井进水" in raised[0].body
+
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 800}, locale="zh-CN"
+    )
+    desk = context.new_page()
+    desk.goto(f"{live_server}/board")
+    desk.fill("#username", "officer")
+    desk.fill("#password", OFFICER_PASSWORD)
+    desk.click("#login")
+    desk.wait_for_selector("#sections")
+    desk.goto(f"{live_server}/board/t/{tap}")
+    shown = desk.locator("#raised-by").inner_text()
+    assert flood in shown and "水管爆裂，电梯井进水了" in shown
+    screenshot(desk, "1-board-made-urgent-by")
+
+    with app.app_context():
+        link = ContractorActions(None, PRIMARY).link()
+    phone = _phone(browser)
+    job = phone.new_page()
+    job.goto(live_server + link)
+    assert "水管爆裂，电梯井进水了" in job.locator("#raised-by").inner_text()
+    screenshot(job, "2-job-made-urgent-by")
+    job.click("#accept")
+    job.wait_for_selector("#arrive")
+    job.click("#arrive")
+    job.wait_for_selector("#complete-form")
+    job.fill("#worker_name", "王师傅")
+    job.fill("#labour-hours", "1")
+    job.set_input_files(
+        "#photo-camera",
+        files=[{"name": "done.jpg", "mimeType": "image/jpeg", "buffer": jpeg_bytes()}],
+    )
+    job.click("#submit")
+    job.wait_for_selector("#job-done")
+    phone.close()
+
+    # The repair is done: the held report's split needs the officer's tick.
+    desk.goto(f"{live_server}/board/t/{flood}")
+    desk.wait_for_selector("#split-form")
+    box = desk.locator("#another-problem")
+    assert box.get_attribute("required") is not None
+    desk.click("#split-out")  # the browser stops it: the box is required
+    assert "/board/t/" in desk.url and desk.locator("#another-problem").count() == 1
+    screenshot(desk, "3-split-after-repair-needs-a-tick")
+    box.check()
+    desk.click("#split-out")
+    desk.wait_for_selector(".flash, .alert-ok")
+    with app.app_context():
+        from tests.factories import find_ticket
+
+        assert find_ticket(flood).status.value == "dispatched"
+    context.close()

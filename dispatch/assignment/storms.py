@@ -139,6 +139,9 @@ def raise_urgency(parent: Ticket, member: Ticket, now: datetime) -> None:
         current = getattr(parent, name)
         deadlines[name] = min(d for d in (current, due[name]) if d is not None)
     classification = dict(parent.classification or {})
+    # The verdict is the group's now: urgent, for the reasons of the report that
+    # made it so (the board does not print "general" beside an urgent header).
+    classification["urgency"] = Urgency.URGENT.value
     classification["reasons"] = [
         f"group:{member.number}",
         *(member.classification or {}).get("reasons", []),
@@ -151,6 +154,16 @@ def raise_urgency(parent: Ticket, member: Ticket, now: datetime) -> None:
         deadlines=deadlines,
         classification=classification,
     )
+
+
+def raised_by(ticket: Ticket) -> Ticket | None:
+    """Returns the report whose joining the group made the ticket urgent (its
+    first classifier reason is ``group:<number>``), or None."""
+    reasons = (ticket.classification or {}).get("reasons") or []
+    if not reasons or not str(reasons[0]).startswith("group:"):
+        return None
+    number = str(reasons[0]).removeprefix("group:")
+    return db.session.scalar(sa.select(Ticket).where(Ticket.number == number))
 
 
 def held(parent: Ticket) -> list[Ticket]:
@@ -214,6 +227,16 @@ def merge_group(parent: Ticket, actor: lifecycle.Actor, now: datetime) -> list[T
         _follow(parent, member)
         merged.append(member)
     return merged
+
+
+def repair_done(parent: Ticket | None) -> bool:
+    """Returns whether the group's ticket was already repaired (completed or
+    closed): a report split out of it now goes out as a new job, which the officer
+    must mean (another problem, not the one just repaired)."""
+    return parent is not None and parent.status in (
+        TicketStatus.COMPLETED,
+        TicketStatus.CLOSED,
+    )
 
 
 def split_out(member: Ticket, actor: lifecycle.Actor, now: datetime) -> None:

@@ -487,6 +487,10 @@ def _ticket_page(ticket: Ticket, status: int = 200, revealed: bool = False):
             members=members,
             member_photos={m.number: m.report_photos for m in members},
             waiting=len(storms.held(ticket)),
+            # splitting out of a group whose repair is done needs the officer's word
+            members_split_confirm=storms.repair_done(ticket),
+            raised_by=storms.raised_by(ticket),
+            split_confirm=storms.repair_done(group or original),
             assignments=db.session.scalars(
                 sa.select(Assignment)
                 .where(Assignment.ticket_id == ticket.id)
@@ -527,6 +531,10 @@ def _contractor_label(contractor: Contractor, route) -> str:
     return contractor.name
 
 
+SPLIT_AFTER_REPAIR = _l(
+    "Not split out: the group's repair is already done. Tick 'This is another "
+    "problem, to be dispatched separately' if it is."
+)
 HELD = _l("This report is held in a group: merge it or split it out first.")
 
 
@@ -825,6 +833,11 @@ def split(number: str):
         _is_held(ticket) or ticket.status is S.DUPLICATE
     ):
         return _refuse(ticket, _l("This report is not in a group."))
+    parent = db.session.get(Ticket, ticket.group_of_id or ticket.duplicate_of_id)
+    if storms.repair_done(parent) and not request.form.get("another_problem"):
+        # The group's repair is done: splitting out sends a new job for what may be
+        # the pipe just repaired, so the officer says it is another problem.
+        return _refuse(ticket, SPLIT_AFTER_REPAIR)
     storms.split_out(ticket, _officer(), utcnow())
     db.session.commit()
     return _back(ticket, _l("Split out: the report is dispatched on its own."))

@@ -267,6 +267,7 @@ def _page(
             can=lambda action: lifecycle.can(assignment.ticket, action),
             notice=notice,
             group=storms.members(assignment.ticket),
+            raised_by=storms.raised_by(assignment.ticket),
         ),
         status,
     )

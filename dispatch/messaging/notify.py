@@ -46,6 +46,8 @@ class Recipient:
     phone: str
     locale: str = "zh_CN"
     name: str | None = None
+    #: a follower's own report, held in or merged into the ticket's group (并单)
+    source: Ticket | None = None
 
 
 def on_event(ticket: Ticket, event: TicketEvent) -> list[OutboxMessage]:
@@ -75,10 +77,13 @@ def _messages_for(ticket: Ticket, event: TicketEvent):
             if officer.id != filer:  # they know: they have just filed it
                 yield officer, "officer_new_urgent", {}
     elif action == "classified" and urgent and _raised_by_group(data):
+        # What made the group urgent is the report that joined it: its place and
+        # words, not the general report the ticket was opened with.
+        about = _raising_report(ticket, data)
         for officer in staff(ticket, Role.OFFICER):
-            yield officer, "officer_new_urgent", {}
+            yield officer, "officer_new_urgent", about
         if ticket.contractor is not None:
-            yield _contractor(ticket.contractor), "urgency_changed", {}
+            yield _contractor(ticket.contractor), "urgency_raised", about
     elif action == "dispatch" and data.get("assignment_id"):
         contractor = db.session.get(Contractor, data["contractor_id"])
         yield (
@@ -120,7 +125,20 @@ def _messages_for(ticket: Ticket, event: TicketEvent):
         if ticket.reporter_phone:
             yield _resident(ticket), "resident_completed", {}
         for follower in _followers(ticket):
-            yield follower, "resident_completed", {}
+            if follower.source is None:
+                yield follower, "resident_completed", {}
+            else:
+                # Their own report was held in or merged into this one (并单): it
+                # names their number and this one, and links their own page. Only
+                # this ticket's reporter confirms the repair (one job, one answer).
+                yield (
+                    follower,
+                    "resident_completed_together",
+                    {
+                        "own_number": follower.source.number,
+                        "own_id": follower.source.id,
+                    },
+                )
     elif action == "follow_up" and ticket.reporter_phone:
         yield _resident(ticket), "resident_follow_up", {}
     elif action == "escalated":
@@ -272,6 +290,19 @@ def _raised_by_group(data: dict) -> bool:
     return bool(reasons) and reasons[0].startswith("group:") and was != "urgent"
 
 
+def _raising_report(ticket: Ticket, data: dict) -> dict:
+    """Returns the place and words of the urgent report whose joining the group
+    made the ticket urgent (the first reason names it: ``group:<number>``)."""
+    number = (data.get("reasons") or [""])[0].removeprefix("group:")
+    member = db.session.scalar(sa.select(Ticket).where(Ticket.number == number))
+    if member is None:
+        return {}
+    place = place_with_lift(member)
+    if member.spot:
+        place = f"{place} {member.spot}".strip()
+    return {"place": place, "problem": member.description or ""}
+
+
 def _assignment_id(ticket: Ticket) -> int | None:
     latest = latest_assignment(ticket, ticket.contractor_id)
     return latest.id if latest is not None else None
@@ -367,7 +398,15 @@ def _contractor(contractor: Contractor) -> Recipient:
 def _followers(ticket: Ticket) -> list[Recipient]:
     """Returns the residents who said "me too" and left a phone number."""
     return [
-        Recipient("follower", f.id, f.phone, f.locale)
+        Recipient(
+            "follower",
+            f.id,
+            f.phone,
+            f.locale,
+            source=db.session.get(Ticket, f.source_ticket_id)
+            if f.source_ticket_id
+            else None,
+        )
         for f in ticket.followers
         if f.phone and f.phone != ticket.reporter_phone
     ]
@@ -488,6 +527,7 @@ KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         "dispatch": ("contractor",),
         "reminder": ("contractor",),
         "urgency_changed": ("contractor",),
+        "urgency_raised": ("contractor",),
         "job_moved": ("contractor",),
         "reply_accepted": ("contractor",),
         "reply_already": ("contractor",),
@@ -512,6 +552,7 @@ KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         # to residents: the reporter, and neighbours who follow the ticket
         "resident_accepted": ("resident", "follower"),
         "resident_completed": ("resident", "follower"),
+        "resident_completed_together": ("follower",),
         "resident_follow_up": ("resident",),
         "resident_photo_request": ("resident",),
     }.items()

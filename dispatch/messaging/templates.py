@@ -40,8 +40,21 @@ MESSAGE_KINDS: dict[str, tuple[str, ...]] = {
     ),
     "resident_accepted": ("number", "contractor", "due", "code"),
     "resident_completed": ("number", "code"),
+    # to a resident whose report was held in or merged into another's group (并单):
+    # their own report's number, the one it was handled with, their own page
+    "resident_completed_together": ("number", "original", "code"),
     "resident_follow_up": ("number", "code"),
     "resident_photo_request": ("number", "code"),
+    # to the contractor: an urgent report joined the job's group and made it urgent;
+    # the place and words are that report's own
+    "urgency_raised": (
+        "number",
+        "place",
+        "problem",
+        "due",
+        "on_site",
+        "code",
+    ),
     "officer_new_urgent": ("number", "place", "category", "problem", "contractor"),
     "officer_breach": ("number", "level", "place", "clock"),
     "officer_sms_failed": ("number", "who"),
@@ -200,7 +213,10 @@ def variables_for(
     contact = _short_time(ticket.contact_due_at, tz)
     on_site = _short_time(ticket.on_site_due_at, tz)
     due = on_site
-    if kind in ("dispatch", "reminder", "urgency_changed") and contact:
+    if (
+        kind in ("dispatch", "reminder", "urgency_changed", "urgency_raised")
+        and contact
+    ):
         due = contact
     place = place_with_lift(ticket)
     if ticket.spot:
@@ -229,6 +245,14 @@ def variables_for(
         "original": context.get("original") or "",
         "code": "",
     }
+    for name in ("place", "problem"):
+        # what another report said: the urgent one that joined the group (并单)
+        if context.get(name) is not None:
+            values[name] = str(context[name])
+    if kind == "resident_completed_together":
+        # the follower's own report, handled with this ticket
+        values["number"] = context.get("own_number") or ticket.number
+        values["original"] = ticket.number
     if context.get("due"):
         # what the event names as due (the hotline's deadline ahead of a reminder)
         values["due"] = str(context["due"])
@@ -252,6 +276,9 @@ def variables_for(
         assignment_id = latest.id if latest is not None else None
     if assignment_id:
         values["code"] = job_code(int(assignment_id))
+    elif context.get("own_id"):
+        # a follower whose own report was merged: their own tracking page
+        values["code"] = resident_code(int(context["own_id"]))
     elif context.get("private") or recipient_type == "resident":
         values["code"] = resident_code(ticket.id)
     elif kind.startswith("resident_"):

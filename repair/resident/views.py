@@ -507,9 +507,12 @@ def received(number: str):
     private_url = url_for(
         "resident.track", number=ticket.number, k=ticket.resident_key, _external=False
     )
+    # A report held in a group (并单) sent nothing of its own: the page says so.
+    group = db.session.get(Ticket, ticket.group_of_id) if ticket.group_of_id else None
     return render_template(
         "resident/received.html",
         ticket=ticket,
+        group=group,
         public_url=current_app.config["PUBLIC_URL"],
         private_url=private_url,
         emergency=_call_now(ticket),
