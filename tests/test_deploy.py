@@ -75,3 +75,15 @@ def test_nginx_takes_whole_uploads_up_to_the_apps_limit():
     assert megabytes * 1024 * 1024 == app_limit
     assert "proxy_request_buffering on;" in site
     assert "X-Forwarded-For" in site
+
+
+def test_each_sms_template_has_its_own_provider_template_id():
+    """Two message kinds sharing a template id would send one kind's words for the
+    other (officer_due_soon had the resident_photo_request id in both files)."""
+    import tomllib
+
+    for name in ("aliyun.toml", "tencent.toml"):
+        path = Path(__file__).parents[1] / "deploy" / "sms" / name
+        templates = tomllib.loads(path.read_text(encoding="utf-8"))["templates"]
+        ids = [entry["template_id"] for entry in templates.values()]
+        assert len(ids) == len(set(ids)), (name, sorted(ids))
