@@ -7,6 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from dispatch.models import Assignment, EndReason, Route
+from repair import lifecycle
 from repair.db import db, utcnow
 from repair.models import Contractor, Ticket
 
@@ -88,7 +89,13 @@ def backup_for(ticket: Ticket) -> Contractor | None:
 def end_assignment(
     ticket: Ticket, reason: EndReason, now: datetime | None = None
 ) -> Assignment | None:
-    """Ends the ticket's current assignment (its job link dies with it)."""
+    """Ends the ticket's current assignment (its job link dies with it).
+
+    The ticket's row is locked first, as every action on a ticket locks it before
+    anything else: an officer's reject ending the assignment while another's merge
+    held the ticket deadlocked on PostgreSQL (assignment, then ticket; ticket,
+    then assignment)."""
+    lifecycle.lock(ticket)
     ending = current_assignment(ticket)
     if ending is not None:
         ending.ended_at = now or utcnow()
