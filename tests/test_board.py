@@ -54,7 +54,7 @@ def test_a_fresh_report_waits_in_needs_triage(app, client, officer, resident):
     # the classifier's urgent ticket is in "urgent" at once, marked unconfirmed
     section = page.split('id="section-urgent"')[1].split("</section>")[0]
     assert urgent in section and re.search(r'class="count[^"]*">1<', section)
-    assert "系统判断：紧急（待确认）" in section
+    assert "系统：紧急（待确认）" in section
     assert "困" in section  # the classifier's reasons
     cards = client.get("/board/cards").get_data(as_text=True)
     assert number in cards and 'id="sections"' in cards and "<html" not in cards

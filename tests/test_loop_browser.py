@@ -105,7 +105,7 @@ def test_an_unaccepted_urgent_ticket_is_in_breached_with_the_count_and_the_sms(
     page.wait_for_function("() => document.title.startsWith('(1)')", timeout=10_000)
     card = page.locator(f'#section-urgent [data-number="{number}"]')
     card.wait_for()
-    assert "系统判断：紧急（待确认）" in card.inner_text()
+    assert "系统：紧急（待确认）" in card.inner_text()
 
     _miss_the_contact_deadline(app, number)
     alerts = _newest(app, "+8613800000009", "officer_breach")
