@@ -22,7 +22,10 @@ def parse_duration(value: str | int | float | timedelta) -> timedelta:
     if not match:
         raise ValueError(f"not a duration: {value!r} (use e.g. 45s, 30m, 2h, 1d)")
     number, unit = match.groups()
-    return timedelta(seconds=float(number) * _UNIT_SECONDS[unit])
+    try:
+        return timedelta(seconds=float(number) * _UNIT_SECONDS[unit])
+    except OverflowError:  # 1180591620717411303424: past what a timedelta holds
+        raise ValueError(f"not a duration: {value!r} (far too long)") from None
 
 
 def default_settings(instance_path: str) -> dict:

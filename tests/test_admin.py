@@ -683,3 +683,26 @@ def test_an_id_past_the_databases_integers_is_not_found(client, admin, method, p
     else:  # with a valid token: the route itself must answer
         response = admin.post(path, "/board/admin/contractors")
     assert response.status_code == 404, response.status_code
+
+
+def test_an_sla_duration_past_what_a_timedelta_holds_is_refused(client, admin, demo):
+    """Found by the fuzz test on PostgreSQL: "1180591620717411303424" (seconds) was
+    an OverflowError, a 500, not a message."""
+    path = f"/board/admin/communities/{demo}/sla"
+    page = admin.refuses(
+        path + "?lang=en",
+        path,
+        triage="",
+        urgent_contact="",
+        urgent_on_site="1180591620717411303424",
+        general_on_site="",
+    )
+    assert "Write a duration like 45s, 30m or 2h." in page
+
+
+def test_parse_duration_says_value_error_for_any_bad_duration():
+    from repair.config import parse_duration
+
+    for bad in ("1180591620717411303424", "9" * 400 + "d", "soon"):
+        with pytest.raises(ValueError):
+            parse_duration(bad)
