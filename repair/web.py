@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import time
 from collections.abc import Callable
+from typing import IO
 
+import flask
 import sqlalchemy as sa
 from flask import (
     Blueprint,
@@ -129,8 +132,34 @@ def _seconds_until(expires: str) -> int:
     return max(0, int(expires) - int(time.time()))
 
 
+#: An uploaded file up to this size is parsed into memory, not a temporary file:
+#: a phone photo is read once, straight into the original store, instead of being
+#: written to /tmp and read back (werkzeug's default spills above 500 KB).
+UPLOAD_IN_MEMORY_BYTES = 32 * 1024 * 1024
+
+
+class Request(flask.Request):
+    """Flask's request, keeping uploads of a phone photo's size in memory."""
+
+    def _get_file_stream(
+        self,
+        total_content_length: int | None,
+        content_type: str | None,
+        filename: str | None = None,
+        content_length: int | None = None,
+    ) -> IO[bytes]:
+        if total_content_length is not None and (
+            total_content_length <= UPLOAD_IN_MEMORY_BYTES
+        ):
+            return io.BytesIO()
+        return super()._get_file_stream(
+            total_content_length, content_type, filename, content_length
+        )
+
+
 def init_app(app: Flask) -> None:
     """Registers the blueprint and error pages that never show a stack trace."""
+    app.request_class = Request
     app.register_blueprint(bp)
 
     @app.errorhandler(CSRFError)

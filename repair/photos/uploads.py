@@ -21,7 +21,7 @@ from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, URLSafeSerializer
 from werkzeug.datastructures import FileStorage
 
-from repair.db import db
+from repair.db import after_commit, db
 from repair.models import Photo, Ticket
 from repair.photos.jobs import process_after_commit
 from repair.photos.processing import (
@@ -184,7 +184,24 @@ class PhotoUploads:
         if any(photo.is_pending for photo in photos):
             db.session.flush()
             process_after_commit(photos)
+        originals = [item["original"] for item in self.kept if "original" in item]
+        if originals:
+            # A ticket refers to them once this commits: they stop counting as kept,
+            # so the next post's quota check reads only the originals of forms
+            # shown again, not every photo still waiting for its job.
+            after_commit(lambda: _release(originals), key=("kept", *originals))
         return photos
+
+
+def _release(originals: list[str]) -> None:
+    """Stops counting these originals against the kept quotas (after the commit
+    that gave them a ticket; the photo job releases them too)."""
+    try:
+        store = original_store()
+        for sha256 in originals:
+            store.release(sha256)
+    except store_errors() as away:  # the job or the sweep releases them later
+        log.warning("photo store away, kept markers left to the job: %s", away)
 
 
 def finish_upload(target: str):
