@@ -180,6 +180,7 @@ def open_ticket(report: Report, actor: Actor, now: datetime | None = None) -> Ti
     db.session.add(ticket)
     record_event(ticket, "submitted", actor, now, to_status=S.NEW)
     db.session.flush()
+    _locks_held().add(ticket.id)  # a new row: nobody else sees it until the commit
     signals.ticket_opened.send(
         ticket, ticket=ticket, actor=actor, now=now, urgency=report.urgency
     )
@@ -308,8 +309,30 @@ def lock(ticket: Ticket) -> Ticket:
     IMMEDIATE, see repair.db), so the re-read there is already current.
     """
     db.session.flush()
+    ticket_id = ticket.id  # (an expired ticket is loaded here, in the transaction)
+    if ticket_id in _locks_held():
+        return ticket  # locked (or made) earlier in this transaction: still current
     db.session.refresh(ticket, with_for_update=True)
+    _locks_held().add(ticket_id)
     return ticket
+
+
+_LOCKS_HELD = "repairdesk.locks_held"
+
+
+def _locks_held() -> set[int]:
+    """Returns the ids of the tickets whose rows this transaction holds: a second
+    lock() in one transaction (a submission locked its own new ticket four times)
+    would only read again what the session already has. Savepoints never release
+    them here: each is taken after the lock it follows."""
+    transaction = db.session().get_transaction()
+    if transaction is None:
+        return set()  # no transaction, no locks
+    found = db.session.info.get(_LOCKS_HELD)
+    if found is None or found[0] is not transaction:
+        found = (transaction, set())
+        db.session.info[_LOCKS_HELD] = found
+    return found[1]
 
 
 def transition(

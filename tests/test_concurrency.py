@@ -264,3 +264,35 @@ def test_two_officers_ending_one_ticket_at_once_leave_one_outcome(
                 expected is TicketStatus.DUPLICATE
             )
             assert [a.end_reason for a in assignments] == [EndReason.WITHDRAWN]
+
+
+def test_a_ticket_is_locked_once_per_transaction_and_again_in_the_next(app, resident):
+    # A submission locked its own new ticket four times (assess, dispatch, the
+    # assignment, the transition): four SELECT … FOR UPDATE of a row it already
+    # held. A new transaction must lock (and read) it again.
+    from repair import lifecycle
+
+    number = resident.report()
+    with app.app_context():
+        statements: list[str] = []
+
+        def count(_conn, _cursor, statement, *_args):
+            if statement.lstrip().upper().startswith("SELECT"):
+                statements.append(statement)
+
+        sa.event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            ticket = db.session.scalar(sa.select(Ticket).where(Ticket.number == number))
+            statements.clear()
+            for _ in range(3):
+                lifecycle.lock(ticket)
+            assert len(statements) == 1
+            db.session.rollback()
+            lifecycle.lock(ticket)
+            assert len(statements) >= 2  # (the expired ticket is loaded first)
+            before = len(statements)
+            lifecycle.lock(ticket)
+            assert len(statements) == before
+            db.session.rollback()
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", count)
