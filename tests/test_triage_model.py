@@ -31,7 +31,7 @@ ISSUE_RECALL = 0.98
 ISSUE_ACCURACY = 0.92
 #: The accuracy the current model reaches honestly on the held-out parts, short
 #: of the issue's 0.92 (see docs/TRIAGE.md); a model below it fails.
-ACCURACY_FLOOR = 0.87
+ACCURACY_FLOOR = 0.91
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def test_heldout_parts_meet_urgent_recall_and_the_accuracy_floor(model) -> None:
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "issue 13 asks 0.92 held-out accuracy at 0.98 recall; reached: 0.883 at 0.989"
+        "issue 13 asks 0.92 held-out accuracy at 0.98 recall; reached: 0.915 at 0.995"
     ),
 )
 def test_heldout_parts_meet_the_issues_accuracy(model) -> None:
@@ -127,6 +127,42 @@ def test_a_model_file_of_the_previous_format_loads_without_a_veto(model) -> None
     assert model_from_dict(data).veto_below == 0.0
     with pytest.raises(ValueError):
         model_from_dict({**data, "format": "repairdesk-urgency-ngrams/9"})
+
+
+def test_a_feature_counts_by_its_scale_and_a_file_without_scales_reads_as_before(
+    model,
+) -> None:
+    # /4: bias + sum(weight * scale) / sqrt(sum(scale ** 2)) over known features
+    scaled = UrgencyModel(
+        weights={"燃气": 2.0, "味": 1.0},
+        bias=-1.0,
+        threshold=0.5,
+        scales={"燃气": 3.0, "味": 1.0},
+    )
+    logit, shares = scaled.contributions("燃气味", ())
+    assert shares["燃气"] == pytest.approx(6.0 / 10**0.5)
+    assert logit == pytest.approx(-1.0 + 7.0 / 10**0.5)
+    # /3 had no scales: each feature 1, the norm the count of known features
+    data = json.loads(DEFAULT_MODEL_PATH.read_text(encoding="utf-8"))
+    data["format"] = "repairdesk-urgency-ngrams/3"
+    data.pop("scales")
+    plain = model_from_dict(data)
+    logit, shares = plain.contributions("燃气味", ())
+    assert logit == pytest.approx(
+        plain.bias + sum(plain.weights[g] for g in shares) / len(shares) ** 0.5
+    )
+    assert len(model.scales) == len(model.weights)
+
+
+def test_traditional_characters_read_as_simplified() -> None:
+    # Hong Kong, Macau and Taiwan residents write 電梯, 煤氣, 升降機: the rules and
+    # the model saw other characters than in the same report in simplified.
+    from dispatch.triage.classifier import classify
+
+    assert normalize("升降機困咗人，煤氣味") == "升降机困咗人,煤气味"
+    for text in ("電梯壞咗，有人喺入面出唔到嚟", "瓦斯管破了，整個樓梯間都是味道"):
+        assert classify(text).urgency == URGENT, text
+    assert classify("樓道燈唔著，麻煩有時間嚟換").urgency == "general"
 
 
 def test_pinyin_and_cantonese_share_features_with_mandarin(model) -> None:
@@ -232,12 +268,15 @@ def test_train_on_a_small_corpus_writes_a_model_that_loads(tmp_path: Path) -> No
 def test_reports_written_after_the_model_keep_urgent_recall() -> None:
     """Writers who saw no code or model write a new part once a model is done; it
     is measured once, then kept here so a later model cannot quietly do worse on
-    it. Now u5 (east-China estates; grid workers' officialese, guards' logs,
-    children and landlords typing for others, a retired engineer's calm figures),
-    written after the model trained on t1–t6 and u1–u4 was chosen, measured once:
-    recall 0.971, accuracy 0.841 on all 320 (the model before, without u3 and u4:
-    0.964, 0.838); 0.970 and 0.837 on the 313 checked here: texts that also stand
-    in a training or held-out part are left out."""
+    it. u5 (east-China estates; grid workers' officialese, guards' logs, children
+    and landlords typing for others) was measured once on the model of t1–t6 and
+    u1–u4: recall 0.971, accuracy 0.841 on all 320. u8 (old coastal towns; angry
+    complaints, WeChat forwards, OCR'd screenshots, a ship engineer's
+    measurements) was written with u6 and u7 and kept unseen: 0.993, 0.872 on all
+    320 with the model trained on u6 and u7 (the model before: 1.000, 0.838),
+    0.993, 0.878 with the one trained on u6, u7 and u9–u15 too (docs/TRIAGE.md).
+    Checked here on the 626 texts of both that stand in no training or held-out
+    part: 0.993, 0.877."""
     from pathlib import Path
 
     from dispatch.triage.classifier import classify, normalize
@@ -254,13 +293,13 @@ def test_reports_written_after_the_model_keep_urgent_recall() -> None:
         for report in training.read_parts(sorted(unseen.glob("*.jsonl")))
         if normalize(report.text) not in known
     ]
-    assert len(reports) >= 310
+    assert len(reports) >= 615
     verdicts = [(r.urgent, classify(r.text, None).is_urgent) for r in reports]
     urgent = [said for gold, said in verdicts if gold]
     recall = sum(urgent) / len(urgent)
     accuracy = sum(gold == said for gold, said in verdicts) / len(verdicts)
-    assert recall >= 0.965, recall
-    assert accuracy >= 0.83, accuracy
+    assert recall >= 0.985, recall
+    assert accuracy >= 0.87, accuracy
 
 
 ROUTINE = [
@@ -296,6 +335,10 @@ def test_the_model_reads_place_numbers_as_one_mark() -> None:
     fold = load_model().featurizer.fold
     assert fold("3号楼 2单元 一楼的灯不亮") == "#的灯不亮"
     assert fold("楼梯塌了") == "楼梯塌了"
+    # nor as English words: "w:3" and "w:2" had tipped a dripping tap over
+    features = load_model().featurizer.features(normalize("3号楼2单元一楼水龙头在滴水"))
+    assert not any(gram.startswith("w:") for gram in features)
+    assert "w:20cm" in load_model().featurizer.features(normalize("积水20cm"))
 
 
 def test_the_spot_is_read_by_the_rules_not_by_the_model() -> None:

@@ -156,13 +156,28 @@ class _Match:
 
 
 def normalize(text: str) -> str:
-    """Returns text folded for matching: NFKC, lower case, contractions expanded."""
-    text = unicodedata.normalize("NFKC", text).lower()
+    """Returns text folded for matching: NFKC, traditional characters simplified
+    (電梯 → 电梯, 煤氣 → 煤气), lower case, contractions expanded."""
+    text = _simplified(unicodedata.normalize("NFKC", text)).lower()
     text = text.replace("\u2019", "'").replace("\u2018", "'")
     for pattern, replacement in _CONTRACTIONS:
         text = pattern.sub(replacement, text)
     text = _NOT_SUFFIX.sub(" not", text)
     return re.sub(r"\s+", " ", text).strip()
+
+
+@lru_cache(maxsize=1)
+def _t2s() -> Any:
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def _simplified(text: str) -> str:
+    """Returns text with traditional characters written simplified (OpenCC t2s)."""
+    if text.isascii():
+        return text
+    return _t2s().convert(text)
 
 
 def _is_ascii(phrase: str) -> bool:

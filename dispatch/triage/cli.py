@@ -61,7 +61,7 @@ def classifier_group() -> None:
 
 
 def _parse_candidates(value: str | None) -> list[tuple[str, float, str | None]]:
-    """Returns candidates from "logreg:30,svm:1" (None: the training default)."""
+    """Returns candidates from "nblr:30,logreg:30,svm:1" (None: the default)."""
     from dispatch.triage.training import CANDIDATES
 
     if not value:
@@ -69,8 +69,8 @@ def _parse_candidates(value: str | None) -> list[tuple[str, float, str | None]]:
     chosen = []
     for item in value.split(","):
         kind, _, c = item.strip().partition(":")
-        if kind not in ("logreg", "svm") or not c:
-            raise click.BadParameter(f"{item!r} is not logreg:C or svm:C")
+        if kind not in ("nblr", "logreg", "svm") or not c:
+            raise click.BadParameter(f"{item!r} is not nblr:C, logreg:C or svm:C")
         chosen.append((kind, float(c), None))
     return chosen
 
@@ -94,7 +94,7 @@ def _parse_candidates(value: str | None) -> list[tuple[str, float, str | None]]:
     default=None,
     help="Model file to write; default: the packaged dispatch/triage/model file.",
 )
-@click.option("--candidates", default=None, help='e.g. "logreg:30,svm:1".')
+@click.option("--candidates", default=None, help='e.g. "nblr:30,logreg:30,svm:1".')
 @click.option("--recall-target", type=float, default=None)
 def train_command(
     corpus_dir: Path | None,

@@ -5,9 +5,12 @@ after folding (dialect, Cantonese and English words rewritten to Mandarin by the
 model's own table, from ``rules/model_lexicon.toml``): the character 1–4-grams
 (plain), the syllable 1–3-grams of its pinyin (``p:``, so 电题 and "dianti" meet
 电梯) and the ASCII word uni- and bigrams of the unfolded text (``w:``). The score
-is ``bias + sum(weights) / sqrt(features known to the model)``: the logistic
-regression trained by ``dispatch.triage.training`` on L2-normed binary vectors,
-so a prediction is a few hundred dict lookups and a sigmoid.
+is ``bias + sum(weight * scale) / sqrt(sum(scale ** 2))`` over the features known
+to the model: the logistic regression trained by ``dispatch.triage.training`` on
+binary vectors scaled by each feature's naive-Bayes log-count ratio (its
+``scale``: how much more often it appears in urgent reports than in others, or
+less; NBSVM, Wang & Manning 2012) and L2-normed. Format /3 had no scales (each
+1). A prediction is a few hundred dict lookups and a sigmoid.
 """
 
 from __future__ import annotations
@@ -24,9 +27,14 @@ from typing import Any
 
 MODEL_ENV = "REPAIRDESK_CLASSIFIER_MODEL"
 DEFAULT_MODEL_PATH = Path(__file__).with_name("model") / "urgency.json"
-FORMAT = "repairdesk-urgency-ngrams/3"
-#: Older formats still read: /2 had no veto threshold (the rules always stood).
-READABLE_FORMATS = ("repairdesk-urgency-ngrams/2", FORMAT)
+FORMAT = "repairdesk-urgency-ngrams/4"
+#: Older formats still read: /2 had no veto threshold (the rules always stood), /3
+#: no feature scales.
+READABLE_FORMATS = (
+    "repairdesk-urgency-ngrams/2",
+    "repairdesk-urgency-ngrams/3",
+    FORMAT,
+)
 CHAR_NGRAMS = (1, 4)
 SYLLABLE_NGRAMS = 3
 _ASCII_WORD = re.compile(r"[a-z0-9']+")
@@ -116,7 +124,9 @@ class Featurizer:
             for length in range(1, SYLLABLE_NGRAMS + 1):
                 for start in range(len(run) - length + 1):
                     found.add("p:" + " ".join(run[start : start + length]))
-        words = _ASCII_WORD.findall(normalized)
+        # The words of the unfolded text (English stays English), place numbers
+        # taken out as in the folded text: "3号楼2单元" had left "w:3", "w:2".
+        words = _ASCII_WORD.findall(_PLACE_NUMBER.sub(" ", normalized))
         found.update(f"w:{word}" for word in words)
         found.update(f"w:{a} {b}" for a, b in zip(words, words[1:], strict=False))
         return found
@@ -147,10 +157,21 @@ class UrgencyModel:
     folding: dict[str, str] = field(default_factory=dict)
     pinyin: dict[str, str] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    #: Each feature's value when present (its naive-Bayes ratio; absent: 1).
+    scales: dict[str, float] = field(default_factory=dict)
     featurizer: Featurizer = field(init=False, repr=False, compare=False)
+    #: gram -> (weight * scale, scale ** 2), computed once when loaded.
+    _terms: dict[str, tuple[float, float]] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "featurizer", Featurizer(self.folding, self.pinyin))
+        terms = {}
+        for gram, weight in self.weights.items():
+            scale = self.scales.get(gram, 1.0)
+            terms[gram] = (weight * scale, scale * scale)
+        object.__setattr__(self, "_terms", terms)
 
     def contributions(
         self, normalized: str, clues: Iterable[str] = ()
@@ -158,11 +179,12 @@ class UrgencyModel:
         """Returns the logit and each known feature's share of it."""
         found = self.featurizer.features(normalized)
         found.update(clues)
-        known = {gram: self.weights[gram] for gram in found if gram in self.weights}
+        terms = self._terms
+        known = [(gram, terms[gram]) for gram in found if gram in terms]
         if not known:
             return self.bias, {}
-        scale = 1.0 / math.sqrt(len(known))
-        shares = {gram: weight * scale for gram, weight in known.items()}
+        norm = 1.0 / math.sqrt(sum(square for _, (_, square) in known))
+        shares = {gram: value * norm for gram, (value, _) in known}
         return self.bias + sum(shares.values()), shares
 
     def probability(self, normalized: str, clues: Iterable[str] = ()) -> float:
@@ -220,6 +242,11 @@ class UrgencyModel:
                 for gram, weight in sorted(self.weights.items())
                 if round(weight, 4) != 0.0
             },
+            "scales": {
+                gram: round(self.scales[gram], 4)
+                for gram, weight in sorted(self.weights.items())
+                if round(weight, 4) != 0.0 and gram in self.scales
+            },
         }
 
 
@@ -254,6 +281,7 @@ def model_from_dict(data: dict[str, Any]) -> UrgencyModel:
             for char in chars
         },
         meta=dict(data.get("meta", {})),
+        scales={str(k): float(v) for k, v in data.get("scales", {}).items()},
     )
 
 

@@ -39,7 +39,12 @@ LANGS = ("zh", "en", "mixed")
 #: comparisons recorded in docs/TRIAGE.md (C=10/30/100, a calibrated SVM), so
 #: that ``repairdesk classifier train`` rebuilds the packaged model; compare
 #: others with ``--candidates``.
-CANDIDATES: tuple[tuple[str, float, str | None], ...] = (("logreg", 30.0, None),)
+CANDIDATES: tuple[tuple[str, float, str | None], ...] = (("nblr", 30.0, None),)
+#: "nblr": logistic regression on features scaled by |naive-Bayes log-count ratio|
+#: ** NB_POWER, the counts smoothed by NB_ALPHA (chosen by the same leave-one-part-
+#: out comparison, docs/TRIAGE.md).
+NB_ALPHA = 0.5
+NB_POWER = 0.75
 #: Candidate low thresholds: a rule's urgent verdict stands only if the model's
 #: probability is at least this (0: the rules always stand).
 VETO_CANDIDATES = (0.0, 0.01, 0.02, 0.03, 0.05, 0.08, 0.1)
@@ -168,6 +173,7 @@ def fit(
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import normalize as sk_normalize
     from sklearn.svm import LinearSVC
 
     vectorizer = TfidfVectorizer(
@@ -176,12 +182,19 @@ def fit(
         ),
         binary=True,
         use_idf=False,
-        norm="l2",
+        norm=None if kind == "nblr" else "l2",
         min_df=2,
     )
     matrix = vectorizer.fit_transform(texts)
     target = [int(label) for label in labels]
-    if kind == "logreg":
+    scales: dict[str, float] = {}
+    if kind == "nblr":
+        ratio = nb_scales(matrix, target)
+        matrix = sk_normalize(matrix.multiply(ratio).tocsr())
+        scales = {
+            gram: float(ratio[index]) for gram, index in vectorizer.vocabulary_.items()
+        }
+    if kind in ("logreg", "nblr"):
         estimator = LogisticRegression(
             C=c,
             class_weight=class_weight,
@@ -214,7 +227,20 @@ def fit(
         threshold=0.5,
         folding=featurizer.folding,
         pinyin=featurizer.pinyin,
+        scales=scales,
     )
+
+
+def nb_scales(matrix: Any, target: Sequence[int]) -> Any:
+    """Returns each feature's |log-count ratio| ** NB_POWER: how much likelier it
+    is in urgent reports than in others, or the other way round (NBSVM)."""
+    import numpy as np
+
+    labels = np.asarray(target)
+    urgent = np.asarray(matrix[labels == 1].sum(axis=0)).ravel() + NB_ALPHA
+    other = np.asarray(matrix[labels == 0].sum(axis=0)).ravel() + NB_ALPHA
+    ratio = np.log((urgent / urgent.sum()) / (other / other.sum()))
+    return np.abs(ratio) ** NB_POWER
 
 
 def out_of_fold(
@@ -389,6 +415,7 @@ def train(
         folding=model.folding,
         pinyin=model.pinyin,
         meta=meta,
+        scales=model.scales,
     )
 
 
