@@ -66,6 +66,33 @@ def test_worker_lists_itself_again_after_redis_lost_its_registry(app, redis_url)
     assert [w.name for w in Worker.all(connection=connection)] == [worker.name]
 
 
+def test_a_heartbeat_is_one_round_trip_to_redis(app):
+    # rq beats several times for every job; its heartbeat sent three commands one
+    # by one and ours asked about the registry in a fourth round trip.
+    with app.app_context():
+        queues = get_queues(app)
+    connection = queues[0].connection
+    worker = RepairDeskWorker(queues, connection=connection)
+    worker.register_birth()
+    worker.heartbeat()  # (a new connection's own handshake is not the heartbeat's)
+    sent = []
+    pool = connection.connection_pool
+    original = pool.connection_class
+    real_send = original.send_packed_command
+
+    def counting(self, command, check_health=True):
+        sent.append(command)
+        return real_send(self, command, check_health)
+
+    original.send_packed_command = counting
+    try:
+        worker.heartbeat()
+    finally:
+        original.send_packed_command = real_send
+    assert len(sent) == 1
+    assert connection.ttl(worker.key) > worker.worker_ttl
+
+
 def test_rq_backs_off_at_most_a_second_between_reconnects():
     assert RepairDeskWorker.max_connection_wait_time <= 1.0
     assert RepairDeskWorker.exponential_backoff_factor == 1.0

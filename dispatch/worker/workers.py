@@ -31,12 +31,18 @@ class _Resilient:
         super().request_stop(signum, frame)
 
     def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
-        """Extends the worker's key, re-registering it if Redis forgot the worker."""
+        """Extends the worker's key, re-registering it if Redis forgot the worker.
+
+        One round trip: rq's own heartbeat sends its three commands one by one,
+        and it beats several times for every job."""
         if pipeline is not None:
             return super().heartbeat(timeout, pipeline)
         with _outlasting_redis("heartbeat"):
-            super().heartbeat(timeout, pipeline)
-            if not self.is_registered():
+            with self.connection.pipeline(transaction=False) as beat:
+                super().heartbeat(timeout, beat)
+                beat.sismember(worker_registration.REDIS_WORKER_KEYS, self.key)
+                registered = beat.execute()[-1]
+            if not registered:
                 self.register_again()
 
     def execute_job(self, job, queue) -> None:
