@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = str(Path(__file__).with_name("migrations"))
 _AFTER_COMMIT = "repairdesk.after_commit"
+_TRANSACTION_MEMOS = "repairdesk.transaction_memos"
 _DEFERRED_BEGIN: ContextVar[bool] = ContextVar(
     "repairdesk_deferred_begin", default=False
 )
@@ -76,6 +77,22 @@ def after_commit(callback: Callable[[], object], key: object = None) -> None:
     """
     pending = db.session.info.setdefault(_AFTER_COMMIT, {})
     pending[key if key is not None else object()] = callback
+
+
+def transaction_memo(name: str) -> dict:
+    """Returns a dict that lives as long as the session's current transaction (a
+    fresh, unkept one outside a transaction): what one transaction already knows,
+    such as the ticket rows it has locked, need not be asked of the database again.
+    """
+    transaction = db.session().get_transaction()
+    if transaction is None:
+        return {}
+    memos = db.session.info.setdefault(_TRANSACTION_MEMOS, {})
+    found = memos.get(name)
+    if found is None or found[0] is not transaction:
+        found = (transaction, {})
+        memos[name] = found
+    return found[1]
 
 
 def object_id(instance) -> int:

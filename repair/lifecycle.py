@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from repair import signals
-from repair.db import after_commit, db, utcnow
+from repair.db import after_commit, db, transaction_memo, utcnow
 from repair.models import (
     CLOCK_DEADLINES,
     CLOCK_MET_BY,
@@ -180,7 +180,7 @@ def open_ticket(report: Report, actor: Actor, now: datetime | None = None) -> Ti
     db.session.add(ticket)
     record_event(ticket, "submitted", actor, now, to_status=S.NEW)
     db.session.flush()
-    _locks_held().add(ticket.id)  # a new row: nobody else sees it until the commit
+    _locks_held()[ticket.id] = True  # a new row: nobody else sees it until the commit
     signals.ticket_opened.send(
         ticket, ticket=ticket, actor=actor, now=now, urgency=report.urgency
     )
@@ -313,26 +313,16 @@ def lock(ticket: Ticket) -> Ticket:
     if ticket_id in _locks_held():
         return ticket  # locked (or made) earlier in this transaction: still current
     db.session.refresh(ticket, with_for_update=True)
-    _locks_held().add(ticket_id)
+    _locks_held()[ticket_id] = True
     return ticket
 
 
-_LOCKS_HELD = "repairdesk.locks_held"
-
-
-def _locks_held() -> set[int]:
+def _locks_held() -> dict[int, bool]:
     """Returns the ids of the tickets whose rows this transaction holds: a second
     lock() in one transaction (a submission locked its own new ticket four times)
     would only read again what the session already has. Savepoints never release
     them here: each is taken after the lock it follows."""
-    transaction = db.session().get_transaction()
-    if transaction is None:
-        return set()  # no transaction, no locks
-    found = db.session.info.get(_LOCKS_HELD)
-    if found is None or found[0] is not transaction:
-        found = (transaction, set())
-        db.session.info[_LOCKS_HELD] = found
-    return found[1]
+    return transaction_memo("locked tickets")
 
 
 def transition(

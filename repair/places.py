@@ -6,6 +6,7 @@ import secrets
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy import orm
 
 from repair.db import db, utcnow
 from repair.models import Entrance, EntranceCode
@@ -46,8 +47,17 @@ def landing_url(entrance_or_code: Entrance | str) -> str:
 
 
 def find_entrance_code(code: str) -> EntranceCode | None:
-    """Returns the code's row (current or retired), or None for an unknown code."""
-    return db.session.get(EntranceCode, code.strip().lower())
+    """Returns the code's row (current or retired), or None for an unknown code;
+    its entrance, community and building come in the same query (every page a
+    sticker opens names all three)."""
+    return db.session.get(EntranceCode, code.strip().lower(), options=_WITH_PLACE)
+
+
+#: An entrance code's entrance with its community and building, in one query.
+_WITH_PLACE = (
+    orm.joinedload(EntranceCode.entrance).joinedload(Entrance.community),
+    orm.joinedload(EntranceCode.entrance).joinedload(Entrance.building),
+)
 
 
 def all_entrances(community_id: int | None = None) -> list[Entrance]:

@@ -24,7 +24,7 @@ from dispatch.worker.queues import (
     not_before,
 )
 from repair import lifecycle
-from repair.db import after_commit, db, utcnow
+from repair.db import after_commit, db, transaction_memo, utcnow
 from repair.models import Contractor, Ticket
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,11 @@ class NotServing(Exception):
 def policy_for(community_id: int) -> sla.Policy:
     """Returns the community's SLA policy: its own durations over the settings."""
     config = current_app.config
-    own = db.session.get(SlaPolicy, community_id)
+    known = transaction_memo("sla policies")
+    if community_id in known:  # a community without its own row: asked once
+        own = known[community_id]
+    else:
+        own = known[community_id] = db.session.get(SlaPolicy, community_id)
 
     def pick(seconds: int | None, key: str) -> timedelta:
         return timedelta(seconds=seconds) if seconds else config[key]

@@ -25,6 +25,7 @@ from flask import (
     url_for,
 )
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import orm
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -377,7 +378,11 @@ def _report_too_large(code: str):
 def _open(entrance_id: int, form: ReportForm, uploads: PhotoUploads) -> Ticket | None:
     """Writes the ticket and its photo rows in one short transaction."""
     db.session.rollback()  # whatever began before, this transaction writes
-    entrance = db.session.get(Entrance, entrance_id)
+    entrance = db.session.get(
+        Entrance,
+        entrance_id,
+        options=(orm.joinedload(Entrance.community), orm.joinedload(Entrance.building)),
+    )
     category = None
     if form.category.data:
         category = db.session.scalar(
