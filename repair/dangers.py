@@ -50,7 +50,21 @@ def declared_reason(danger: Danger) -> str:
 
 
 #: Words of a classifier reason that mean someone is shut in (urgent:lift:困人).
-_TRAPPED_WORDS = ("困", "关人", "关在", "trapped", "stuck")
+_TRAPPED_WORDS = (
+    "困",
+    "关人",
+    "关在",
+    "出不来",
+    "出不去",
+    "里面有人",
+    "出唔到",
+    "出唔嚟",
+    "trapped",
+    "stuck",
+    "someone inside",
+    "people inside",
+    "kids inside",
+)
 
 
 def is_lift_entrapment(ticket) -> bool:

@@ -102,3 +102,20 @@ def test_rejected_photo_with_javascript_keeps_the_page_styled_and_the_text(
     phone.set_input_files("#photo-library", str(photo))
     phone.click("#submit")  # the swapped-in form is bound again
     phone.wait_for_url(re.compile(r"/received$"))
+
+
+def test_a_hong_kong_resident_writes_in_traditional_characters_and_is_heard(
+    live_server, entrance_code, phone, screenshot
+):
+    # u12's writers (Hong Kong, Macau, Taiwan residents) write 升降機 and 困咗 in
+    # traditional characters; the classifier read other characters than in
+    # simplified. Now: urgent at once, the lift's numbers on the confirmation.
+    phone.goto(f"{live_server}/q/{entrance_code}")
+    phone.fill("#description", "升降機停咗，我阿爸喺入面出唔到嚟")
+    screenshot(phone, "1-filled")
+    phone.click("#submit")
+    phone.wait_for_url(re.compile(r"/t/YG-\d{8}-\d{4}/received$"))
+    assert phone.locator("#call-now").is_visible()
+    assert "电梯" in phone.locator("#call-now h2").inner_text()
+    assert "前响应" in phone.locator("#deadlines").inner_text()  # urgent: 30 min
+    screenshot(phone, "2-received")

@@ -205,3 +205,17 @@ def test_the_confirmation_names_the_community_s_own_deadlines(app, resident, lif
                 assert "响应" not in stated
                 assert format_local(created + timedelta(hours=8), zone) in stated
             assert "30分钟" not in html and "24小时" not in html
+
+
+def test_someone_who_cannot_get_out_of_the_lift_is_trapped(app, resident, lifts):
+    # "电梯停在三楼和四楼中间，我爸在里面出不来" was urgent for the lift, but the
+    # confirmation did not show the lift's emergency numbers: only 困, 关人, 关在,
+    # trapped and stuck counted as someone shut in.
+    for text in (
+        "电梯停在三楼和四楼中间，我爸在里面出不来",
+        "升降機停咗，我阿爸喺入面出唔到嚟",
+    ):
+        response = resident.submit(description=text, photos=[])
+        assert response.status_code == 303, text
+        page = resident.client.get(response.headers["Location"])
+        assert 'id="call-now"' in page.get_data(as_text=True), text

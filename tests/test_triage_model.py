@@ -163,6 +163,10 @@ def test_traditional_characters_read_as_simplified() -> None:
     for text in ("電梯壞咗，有人喺入面出唔到嚟", "瓦斯管破了，整個樓梯間都是味道"):
         assert classify(text).urgency == URGENT, text
     assert classify("樓道燈唔著，麻煩有時間嚟換").urgency == "general"
+    # 升降機 is Hong Kong's word for a lift: the category had been "other" (the
+    # wrong contractor) for "the lift stopped between floors, my father inside"
+    found = classify("升降機停咗喺三樓同四樓中間，我阿爸喺入面出唔到嚟")
+    assert (found.urgency, found.category) == (URGENT, "lift")
 
 
 def test_pinyin_and_cantonese_share_features_with_mandarin(model) -> None:
