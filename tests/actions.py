@@ -262,3 +262,28 @@ def make_other_community(app) -> OtherCommunity:
         return OtherCommunity(
             community.id, entrance.code, "lc-officer", "another password"
         )
+
+
+def officer_at_desk(
+    browser,
+    live_server: str,
+    path: str = "/board",
+    wait_for: str | None = None,
+    size: tuple[int, int] = (1280, 800),
+    **options,
+):
+    """Logs the demo officer in at the board in a fresh Chromium context (a desk's
+    screen by default, Chinese); returns (context, page), the page at ``path``."""
+    from tests.conftest import OFFICER_PASSWORD
+
+    context = browser.new_context(
+        viewport={"width": size[0], "height": size[1]}, locale="zh-CN", **options
+    )
+    page = context.new_page()
+    page.goto(f"{live_server}{path}")
+    page.fill("#username", "officer")
+    page.fill("#password", OFFICER_PASSWORD)
+    page.click("#login")
+    if wait_for:
+        page.wait_for_selector(wait_for)
+    return context, page

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from repair.db import db
 from repair.models import Contractor
-from tests.conftest import OFFICER_PASSWORD
+from tests.actions import officer_at_desk
 
 pytestmark = pytest.mark.browser
 
@@ -27,15 +27,9 @@ def test_officer_triages_reassigns_and_files_for_a_caller(
     app, browser, live_server, officer, resident, screenshot, device
 ):
     width, height = VIEWPORTS[device]
-    context = browser.new_context(
-        viewport={"width": width, "height": height}, locale="zh-CN"
+    context, page = officer_at_desk(
+        browser, live_server, wait_for="#section-triage", size=(width, height)
     )
-    page = context.new_page()
-    page.goto(f"{live_server}/board")
-    page.fill("#username", "officer")
-    page.fill("#password", OFFICER_PASSWORD)
-    page.click("#login")
-    page.wait_for_selector("#section-triage")
     screenshot(page, f"{device}-1-empty-board")
 
     number = resident.report(description="电梯困人了，卡在5楼")
@@ -82,14 +76,7 @@ def test_officer_finds_a_rejected_ticket_by_its_number(
 ):
     rejected = resident.report(description="我家里的灯坏了")
     working = resident.report(description="楼道灯不亮")
-    context = browser.new_context(
-        viewport={"width": 820, "height": 1180}, locale="zh-CN"
-    )
-    page = context.new_page()
-    page.goto(f"{live_server}/board")
-    page.fill("#username", "officer")
-    page.fill("#password", OFFICER_PASSWORD)
-    page.click("#login")
+    context, page = officer_at_desk(browser, live_server, size=(820, 1180))
     page.goto(f"{live_server}/board/t/{rejected}")
     page.fill("#reject-reason", "不属于公共区域")
     page.click("#reject")

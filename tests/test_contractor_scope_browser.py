@@ -9,8 +9,7 @@ import sqlalchemy as sa
 from dispatch.models import OutboxMessage
 from repair.db import db
 from repair.models import Community, Contractor
-from tests.actions import make_other_community
-from tests.conftest import OFFICER_PASSWORD
+from tests.actions import make_other_community, officer_at_desk
 
 pytestmark = pytest.mark.browser
 
@@ -35,15 +34,9 @@ def test_officer_assigns_only_to_contractors_of_the_tickets_community(
         theirs_id, shared_id = theirs.id, shared.id
     number = resident.report(description="楼道灯不亮")
 
-    context = browser.new_context(
-        viewport={"width": 1280, "height": 800}, locale="zh-CN"
+    context, page = officer_at_desk(
+        browser, live_server, "/board/login", wait_for="#section-triage"
     )
-    page = context.new_page()
-    page.goto(f"{live_server}/board/login")
-    page.fill("#username", "officer")
-    page.fill("#password", OFFICER_PASSWORD)
-    page.click("#login")
-    page.wait_for_selector("#section-triage")
     page.goto(f"{live_server}/board/t/{number}")
 
     offered = page.locator("#assign-contractor option").all_inner_texts()

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from dispatch.models import FollowUpTask
 from repair.db import db, utcnow
-from tests.conftest import OFFICER_PASSWORD
+from tests.actions import officer_at_desk
 from tests.factories import find_ticket
 from tests.test_follow_up import Resident, _repair
 
@@ -42,15 +42,7 @@ def test_officer_calls_back_a_resident_who_rated_low(
         task.due_at = utcnow() - timedelta(minutes=40)  # its day has passed
         db.session.commit()
 
-    context = browser.new_context(
-        viewport={"width": 1280, "height": 800}, locale="zh-CN"
-    )
-    desk = context.new_page()
-    desk.goto(f"{live_server}/board")
-    desk.fill("#username", "officer")
-    desk.fill("#password", OFFICER_PASSWORD)
-    desk.click("#login")
-    desk.wait_for_selector("#section-follow-up")
+    context, desk = officer_at_desk(browser, live_server, wait_for="#section-follow-up")
     section = desk.locator("#section-follow-up")
     title = desk.locator("#title-follow-up").inner_text()
     assert "待回访" in title and "2" in title  # two open, one of them overdue

@@ -13,7 +13,7 @@ from dispatch.models import OutboxMessage
 from dispatch.sla.escalation import escalate_if_overdue
 from repair.db import db
 from repair.models import Contractor
-from tests.conftest import OFFICER_PASSWORD
+from tests.actions import officer_at_desk
 from tests.factories import find_ticket
 
 pytestmark = pytest.mark.browser
@@ -30,16 +30,7 @@ def settings(settings):
 
 
 def _board(browser, live_server, size=(1440, 900)):
-    context = browser.new_context(
-        viewport={"width": size[0], "height": size[1]}, locale="zh-CN"
-    )
-    page = context.new_page()
-    page.goto(f"{live_server}/board")
-    page.fill("#username", "officer")
-    page.fill("#password", OFFICER_PASSWORD)
-    page.click("#login")
-    page.wait_for_selector("#section-triage")
-    return context, page
+    return officer_at_desk(browser, live_server, wait_for="#section-triage", size=size)
 
 
 def _newest(app, phone: str, template: str | None = None) -> OutboxMessage:

@@ -9,8 +9,7 @@ import pytest
 
 from repair.db import utcnow
 from repair.i18n import local_time
-from tests.actions import ContractorActions
-from tests.conftest import OFFICER_PASSWORD
+from tests.actions import ContractorActions, officer_at_desk
 from tests.factories import find_ticket
 
 pytestmark = pytest.mark.browser
@@ -48,15 +47,7 @@ def test_contractor_asks_on_a_phone_and_the_officer_approves_at_a_desk(
     screenshot(phone, "3-requested")
 
     # The officer, at a desk: the request is on the ticket; approve it.
-    context = browser.new_context(
-        viewport={"width": 1280, "height": 800}, locale="zh-CN"
-    )
-    desk = context.new_page()
-    desk.goto(f"{live_server}/board")
-    desk.fill("#username", "officer")
-    desk.fill("#password", OFFICER_PASSWORD)
-    desk.click("#login")
-    desk.wait_for_selector("#sections")
+    context, desk = officer_at_desk(browser, live_server, wait_for="#sections")
     # The board says a pause waits for a decision: on the card, and counted.
     mark = desk.locator(f'[data-number="{number}"] .pause-requested')
     mark.wait_for()

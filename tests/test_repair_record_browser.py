@@ -10,8 +10,7 @@ import sqlalchemy as sa
 
 from repair.db import db
 from repair.models import Community, Ticket, TicketStatus
-from tests.actions import ContractorActions
-from tests.conftest import OFFICER_PASSWORD
+from tests.actions import ContractorActions, officer_at_desk
 from tests.factories import find_ticket, jpeg_bytes
 
 pytestmark = pytest.mark.browser
@@ -118,13 +117,13 @@ def test_contractor_arrives_with_a_photo_and_records_materials_on_a_phone(
     assert phone.locator("#arrival img").count() == 1
     screenshot(phone, "6-tracking")
 
-    board = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-    page = board.new_page()
-    page.goto(f"{live_server}/board/t/{number}")
-    page.fill("#username", "officer")
-    page.fill("#password", OFFICER_PASSWORD)
-    page.click("#login")
-    page.wait_for_selector("#repair-record")
+    board, page = officer_at_desk(
+        browser,
+        live_server,
+        f"/board/t/{number}",
+        wait_for="#repair-record",
+        size=(1280, 900),
+    )
     assert page.locator("#total-cost").inner_text() == "¥111.87"
     assert page.locator("#arrival-photo img").count() == 1
     screenshot(page, "7-board-record")

@@ -12,7 +12,12 @@ from freezegun import freeze_time
 
 from repair.db import db, utcnow
 from repair.models import Entrance
-from tests.actions import ContractorActions, OfficerActions, ResidentActions
+from tests.actions import (
+    ContractorActions,
+    OfficerActions,
+    ResidentActions,
+    officer_at_desk,
+)
 from tests.conftest import OFFICER_PASSWORD
 from tests.factories import find_ticket
 from tests.test_stats import _link
@@ -81,18 +86,15 @@ def test_officer_opens_statistics_and_downloads_the_csv(
 ):
     _seed_a_fortnight(app, client)
     width, height = VIEWPORTS[viewport]
-    context = browser.new_context(
-        viewport={"width": width, "height": height},
-        locale="zh-CN",
+    context, page = officer_at_desk(
+        browser,
+        live_server,
+        "/board/login?next=/board/stats",
+        wait_for="#sla",
+        size=(width, height),
         accept_downloads=True,
     )
-    page = context.new_page()
     try:
-        page.goto(f"{live_server}/board/login?next=/board/stats")
-        page.fill("#username", "officer")
-        page.fill("#password", OFFICER_PASSWORD)
-        page.click("#login")
-        page.wait_for_selector("#sla")
         assert page.locator("#total-tickets").inner_text() == str(len(REPORTS))
         assert page.locator("svg.chart").count() == 3
         for chart in ("category", "building", "contractor"):

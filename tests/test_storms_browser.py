@@ -11,8 +11,7 @@ import sqlalchemy as sa
 
 from dispatch.models import OutboxMessage
 from repair.db import db
-from tests.actions import ContractorActions
-from tests.conftest import OFFICER_PASSWORD
+from tests.actions import ContractorActions, officer_at_desk
 from tests.factories import jpeg_bytes
 
 pytestmark = pytest.mark.browser
@@ -92,15 +91,7 @@ def test_five_residents_one_burst_pipe_one_job_one_sms(
     assert len(contractor_sms) == 1, [(m.template, m.body) for m in contractor_sms]
 
     # The officer, at a desk: the board proposes the group.
-    context = browser.new_context(
-        viewport={"width": 1280, "height": 800}, locale="zh-CN"
-    )
-    desk = context.new_page()
-    desk.goto(f"{live_server}/board")
-    desk.fill("#username", "officer")
-    desk.fill("#password", OFFICER_PASSWORD)
-    desk.click("#login")
-    desk.wait_for_selector("#section-groups")
+    context, desk = officer_at_desk(browser, live_server, wait_for="#section-groups")
     proposal = desk.locator(f'#section-groups [data-group="{parent}"]').inner_text()
     assert "5 份报修像是同一个问题" in proposal and "4 份待并单" in proposal
     assert desk.locator("#groups-waiting").inner_text() == "4"
@@ -209,15 +200,7 @@ def test_a_flood_joining_a_dripping_tap_says_so_and_a_repaired_group_splits_on_a
     raised = [m for m in _outbox(app) if m.template == "urgency_raised"]
     assert len(raised) == 1 and "电梯井进水" in raised[0].body
 
-    context = browser.new_context(
-        viewport={"width": 1280, "height": 800}, locale="zh-CN"
-    )
-    desk = context.new_page()
-    desk.goto(f"{live_server}/board")
-    desk.fill("#username", "officer")
-    desk.fill("#password", OFFICER_PASSWORD)
-    desk.click("#login")
-    desk.wait_for_selector("#sections")
+    context, desk = officer_at_desk(browser, live_server, wait_for="#sections")
     desk.goto(f"{live_server}/board/t/{tap}")
     shown = desk.locator("#raised-by").inner_text()
     assert flood in shown and "水管爆裂，电梯井进水了" in shown
