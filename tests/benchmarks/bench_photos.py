@@ -125,6 +125,9 @@ def main() -> None:
     parser.add_argument("--memory-of", help=argparse.SUPPRESS)
     parser.add_argument("--naive", action="store_true", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
+    from common import stop_on_sigterm
+
+    stop_on_sigterm()
     if arguments.memory_of:
         measure_memory(arguments.memory_of, arguments.naive)
         return

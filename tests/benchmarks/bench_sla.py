@@ -42,6 +42,7 @@ from common import (  # noqa: E402  (tests/benchmarks/common.py)
     redis_server,
     report_lateness,
     run_in_work_dir,
+    stop_on_sigterm,
 )
 
 from dispatch.models import Assignment, OutboxMessage, SlaStep  # noqa: E402
@@ -552,6 +553,7 @@ def main() -> None:
     parser.add_argument("--redis-db", type=int, default=14)
     parser.add_argument("--log-dir", help="keep the workers' logs in this folder")
     arguments = parser.parse_args()
+    stop_on_sigterm()
     run_in_work_dir(
         "bench_sla_", arguments.log_dir, lambda work: run(arguments, work), tail=15
     )

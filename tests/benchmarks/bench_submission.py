@@ -49,7 +49,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import psutil  # noqa: E402
-from common import ROOT, build_app, database, migrate_and_seed, percentile  # noqa: E402
+from common import (  # noqa: E402
+    ROOT,
+    build_app,
+    database,
+    migrate_and_seed,
+    percentile,
+    stop_on_sigterm,
+)
 from PIL import Image  # noqa: E402
 
 HELPDESK_VENV_ENV = "REPAIRDESK_BENCH_HELPDESK_VENV"
@@ -660,6 +667,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=2)
     arguments = parser.parse_args()
+    stop_on_sigterm()
     count = arguments.submissions
     phone = phone_jpeg()
     photos = {

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Callable
@@ -135,6 +136,17 @@ def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     index = max(0, min(len(ordered) - 1, int(fraction * len(ordered) + 0.999999) - 1))
     return ordered[index]
+
+
+def stop_on_sigterm() -> None:
+    """Makes SIGTERM end the run as Ctrl-C does, through its ``finally`` blocks and
+    exit stacks, so the servers and workers it started are stopped with it (by
+    default SIGTERM ends Python at once and leaves them running)."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 T = TypeVar("T")

@@ -53,6 +53,7 @@ from common import (  # noqa: E402
     migrate_and_seed,
     report_lateness,
     run_in_work_dir,
+    stop_on_sigterm,
 )
 
 from dispatch.models import OutboxMessage, SlaStep  # noqa: E402
@@ -223,6 +224,7 @@ def main() -> None:
     parser.add_argument("--urgent-share", type=float, default=0.3)
     parser.add_argument("--log-dir", help="keep the workers' logs in this folder")
     arguments = parser.parse_args()
+    stop_on_sigterm()
     sys.exit(
         run_in_work_dir(
             "faults_", arguments.log_dir, lambda work: run(arguments, work), tail=60
