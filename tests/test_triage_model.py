@@ -120,8 +120,27 @@ def test_board_says_when_the_model_overruled_a_rule(app) -> None:
         assert reasons_text(reasons).startswith("learned: not urgent: 困人")
 
 
-def test_a_model_file_of_the_previous_format_loads_without_a_veto(model) -> None:
+def _in_format_4() -> dict:
+    """Returns the packaged model file as /4 wrote it: weights and scales in two
+    maps, each n-gram written twice (/5 keeps [weight, scale] under one key)."""
     data = json.loads(DEFAULT_MODEL_PATH.read_text(encoding="utf-8"))
+    terms = data.pop("terms")
+    data["format"] = "repairdesk-urgency-ngrams/4"
+    data["weights"] = {gram: weight for gram, (weight, _) in terms.items()}
+    data["scales"] = {gram: scale for gram, (_, scale) in terms.items()}
+    return data
+
+
+def test_a_model_file_of_format_4_reads_as_the_packaged_one(model) -> None:
+    older = model_from_dict(_in_format_4())
+    assert older.weights == model.weights
+    assert older.scales == model.scales
+    text = normalize("电梯停在三楼不动了，里面好像有人")
+    assert older.probability(text) == model.probability(text)
+
+
+def test_a_model_file_of_the_previous_format_loads_without_a_veto(model) -> None:
+    data = _in_format_4()
     data["format"] = "repairdesk-urgency-ngrams/2"
     data.pop("veto_below", None)
     assert model_from_dict(data).veto_below == 0.0
@@ -143,7 +162,7 @@ def test_a_feature_counts_by_its_scale_and_a_file_without_scales_reads_as_before
     assert shares["燃气"] == pytest.approx(6.0 / 10**0.5)
     assert logit == pytest.approx(-1.0 + 7.0 / 10**0.5)
     # /3 had no scales: each feature 1, the norm the count of known features
-    data = json.loads(DEFAULT_MODEL_PATH.read_text(encoding="utf-8"))
+    data = _in_format_4()
     data["format"] = "repairdesk-urgency-ngrams/3"
     data.pop("scales")
     plain = model_from_dict(data)

@@ -27,12 +27,14 @@ from typing import Any
 
 MODEL_ENV = "REPAIRDESK_CLASSIFIER_MODEL"
 DEFAULT_MODEL_PATH = Path(__file__).with_name("model") / "urgency.json"
-FORMAT = "repairdesk-urgency-ngrams/4"
+FORMAT = "repairdesk-urgency-ngrams/5"
 #: Older formats still read: /2 had no veto threshold (the rules always stood), /3
-#: no feature scales.
+#: no feature scales, /4 kept weights and scales in two maps (each n-gram written
+#: twice: a fifth of a 5 MB file).
 READABLE_FORMATS = (
     "repairdesk-urgency-ngrams/2",
     "repairdesk-urgency-ngrams/3",
+    "repairdesk-urgency-ngrams/4",
     FORMAT,
 )
 CHAR_NGRAMS = (1, 4)
@@ -237,15 +239,11 @@ class UrgencyModel:
             "meta": self.meta,
             "folding": self.folding,
             "pinyin": _group_by_value(self.pinyin),
-            "weights": {
-                gram: round(weight, 4)
+            # n-gram -> [weight, scale] (a feature without a scale counts 1)
+            "terms": {
+                gram: [round(weight, 4), round(self.scales.get(gram, 1.0), 4)]
                 for gram, weight in sorted(self.weights.items())
                 if round(weight, 4) != 0.0
-            },
-            "scales": {
-                gram: round(self.scales[gram], 4)
-                for gram, weight in sorted(self.weights.items())
-                if round(weight, 4) != 0.0 and gram in self.scales
             },
         }
 
@@ -269,8 +267,14 @@ def model_from_dict(data: dict[str, Any]) -> UrgencyModel:
     """Returns the model described by a parsed model file (raises ValueError)."""
     if data.get("format") not in READABLE_FORMATS:
         raise ValueError(f"model format {data.get('format')!r} is not {FORMAT!r}")
+    if "terms" in data:
+        weights = {str(k): float(v[0]) for k, v in data["terms"].items()}
+        scales = {str(k): float(v[1]) for k, v in data["terms"].items()}
+    else:
+        weights = {str(k): float(v) for k, v in data["weights"].items()}
+        scales = {str(k): float(v) for k, v in data.get("scales", {}).items()}
     return UrgencyModel(
-        weights={str(k): float(v) for k, v in data["weights"].items()},
+        weights=weights,
         bias=float(data["bias"]),
         threshold=float(data["threshold"]),
         veto_below=float(data.get("veto_below", 0.0)),
@@ -281,7 +285,7 @@ def model_from_dict(data: dict[str, Any]) -> UrgencyModel:
             for char in chars
         },
         meta=dict(data.get("meta", {})),
-        scales={str(k): float(v) for k, v in data.get("scales", {}).items()},
+        scales=scales,
     )
 
 
