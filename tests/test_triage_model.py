@@ -29,9 +29,6 @@ MAX_MODEL_BYTES = 5 * 1024 * 1024
 #: Issue 13's targets on the held-out parts (rules + model).
 ISSUE_RECALL = 0.98
 ISSUE_ACCURACY = 0.92
-#: The accuracy the current model reaches honestly on the held-out parts, short
-#: of the issue's 0.92 (see docs/TRIAGE.md); a model below it fails.
-ACCURACY_FLOOR = 0.91
 
 
 @pytest.fixture(scope="module")
@@ -69,21 +66,10 @@ def _heldout_report(model) -> tuple[dict, str]:
     return found["all"], f"{table}\n{misses}"
 
 
-def test_heldout_parts_meet_urgent_recall_and_the_accuracy_floor(model) -> None:
+def test_heldout_parts_meet_the_issues_recall_and_accuracy(model) -> None:
     overall, report = _heldout_report(model)
     assert overall["n"] >= 700, report
     assert overall["recall"] >= ISSUE_RECALL, report
-    assert overall["accuracy"] >= ACCURACY_FLOOR, report
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "issue 13 asks 0.92 held-out accuracy at 0.98 recall; reached: 0.915 at 0.995"
-    ),
-)
-def test_heldout_parts_meet_the_issues_accuracy(model) -> None:
-    overall, report = _heldout_report(model)
     assert overall["accuracy"] >= ISSUE_ACCURACY, report
 
 
@@ -298,8 +284,10 @@ def test_reports_written_after_the_model_keep_urgent_recall() -> None:
     measurements) was written with u6 and u7 and kept unseen: 0.993, 0.872 on all
     320 with the model trained on u6 and u7 (the model before: 1.000, 0.838),
     0.993, 0.878 with the one trained on u6, u7 and u9–u15 too (docs/TRIAGE.md).
-    Checked here on the 626 texts of both that stand in no training or held-out
-    part: 0.993, 0.877."""
+    u21 (night shifts and holidays: fragments, typos, a drink too many) was
+    written with u16–u20 and kept unseen: 0.979, 0.863 on the model before them,
+    0.979, 0.875 on the one trained on them. Checked here on the 942 texts of the
+    three that stand in no training or held-out part: 0.985, 0.884."""
     from pathlib import Path
 
     from dispatch.triage.classifier import classify, normalize
@@ -316,7 +304,7 @@ def test_reports_written_after_the_model_keep_urgent_recall() -> None:
         for report in training.read_parts(sorted(unseen.glob("*.jsonl")))
         if normalize(report.text) not in known
     ]
-    assert len(reports) >= 615
+    assert len(reports) >= 930
     verdicts = [(r.urgent, classify(r.text, None).is_urgent) for r in reports]
     urgent = [said for gold, said in verdicts if gold]
     recall = sum(urgent) / len(urgent)

@@ -44,7 +44,7 @@ CANDIDATES: tuple[tuple[str, float, str | None], ...] = (("nblr", 30.0, None),)
 #: ** NB_POWER, the counts smoothed by NB_ALPHA (chosen by the same leave-one-part-
 #: out comparison, docs/TRIAGE.md).
 NB_ALPHA = 0.5
-NB_POWER = 0.75
+NB_POWER = 0.6
 #: Candidate low thresholds: a rule's urgent verdict stands only if the model's
 #: probability is at least this (0: the rules always stand).
 VETO_CANDIDATES = (0.0, 0.01, 0.02, 0.03, 0.05, 0.08, 0.1)
