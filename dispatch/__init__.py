@@ -25,6 +25,7 @@ from dispatch.public import views as public_views
 from dispatch.sla import countdown
 from dispatch.stats import views as stats_views
 from dispatch.triage import cli as triage_cli
+from dispatch.triage import warmup as triage_warmup
 from dispatch.worker import cli as worker_cli
 from dispatch.worker import health
 from dispatch.worker import metrics as worker_metrics
@@ -39,6 +40,7 @@ PARTS = (
     health,
     worker_metrics,
     triage_cli,
+    triage_warmup,
     auth,
     nav,
     countdown,

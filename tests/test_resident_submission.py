@@ -491,3 +491,39 @@ def test_a_report_asks_the_database_little(app, resident, entrance_code):
         sa.event.remove(engine, "before_cursor_execute", count)
     assert response.status_code == 303
     assert len(statements) <= 28, "\n".join(s.split("\n")[0][:90] for s in statements)
+
+
+def test_the_classifier_is_loaded_before_a_process_first_request_not_in_a_report(
+    app, resident, monkeypatch
+):
+    # Loaded lazily by the first report, the model (0.4 s) was read inside that
+    # report's write transaction: on SQLite every other report waited for the write
+    # lock, after each start of a web worker. Now the first request loads it,
+    # before its view and outside any transaction.
+    from functools import lru_cache
+
+    from dispatch.triage import model as triage_model
+    from dispatch.triage import warmup
+
+    loads: list[tuple[str, bool]] = []
+    read_file = triage_model._load_cached.__wrapped__
+
+    @lru_cache(maxsize=8)
+    def cold_cache(path: str, mtime_ns: int):
+        from flask import request
+
+        loads.append((request.method, db.session().in_transaction()))
+        return read_file(path, mtime_ns)
+
+    monkeypatch.setattr(triage_model, "_load_cached", cold_cache)
+    monkeypatch.setattr(warmup, "_loaded", False)
+    resident.open_form()
+    assert loads == [("GET", False)]
+    response = resident.submit(reuse_form=True, description="电梯停在3楼不动了")
+    assert response.status_code == 303
+    assert loads == [("GET", False)]  # the report found it loaded
+    with app.app_context():
+        ticket = db.session.scalars(
+            sa.select(Ticket).order_by(Ticket.id.desc())
+        ).first()
+        assert ticket.urgency.value == "urgent"

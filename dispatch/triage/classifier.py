@@ -718,6 +718,13 @@ def _model_reason(
     return f"model:{category}:" + ", ".join(f"{g} {share:.2f}" for g, share in pushed)
 
 
+def warm_up() -> None:
+    """Loads the rules and the learned model now, if not loaded yet in this process
+    (each is then cached until its file changes)."""
+    load_rules()
+    load_model()
+
+
 def classify(
     text: str,
     category: str | None = None,
