@@ -453,7 +453,9 @@ def is_complete(raw: bytes) -> bool:
     does not); a scan for markers, no decoding."""
     if raw.startswith(b"\xff\xd8"):
         scan = _jpeg_scan_start(raw)
-        return scan is not None and raw.find(b"\xff\xd9", scan) >= 0
+        # Looked for from the end, where a whole JPEG has it: a scan forward read
+        # the 3 MB of a phone photo's compressed data first (3.5 ms a report).
+        return scan is not None and raw.rfind(b"\xff\xd9", scan) >= 0
     if raw.startswith(b"\x89PNG"):
         return raw.rfind(b"IEND") > 8
     if raw.startswith(b"RIFF"):
