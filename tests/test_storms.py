@@ -20,6 +20,7 @@ from repair.models import (
     Building,
     Channel,
     Entrance,
+    Lift,
     Ticket,
     TicketFollower,
     TicketStatus,
@@ -152,6 +153,35 @@ def test_building_wide_categories_group_across_entrances_others_do_not(app, demo
         assert find_ticket(water_too).group_of_id == find_ticket(water).id
         assert find_ticket(light_elsewhere).group_of_id is None  # another entrance
         assert find_ticket(light_here).group_of_id == find_ticket(light).id
+
+
+def test_a_lift_at_another_entrance_or_another_named_lift_is_another_problem(app, demo):
+    # Walking the form: a loud advert screen in 2栋1单元's lift joined 2栋2单元's
+    # lift entrapment, and its resident read that neighbours had reported the same
+    # problem. Each entrance has its own lifts.
+    one, two = _code(app, "3栋", "1单元"), _code(app, "3栋", "2单元")
+    with app.app_context():
+        entrance = db.session.scalar(sa.select(Entrance).where(Entrance.code == one))
+        left, right = (
+            Lift(entrance=entrance, name="1号梯"),
+            Lift(entrance=entrance, name="2号梯"),
+        )
+        db.session.add_all([left, right])
+        db.session.commit()
+        left_id, right_id = str(left.id), str(right.id)
+    stopped = _report(app, one, "电梯停了不动，按钮没反应", PHONES[0], lift=left_id)
+    elsewhere = _report(app, two, "电梯停了，门也打不开", PHONES[1])
+    other_lift = _report(
+        app, one, "电梯门关不上，一直开开关关", PHONES[2], lift=right_id
+    )
+    same_lift = _report(app, one, "电梯还是停着不动", PHONES[3], lift=left_id)
+    unnamed = _report(app, one, "电梯坏了，停在一楼", PHONES[4])
+    with app.app_context():
+        parent = find_ticket(stopped).id
+        assert find_ticket(elsewhere).group_of_id is None
+        assert find_ticket(other_lift).group_of_id is None
+        assert find_ticket(same_lift).group_of_id == parent
+        assert find_ticket(unnamed).group_of_id == parent
 
 
 def test_a_report_after_the_window_is_a_job_of_its_own(app, entrance_code):

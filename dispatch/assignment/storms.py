@@ -29,9 +29,13 @@ from repair.models import (
     Urgency,
 )
 
-#: Categories whose failure is the whole building's (one riser, one supply, the
-#: lifts' power): reports from any of its entrances are one problem.
-BUILDING_WIDE = frozenset({"lift", "water", "electrical"})
+#: Categories whose failure is the whole building's (one riser, one supply, one
+#: power feed): reports from any of its entrances are one problem. Not lifts: each
+#: entrance (单元) has its own, so a lift at another entrance is another lift, and
+#: a report naming one of an entrance's lifts joins only that lift's group (a
+#: loud advert screen in 1单元's lift had joined 2单元's lift entrapment, and its
+#: resident was told neighbours had reported the same problem).
+BUILDING_WIDE = frozenset({"water", "electrical"})
 
 
 def window() -> timedelta:
@@ -64,7 +68,7 @@ def find_group(
 ) -> Ticket | None:
     """Returns the open ticket whose group a new report of ``category`` joins, if
     any: same entrance (building, for building-wide categories), same category,
-    its latest report within the window.
+    the same lift where both name one, its latest report within the window.
 
     Locks the place first, so that of two reports at the same moment the second
     waits and then sees the first (no two parents, no lost member). PostgreSQL
@@ -94,6 +98,10 @@ def find_group(
             sa.select(Entrance.id).where(Entrance.id == entrance.id).with_for_update()
         )
         place = Ticket.entrance_id == entrance.id
+    if ticket.lift_id is not None:
+        place = sa.and_(
+            place, sa.or_(Ticket.lift_id.is_(None), Ticket.lift_id == ticket.lift_id)
+        )
     since = now - window()
     member = aliased(Ticket)
     recent = sa.or_(
