@@ -359,3 +359,29 @@ def test_the_spot_is_read_by_the_rules_not_by_the_model() -> None:
 
     assert classify("=1+1 楼道灯不亮", spot="3楼楼梯间").urgency == "general"
     assert classify("门打不开，里面有人", spot="电梯").urgency == "urgent"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        '{"format": "repairdesk-urgency-ngrams/5", "bias":',  # cut short
+        '{"format": "repairdesk-urgency-ngrams/9"}',  # a format nobody reads
+        '{"format": "repairdesk-urgency-ngrams/5", "terms": {"a": []}}',  # mistyped
+    ],
+    ids=["cut-short", "unknown-format", "mistyped"],
+)
+def test_an_unreadable_model_file_leaves_the_rules_to_classify(
+    app, resident, tmp_path, monkeypatch, caplog, content
+) -> None:
+    # Before: the model's error went up through the report's transaction, the
+    # resident got a 500 and the report was lost.
+    broken = tmp_path / "urgency.json"
+    broken.write_text(content, encoding="utf-8")
+    monkeypatch.setenv("REPAIRDESK_CLASSIFIER_MODEL", str(broken))
+    assert load_model() is None
+    assert "unreadable" in caplog.text
+    result = classify("电梯困人了，里面有老人")
+    assert result.is_urgent and result.category == "lift"
+    assert not any(reason.startswith("model") for reason in result.reasons)
+    resident.open_form()
+    assert resident.submit(reuse_form=True).status_code == 303

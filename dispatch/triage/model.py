@@ -16,6 +16,7 @@ less; NBSVM, Wang & Manning 2012) and L2-normed. Format /3 had no scales (each
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
@@ -24,6 +25,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 MODEL_ENV = "REPAIRDESK_CLASSIFIER_MODEL"
 DEFAULT_MODEL_PATH = Path(__file__).with_name("model") / "urgency.json"
@@ -311,10 +314,20 @@ def model_path(path: str | os.PathLike[str] | None = None) -> Path:
 
 
 def load_model(path: str | os.PathLike[str] | None = None) -> UrgencyModel | None:
-    """Returns the model, cached until its file changes, or None without a file."""
+    """Returns the model, cached until its file changes, or None without a file
+    or with one that cannot be read (the rules then classify alone: a resident's
+    report must not fail because a model file was cut short or mistyped)."""
     resolved = model_path(path)
     try:
         mtime_ns = os.stat(resolved).st_mtime_ns
     except FileNotFoundError:
         return None
-    return _load_cached(str(resolved), mtime_ns)
+    try:
+        return _load_cached(str(resolved), mtime_ns)
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as problem:
+        log.error(
+            "urgency model %s unreadable, the rules classify alone: %s",
+            resolved,
+            problem,
+        )
+        return None
