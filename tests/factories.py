@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from PIL import Image
 
 from repair.db import db
+from repair.i18n import local_time, zone_name
 from repair.models import Ticket
 
 GPS_IFD = 0x8825
@@ -50,3 +51,11 @@ def find_ticket(number: str) -> Ticket | None:
     context; everything loaded earlier is expired first)."""
     db.session.expire_all()
     return db.session.scalar(sa.select(Ticket).where(Ticket.number == number))
+
+
+def local_day(ticket: Ticket) -> str:
+    """Returns the day the ticket was reported on, in its community's time zone,
+    as the statistics' from/to want it (YYYY-MM-DD): from 16:00 UTC China is
+    already on the next day."""
+    zone = zone_name(ticket.community)
+    return local_time(ticket.created_at, zone).date().isoformat()

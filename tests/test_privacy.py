@@ -16,7 +16,7 @@ from repair.models import TicketEvent, TicketFollower, TicketStatus
 from repair.privacy import erase_expired, mask_name, mask_phone
 from tests.actions import ContractorActions, hidden_fields
 from tests.conftest import OFFICER_PASSWORD
-from tests.factories import find_ticket
+from tests.factories import find_ticket, local_day
 
 PRIMARY = "+8613800000001"
 RESIDENT, LOCAL = "+8613912345678", "13912345678"
@@ -151,7 +151,7 @@ def test_retention_erases_numbers_and_names_and_keeps_statistics(
 ):
     with app.app_context():
         ticket = find_ticket(closed)
-        closed_at, day = ticket.closed_at, ticket.created_at.date().isoformat()
+        closed_at, day = ticket.closed_at, local_day(ticket)
         assert LOCAL in _everything_stored()
 
     with freeze_time(closed_at + timedelta(days=179)), app.app_context():

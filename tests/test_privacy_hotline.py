@@ -18,7 +18,7 @@ from repair.db import db
 from repair.models import TicketEvent, TicketStatus
 from repair.privacy import erase_expired, mask_name, mask_phone
 from tests.actions import ContractorActions
-from tests.factories import find_ticket
+from tests.factories import find_ticket, local_day
 from tests.test_hotline import hotline, order, push  # noqa: F401  (a fixture)
 from tests.test_privacy import _everything_stored, _statistics, _where
 
@@ -96,7 +96,7 @@ def test_retention_erases_the_callers_data_and_keeps_statistics(
 ):
     with app.app_context():
         ticket = find_ticket(closed)
-        closed_at, day = ticket.closed_at, ticket.created_at.date().isoformat()
+        closed_at, day = ticket.closed_at, local_day(ticket)
         stored = _everything_stored()
         assert _where(CALLER_LOCAL, stored) and _where(CALLER_NAME, stored)
 
