@@ -100,6 +100,10 @@ def default_settings(instance_path: str) -> dict:
         # How much lower (Linux nice) the photo job's pixel work runs than the
         # worker: the web requests on the same machine go first (0: the same).
         "PHOTO_NICE": 10,
+        # How long at most a photo job waits while a burst of reports is still
+        # coming in (repair.photos.jobs.wait_for_reports); 0: it never waits
+        # (workers on machines of their own).
+        "PHOTO_YIELD": "30s",
         # Originals kept for forms that may come back: per client (one full form:
         # 3 photos of 20 MiB, and some) and in all; the oldest go first.
         "PHOTO_KEPT_BYTES_PER_CLIENT": 64 * 1024 * 1024,
@@ -173,6 +177,7 @@ def finalize(config: dict) -> None:
         "AUTO_CLOSE_AFTER",
         "SCHEDULER_INTERVAL",
         "STORM_WINDOW",
+        "PHOTO_YIELD",
     ):
         config[key] = parse_duration(config[key])
     backup = config.get("SLA_BACKUP_CONTACT")

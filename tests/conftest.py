@@ -106,6 +106,9 @@ def _settings(database: str, redis: str, root: Path, **overrides) -> dict:
         # Stories file several reports at one entrance and follow each on its own;
         # tests/test_storms*.py turn grouping (并单) on with the default window.
         "STORM_WINDOW": "0",
+        # Stories run their worker after a few quick reports, frozen clocks too:
+        # tests/test_photo_burst.py checks the photo jobs' wait for a burst.
+        "PHOTO_YIELD": "0",
     }
     settings.update(overrides)
     return settings

@@ -1,0 +1,152 @@
+"""A burst of photo reports: the display copies wait until it has passed, and the
+deadlines' rungs and messages never wait behind them (real Redis, real rq
+SimpleWorker in this process)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import sqlalchemy as sa
+from rq import Queue, SimpleWorker
+
+from repair.db import db
+from repair.models import Photo, Ticket
+from repair.photos import jobs as photo_jobs
+from tests.factories import jpeg_bytes
+
+#: Set by other_work(): when the job the photo job gave way to ran.
+RAN: dict[str, float] = {}
+
+
+def other_work() -> None:
+    """Stands for a deadline's rung or a contractor's SMS."""
+    RAN["other"] = time.time()
+
+
+@pytest.fixture
+def settings(settings):
+    settings["PHOTO_YIELD"] = "30s"
+    return settings
+
+
+def _report(resident, floor: int) -> int:
+    number = resident.report(
+        description=f"{floor}楼楼道灯不亮", photos=[(jpeg_bytes(), "lamp.jpg")]
+    )
+    photo_id = db.session.scalar(
+        sa.select(Photo.id).join(Ticket).where(Ticket.number == number)
+    )
+    db.session.rollback()
+    return photo_id
+
+
+def _queues(app):
+    from dispatch.worker.queues import get_queues
+
+    return get_queues(app)
+
+
+def _work(app, **kwargs) -> None:
+    queues = _queues(app)
+    SimpleWorker(queues, connection=queues[0].connection).work(burst=True, **kwargs)
+
+
+def _photo_jobs(app) -> dict:
+    """Returns {job id: (return value, ended at)} of the finished photo jobs."""
+    queue = Queue(photo_jobs.QUEUE_NAME, connection=_queues(app)[0].connection)
+    found = {}
+    for job_id in queue.finished_job_registry.get_job_ids():
+        job = queue.fetch_job(job_id)
+        found[job_id] = (job.return_value(), job.ended_at)
+    return found
+
+
+def _states(ids) -> set[str]:
+    db.session.expire_all()
+    return set(db.session.scalars(sa.select(Photo.state).where(Photo.id.in_(ids))))
+
+
+def test_a_lone_reports_photo_is_processed_at_once(app, resident):
+    with app.app_context():
+        photo = _report(resident, 3)
+        _work(app)
+        assert _states([photo]) == {"ready"}
+        assert [(job_id, value) for job_id, (value, _) in _photo_jobs(app).items()] == [
+            (f"photos-{photo}", 1)
+        ]
+
+
+def test_photos_wait_while_reports_keep_coming_then_are_processed(
+    app, resident, monkeypatch
+):
+    # Two reports a second apart are a burst while the quiet time is longer.
+    monkeypatch.setattr(photo_jobs, "BURST_QUIET", 1.5)
+    with app.app_context():
+        first = _report(resident, 3)
+        second = _report(resident, 4)
+        queued = float(_queues(app)[0].connection.get(photo_jobs.LAST_QUEUED_KEY))
+        _work(app)
+        finished = _photo_jobs(app)
+        assert _states([first, second]) == {"ready"}
+    # The first report's photo waited until the burst had been quiet for 1.5 s.
+    value, ended = finished[f"photos-{first}"]
+    assert value == 1
+    assert ended.timestamp() >= queued + 1.5
+
+
+def test_a_waiting_photo_job_gives_way_to_other_work(app, resident, monkeypatch):
+    monkeypatch.setattr(photo_jobs, "BURST_QUIET", 2.0)
+    RAN.clear()
+    with app.app_context():
+        first = _report(resident, 3)
+        _report(resident, 4)
+        _work(app, max_jobs=2)  # the two contractors' SMS
+        connection = _queues(app)[0].connection
+        messages = Queue("repairdesk", connection=connection)
+
+        def meanwhile() -> None:
+            time.sleep(0.3)  # the first photo job is waiting for the burst to pass
+            messages.enqueue(other_work, job_id="other-work")
+
+        arriving = threading.Thread(target=meanwhile)
+        arriving.start()
+        _work(app)
+        arriving.join()
+        finished = _photo_jobs(app)
+        assert _states([first]) == {"ready"}
+    # It returned without processing, queued itself again at the front of its
+    # queue, and ran after the other work.
+    assert finished[f"photos-{first}"][0] == 0
+    again = [
+        (value, ended)
+        for job_id, (value, ended) in finished.items()
+        if job_id.startswith(f"photos-{first}-")
+    ]
+    assert len(again) >= 1 and any(value == 1 for value, _ in again)
+    assert max(ended.timestamp() for _, ended in again) > RAN["other"]
+
+
+def test_the_wait_is_at_most_photo_yield_after_the_first_queueing(app, resident):
+    app.config["PHOTO_YIELD"] = "1s"
+    with app.app_context():
+        first = _report(resident, 3)
+        connection = _queues(app)[0].connection
+        # Reports keep coming for the next minute (their newest just now).
+        connection.set(photo_jobs.LAST_QUEUED_KEY, repr(time.time() + 60))
+        started = time.time()
+        _work(app)
+        assert _states([first]) == {"ready"}
+    assert time.time() - started < 30  # not the minute, nor the 30 s default
+
+
+def test_a_garbled_burst_mark_does_not_hold_the_photo(app, resident, monkeypatch):
+    monkeypatch.setattr(photo_jobs, "BURST_QUIET", 60)
+    with app.app_context():
+        first = _report(resident, 3)
+        _report(resident, 4)
+        connection = _queues(app)[0].connection
+        connection.set(photo_jobs.LAST_QUEUED_KEY, "not a time")
+        _work(app)
+        assert _states([first]) == {"ready"}
