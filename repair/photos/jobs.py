@@ -140,14 +140,12 @@ def _epoch(moment: datetime) -> float:
 
 def _other_work_waiting(client: redis.Redis) -> bool:
     """Returns whether a queue other than the photos' holds jobs."""
-    names = [
-        queue.name for queue in Queue.all(connection=client) if queue.name != QUEUE_NAME
-    ]
-    if not names:
+    others = [q for q in Queue.all(connection=client) if q.name != QUEUE_NAME]
+    if not others:
         return False
     with client.pipeline(transaction=False) as pipeline:
-        for name in names:
-            pipeline.llen(Queue(name, connection=client).key)
+        for queue in others:
+            pipeline.llen(queue.key)
         return any(pipeline.execute())
 
 
