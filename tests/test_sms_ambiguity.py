@@ -141,15 +141,15 @@ def test_the_stand_in_is_quiet_when_a_client_gives_up_waiting(fake_twilio, capfd
     whichever test is running (CPython 3.11 shares the AST recursion counter
     between threads; CI once failed a test's setup with that SystemError)."""
     fake_twilio.delay_next(0.3)
-    with pytest.raises(TimeoutError):
-        with socket.create_connection(("127.0.0.1", _port(fake_twilio))) as s:
-            s.settimeout(0.05)
-            body = b"To=%2B8613800000001&Body=x"
-            s.sendall(
-                b"POST /2010-04-01/Accounts/AC1/Messages.json HTTP/1.1\r\n"
-                b"Host: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
-            )
-            s.recv(1)  # hangs up before the answer
+    address = ("127.0.0.1", _port(fake_twilio))
+    body = b"To=%2B8613800000001&Body=x"
+    with pytest.raises(TimeoutError), socket.create_connection(address) as s:
+        s.settimeout(0.05)
+        s.sendall(
+            b"POST /2010-04-01/Accounts/AC1/Messages.json HTTP/1.1\r\n"
+            b"Host: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        s.recv(1)  # hangs up before the answer
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and any(
         "process_request" in t.name for t in threading.enumerate()
