@@ -188,3 +188,38 @@ def test_pages_and_sms_in_chinese_leave_no_english_from_our_catalogue(
                     left[f"sms {file.stem} to {role}"] = found
         assert db.session.scalar(sa.select(sa.func.count(OutboxMessage.id)))
     assert left == {}
+
+
+def test_wtforms_messages_come_in_the_requests_language_read_once(app, monkeypatch):
+    # Flask-WTF read WTForms' catalogue from disk in every request that built a
+    # form: 1.5 ms of each resident's report (py-spy, bench_submission.py).
+    from babel import support
+    from wtforms import StringField
+    from wtforms.validators import DataRequired
+
+    from repair.security import SafeForm
+
+    class Required(SafeForm):
+        class Meta:
+            csrf = False
+
+        text = StringField(validators=[DataRequired()])
+
+    reads = []
+    load = support.Translations.load
+
+    def counted(*args, **kwargs):
+        reads.append(args)
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(support.Translations, "load", counted)
+    errors = {}
+    for lang in ("zh_CN", "zh_CN", "en"):
+        with app.test_request_context(f"/?lang={lang}", method="POST", data={}):
+            app.preprocess_request()
+            form = Required()
+            form.validate()
+            errors.setdefault(lang, []).append(form.text.errors)
+    assert errors["zh_CN"] == [["该字段是必填字段。"]] * 2
+    assert errors["en"] == [["This field is required."]]
+    assert len(reads) <= 2  # at most once for each language, not for each request
