@@ -531,6 +531,10 @@ def resume(
 def _settle_pause(
     ticket: Ticket, actor: Actor, now: datetime, *, how: str
 ) -> TicketEvent | None:
+    if ticket.status not in PAUSABLE_STATUSES:
+        # A pause is asked for only in these states, and every move out of them
+        # (all go through transition) settles it: none can be open, no query.
+        return None
     pause = open_pause(ticket)
     if pause is None:
         return None

@@ -38,9 +38,11 @@ def on_ticket_opened(
             "category": verdict["category"] if hint else danger.category,
             "reasons": [declared_reason(danger), *verdict["reasons"]],
         }
-    category = db.session.scalar(
-        sa.select(Category).where(Category.slug == verdict["category"])
-    )
+    category = ticket.category
+    if category is None or category.slug != verdict["category"]:
+        category = db.session.scalar(
+            sa.select(Category).where(Category.slug == verdict["category"])
+        )
     confirmed = urgency is not None
     urgency = urgency or Urgency(verdict["urgency"])
     # Someone trapped in a lift is never held in a group: it is that lift, now,

@@ -88,8 +88,7 @@ def _short_code(**owner: int) -> str:
         code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
         if db.session.get(JobCode, code) is None:
             break
-    db.session.add(JobCode(code=code, **owner))
-    db.session.flush()
+    db.session.add(JobCode(code=code, **owner))  # inserted by the next flush
     return code
 
 

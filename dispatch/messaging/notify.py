@@ -493,7 +493,6 @@ def _outbox_row(
         updated_at=now,
     )
     db.session.add(message)
-    db.session.flush()
     return message
 
 
@@ -586,7 +585,7 @@ def message_link(kind: str, variables: Mapping[str, str]) -> str:
     code = variables.get("code") or ""
     if not code:
         return ""
-    if code_owner(code) is None and code == number:
+    if code == number and code_owner(code) is None:  # the number asked first: no query
         return f"{base}/t/{number}"
     return f"{base}/j/{code}"
 

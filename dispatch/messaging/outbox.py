@@ -18,8 +18,13 @@ from dispatch.messaging.backends import (
     backend_from_settings,
 )
 from dispatch.models import MessageStatus, OutboxMessage, SmsOptOut
-from dispatch.worker.queues import enqueue_after_commit, job, schedule_after_commit
-from repair.db import db, utcnow
+from dispatch.worker.queues import (
+    enqueue_after_commit,
+    enqueue_now,
+    job,
+    schedule_after_commit,
+)
+from repair.db import after_commit, db, object_id, utcnow
 from repair.security import bounded_int
 
 log = logging.getLogger(__name__)
@@ -58,8 +63,15 @@ def sms_backend() -> SmsBackend:
 
 
 def queue_message(message: OutboxMessage) -> None:
-    """Queues the send job for a (flushed) outbox row once the transaction commits."""
-    enqueue_after_commit(send_message, message.id, job_id=f"sms-{message.id}-0")
+    """Queues the send job for an outbox row once the transaction commits; its id is
+    read then, so the row need not be flushed before."""
+    app = current_app._get_current_object()
+
+    def enqueue() -> None:
+        message_id = object_id(message)
+        enqueue_now(app, send_message, message_id, job_id=f"sms-{message_id}-0")
+
+    after_commit(enqueue)
 
 
 def _claim(message_id: int, now: datetime) -> bool:

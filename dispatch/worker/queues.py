@@ -61,6 +61,12 @@ def enqueue_after_commit(func: Callable, *args: Any, job_id: str | None = None) 
     after_commit(lambda: _safely(app, "enqueue", func, args, job_id, None))
 
 
+def enqueue_now(app: Flask, func: Callable, *args: Any, job_id: str | None) -> None:
+    """Queues ``func(*args)`` at once (from an after-commit callback); if Redis is
+    away the sweep finds the work again."""
+    _safely(app, "enqueue", func, args, job_id, None)
+
+
 def schedule_after_commit(
     when: datetime, func: Callable, *args: Any, job_id: str
 ) -> None:

@@ -20,7 +20,7 @@ from rq import Queue, get_current_job
 
 from repair.broker import get_redis
 from repair.config import parse_duration
-from repair.db import after_commit, db, reading, utcnow, writing
+from repair.db import after_commit, db, object_id, reading, utcnow, writing
 from repair.jobs import job
 from repair.metrics import track_photo_job
 from repair.models import Photo
@@ -47,11 +47,15 @@ photo_job = job
 
 
 def process_after_commit(photos: list[Photo]) -> None:
-    """Queues the photo job for these (flushed) photos once the transaction commits."""
+    """Queues the photo job for these photos once the transaction commits; their ids
+    are read then, so they need not be flushed before."""
     app = current_app._get_current_object()
-    ids = [photo.id for photo in photos if photo.is_pending]
-    if ids:
-        after_commit(lambda: enqueue_processing(app, ids), key=("photos", *ids))
+    pending = [photo for photo in photos if photo.is_pending]
+    if pending:
+        after_commit(
+            lambda: enqueue_processing(app, [object_id(photo) for photo in pending]),
+            key=("photos", *(id(photo) for photo in pending)),
+        )
 
 
 def enqueue_processing(app: Flask, photo_ids: list[int]) -> bool:

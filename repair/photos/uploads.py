@@ -181,9 +181,7 @@ class PhotoUploads:
             for item in self.kept
         ]
         db.session.add_all(photos)
-        if any(photo.is_pending for photo in photos):
-            db.session.flush()
-            process_after_commit(photos)
+        process_after_commit(photos)  # inserted by the commit's flush, not one of ours
         originals = [item["original"] for item in self.kept if "original" in item]
         if originals:
             # A ticket refers to them once this commits: they stop counting as kept,
