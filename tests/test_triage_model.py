@@ -286,8 +286,11 @@ def test_reports_written_after_the_model_keep_urgent_recall() -> None:
     0.993, 0.878 with the one trained on u6, u7 and u9–u15 too (docs/TRIAGE.md).
     u21 (night shifts and holidays: fragments, typos, a drink too many) was
     written with u16–u20 and kept unseen: 0.979, 0.863 on the model before them,
-    0.979, 0.875 on the one trained on them. Checked here on the 942 texts of the
-    three that stand in no training or held-out part: 0.985, 0.884."""
+    0.979, 0.875 on the one trained on them. u22 (old work-unit compounds; half
+    the reports typed in under 20 characters, pinyin slips) was written after the
+    sixth-pass model and measured once on it: 0.985, 0.890 on the 317 of its texts
+    found in no other part. Checked here on the 1259 texts of the four that stand
+    in no training or held-out part: 0.985, 0.886."""
     from pathlib import Path
 
     from dispatch.triage.classifier import classify, normalize
@@ -304,7 +307,7 @@ def test_reports_written_after_the_model_keep_urgent_recall() -> None:
         for report in training.read_parts(sorted(unseen.glob("*.jsonl")))
         if normalize(report.text) not in known
     ]
-    assert len(reports) >= 930
+    assert len(reports) >= 1250
     verdicts = [(r.urgent, classify(r.text, None).is_urgent) for r in reports]
     urgent = [said for gold, said in verdicts if gold]
     recall = sum(urgent) / len(urgent)
