@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dispatch.triage import training
 from dispatch.triage.classifier import (
@@ -388,3 +390,48 @@ def test_an_unreadable_model_file_leaves_the_rules_to_classify(
     assert not any(reason.startswith("model") for reason in result.reasons)
     resident.open_form()
     assert resident.submit(reuse_form=True).status_code == 303
+
+
+def _pieces_of(model) -> list[str]:
+    """The folding table's keys, their neighbours and the separators the
+    featurizer meets, for texts built to find where the fast paths differ."""
+    keys = sorted(model.folding)[::7]
+    return [*keys, "a", "'", "x", "电", "梯", "3", "号楼", " ", "  ", "，", "\u3000"]
+
+
+@given(data=st.data())
+@settings(max_examples=300, deadline=None)
+def test_folding_and_ngrams_match_their_plain_definitions(model, data) -> None:
+    """fold() looks for the folding table's words only where one could start, and
+    features() takes each length's grams at once: both must equal the plain
+    definitions (every alternative at every position; every gram but those of
+    nothing but space)."""
+    import re
+
+    from dispatch.triage.model import _PLACE_NUMBER, CHAR_NGRAMS
+
+    featurizer = model.featurizer
+    pieces = _pieces_of(model)
+    text = normalize("".join(data.draw(st.lists(st.sampled_from(pieces), max_size=12))))
+    alternatives = []
+    for key in sorted(model.folding, key=len, reverse=True):
+        escaped = re.escape(key)
+        if key.isascii():
+            escaped = rf"(?<![a-z']){escaped}(?![a-z'])"
+        alternatives.append(escaped)
+    plain = re.compile("|".join(alternatives))
+    folded = featurizer.fold(text)
+    spaced = re.sub(r"\s+", " ", text).strip()
+    expected = plain.sub(lambda m: model.folding[m.group(0)], spaced)
+    assert folded == _PLACE_NUMBER.sub("#", expected)
+    padded = f" {folded} "
+    grams = {
+        padded[start : start + length]
+        for length in range(CHAR_NGRAMS[0], CHAR_NGRAMS[1] + 1)
+        for start in range(len(padded) - length + 1)
+    }
+    found = featurizer.features(text)
+    # no piece holds "p:" or "w:", so no character gram starts like the others
+    assert {g for g in found if not g.startswith(("p:", "w:"))} == {
+        g for g in grams if not g.isspace()
+    }

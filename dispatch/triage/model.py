@@ -73,7 +73,16 @@ class Featurizer:
             if key.isascii():
                 escaped = rf"(?<![a-z']){escaped}(?![a-z'])"
             alternatives.append(escaped)
-        self._folder = re.compile("|".join(alternatives)) if alternatives else None
+        # Each position is tried against every alternative only where a key
+        # could start there: re does not see the first characters behind the
+        # English keys' lookbehind, and trying 200 alternatives everywhere took
+        # two fifths of the model's time.
+        starts = "".join(sorted({re.escape(key[0]) for key in folding}))
+        self._folder = (
+            re.compile(f"(?=[{starts}])(?:{'|'.join(alternatives)})")
+            if alternatives
+            else None
+        )
 
     def fold(self, normalized: str) -> str:
         """Returns the text with dialect and English words written in Mandarin,
@@ -121,10 +130,12 @@ class Featurizer:
         low, high = CHAR_NGRAMS
         size = len(padded)
         for length in range(low, high + 1):
-            for start in range(size - length + 1):
-                gram = padded[start : start + length]
-                if not gram.isspace():
-                    found.add(gram)
+            found.update(
+                [padded[start : start + length] for start in range(size - length + 1)]
+            )
+            # fold() leaves no whitespace but single spaces (and spaces a folded
+            # word might bring): the grams of nothing but space are spaces
+            found.discard(" " * length)
         for run in self.syllables_of(folded):
             for length in range(1, SYLLABLE_NGRAMS + 1):
                 for start in range(len(run) - length + 1):
