@@ -183,16 +183,17 @@ def _report_post(code: str):
             return _report_again(form, place, limit, uploads=uploads)
         db.session.rollback()  # ends the read: the write transaction begins afresh
     try:
-        ticket = _retrying(lambda: _open(place.entrance_id, form, uploads))
+        filed = _retrying(lambda: _open(place.entrance_id, form, uploads))
     except DatabaseAway:
         return _report_again(form, place, limit, uploads=uploads, away=True)
-    with reading():
-        if ticket is None:
+    if filed is None:
+        with reading():
             ticket = _ticket_for_submission(form.submission_key.data)
             if ticket is None:
                 abort(409)
-        _remember_report(code, form, ticket)
-        return _submitted(ticket)
+            filed = _Filed(ticket.number, ticket.resident_key)
+    _remember_report(code, form, filed)
+    return _submitted(filed)
 
 
 #: The report form's fields other than photos (CSRF token included).
@@ -201,6 +202,15 @@ _REPORT_FIELDS = 10
 
 class DatabaseAway(Exception):
     """The database did not answer, even after a few short retries."""
+
+
+@dataclass(frozen=True)
+class _Filed:
+    """What the resident's answer needs of a ticket just written: read before its
+    commit, so that answering asks the database nothing more."""
+
+    number: str
+    resident_key: str
 
 
 def _retrying(work):
@@ -375,8 +385,9 @@ def _report_too_large(code: str):
     return page, 413
 
 
-def _open(entrance_id: int, form: ReportForm, uploads: PhotoUploads) -> Ticket | None:
-    """Writes the ticket and its photo rows in one short transaction."""
+def _open(entrance_id: int, form: ReportForm, uploads: PhotoUploads) -> _Filed | None:
+    """Writes the ticket and its photo rows in one short transaction; returns its
+    number and key (None if the same form's other post made it)."""
     db.session.rollback()  # whatever began before, this transaction writes
     entrance = db.session.get(
         Entrance,
@@ -410,12 +421,13 @@ def _open(entrance_id: int, form: ReportForm, uploads: PhotoUploads) -> Ticket |
     try:
         ticket = lifecycle.open_ticket(report, actor)
         uploads.attach(ticket, "report")
+        filed = _Filed(ticket.number, ticket.resident_key)
         db.session.commit()
     except IntegrityError:
         # The same form was submitted twice at once; the other request won.
         db.session.rollback()
         return None
-    return ticket
+    return filed
 
 
 def _ticket_for_submission(key: str | None) -> Ticket | None:
@@ -445,7 +457,7 @@ def _report_fingerprint(code: str, form: ReportForm) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
 
 
-def _remember_report(code: str, form: ReportForm, ticket: Ticket) -> None:
+def _remember_report(code: str, form: ReportForm, ticket: Ticket | _Filed) -> None:
     """Remembers in the resident's session which ticket a report became."""
     sent = [
         entry
@@ -467,12 +479,12 @@ def _ticket_for_resubmission(code: str, form: ReportForm) -> Ticket | None:
     return None
 
 
-def _submitted(ticket: Ticket):
+def _submitted(ticket: Ticket | _Filed):
     _keep_key(ticket)
     return finish_upload(url_for("resident.received", number=ticket.number))
 
 
-def _keep_key(ticket: Ticket) -> None:
+def _keep_key(ticket: Ticket | _Filed) -> None:
     """Keeps the ticket's private key in the resident's own (signed, HttpOnly)
     session cookie, so every link and the language toggle keep their actions."""
     mine = session.get(SESSION_TICKETS, {})
