@@ -17,21 +17,38 @@ class Danger:
     #: The resident's words in the reason the board shows ("居民报告：有人被困").
     words: str
     label: object
+    #: The words in an English message to a contractor or an officer.
+    words_en: str = ""
 
 
 #: In the order the form shows them.
 DANGERS: dict[str, Danger] = {
     danger.slug: danger
     for danger in (
-        Danger("trapped", "lift", "有人被困", _l("Someone is trapped")),
-        Danger("gas", "gas", "燃气味", _l("Gas smell")),
-        Danger("electric", "electrical", "漏电/冒火花", _l("Live wires or sparks")),
-        Danger("flood", "water", "大量漏水/水淹", _l("Heavy leak or flooding")),
+        Danger(
+            "trapped", "lift", "有人被困", _l("Someone is trapped"), "someone trapped"
+        ),
+        Danger("gas", "gas", "燃气味", _l("Gas smell"), "gas smell"),
+        Danger(
+            "electric",
+            "electrical",
+            "漏电/冒火花",
+            _l("Live wires or sparks"),
+            "live wires or sparks",
+        ),
+        Danger(
+            "flood",
+            "water",
+            "大量漏水/水淹",
+            _l("Heavy leak or flooding"),
+            "heavy leak or flooding",
+        ),
         Danger(
             "falling",
             "structure",
             "可能坠落/倒塌",
             _l("Something may fall or collapse"),
+            "something may fall",
         ),
     )
 }
@@ -44,9 +61,34 @@ def declared(slug: str | None) -> Danger | None:
     return DANGERS.get(slug or "")
 
 
-def declared_reason(danger: Danger) -> str:
-    """Returns the reason in the classifier's format: ``declared:lift:有人被困``."""
-    return f"declared:{danger.category}:{danger.words}"
+def declared_problem(ticket, english: bool = False) -> str:
+    """Returns a report's problem as a message to the people who act on it says
+    it: the danger the resident declared first (it survives the message's cut),
+    then their words. "居民报告有人被困：请快来"."""
+    danger = declared(ticket.declared_danger)
+    text = ticket.description or ""
+    if danger is None:
+        return text
+    if english:
+        return f"Resident reports {danger.words_en}: {text}"
+    return f"居民报告{danger.words}：{text}"
+
+
+def declared_reason(danger: Danger, category: str | None = None) -> str:
+    """Returns the reason in the classifier's format: ``declared:lift:有人被困``
+    (the report's category; the danger's own when none is given)."""
+    return f"declared:{category or danger.category}:{danger.words}"
+
+
+def likely_category(danger: Danger, entrance) -> str | None:
+    """Returns the category a declared danger suggests at this place when the
+    resident chose none: the text still decides where it says otherwise (a child
+    caught in a slide, someone shut behind a fire door). Someone trapped is in a
+    lift only where there can be one: not at a common area that lists none (a
+    playground, a gate)."""
+    if danger.category == "lift" and entrance is not None and entrance.is_common_area:
+        return "lift" if entrance.lifts else None
+    return danger.category
 
 
 #: Words of a classifier reason that mean someone is shut in (urgent:lift:困人).
@@ -68,13 +110,15 @@ _TRAPPED_WORDS = (
 
 
 def is_lift_entrapment(ticket) -> bool:
-    """Returns whether a ticket is someone trapped in a lift: declared so, or
-    classified urgent for the lift because of words that say someone is shut in."""
+    """Returns whether a ticket is someone trapped in a lift: declared trapped and
+    filed for the lift, or classified urgent for the lift because of words that
+    say someone is shut in. Someone trapped elsewhere (a fire door, a playground)
+    is not: the lift's numbers and advice would send help to the wrong place."""
+    if ticket.category is None or ticket.category.slug != "lift":
+        return False
     if ticket.declared_danger == "trapped":
         return True
     if ticket.urgency is None or ticket.urgency.value != "urgent":
-        return False
-    if ticket.category is None or ticket.category.slug != "lift":
         return False
     reasons = (ticket.classification or {}).get("reasons") or []
     return any(

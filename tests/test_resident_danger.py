@@ -219,3 +219,46 @@ def test_someone_who_cannot_get_out_of_the_lift_is_trapped(app, resident, lifts)
         assert response.status_code == 303, text
         page = resident.client.get(response.headers["Location"])
         assert 'id="call-now"' in page.get_data(as_text=True), text
+
+
+def test_someone_trapped_away_from_a_lift_is_not_sent_to_the_lift(app, client, resident):
+    # An outside tester chose 有人被困 for someone shut in a stairwell behind a
+    # locked fire door, and for a child caught in a playground slide: both were
+    # filed for the lift, sent to the lift's contractor, and the page said
+    # "有人被困电梯：请立即拨打电梯应急电话". The words decide the category as
+    # they would over the resident's own choice; with no words for a place, the
+    # chip means the lift at a building's entrance, and never at a common area
+    # that lists no lift.
+    from repair.models import PlaceKind
+    from tests.actions import ResidentActions
+
+    fire_door = resident.report(
+        description="消防通道的门锁住了，有人被关在楼梯间出不去",
+        spot="",
+        photos=[],
+        danger="trapped",
+    )
+    hurry = resident.report(description="请快来", spot="", photos=[], danger="trapped")
+    with app.app_context():
+        playground_code = db.session.scalar(
+            sa.select(Entrance.code).where(
+                Entrance.kind == PlaceKind.COMMON_AREA, ~Entrance.lifts.any()
+            )
+        )
+    at_playground = ResidentActions(client, playground_code).report(
+        description="快来人", spot="", photos=[], danger="trapped"
+    )
+    with app.app_context():
+        for number, lift in ((fire_door, False), (hurry, True), (at_playground, False)):
+            ticket = find_ticket(number)
+            reasons = ticket.classification["reasons"]
+            assert ticket.urgency is Urgency.URGENT, number
+            assert (ticket.category.slug == "lift") is lift, (number, ticket.category)
+            assert reasons[0] == f"declared:{ticket.category.slug}:有人被困"
+            # the resident chose no category: the board shows no "resident's choice"
+            assert not any(r.startswith("hint:") for r in reasons), reasons
+    page = client.get(f"/t/{fire_door}/received").get_data(as_text=True)
+    call_now = page[page.index('id="call-now"') :]
+    assert "tel:119" in call_now
+    assert "有人被困电梯" not in page
+

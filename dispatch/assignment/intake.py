@@ -11,7 +11,7 @@ from dispatch.assignment.routes import may_take, route_for
 from dispatch.sla.escalation import deadlines_for, dispatch_to
 from dispatch.triage.classifier import classify
 from repair import lifecycle
-from repair.dangers import declared, declared_reason
+from repair.dangers import declared, declared_reason, likely_category
 from repair.db import db
 from repair.models import Category, Ticket, Urgency
 
@@ -28,15 +28,24 @@ def on_ticket_opened(
     An officer filing for a caller may set the urgency: it counts as confirmed by
     them (the classifier's view is kept beside it)."""
     hint = ticket.category.slug if ticket.category else None
-    result = classify(ticket.description, hint, spot=ticket.spot)
-    verdict = result.to_dict()
     danger = declared(ticket.declared_danger)
+    # A declared danger suggests a category where the resident chose none, and
+    # the words decide as they would over the resident's own choice: 有人被困
+    # with "a child's head caught in the slide's railing" is not a lift.
+    suggested = (
+        likely_category(danger, ticket.entrance) if danger and not hint else None
+    )
+    result = classify(ticket.description, hint or suggested, spot=ticket.spot)
+    verdict = result.to_dict()
     if danger is not None:
         # The resident said someone is in danger: urgent at once, whatever the text.
+        reasons = verdict["reasons"]
+        if suggested is not None:  # the resident chose nothing: no "hint" reason
+            reasons = [r for r in reasons if not r.startswith("hint:")]
         verdict = {
             "urgency": Urgency.URGENT.value,
-            "category": verdict["category"] if hint else danger.category,
-            "reasons": [declared_reason(danger), *verdict["reasons"]],
+            "category": verdict["category"],
+            "reasons": [declared_reason(danger, verdict["category"]), *reasons],
         }
     category = ticket.category
     if category is None or category.slug != verdict["category"]:

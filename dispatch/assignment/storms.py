@@ -51,9 +51,9 @@ def is_building_wide(category: Category | None) -> bool:
 def is_entrapment(
     ticket: Ticket, urgency: Urgency, category: Category | None, verdict: dict
 ) -> bool:
-    """Returns whether a new report is someone trapped in a lift (declared, or in
-    the classifier's words): it always goes out on its own."""
-    return is_lift_entrapment(
+    """Returns whether a new report is someone trapped (declared, anywhere; or a
+    lift in the classifier's words): it always goes out on its own."""
+    return ticket.declared_danger == "trapped" or is_lift_entrapment(
         SimpleNamespace(
             declared_danger=ticket.declared_danger,
             urgency=urgency,
