@@ -262,3 +262,28 @@ def test_someone_trapped_away_from_a_lift_is_not_sent_to_the_lift(app, client, r
     assert "tel:119" in call_now
     assert "有人被困电梯" not in page
 
+
+def test_the_contractor_hears_which_danger_the_resident_declared(app, client, resident):
+    # An outside tester chose 有人被困 and wrote only "请快来": the contractor's SMS
+    # said "紧急工单…，电梯：请快来" and the job page "电梯 / 请快来"; only the
+    # officer's board named the danger. The SMS puts it before the resident's
+    # words (so a cut keeps it), the job page says it at the top.
+    from dispatch.assignment.routes import current_assignment
+    from dispatch.contractor.tokens import job_token
+
+    number = resident.report(description="请快来", spot="", photos=[], danger="trapped")
+    gas = resident.report(description="楼道里有股味道", spot="", photos=[], danger="gas")
+    with app.app_context():
+        bodies = _sms_to(CONTRACTOR_PHONE)
+        (sent,) = [body for body in bodies if number in body]
+        assert "居民报告有人被困：请快来" in sent
+        assert any(gas in body and "居民报告燃气味：" in body for body in bodies)
+        assignment = current_assignment(find_ticket(number))
+        job = f"/j/{job_token(assignment.id)}"
+        # the officer's alert names it too
+        assert any(
+            number in body and "有人被困" in body for body in _sms_to(OFFICER_PHONE)
+        )
+    page = client.get(job).get_data(as_text=True)
+    assert 'id="declared-danger"' in page
+    assert "居民报告：有人被困" in page

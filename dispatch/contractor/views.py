@@ -37,6 +37,7 @@ from dispatch.contractor.tokens import (
 )
 from dispatch.models import Assignment, EndReason
 from repair import lifecycle
+from repair.dangers import declared
 from repair.db import db, utcnow
 from repair.i18n import local_time, zone_name
 from repair.models import Channel, Ticket, TicketStatus
@@ -239,6 +240,7 @@ def _page(
             "contractor/job.html",
             assignment=assignment,
             ticket=assignment.ticket,
+            danger=declared(assignment.ticket.declared_danger),
             token=token,
             deadline=next_deadline(assignment),
             rework=rework_of(assignment.ticket)

@@ -206,6 +206,7 @@ def variables_for(
         latest_assignment,
         place_with_lift,
     )
+    from repair.dangers import declared_problem
     from repair.i18n import zone_name
     from repair.models import Urgency
 
@@ -233,7 +234,11 @@ def variables_for(
         )
         if ticket.category
         else "",
-        "problem": (_rework_note(ticket) if rework else ticket.description) or "",
+        "problem": (
+            _rework_note(ticket) or ""
+            if rework
+            else declared_problem(ticket, english=locale.startswith("en"))
+        ),
         "due": due,
         "on_site": on_site,
         "contractor": ticket.contractor.name if ticket.contractor else "",
