@@ -12,7 +12,12 @@ from jinja2 import TemplateNotFound
 
 from dispatch.messaging.backends import sms_segments
 from dispatch.messaging.summary import ELLIPSIS, summarise
-from dispatch.messaging.templates import ENUMERATED, MESSAGE_KINDS, variables_for
+from dispatch.messaging.templates import (
+    ENUMERATED,
+    MESSAGE_KINDS,
+    STORED_LIMIT,
+    variables_for,
+)
 from dispatch.models import Assignment, EndReason, MessageStatus, OutboxMessage
 from repair.db import db, utcnow
 from repair.i18n import format_local, zone_name
@@ -349,10 +354,17 @@ def _resident_requests(ticket: Ticket, event: TicketEvent):
 
 def place_with_lift(ticket: Ticket) -> str:
     """Returns the ticket's place as on the signs, with the lift the resident named
-    (name and use certificate number), so the contractor goes to the right one."""
+    (name and use certificate number), so the contractor goes to the right one.
+
+    Where the certificate number would not fit in a message's variable it is left
+    out, the lift's name kept: a number cut short looks whole and is the wrong one
+    to give 96333 (the job page shows it in full)."""
     place = ticket.entrance.label("zh_CN") if ticket.entrance else ""
     if ticket.lift is not None:
-        place = f"{place} {ticket.lift.label()}".strip()
+        named = f"{place} {ticket.lift.label()}".strip()
+        if len(named) > STORED_LIMIT:
+            named = f"{place} {ticket.lift.name}".strip()
+        place = named
     return place
 
 
