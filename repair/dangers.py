@@ -140,6 +140,21 @@ class Number:
         return "".join(ch for ch in self.phone if ch.isdigit() or ch == "+")
 
 
+def lift_numbers(community, lifts=()) -> list[Number]:
+    """Returns the lifts' maintenance companies' lines and the lift emergency line
+    (96333), those that are set."""
+    found = [
+        Number(
+            _l("%(lift)s: maintenance company", lift=lift.label()), lift.emergency_phone
+        )
+        for lift in lifts
+        if lift.emergency_phone
+    ]
+    if community.lift_emergency_phone:
+        found.append(Number(_l("Lift emergency line"), community.lift_emergency_phone))
+    return found
+
+
 def emergency_numbers(community, lifts=(), lifts_first: bool = False) -> list[Number]:
     """Returns the numbers to call now: 119/110/120, the lift line and the lifts'
     maintenance companies, the gas company, the community's service line."""
@@ -148,17 +163,7 @@ def emergency_numbers(community, lifts=(), lifts_first: bool = False) -> list[Nu
         Number(_l("Police"), community.police_phone or "110"),
         Number(_l("Ambulance"), community.ambulance_phone or "120"),
     ]
-    lift_lines = [
-        Number(
-            _l("%(lift)s: maintenance company", lift=lift.label()), lift.emergency_phone
-        )
-        for lift in lifts
-        if lift.emergency_phone
-    ]
-    if community.lift_emergency_phone:
-        lift_lines.append(
-            Number(_l("Lift emergency line"), community.lift_emergency_phone)
-        )
+    lift_lines = lift_numbers(community, lifts)
     others = []
     if community.gas_emergency_phone:
         others.append(

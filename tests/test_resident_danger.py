@@ -287,3 +287,36 @@ def test_the_contractor_hears_which_danger_the_resident_declared(app, client, re
     page = client.get(job).get_data(as_text=True)
     assert 'id="declared-danger"' in page
     assert "居民报告：有人被困" in page
+
+
+def test_a_message_never_carries_a_certificate_number_cut_short(app, resident, lifts):
+    # An outside tester's SMS read "2号货梯（梯1144030320190099…": the place
+    # variable (35 characters) cut the number, which then looked whole. Where
+    # it does not fit, the lift's name goes alone (the job page has the number).
+    number = resident.report(
+        description="1号梯停了，有人在里面",
+        spot="",
+        photos=[],
+        danger="trapped",
+        lift=str(lifts["1号梯"]),
+    )
+    full = "31104403002019120001"
+    with app.app_context():
+        (sent,) = [body for body in _sms_to(CONTRACTOR_PHONE) if number in body]
+        assert "1号梯" in sent
+        digits = "".join(ch for ch in sent if ch.isdigit())
+        assert full in sent or full[:8] not in digits, sent
+
+
+def test_with_no_lift_line_set_the_page_does_not_ask_for_one(app, client, resident):
+    # The demo community as seeded sets no 96333 and its lifts no maintenance
+    # line: the page told the resident to call the lift's emergency line and
+    # listed none (outside tester). The fire brigade rescues people from lifts.
+    number = resident.report(
+        description="电梯停在5楼和6楼中间，里面有个老人", spot="", photos=[], danger="trapped"
+    )
+    page = client.get(f"/t/{number}/received").get_data(as_text=True)
+    call_now = page[page.index('id="call-now"') :]
+    assert "有人被困电梯：请立即拨打消防救援电话 119" in call_now
+    assert "电梯应急电话" not in call_now
+    assert "tel:119" in call_now

@@ -31,7 +31,12 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from repair import lifecycle
 from repair.config import parse_duration
-from repair.dangers import declared, emergency_numbers, is_lift_entrapment
+from repair.dangers import (
+    declared,
+    emergency_numbers,
+    is_lift_entrapment,
+    lift_numbers,
+)
 from repair.db import db, reading, utcnow
 from repair.i18n import current_locale, local_time, zone_name
 from repair.models import (
@@ -534,7 +539,15 @@ def received(number: str):
         private_url=private_url,
         emergency=_call_now(ticket),
         lift_entrapment=is_lift_entrapment(ticket),
+        lift_line=bool(lift_numbers(ticket.community, _lifts_of(ticket))),
     )
+
+
+def _lifts_of(ticket: Ticket) -> list:
+    """Returns the lift the resident named, else the entrance's lifts."""
+    if ticket.lift:
+        return [ticket.lift]
+    return ticket.entrance.lifts if ticket.entrance else []
 
 
 def _call_now(ticket: Ticket) -> list:
@@ -543,8 +556,7 @@ def _call_now(ticket: Ticket) -> list:
     if ticket.entrance is None:
         return []
     if is_lift_entrapment(ticket):
-        lifts = [ticket.lift] if ticket.lift else ticket.entrance.lifts
-        return emergency_numbers(ticket.community, lifts, lifts_first=True)
+        return emergency_numbers(ticket.community, _lifts_of(ticket), lifts_first=True)
     if ticket.declared_danger:
         return emergency_numbers(ticket.community, ticket.entrance.lifts)
     return []
