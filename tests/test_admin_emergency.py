@@ -75,3 +75,31 @@ def test_admin_lists_a_lift_that_residents_then_name(
     admin.post(f"/board/admin/lifts/{lift_id}/delete", places)
     with app.app_context():
         assert db.session.get(Lift, lift_id) is not None
+
+
+def test_a_number_a_phone_cannot_dial_is_refused(app, admin, demo, entrance_code):
+    # An outside tester saved the lift line as "九六三三三": the resident's page then
+    # showed a button to tel: (nothing). Full-width digits are read as digits.
+    page = f"/board/admin/communities/{demo}"
+    fields = {
+        "name": "阳光花园",
+        "slug": "yangguang",
+        "ticket_prefix": "YG",
+        "timezone": "Asia/Shanghai",
+        "service_phone": "0755-8888 6666",
+        "fire_phone": "119",
+        "police_phone": "110",
+        "ambulance_phone": "120",
+        "gas_emergency_phone": "",
+    }
+    for wrong in ("九六三三三", "call 96333", "12"):
+        refused = admin.refuses(page, **fields, lift_emergency_phone=wrong)
+        assert "请用数字填写号码" in refused
+        assert wrong in refused  # what was typed stays in the field
+    refused = admin.refuses(page, **{**fields, "fire_phone": "火警"})
+    assert "请用数字填写号码" in refused
+    admin.saves(page, **fields, lift_emergency_phone="９６３３３")
+    with app.app_context():
+        assert db.session.get(Community, demo).lift_emergency_phone == "96333"
+    report_form = admin.client.get(f"/q/{entrance_code}").get_data(as_text=True)
+    assert "tel:96333" in report_form

@@ -4,6 +4,7 @@ accounts and SLA durations, with their validators."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import timedelta
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -98,13 +99,42 @@ def optional_text(label, max_length: int) -> StringField:
     )
 
 
+#: A number to dial as people write one: digits, spaces, dashes, brackets, a +.
+_DIALABLE = re.compile(r"\+?[0-9 ()\-]+")
+
+
+def _ascii_digits(value: str | None) -> str | None:
+    """Returns the value with full-width digits and signs as ASCII (０７５５→0755)."""
+    return unicodedata.normalize("NFKC", value) if value else value
+
+
+def validate_dialable(_form, field) -> None:
+    """A number a phone can dial from a tel: link: digits, at least three ("九六三三三"
+    gave the resident a button that called nothing)."""
+    value = field.data or ""
+    digits = sum(ch.isdigit() for ch in value)
+    if value and (not _DIALABLE.fullmatch(value) or digits < 3):
+        raise ValidationError(
+            _l("Write the number in digits, e.g. 96333 or 0755-8888 6666.")
+        )
+
+
+def phone_line(label, max_length: int = 32) -> StringField:
+    """Returns an optional number field a resident's phone will dial."""
+    return StringField(
+        label,
+        validators=[Optional(), Length(max=max_length), validate_dialable],
+        filters=[strip, _ascii_digits],
+    )
+
+
 def emergency_phone(label, default: str) -> StringField:
     """Returns a number field that falls back to the national number when empty."""
     return StringField(
         label,
         default=default,
-        validators=[Length(max=32)],
-        filters=[strip, lambda value: value or default],
+        validators=[Length(max=32), validate_dialable],
+        filters=[strip, _ascii_digits, lambda value: value or default],
     )
 
 
@@ -146,10 +176,8 @@ class CommunityForm(FlaskForm):
     fire_phone = emergency_phone(_l("Fire"), "119")
     police_phone = emergency_phone(_l("Police"), "110")
     ambulance_phone = emergency_phone(_l("Ambulance"), "120")
-    lift_emergency_phone = optional_text(
-        _l("Lift emergency line, e.g. 96333 (optional)"), 32
-    )
-    gas_emergency_phone = optional_text(_l("Gas company emergency line (optional)"), 32)
+    lift_emergency_phone = phone_line(_l("Lift emergency line, e.g. 96333 (optional)"))
+    gas_emergency_phone = phone_line(_l("Gas company emergency line (optional)"))
     publishes_results = BooleanField(
         _l("Publish the monthly repair results at /p/<short name> (信息公开)"),
         default=True,
@@ -192,8 +220,8 @@ class LiftForm(FlaskForm):
 
     name = required_text(_l("Lift name"), _l("Enter the lift's name, e.g. 1号梯."), 64)
     certificate_number = optional_text(_l("Use certificate number (使用标志编号)"), 64)
-    emergency_phone = optional_text(
-        _l("Maintenance company's emergency number (optional)"), 32
+    emergency_phone = phone_line(
+        _l("Maintenance company's emergency number (optional)")
     )
 
 
