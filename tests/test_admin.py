@@ -121,6 +121,9 @@ def test_an_officer_may_not_administer(app, client, officer, demo):
         code = entrance.code
     for path in pages:
         assert client.get(path).status_code == 403, path
+    # the page says why, not only "this request could not be handled"
+    refused = client.get(pages[0]).get_data(as_text=True)
+    assert "您没有权限打开此页面" in refused and "联系管理员" in refused
     token = officer.csrf("/board")
     rotate = client.post(pages[-1], data={"csrf_token": token})
     assert rotate.status_code == 403
