@@ -109,3 +109,28 @@ def test_someone_trapped_without_a_photo_and_without_javascript(
         ).all()
         assert sent and all(m.status is MessageStatus.SENT for m in sent)
         assert ticket.number in sent[0].body
+
+
+def test_a_report_without_a_photo_says_it_is_being_sent(
+    app, live_server, entrance_code, phone
+):
+    # With no photo chosen the form said "正在处理照片…" and "正在上传… 100%"
+    # (outside tester): there was no photo. What the progress line said is kept
+    # in sessionStorage, which outlives the page the answer replaces.
+    phone.goto(f"{live_server}/q/{entrance_code}")
+    phone.evaluate(
+        """() => {
+          const line = document.getElementById("progress-text");
+          new MutationObserver(() => {
+            const seen = JSON.parse(sessionStorage.getItem("said") || "[]");
+            seen.push(line.textContent);
+            sessionStorage.setItem("said", JSON.stringify(seen));
+          }).observe(line, {childList: true, characterData: true, subtree: true});
+        }"""
+    )
+    phone.click("label[for=danger-gas]")
+    phone.fill("#description", "楼道里煤气味很重")
+    phone.click("#submit")
+    phone.wait_for_url(RECEIVED)
+    said = phone.evaluate("() => JSON.parse(sessionStorage.getItem('said') || '[]')")
+    assert said and set(said) == {"正在提交报修…"}, said

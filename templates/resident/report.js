@@ -13,6 +13,7 @@
   var texts = {
     resizing: {{ _("Preparing photos…")|tojson }},
     uploading: {{ _("Uploading… {pct}")|tojson }},
+    sending: {{ _("Sending your report…")|tojson }},
     failed: {{ _("The upload failed. Check your connection and press Send again; your text is kept.")|tojson }}
   };
 
@@ -73,8 +74,9 @@
     event.preventDefault();
     if (button.disabled) return;
     button.disabled = true;
-    progress(0, texts.resizing);
     var chosen = selectedFiles();
+    // Without a photo there is nothing to prepare or upload: say it is being sent.
+    progress(0, chosen.length ? texts.resizing : texts.sending);
     Promise.all(chosen.map(function (item) { return downscale(item.file); })).then(function (files) {
       var data = new FormData(form);
       inputs.forEach(function (input) { data.delete(input.name); });
@@ -85,7 +87,7 @@
       xhr.upload.onprogress = function (e) {
         if (e.lengthComputable) {
           var pct = Math.round(100 * e.loaded / e.total);
-          progress(pct, texts.uploading.replace("{pct}", pct + "%"));
+          progress(pct, chosen.length ? texts.uploading.replace("{pct}", pct + "%") : texts.sending);
         }
       };
       xhr.onload = function () {
