@@ -221,7 +221,9 @@ def test_someone_who_cannot_get_out_of_the_lift_is_trapped(app, resident, lifts)
         assert 'id="call-now"' in page.get_data(as_text=True), text
 
 
-def test_someone_trapped_away_from_a_lift_is_not_sent_to_the_lift(app, client, resident):
+def test_someone_trapped_away_from_a_lift_is_not_sent_to_the_lift(
+    app, client, resident
+):
     # An outside tester chose 有人被困 for someone shut in a stairwell behind a
     # locked fire door, and for a child caught in a playground slide: both were
     # filed for the lift, sent to the lift's contractor, and the page said
@@ -272,7 +274,9 @@ def test_the_contractor_hears_which_danger_the_resident_declared(app, client, re
     from dispatch.contractor.tokens import job_token
 
     number = resident.report(description="请快来", spot="", photos=[], danger="trapped")
-    gas = resident.report(description="楼道里有股味道", spot="", photos=[], danger="gas")
+    gas = resident.report(
+        description="楼道里有股味道", spot="", photos=[], danger="gas"
+    )
     with app.app_context():
         bodies = _sms_to(CONTRACTOR_PHONE)
         (sent,) = [body for body in bodies if number in body]
@@ -313,7 +317,10 @@ def test_with_no_lift_line_set_the_page_does_not_ask_for_one(app, client, reside
     # line: the page told the resident to call the lift's emergency line and
     # listed none (outside tester). The fire brigade rescues people from lifts.
     number = resident.report(
-        description="电梯停在5楼和6楼中间，里面有个老人", spot="", photos=[], danger="trapped"
+        description="电梯停在5楼和6楼中间，里面有个老人",
+        spot="",
+        photos=[],
+        danger="trapped",
     )
     page = client.get(f"/t/{number}/received").get_data(as_text=True)
     call_now = page[page.index('id="call-now"') :]
