@@ -155,15 +155,23 @@ def lift_numbers(community, lifts=()) -> list[Number]:
     return found
 
 
-def emergency_numbers(community, lifts=(), lifts_first: bool = False) -> list[Number]:
+def emergency_numbers(
+    community,
+    lifts=(),
+    lifts_first: bool = False,
+    gas_first: bool = False,
+    with_lifts: bool = True,
+) -> list[Number]:
     """Returns the numbers to call now: 119/110/120, the lift line and the lifts'
-    maintenance companies, the gas company, the community's service line."""
+    maintenance companies (unless ``with_lifts`` is False), the gas company, the
+    community's service line; the lift lines first for someone trapped in a
+    lift, the gas company's for a smell of gas."""
     national = [
         Number(_l("Fire"), community.fire_phone or "119"),
         Number(_l("Police"), community.police_phone or "110"),
         Number(_l("Ambulance"), community.ambulance_phone or "120"),
     ]
-    lift_lines = lift_numbers(community, lifts)
+    lift_lines = lift_numbers(community, lifts) if with_lifts else []
     others = []
     if community.gas_emergency_phone:
         others.append(
@@ -171,6 +179,9 @@ def emergency_numbers(community, lifts=(), lifts_first: bool = False) -> list[Nu
         )
     if community.service_phone:
         others.append(Number(_l("Community service line"), community.service_phone))
-    if lifts_first:
-        return [*lift_lines, *national, *others]
+    if lifts_first:  # someone trapped in a lift: the gas company cannot help
+        service = [n for n in others if n.phone != community.gas_emergency_phone]
+        return [*lift_lines, *national, *service]
+    if gas_first and community.gas_emergency_phone:
+        return [others[0], *national, *lift_lines, *others[1:]]
     return [*national, *lift_lines, *others]

@@ -327,3 +327,31 @@ def test_with_no_lift_line_set_the_page_does_not_ask_for_one(app, client, reside
     assert "有人被困电梯：请立即拨打消防救援电话 119" in call_now
     assert "电梯应急电话" not in call_now
     assert "tel:119" in call_now
+
+
+def test_the_numbers_fit_the_danger(app, client, resident, lifts):
+    # An outside tester found the gas company's line fifth for a smell of gas,
+    # after 96333, and the gas line offered to someone trapped in a lift. Gas:
+    # its company first, what not to do, no lift line. A lift: no gas line.
+    gas = resident.report(
+        description="楼道里煤气味很重", spot="", photos=[], danger="gas"
+    )
+    page = client.get(f"/t/{gas}/received").get_data(as_text=True)
+    call_now = page[page.index('id="call-now"') :]
+    numbers = call_now.split("tel:")[1:]
+    assert numbers[0].startswith("075583333333"), numbers
+    assert "tel:96333" not in call_now and "tel:4008001234" not in call_now
+    assert "不要开关电灯和电器" in call_now
+    trapped = resident.report(
+        description="电梯停在5楼和6楼中间，里面有个老人",
+        spot="",
+        photos=[],
+        danger="trapped",
+    )
+    page = client.get(f"/t/{trapped}/received").get_data(as_text=True)
+    call_now = page[page.index('id="call-now"') :]
+    assert "tel:96333" in call_now and "tel:075583333333" not in call_now
+    assert "不要开关电灯和电器" not in call_now
+    # the form shows the advice only with the gas chip (by CSS alone)
+    form = resident.open_form().get_data(as_text=True)
+    assert "#danger-gas:checked~.call-now .gas-advice{display:block}" in form

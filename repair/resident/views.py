@@ -551,14 +551,21 @@ def _lifts_of(ticket: Ticket) -> list:
 
 
 def _call_now(ticket: Ticket) -> list:
-    """Returns the numbers to call now for a ticket in danger (the named lift's
-    first for someone trapped in a lift), else nothing."""
+    """Returns the numbers to call now for a ticket in danger, else nothing: the
+    named lift's first for someone trapped in a lift, the gas company's first for
+    a smell of gas, the lifts' only where the report is about a lift."""
     if ticket.entrance is None:
         return []
     if is_lift_entrapment(ticket):
         return emergency_numbers(ticket.community, _lifts_of(ticket), lifts_first=True)
     if ticket.declared_danger:
-        return emergency_numbers(ticket.community, ticket.entrance.lifts)
+        about_lift = ticket.category is not None and ticket.category.slug == "lift"
+        return emergency_numbers(
+            ticket.community,
+            _lifts_of(ticket),
+            gas_first=ticket.declared_danger == "gas",
+            with_lifts=about_lift,
+        )
     return []
 
 
