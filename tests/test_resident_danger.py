@@ -355,3 +355,13 @@ def test_the_numbers_fit_the_danger(app, client, resident, lifts):
     # the form shows the advice only with the gas chip (by CSS alone)
     form = resident.open_form().get_data(as_text=True)
     assert "#danger-gas:checked~.call-now .gas-advice{display:block}" in form
+
+
+def test_the_board_names_the_declared_danger_in_the_readers_language(app):
+    # The English board read "resident reports: 有人被困" (outside tester).
+    with app.test_request_context("/?lang=en"):
+        assert reasons_text(["declared:lift:有人被困"]) == (
+            "resident reports: Someone is trapped"
+        )
+    with app.test_request_context("/?lang=zh_CN"):
+        assert reasons_text(["declared:gas:燃气味"]) == "居民报告: 燃气味"

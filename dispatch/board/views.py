@@ -46,6 +46,7 @@ from dispatch.board.nav import add_board_link
 from dispatch.models import Assignment, EndReason, OutboxMessage
 from dispatch.sla import escalation
 from repair import lifecycle, privacy
+from repair.dangers import DANGERS
 from repair.db import db, utcnow
 from repair.i18n import current_locale, format_local, local_time
 from repair.models import (
@@ -122,6 +123,10 @@ def reasons_text(reasons: list[str] | None, limit: int = 4) -> str:
             name = named.display_name(current_locale()) if named else category
             outcome = HINT_OUTCOMES.get(detail, detail)
             shown.append(f"{label}: {name} ({outcome})")
+        elif kind == "declared":
+            # the resident's chip, in the reader's language ("有人被困" is stored)
+            danger = next((d for d in DANGERS.values() if d.words == detail), None)
+            shown.append(f"{label}: {danger.label if danger else detail}")
         else:
             shown.append(f"{label}: {detail or category}")
     return " · ".join(shown)
