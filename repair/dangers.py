@@ -127,6 +127,24 @@ def is_lift_entrapment(ticket) -> bool:
     )
 
 
+#: Categories whose urgent words mean a danger to life now: the resident is shown
+#: the numbers to call even without a chip ("闻到很浓的煤气味，头有点晕").
+_LIFE_DANGERS = ("gas", "electrical", "fire")
+
+
+def words_say_danger(ticket) -> str | None:
+    """Returns the category (gas, electrical, fire) in which the classifier's rules
+    found an urgent danger to life in the resident's own words, else None."""
+    if ticket.urgency is None or ticket.urgency.value != "urgent":
+        return None
+    for reason in (ticket.classification or {}).get("reasons") or []:
+        kind, _, rest = reason.partition(":")
+        category = rest.partition(":")[0]
+        if kind == "urgent" and category in _LIFE_DANGERS:
+            return category
+    return None
+
+
 @dataclass(frozen=True)
 class Number:
     """A number to call now, with what it is."""

@@ -365,3 +365,21 @@ def test_the_board_names_the_declared_danger_in_the_readers_language(app):
         )
     with app.test_request_context("/?lang=zh_CN"):
         assert reasons_text(["declared:gas:燃气味"]) == "居民报告: 燃气味"
+
+
+def test_words_that_say_gas_show_the_numbers_without_a_chip(
+    app, client, resident, lifts
+):
+    # An outside tester chose "都没有" and wrote of a strong gas smell and a
+    # headache: urgent, with a 30-minute clock, but no numbers and no advice.
+    number = resident.report(
+        description="闻到很浓的煤气味，头有点晕", spot="", photos=[], danger="none"
+    )
+    page = client.get(f"/t/{number}/received").get_data(as_text=True)
+    call_now = page[page.index('id="call-now"') :]
+    assert call_now.split("tel:")[1].startswith("075583333333")
+    assert "不要开关电灯和电器" in call_now and "tel:96333" not in call_now
+    # a report that is only urgent for a lift out of service gets none
+    lift = resident.report(description="电梯坏了", spot="", photos=[], danger="none")
+    page = client.get(f"/t/{lift}/received").get_data(as_text=True)
+    assert 'id="call-now"' not in page

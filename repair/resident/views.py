@@ -36,6 +36,7 @@ from repair.dangers import (
     emergency_numbers,
     is_lift_entrapment,
     lift_numbers,
+    words_say_danger,
 )
 from repair.db import db, reading, utcnow
 from repair.i18n import current_locale, local_time, zone_name
@@ -540,6 +541,7 @@ def received(number: str):
         emergency=_call_now(ticket),
         lift_entrapment=is_lift_entrapment(ticket),
         lift_line=bool(lift_numbers(ticket.community, _lifts_of(ticket))),
+        gas=ticket.declared_danger == "gas" or words_say_danger(ticket) == "gas",
     )
 
 
@@ -565,6 +567,11 @@ def _call_now(ticket: Ticket) -> list:
             _lifts_of(ticket),
             gas_first=ticket.declared_danger == "gas",
             with_lifts=about_lift,
+        )
+    said = words_say_danger(ticket)
+    if said is not None:  # no chip, but the words say gas, sparks or fire
+        return emergency_numbers(
+            ticket.community, gas_first=said == "gas", with_lifts=False
         )
     return []
 
