@@ -50,6 +50,19 @@ def _sms_to(phone: str) -> list[str]:
     )
 
 
+def _declare(resident, description: str, danger: str, **fields) -> str:
+    """Reports with a danger chip and no photo; returns the ticket number."""
+    return resident.report(
+        description=description, spot="", photos=[], danger=danger, **fields
+    )
+
+
+def _call_now_of(client, number: str) -> str:
+    """Returns the confirmation page from its numbers to call on."""
+    page = client.get(f"/t/{number}/received").get_data(as_text=True)
+    return page[page.index('id="call-now"') :]
+
+
 def test_the_danger_question_comes_first_with_the_numbers_to_call(resident, lifts):
     html = resident.open_form().get_data(as_text=True)
     assert html.index("现在有危险吗？") < html.index('id="description"')
@@ -97,9 +110,7 @@ def test_someone_trapped_without_a_photo_is_urgent_at_once(app, resident, lifts)
 def test_a_danger_chip_sets_the_category_only_where_the_resident_gave_none(
     app, resident
 ):
-    gas = resident.report(
-        description="楼道里有股味道", spot="", photos=[], danger="gas"
-    )
+    gas = _declare(resident, "楼道里有股味道", "gas")
     chosen = resident.report(
         description="楼道里有股味道",
         spot="",
@@ -234,13 +245,10 @@ def test_someone_trapped_away_from_a_lift_is_not_sent_to_the_lift(
     from repair.models import PlaceKind
     from tests.actions import ResidentActions
 
-    fire_door = resident.report(
-        description="消防通道的门锁住了，有人被关在楼梯间出不去",
-        spot="",
-        photos=[],
-        danger="trapped",
+    fire_door = _declare(
+        resident, "消防通道的门锁住了，有人被关在楼梯间出不去", "trapped"
     )
-    hurry = resident.report(description="请快来", spot="", photos=[], danger="trapped")
+    hurry = _declare(resident, "请快来", "trapped")
     with app.app_context():
         playground_code = db.session.scalar(
             sa.select(Entrance.code).where(
@@ -259,10 +267,9 @@ def test_someone_trapped_away_from_a_lift_is_not_sent_to_the_lift(
             assert reasons[0] == f"declared:{ticket.category.slug}:有人被困"
             # the resident chose no category: the board shows no "resident's choice"
             assert not any(r.startswith("hint:") for r in reasons), reasons
-    page = client.get(f"/t/{fire_door}/received").get_data(as_text=True)
-    call_now = page[page.index('id="call-now"') :]
+    call_now = _call_now_of(client, fire_door)
     assert "tel:119" in call_now
-    assert "有人被困电梯" not in page
+    assert "有人被困电梯" not in call_now
 
 
 def test_the_contractor_hears_which_danger_the_resident_declared(app, client, resident):
@@ -273,10 +280,8 @@ def test_the_contractor_hears_which_danger_the_resident_declared(app, client, re
     from dispatch.assignment.routes import current_assignment
     from dispatch.contractor.tokens import job_token
 
-    number = resident.report(description="请快来", spot="", photos=[], danger="trapped")
-    gas = resident.report(
-        description="楼道里有股味道", spot="", photos=[], danger="gas"
-    )
+    number = _declare(resident, "请快来", "trapped")
+    gas = _declare(resident, "楼道里有股味道", "gas")
     with app.app_context():
         bodies = _sms_to(CONTRACTOR_PHONE)
         (sent,) = [body for body in bodies if number in body]
@@ -297,11 +302,10 @@ def test_a_message_never_carries_a_certificate_number_cut_short(app, resident, l
     # An outside tester's SMS read "2号货梯（梯1144030320190099…": the place
     # variable (35 characters) cut the number, which then looked whole. Where
     # it does not fit, the lift's name goes alone (the job page has the number).
-    number = resident.report(
-        description="1号梯停了，有人在里面",
-        spot="",
-        photos=[],
-        danger="trapped",
+    number = _declare(
+        resident,
+        "1号梯停了，有人在里面",
+        "trapped",
         lift=str(lifts["1号梯"]),
     )
     full = "31104403002019120001"
@@ -316,14 +320,8 @@ def test_with_no_lift_line_set_the_page_does_not_ask_for_one(app, client, reside
     # The demo community as seeded sets no 96333 and its lifts no maintenance
     # line: the page told the resident to call the lift's emergency line and
     # listed none (outside tester). The fire brigade rescues people from lifts.
-    number = resident.report(
-        description="电梯停在5楼和6楼中间，里面有个老人",
-        spot="",
-        photos=[],
-        danger="trapped",
-    )
-    page = client.get(f"/t/{number}/received").get_data(as_text=True)
-    call_now = page[page.index('id="call-now"') :]
+    number = _declare(resident, "电梯停在5楼和6楼中间，里面有个老人", "trapped")
+    call_now = _call_now_of(client, number)
     assert "有人被困电梯：请立即拨打消防救援电话 119" in call_now
     assert "电梯应急电话" not in call_now
     assert "tel:119" in call_now
@@ -333,23 +331,14 @@ def test_the_numbers_fit_the_danger(app, client, resident, lifts):
     # An outside tester found the gas company's line fifth for a smell of gas,
     # after 96333, and the gas line offered to someone trapped in a lift. Gas:
     # its company first, what not to do, no lift line. A lift: no gas line.
-    gas = resident.report(
-        description="楼道里煤气味很重", spot="", photos=[], danger="gas"
-    )
-    page = client.get(f"/t/{gas}/received").get_data(as_text=True)
-    call_now = page[page.index('id="call-now"') :]
+    gas = _declare(resident, "楼道里煤气味很重", "gas")
+    call_now = _call_now_of(client, gas)
     numbers = call_now.split("tel:")[1:]
     assert numbers[0].startswith("075583333333"), numbers
     assert "tel:96333" not in call_now and "tel:4008001234" not in call_now
     assert "不要开关电灯和电器" in call_now
-    trapped = resident.report(
-        description="电梯停在5楼和6楼中间，里面有个老人",
-        spot="",
-        photos=[],
-        danger="trapped",
-    )
-    page = client.get(f"/t/{trapped}/received").get_data(as_text=True)
-    call_now = page[page.index('id="call-now"') :]
+    trapped = _declare(resident, "电梯停在5楼和6楼中间，里面有个老人", "trapped")
+    call_now = _call_now_of(client, trapped)
     assert "tel:96333" in call_now and "tel:075583333333" not in call_now
     assert "不要开关电灯和电器" not in call_now
     # the form shows the advice only with the gas chip (by CSS alone)
@@ -372,14 +361,11 @@ def test_words_that_say_gas_show_the_numbers_without_a_chip(
 ):
     # An outside tester chose "都没有" and wrote of a strong gas smell and a
     # headache: urgent, with a 30-minute clock, but no numbers and no advice.
-    number = resident.report(
-        description="闻到很浓的煤气味，头有点晕", spot="", photos=[], danger="none"
-    )
-    page = client.get(f"/t/{number}/received").get_data(as_text=True)
-    call_now = page[page.index('id="call-now"') :]
+    number = _declare(resident, "闻到很浓的煤气味，头有点晕", "none")
+    call_now = _call_now_of(client, number)
     assert call_now.split("tel:")[1].startswith("075583333333")
     assert "不要开关电灯和电器" in call_now and "tel:96333" not in call_now
     # a report that is only urgent for a lift out of service gets none
-    lift = resident.report(description="电梯坏了", spot="", photos=[], danger="none")
+    lift = _declare(resident, "电梯坏了", "none")
     page = client.get(f"/t/{lift}/received").get_data(as_text=True)
     assert 'id="call-now"' not in page
