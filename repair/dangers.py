@@ -190,16 +190,16 @@ def emergency_numbers(
         Number(_l("Ambulance"), community.ambulance_phone or "120"),
     ]
     lift_lines = lift_numbers(community, lifts) if with_lifts else []
-    others = []
+    gas = []
     if community.gas_emergency_phone:
-        others.append(
+        gas.append(
             Number(_l("Gas company emergency line"), community.gas_emergency_phone)
         )
+    service = []
     if community.service_phone:
-        others.append(Number(_l("Community service line"), community.service_phone))
+        service.append(Number(_l("Community service line"), community.service_phone))
     if lifts_first:  # someone trapped in a lift: the gas company cannot help
-        service = [n for n in others if n.phone != community.gas_emergency_phone]
         return [*lift_lines, *national, *service]
-    if gas_first and community.gas_emergency_phone:
-        return [others[0], *national, *lift_lines, *others[1:]]
-    return [*national, *lift_lines, *others]
+    if gas_first:
+        return [*gas, *national, *lift_lines, *service]
+    return [*national, *lift_lines, *gas, *service]
