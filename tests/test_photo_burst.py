@@ -63,6 +63,13 @@ def _photo_jobs(app) -> dict:
     return found
 
 
+def _newest_queued(app) -> float:
+    """Returns when the newest photo job was queued (the web's mark in Redis)."""
+    connection = _queues(app)[0].connection
+    [(_, score)] = connection.zrange(photo_jobs.QUEUED_KEY, -1, -1, withscores=True)
+    return score
+
+
 def _states(ids) -> set[str]:
     db.session.expire_all()
     return set(db.session.scalars(sa.select(Photo.state).where(Photo.id.in_(ids))))
@@ -86,7 +93,7 @@ def test_photos_wait_while_reports_keep_coming_then_are_processed(
     with app.app_context():
         first = _report(resident, 3)
         second = _report(resident, 4)
-        queued = float(_queues(app)[0].connection.get(photo_jobs.LAST_QUEUED_KEY))
+        queued = _newest_queued(app)
         _work(app)
         finished = _photo_jobs(app)
         assert _states([first, second]) == {"ready"}
@@ -94,6 +101,28 @@ def test_photos_wait_while_reports_keep_coming_then_are_processed(
     value, ended = finished[f"photos-{first}"]
     assert value == 1
     assert ended.timestamp() >= queued + 1.5
+
+
+def test_a_photo_queued_just_after_another_waits_even_when_a_worker_is_idle(
+    app, resident, monkeypatch
+):
+    # An idle worker takes each photo job the moment it is queued, so every job
+    # is the newest when it starts: the burst must be seen from the jobs queued
+    # before it too. (Measured: 1,600 px reports at 34/s on PostgreSQL had their
+    # display copies made 0.03 s after each report, in the middle of the burst.)
+    monkeypatch.setattr(photo_jobs, "BURST_QUIET", 3.0)
+    with app.app_context():
+        first = _report(resident, 3)
+        _work(app)  # the idle worker: the first photo is alone so far
+        assert _states([first]) == {"ready"}
+        second = _report(resident, 4)  # well within 3 s of the first
+        queued = _newest_queued(app)
+        _work(app)
+        finished = _photo_jobs(app)
+        assert _states([second]) == {"ready"}
+    value, ended = finished[f"photos-{second}"]
+    assert value == 1
+    assert ended.timestamp() >= queued + 3.0
 
 
 def test_a_waiting_photo_job_gives_way_to_other_work(app, resident, monkeypatch):
@@ -134,7 +163,7 @@ def test_the_wait_is_at_most_photo_yield_after_the_first_queueing(app, resident)
         first = _report(resident, 3)
         connection = _queues(app)[0].connection
         # Reports keep coming for the next minute (their newest just now).
-        connection.set(photo_jobs.LAST_QUEUED_KEY, repr(time.time() + 60))
+        connection.zadd(photo_jobs.QUEUED_KEY, {"later": time.time() + 60})
         started = time.time()
         _work(app)
         assert _states([first]) == {"ready"}
@@ -147,6 +176,7 @@ def test_a_garbled_burst_mark_does_not_hold_the_photo(app, resident, monkeypatch
         first = _report(resident, 3)
         _report(resident, 4)
         connection = _queues(app)[0].connection
-        connection.set(photo_jobs.LAST_QUEUED_KEY, "not a time")
+        connection.delete(photo_jobs.QUEUED_KEY)
+        connection.set(photo_jobs.QUEUED_KEY, "not a time")
         _work(app)
         assert _states([first]) == {"ready"}

@@ -34,9 +34,13 @@ log = logging.getLogger(__name__)
 QUEUE_NAME = "repairdesk-photos"
 #: A pending photo's own job normally runs within seconds; the sweep steps in after.
 JOB_GRACE = timedelta(minutes=2)
-#: When the newest photo job was queued (seconds since the epoch, the web's clock).
-LAST_QUEUED_KEY = "repairdesk:photos:last-queued"
-#: A burst of reports has passed when no photo job has been queued for this long.
+#: When the photo jobs of the last minute were queued: a sorted set, scored in
+#: seconds since the epoch (the web's clock).
+QUEUED_KEY = "repairdesk:photos:queued"
+#: How long QUEUED_KEY remembers a photo job.
+QUEUED_MEMORY = 60
+#: Reports are a burst while photo jobs follow each other closer than this; it
+#: has passed when no photo job has been queued for this long.
 BURST_QUIET = 0.3
 #: How often a photo job waiting for a burst to pass looks again.
 BURST_POLL = 0.05
@@ -65,7 +69,9 @@ def enqueue_processing(app: Flask, photo_ids: list[int]) -> bool:
         client = get_redis(app)
         with client.pipeline() as pipeline:
             _enqueue(client, photo_ids, f"photos-{photo_ids[0]}", pipeline=pipeline)
-            pipeline.set(LAST_QUEUED_KEY, repr(queued), ex=60)
+            pipeline.zadd(QUEUED_KEY, {f"{queued!r}:{photo_ids[0]}": queued})
+            pipeline.zremrangebyscore(QUEUED_KEY, "-inf", queued - QUEUED_MEMORY)
+            pipeline.expire(QUEUED_KEY, QUEUED_MEMORY)
             pipeline.execute()
     except (redis.RedisError, OSError):
         log.warning("Redis unavailable; photos %s left to the sweep", photo_ids)
@@ -100,10 +106,13 @@ def wait_for_reports(photo_ids: list[int]) -> bool:
     A photo's pixels take two to three times the CPU of the report that brought
     it, and on a machine that also serves the web, lowering their priority is not
     enough: measured on two cores, a busy neighbour at the lowest priority
-    (SCHED_IDLE) still halved the reports answered per second. So while another
-    photo job was queued after this one and less than BURST_QUIET ago, the
-    display copy waits (its page shows "being processed"). A lone report's photo
-    is processed at once. Deadlines' rungs and messages do not wait behind it: if
+    (SCHED_IDLE) still halved the reports answered per second. So in a burst
+    (another photo job queued less than BURST_QUIET before or after this one)
+    the display copy waits until no photo job has been queued for BURST_QUIET
+    (its page shows "being processed"). A lone report's photo is processed at
+    once. The jobs queued before this one count too: an idle worker takes each
+    job the moment it is queued, when it is always the newest. Deadlines' rungs
+    and messages do not wait behind it: if
     any other queue has work, the job queues itself again at the front of its
     own queue and returns, and the worker takes that work first."""
     limit = parse_duration(current_app.config["PHOTO_YIELD"]).total_seconds()
@@ -113,12 +122,12 @@ def wait_for_reports(photo_ids: list[int]) -> bool:
     first = float(job.meta.get("first_queued") or _epoch(job.enqueued_at))
     client = job.connection
     try:
+        # This job's own mark is among them (queued just before first).
+        if client.zcount(QUEUED_KEY, first - BURST_QUIET, "+inf") <= 1:
+            return True
         while time.time() < first + limit:
-            last = client.get(LAST_QUEUED_KEY)
-            if last is None:
-                return True
-            last = float(last)
-            if last <= first or time.time() - last >= BURST_QUIET:
+            newest = client.zrange(QUEUED_KEY, -1, -1, withscores=True)
+            if not newest or time.time() - newest[0][1] >= BURST_QUIET:
                 return True
             if _other_work_waiting(client):
                 again = f"photos-{photo_ids[0]}-{uuid.uuid4().hex[:8]}"
