@@ -181,6 +181,7 @@ def open_ticket(report: Report, actor: Actor, now: datetime | None = None) -> Ti
     record_event(ticket, "submitted", actor, now, to_status=S.NEW)
     db.session.flush()
     _locks_held()[ticket.id] = True  # a new row: nobody else sees it until the commit
+    transaction_memo("opened tickets")[ticket.id] = True
     signals.ticket_opened.send(
         ticket, ticket=ticket, actor=actor, now=now, urgency=report.urgency
     )
@@ -315,6 +316,12 @@ def lock(ticket: Ticket) -> Ticket:
     db.session.refresh(ticket, with_for_update=True)
     _locks_held()[ticket_id] = True
     return ticket
+
+
+def opened_in_this_transaction(ticket: Ticket) -> bool:
+    """Returns whether this transaction opened the ticket: nothing of it exists
+    outside yet (no assignment, no job queued under its id)."""
+    return ticket.id in transaction_memo("opened tickets")
 
 
 def _locks_held() -> dict[int, bool]:

@@ -117,7 +117,8 @@ def open_assignment(
 ) -> Assignment:
     """Ends the current assignment (if any) and starts one for ``contractor``."""
     now = now or utcnow()
-    end_assignment(ticket, EndReason.REASSIGNED, now)
+    if not lifecycle.opened_in_this_transaction(ticket):  # a new one has none
+        end_assignment(ticket, EndReason.REASSIGNED, now)
     assignment = Assignment(
         ticket=ticket, contractor=contractor, role=role, created_at=now
     )

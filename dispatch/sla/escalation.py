@@ -93,18 +93,33 @@ def plan_jobs(ticket: Ticket) -> None:
     plan = [(rung.clock, rung.name, when) for rung, when in steps]
     app = current_app._get_current_object()
     ticket_id = ticket.id
-    after_commit(lambda: apply_plan(app, ticket_id, plan), key=("sla-plan", ticket_id))
+    # A ticket opened in this transaction has no rung jobs to cancel yet.
+    first = lifecycle.opened_in_this_transaction(ticket)
+    after_commit(
+        lambda: apply_plan(app, ticket_id, plan, first=first),
+        key=("sla-plan", ticket_id),
+    )
 
 
 def apply_plan(
-    app: Flask, ticket_id: int, plan: list[tuple[str, str, datetime]]
+    app: Flask,
+    ticket_id: int,
+    plan: list[tuple[str, str, datetime]],
+    *,
+    first: bool = False,
 ) -> None:
-    """Puts the planned rung jobs on rq's schedule and deletes the others."""
+    """Puts the planned rung jobs on rq's schedule and deletes the others (none
+    for the ticket's ``first`` plan)."""
     wanted = {(clock, name) for clock, name, _ in plan}
-    cancel_jobs(
-        app,
-        [job_id(ticket_id, c, n) for c, n in sla.all_rungs() if (c, n) not in wanted],
-    )
+    if not first:
+        cancel_jobs(
+            app,
+            [
+                job_id(ticket_id, c, n)
+                for c, n in sla.all_rungs()
+                if (c, n) not in wanted
+            ],
+        )
     if not plan:
         return
     queue = get_queue(app, SLA_QUEUE_NAME)
