@@ -369,3 +369,31 @@ def test_words_that_say_gas_show_the_numbers_without_a_chip(
     lift = _declare(resident, "电梯坏了", "none")
     page = client.get(f"/t/{lift}/received").get_data(as_text=True)
     assert 'id="call-now"' not in page
+
+
+def test_the_tracking_page_keeps_the_numbers_until_someone_is_on_site(
+    app, client, resident, lifts
+):
+    # An outside tester left the confirmation page and came back by the link in
+    # the SMS: the report of a strong smell of gas showed its clock and no number
+    # to call. The tracking page keeps the card until the contractor is on site,
+    # for a neighbour opening the number too (the numbers are the community's).
+    from tests.actions import ContractorActions
+
+    gas = _declare(resident, "楼道里煤气味很重", "gas")
+    page = client.get(f"/t/{gas}").get_data(as_text=True)
+    call_now = page[page.index('id="call-now"') :]
+    assert call_now.split("tel:")[1].startswith("075583333333")
+    assert "不要开关电灯和电器" in call_now
+    assert page.index('id="call-now"') < page.index('id="ticket-number"')
+    public = app.test_client().get(f"/t/{gas}").get_data(as_text=True)
+    assert 'id="call-now"' in public and "tel:075583333333" in public
+    with app.app_context():
+        contractor = ContractorActions(client, find_ticket(gas).contractor.phone)
+        link = contractor.link()
+    assert contractor.tap(link, "accept").status_code == 303
+    assert 'id="call-now"' in client.get(f"/t/{gas}").get_data(as_text=True)
+    assert contractor.tap(link, "arrive").status_code == 303
+    assert 'id="call-now"' not in client.get(f"/t/{gas}").get_data(as_text=True)
+    lamp = resident.report(description="3楼楼道灯不亮")
+    assert 'id="call-now"' not in client.get(f"/t/{lamp}").get_data(as_text=True)

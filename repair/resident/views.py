@@ -538,10 +538,7 @@ def received(number: str):
         group=group,
         public_url=current_app.config["PUBLIC_URL"],
         private_url=private_url,
-        emergency=_call_now(ticket),
-        lift_entrapment=is_lift_entrapment(ticket),
-        lift_line=bool(lift_numbers(ticket.community, _lifts_of(ticket))),
-        gas=ticket.declared_danger == "gas" or words_say_danger(ticket) == "gas",
+        danger=danger_of(ticket),
     )
 
 
@@ -552,28 +549,50 @@ def _lifts_of(ticket: Ticket) -> list:
     return ticket.entrance.lifts if ticket.entrance else []
 
 
-def _call_now(ticket: Ticket) -> list:
-    """Returns the numbers to call now for a ticket in danger, else nothing: the
+@dataclass(frozen=True)
+class Danger:
+    """What a page shows a resident whose report is in danger: the numbers to
+    call now and what the card above them says."""
+
+    numbers: list
+    lift_entrapment: bool
+    lift_line: bool  # the lift (or the community) has an emergency line
+    gas: bool
+
+
+def danger_of(ticket: Ticket) -> Danger | None:
+    """Returns the numbers to call now for a ticket in danger, else None: the
     named lift's first for someone trapped in a lift, the gas company's first for
     a smell of gas, the lifts' only where the report is about a lift."""
     if ticket.entrance is None:
-        return []
-    if is_lift_entrapment(ticket):
-        return emergency_numbers(ticket.community, _lifts_of(ticket), lifts_first=True)
-    if ticket.declared_danger:
+        return None
+    entrapment = is_lift_entrapment(ticket)
+    said = words_say_danger(ticket)
+    lifts = _lifts_of(ticket)
+    if entrapment:
+        numbers = emergency_numbers(ticket.community, lifts, lifts_first=True)
+    elif ticket.declared_danger:
         about_lift = ticket.category is not None and ticket.category.slug == "lift"
-        return emergency_numbers(
+        numbers = emergency_numbers(
             ticket.community,
-            _lifts_of(ticket),
+            lifts,
             gas_first=ticket.declared_danger == "gas",
             with_lifts=about_lift,
         )
-    said = words_say_danger(ticket)
-    if said is not None:  # no chip, but the words say gas, sparks or fire
-        return emergency_numbers(
+    elif said is not None:  # no chip, but the words say gas, sparks or fire
+        numbers = emergency_numbers(
             ticket.community, gas_first=said == "gas", with_lifts=False
         )
-    return []
+    else:
+        return None
+    if not numbers:
+        return None
+    return Danger(
+        numbers=numbers,
+        lift_entrapment=entrapment,
+        lift_line=entrapment and bool(lift_numbers(ticket.community, lifts)),
+        gas="gas" in (ticket.declared_danger, said),
+    )
 
 
 @bp.get("/t/<number>")
@@ -597,6 +616,10 @@ def _track_page(
     together = ticket.group_of_id or ticket.duplicate_of_id
     group = db.session.get(Ticket, together) if together else None
     promise = what_next(group or ticket)
+    # Until someone is on site, a resident (or a neighbour) who comes back to a
+    # report in danger finds the numbers to call where they left them.
+    handled = group or ticket
+    waiting = handled.status in WORKING_STATUSES and handled.on_site_at is None
     if group is not None and promise is not None and promise.kind == "confirm":
         promise = None  # the group's reporter confirms; this page says it is done
     return render_template(
@@ -616,6 +639,7 @@ def _track_page(
         promise=promise,
         group=group,
         refresh=(group or ticket).status in WORKING_STATUSES,
+        danger=danger_of(ticket) if waiting else None,
     )
 
 
