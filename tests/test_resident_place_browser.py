@@ -134,3 +134,27 @@ def test_a_report_without_a_photo_says_it_is_being_sent(
     phone.wait_for_url(RECEIVED)
     said = phone.evaluate("() => JSON.parse(sessionStorage.getItem('said') || '[]')")
     assert said and set(said) == {"正在提交报修…"}, said
+
+
+def test_coming_back_to_a_gas_report_finds_the_numbers_first(
+    live_server, entrance_code, phone, screenshot
+):
+    # The resident reports a smell of gas, leaves the page, and comes back later
+    # by the tracking link: the numbers to call are still the first thing seen.
+    phone.goto(f"{live_server}/q/{entrance_code}")
+    phone.click("label[for=danger-gas]")
+    phone.fill("#description", "楼道里煤气味很重")
+    phone.click("#submit")
+    phone.wait_for_url(RECEIVED)
+    number = phone.locator("#ticket-number").inner_text()
+    phone.goto(f"{live_server}/t/{number}")
+    card = phone.locator("#call-now")
+    assert card.is_visible()
+    box = card.bounding_box()
+    assert box["y"] < 844 and box["width"] <= 390  # on the first screen, no overflow
+    # the demo community sets no gas company line: the fire brigade comes first
+    first = phone.locator("#call-now a.call").first
+    assert first.get_attribute("href") == "tel:119"
+    assert phone.locator("#gas-advice").is_visible()
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    screenshot(phone, "tracking")
