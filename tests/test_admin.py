@@ -398,6 +398,9 @@ def test_a_routes_backup_must_differ_from_its_primary(admin, routing):
         backup=str(routing.lamps),
     )
     assert "The backup must be a different contractor." in page
+    # the summary links to the field as this form names it
+    summary = page[page.index('id="form-errors"') :]
+    assert 'href="#route-backup"' in summary[: summary.index("</div>")]
     assert f'<option selected value="{routing.lighting}">' in page
 
 

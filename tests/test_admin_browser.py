@@ -46,6 +46,10 @@ def test_admin_fixes_a_communitys_time_zone_and_service_phone(
     page.click("#save")
     page.wait_for_selector("#timezone-error")
     assert page.input_value("#timezone") == "Asia/Nowhere"
+    # the summary at the top names the field; its link brings the field into view
+    page.click("#form-errors a[href='#timezone']")
+    assert page.locator("#timezone").is_visible()
+    screenshot(page, "2-refused")
     page.fill("#timezone", "Asia/Shanghai")
     page.fill("#service_phone", "0755-8888 7777")
     page.click("#save")

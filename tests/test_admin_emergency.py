@@ -98,6 +98,13 @@ def test_a_number_a_phone_cannot_dial_is_refused(app, admin, demo, entrance_code
         assert wrong in refused  # what was typed stays in the field
     refused = admin.refuses(page, **{**fields, "fire_phone": "火警"})
     assert "请用数字填写号码" in refused
+    # The summary at the top names the field and links to it: the community's
+    # form is long, and "please correct the marked fields" left the admin to
+    # scroll for the mark on a phone (outside tester).
+    summary = refused[refused.index('id="form-errors"') :]
+    summary = summary[: summary.index("</div>")]
+    assert 'href="#fire_phone"' in summary and "火警" in summary, summary
+    assert "电梯" not in summary
     admin.saves(page, **fields, lift_emergency_phone="９６３３３")
     with app.app_context():
         assert db.session.get(Community, demo).lift_emergency_phone == "96333"
