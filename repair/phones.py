@@ -42,3 +42,42 @@ def validate_phone(form, field) -> None:
             _l("Please enter a valid phone number, e.g. 138 0013 8000.")
         )
     field.data = e164
+
+
+#: Numbers a text message never reaches: a mainland landline (0755 8888 6666), a
+#: 400/800 service line and the like. Where a country's numbering cannot tell a
+#: mobile from a landline (FIXED_LINE_OR_MOBILE: the United States) it is taken.
+_NO_SMS = frozenset(
+    {
+        phonenumbers.PhoneNumberType.FIXED_LINE,
+        phonenumbers.PhoneNumberType.TOLL_FREE,
+        phonenumbers.PhoneNumberType.PREMIUM_RATE,
+        phonenumbers.PhoneNumberType.SHARED_COST,
+        phonenumbers.PhoneNumberType.UAN,
+        phonenumbers.PhoneNumberType.VOICEMAIL,
+        phonenumbers.PhoneNumberType.PAGER,
+    }
+)
+
+
+def receives_sms(e164: str) -> bool:
+    """Returns whether a valid number (E.164) can receive a text message."""
+    number = phonenumbers.parse(e164, DEFAULT_REGION)
+    return phonenumbers.number_type(number) not in _NO_SMS
+
+
+def validate_mobile(form, field) -> None:
+    """WTForms validator for a number we send SMS to: validate_phone, and a number
+    that can receive them (a landline typed into "phone for progress SMS" had
+    every text to it fail at the provider, and nobody told the resident)."""
+    if not field.data:
+        return
+    e164 = to_e164(field.data)
+    if e164 is not None and not receives_sms(e164):
+        raise ValidationError(  # what was typed stays in the field
+            _l(
+                "This number cannot receive SMS: please enter a mobile number,"
+                " e.g. 138 0013 8000."
+            )
+        )
+    validate_phone(form, field)

@@ -136,6 +136,21 @@ def test_invalid_phone_is_explained(app, resident):
     _keeps_what_was_typed(html)
 
 
+@pytest.mark.parametrize("landline", ["0755-8888 6666", "400 800 1234", "020 12345678"])
+def test_a_number_that_cannot_receive_sms_is_explained(app, resident, landline):
+    # The field is the phone for progress SMS: a landline was taken, and every
+    # text to it failed at the provider without the resident knowing.
+    response = resident.submit(phone=landline, **TYPED)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "这个号码收不到短信，请填写手机号" in html
+    assert f'value="{landline}"' in html  # as typed, not rewritten
+    _keeps_what_was_typed(html)
+    # a mobile number, and a number abroad that may be a mobile, are taken
+    for mobile in ("139 1234 5678", "+852 9123 4567", "+1 500 555 0006"):
+        assert resident.submit(phone=mobile, **TYPED).status_code == 303, mobile
+
+
 def test_forged_kept_photos_are_ignored(app, resident):
     resident.open_form()
     resident.last_form["kept_photos"] = "forged.token"

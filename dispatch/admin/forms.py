@@ -280,7 +280,7 @@ class ContractorForm(FlaskForm):
     contact_name = optional_text(_l("Contact person (optional)"), 64)
     phone = TelField(
         _l("Mobile phone for job SMS"),
-        validators=[DataRequired(_l("Enter a phone number.")), phones.validate_phone],
+        validators=[DataRequired(_l("Enter a phone number.")), phones.validate_mobile],
         filters=[strip],
     )
     language = SelectField(
@@ -343,7 +343,7 @@ class UserEditForm(FlaskForm):
     communities = CheckboxesField(_l("Communities"), coerce=int)
     phone = TelField(
         _l("Mobile phone for SLA alerts (optional)"),
-        validators=[Optional(), phones.validate_phone],
+        validators=[Optional(), phones.validate_mobile],
         filters=[strip],
     )
 

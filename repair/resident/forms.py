@@ -16,7 +16,7 @@ from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from repair.dangers import DANGERS, NO_DANGER
 from repair.forms import strip
-from repair.phones import validate_phone
+from repair.phones import validate_mobile
 from repair.security import SafeForm
 
 
@@ -48,7 +48,8 @@ class ReportForm(SafeForm):
     )
     category = RadioField(_l("Category (optional)"), validators=[Optional()])
     phone = TelField(
-        _l("Phone for progress SMS (optional)"), validators=[Optional(), validate_phone]
+        _l("Phone for progress SMS (optional)"),
+        validators=[Optional(), validate_mobile],
     )
     name = StringField(
         _l("Your name (optional)"), validators=[Optional(), Length(max=64)]
@@ -105,5 +106,6 @@ class RatingForm(ResidentActionForm):
 
 class FollowForm(SafeForm):
     phone = TelField(
-        _l("Phone for progress SMS (optional)"), validators=[Optional(), validate_phone]
+        _l("Phone for progress SMS (optional)"),
+        validators=[Optional(), validate_mobile],
     )
