@@ -397,3 +397,20 @@ def test_the_tracking_page_keeps_the_numbers_until_someone_is_on_site(
     assert 'id="call-now"' not in client.get(f"/t/{gas}").get_data(as_text=True)
     lamp = resident.report(description="3楼楼道灯不亮")
     assert 'id="call-now"' not in client.get(f"/t/{lamp}").get_data(as_text=True)
+
+
+def test_the_board_says_the_resident_not_the_system_made_it_urgent(
+    app, client, resident, officer
+):
+    # The board read "系统：紧急（待确认）" and "紧急（系统建议）" for a report whose
+    # resident tapped 有人被困: the officer took it for the classifier's guess
+    # (outside tester). It is the resident's word, still to confirm.
+    declared = _declare(resident, "电梯停在5楼和6楼中间，里面有个老人", "trapped")
+    guessed = resident.report(description="电梯里有人被困，门打不开")
+    board = client.get("/board").get_data(as_text=True)
+    card = board[board.index(f'data-number="{declared}"') :]
+    assert "居民：紧急（待确认）" in card[: card.index("</article>")]
+    card = board[board.index(f'data-number="{guessed}"') :]
+    assert "系统：紧急（待确认）" in card[: card.index("</article>")]
+    page = client.get(f"/board/t/{declared}").get_data(as_text=True)
+    assert "紧急 (居民报告)" in page and "系统建议" not in page
