@@ -489,7 +489,9 @@ def test_admin_adds_and_edits_a_contractor(app, admin, client, demo):
     assert "Another contractor already has this number." in page
 
     # the job links go by SMS: an office landline would never get one
-    page = admin.refuses(path, name="座机公司", phone="0755-8888 6666", language="zh_CN")
+    page = admin.refuses(
+        path, name="座机公司", phone="0755-8888 6666", language="zh_CN"
+    )
     assert "This number cannot receive SMS" in page and 'value="0755-8888 6666"' in page
 
     page = admin.refuses(path, name="Bright Lights Ltd", phone="+447911123456")
