@@ -193,3 +193,31 @@ def test_english_speaking_contractor_gets_the_page_in_english(app, client, repor
         db.session.commit()
         link = ContractorActions(client, PRIMARY).link()
     assert "Accept the job" in client.get(link).get_data(as_text=True)
+
+
+def test_a_new_assignment_gets_one_job_code_however_often_it_is_asked(app, demo):
+    # Its first code is made without looking for an earlier one (none can exist);
+    # asked again in the same transaction it is the same code, not a second row.
+    from dispatch.assignment.routes import open_assignment
+    from dispatch.contractor.tokens import job_code
+    from dispatch.models import JobCode
+    from repair import lifecycle
+    from repair.models import ActorType, Channel, Contractor, Entrance
+
+    with app.app_context():
+        entrance = db.session.scalar(sa.select(Entrance).limit(1))
+        report = lifecycle.Report(entrance=entrance, spot="", description="扶手松动")
+        actor = lifecycle.Actor(ActorType.RESIDENT, Channel.QR)
+        ticket = lifecycle.open_ticket(report, actor)
+        contractor = db.session.scalar(
+            sa.select(Contractor).where(Contractor.phone == PRIMARY)
+        )
+        assignment = open_assignment(ticket, contractor, "primary")
+        first = job_code(assignment.id)
+        assert job_code(assignment.id) == first
+        db.session.commit()
+        rows = db.session.scalars(
+            sa.select(JobCode.code).where(JobCode.assignment_id == assignment.id)
+        ).all()
+        assert rows == [first]
+        assert job_code(assignment.id) == first  # a later transaction finds it

@@ -7,6 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy import orm
 
+from dispatch.contractor import tokens
 from dispatch.models import Assignment, EndReason, Route
 from repair import lifecycle
 from repair.db import db, utcnow
@@ -124,4 +125,5 @@ def open_assignment(
     )
     db.session.add(assignment)
     db.session.flush()
+    tokens.new_assignments()[assignment.id] = None  # no job code yet
     return assignment

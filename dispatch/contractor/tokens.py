@@ -61,8 +61,22 @@ CODE_LENGTH = 8
 
 
 def job_code(assignment_id: int) -> str:
-    """Returns the assignment's short code (/j/<code>), creating it the first time."""
-    return _short_code(assignment_id=assignment_id)
+    """Returns the assignment's short code (/j/<code>), creating it the first time
+    (an assignment made in this transaction has none before: nothing to look up)."""
+    made = new_assignments()
+    if assignment_id not in made:
+        return _short_code(assignment_id=assignment_id)
+    if made[assignment_id] is None:
+        made[assignment_id] = _short_code(assignment_id=assignment_id, first=True)
+    return made[assignment_id]
+
+
+def new_assignments() -> dict[int, str | None]:
+    """Returns the assignments this transaction made, by id, with the job code
+    made for each (None until then)."""
+    from repair.db import transaction_memo
+
+    return transaction_memo("new assignments")
 
 
 def resident_code(ticket_id: int) -> str:
@@ -70,7 +84,7 @@ def resident_code(ticket_id: int) -> str:
     return _short_code(ticket_id=ticket_id)
 
 
-def _short_code(**owner: int) -> str:
+def _short_code(first: bool = False, **owner: int) -> str:
     import secrets
 
     import sqlalchemy as sa
@@ -79,11 +93,12 @@ def _short_code(**owner: int) -> str:
     from repair.db import db
 
     [(column, value)] = owner.items()
-    existing = db.session.scalar(
-        sa.select(JobCode.code).where(getattr(JobCode, column) == value)
-    )
-    if existing:
-        return existing
+    if not first:
+        existing = db.session.scalar(
+            sa.select(JobCode.code).where(getattr(JobCode, column) == value)
+        )
+        if existing:
+            return existing
     while True:
         code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
         if db.session.get(JobCode, code) is None:
