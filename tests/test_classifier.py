@@ -187,6 +187,21 @@ def test_a_drip_is_general_but_a_burst_pipe_is_urgent() -> None:
     assert classify("漏水很严重，楼道里到处是水").urgency == URGENT
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "下水道井盖松动，踩上去会翻",
+        "楼下井盖破了一个角，小孩在旁边跑",
+        "broken manhole cover by building 3",
+    ],
+)
+def test_a_loose_or_broken_manhole_cover_is_urgent(text: str) -> None:
+    # Someone can fall in: the label policy's "open or broken manhole"; a loose
+    # cover that tips when stepped on read as general drainage before.
+    result = classify(text)
+    assert (result.urgency, result.category) == ("urgent", "drainage"), result
+
+
 def test_chosen_category_is_kept_when_the_text_agrees() -> None:
     result = classify("消防栓在漏水", category="fire")
     assert result.category == "fire"
