@@ -131,6 +131,29 @@ def test_not_fixed_reopens_and_sends_the_job_out_again(app, client, repaired, of
     assert 'class="status status-urgent reopened"' in card  # flagged on the board
 
 
+def test_the_old_job_link_opens_the_job_sent_again_to_the_same_contractor(
+    app, client, repaired
+):
+    # After a "not fixed" the first link answered 410 "handed to another
+    # contractor … no need to act": a worker checking the old text was told to do
+    # nothing about their own rework (outside tester). It opens the job now.
+    contractor = ContractorActions(client, PRIMARY)
+    with app.app_context():
+        first = contractor.link()
+    form = _form(client, _private_link(app, repaired), "not-fixed-form")
+    response = client.post(
+        f"/t/{repaired}/not-fixed", data={**form, "note": "扶手还是晃"}
+    )
+    assert response.status_code == 303
+    with app.app_context():
+        again = contractor.link()
+    assert again != first
+    old = client.get(first)
+    assert old.status_code == 302 and old.headers["Location"].endswith(again)
+    page = client.get(again).get_data(as_text=True)
+    assert "扶手还是晃" in page and 'id="accept"' in page
+
+
 def test_not_fixed_without_a_note_keeps_the_photo(app, client, repaired):
     private = _private_link(app, repaired)
     form = _form(client, private, "not-fixed-form")

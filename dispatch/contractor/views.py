@@ -19,6 +19,7 @@ from flask_babel import lazy_gettext as _l
 
 from dispatch.assignment import storms, work
 from dispatch.assignment.rework import rework_of
+from dispatch.assignment.routes import current_assignment
 from dispatch.contractor.forms import (
     DECLINE_REASONS,
     LOCAL_INPUT,
@@ -113,6 +114,20 @@ def withdrawal(assignment: Assignment) -> str:
     )
 
 
+def _sent_again(assignment: Assignment) -> Assignment | None:
+    """Returns the job's current assignment where it went back to the same
+    contractor (a resident's "not fixed", a dispatch after a decline): their old
+    link opens it, instead of saying the job went to someone else."""
+    current = current_assignment(assignment.ticket)
+    if (
+        current is not None
+        and current.id > assignment.id
+        and current.contractor_id == assignment.contractor_id
+    ):
+        return current
+    return None
+
+
 def next_deadline(assignment: Assignment) -> tuple[str, datetime] | None:
     """Returns which clock the contractor is racing now, and its deadline."""
     ticket = assignment.ticket
@@ -133,6 +148,9 @@ def link_problem(problem: LinkProblem):
     why = None
     original = None
     if problem.kind == "moved":
+        again = _sent_again(problem.assignment)
+        if again is not None:
+            return redirect(url_for("contractor.job", token=job_token(again.id)))
         why = withdrawal(problem.assignment)
         duplicate_of = problem.assignment.ticket.duplicate_of_id
         original = db.session.get(Ticket, duplicate_of) if duplicate_of else None
