@@ -651,7 +651,7 @@ def test_sla_policy_edits_change_the_next_tickets_deadlines(
     assert 'id="urgent_on_site-effective">2h<' in page
 
     general = resident.report(description="楼道灯不亮")
-    urgent = resident.report(description="电梯困人了")
+    urgent = resident.report(description="电梯坏了，停在5楼不动了")
     with app.app_context():
         ticket = find_ticket(general)
         assert ticket.triage_due_at - ticket.created_at == timedelta(minutes=20)

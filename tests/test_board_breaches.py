@@ -17,7 +17,7 @@ from tests.factories import find_ticket
 START = "2026-11-22 02:00:00"  # 10:00 in Shanghai
 PRIMARY, BACKUP = "+8613800000001", "+8613800000002"
 OFFICER = "+8613800000009"
-URGENT_TEXT = "电梯困人了，卡在5楼，里面有老人"
+URGENT_TEXT = "电梯坏了，停在5楼不动了"  # urgent, nobody trapped: the 2-hour clock
 
 
 @pytest.fixture

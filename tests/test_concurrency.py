@@ -61,7 +61,7 @@ def test_parallel_submissions_get_distinct_numbers(app, live_server, entrance_co
 
 TRIALS = 4
 PRIMARY, BACKUP = "+8613800000001", "+8613800000002"
-URGENT_TEXT = "电梯困人了，卡在5楼，里面有老人"
+URGENT_TEXT = "电梯坏了，停在5楼不动了"  # urgent, nobody trapped: the 2-hour clock
 
 
 def _at_once(*actions):

@@ -19,7 +19,7 @@ from tests.factories import find_ticket
 pytestmark = pytest.mark.browser
 
 PRIMARY, BACKUP = "+8613800000001", "+8613800000002"
-URGENT_TEXT = "电梯困人了，卡在5楼，里面有老人"
+URGENT_TEXT = "电梯坏了，停在5楼不动了"  # urgent, nobody trapped: the 2-hour clock
 VIEWPORTS = {"desktop": (1440, 900), "tablet": (1024, 768), "phone": (390, 844)}
 
 

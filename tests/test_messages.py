@@ -17,7 +17,7 @@ from tests.factories import find_ticket
 
 PRIMARY, BACKUP = "+8613800000001", "+8613800000002"
 OFFICER = "+8613800000009"
-URGENT_TEXT = "电梯困人了，卡在5楼，里面有老人"
+URGENT_TEXT = "电梯坏了，停在5楼不动了"  # urgent, nobody trapped: the 2-hour clock
 GENERAL_TEXT = "2楼楼道灯不亮了，晚上很黑"
 
 #: Where each recipient role must be led: a pattern of the link's path.

@@ -198,7 +198,8 @@ def test_the_confirmation_names_the_community_s_own_deadlines(app, resident, lif
         )
         db.session.commit()
     pages = {}
-    for danger, text in (("trapped", "电梯停在两层中间"), ("none", "楼道灯不亮")):
+    # (a smell of gas: someone trapped in a lift has the 30-minute lift clock)
+    for danger, text in (("gas", "楼道里有煤气味"), ("none", "楼道灯不亮")):
         response = resident.submit(description=text, spot="", photos=[], danger=danger)
         page = resident.client.get(response.headers["Location"])
         pages[danger] = page.get_data(as_text=True)
@@ -209,7 +210,7 @@ def test_the_confirmation_names_the_community_s_own_deadlines(app, resident, lif
             zone = ticket.community.timezone or app.config["DEFAULT_TIMEZONE"]
             created = ticket.created_at
             stated = html[html.index('id="deadlines"') :].split("</p>")[0]
-            if danger == "trapped":
+            if danger == "gas":
                 assert format_local(created + timedelta(minutes=20), zone) in stated
                 assert format_local(created + timedelta(minutes=90), zone) in stated
             else:
@@ -341,6 +342,9 @@ def test_the_numbers_fit_the_danger(app, client, resident, lifts):
     call_now = _call_now_of(client, trapped)
     assert "tel:96333" in call_now and "tel:075583333333" not in call_now
     assert "不要开关电灯和电器" not in call_now
+    # what to tell the person inside (outside tester: gas had advice, a lift none)
+    assert "不要扒门" in call_now
+    assert "不要扒门" not in _call_now_of(client, gas)
     # the form shows the advice only with the gas chip (by CSS alone)
     form = resident.open_form().get_data(as_text=True)
     assert "#danger-gas:checked~.call-now .gas-advice{display:block}" in form
@@ -414,3 +418,40 @@ def test_the_board_says_the_resident_not_the_system_made_it_urgent(
     assert "系统：紧急（待确认）" in card[: card.index("</article>")]
     page = client.get(f"/board/t/{declared}").get_data(as_text=True)
     assert "紧急 (居民报告)" in page and "系统建议" not in page
+
+
+def test_the_confirmation_promises_someone_trapped_in_a_lift_help_in_30_minutes(
+    app, resident, lifts
+):
+    # An outside tester was told "on site by 12:21", two hours away, for someone
+    # trapped in a lift (TSG T5002: 30 minutes in a city).
+    from repair.i18n import format_local
+
+    response = resident.submit(
+        description="电梯停在两层中间", spot="", photos=[], danger="trapped"
+    )
+    html = resident.client.get(response.headers["Location"]).get_data(as_text=True)
+    number = html.split('id="ticket-number">')[1].split("<")[0]
+    stated = html[html.index('id="deadlines"') :].split("</p>")[0]
+    with app.test_request_context():
+        ticket = find_ticket(number)
+        zone = ticket.community.timezone or app.config["DEFAULT_TIMEZONE"]
+        assert format_local(ticket.created_at + timedelta(minutes=15), zone) in stated
+        assert format_local(ticket.created_at + timedelta(minutes=30), zone) in stated
+
+
+def test_a_neighbour_finding_a_report_in_danger_sees_it_urgent_and_the_numbers(
+    app, client, resident, lifts
+):
+    # An outside tester scanned the sticker after a neighbour's gas report: the
+    # list of reports here did not say it was urgent, and "me too" showed only a
+    # phone field; the numbers and the gas advice came after joining.
+    gas = _declare(resident, "楼道里煤气味很重", "gas")
+    neighbour = app.test_client()
+    form = neighbour.get(f"/q/{resident.code}").get_data(as_text=True)
+    listed = form[form.index('id="nearby"') :]
+    listed = listed[: listed.index("</section>")]
+    assert 'class="status status-urgent">紧急</span>' in listed
+    follow = neighbour.get(f"/t/{gas}/follow").get_data(as_text=True)
+    assert follow.index('id="call-now"') < follow.index('id="follow-form"')
+    assert "tel:075583333333" in follow and "不要开关电灯和电器" in follow

@@ -68,7 +68,7 @@ def test_the_key_survives_the_progress_button_and_the_language_toggle(
 
 def test_the_tracking_page_says_what_happens_next_and_when(app, resident, client):
     with freeze_time("2026-11-22 01:30:00"):  # 09:30 in Shanghai
-        urgent = resident.report(description="电梯困人", spot="", danger="trapped")
+        urgent = resident.report(description="楼道里有煤气味", spot="", danger="gas")
         general = resident.report(description="楼道灯不亮", spot="")
         urgent_page = client.get(f"/t/{urgent}").get_data(as_text=True)
         general_page = client.get(f"/t/{general}").get_data(as_text=True)
@@ -115,3 +115,45 @@ def test_only_accepted_reports_count_and_the_limit_keeps_what_was_typed(
     assert "单元门关不上" in html and 'value="王阿姨"' in html
     assert 'id="report-form"' in html
     assert "0755-8888 6666" in html  # the community's number
+
+
+@pytest.fixture
+def crowded_resident(settings, entrance_code):
+    """Residents behind one address (a block's Wi-Fi, a carrier's NAT): 2 reports
+    an hour, and 2 more that declare a danger."""
+    from repair import create_app
+
+    app = create_app(
+        {
+            **settings,
+            "RATELIMIT_ENABLED": True,
+            "SUBMIT_RATE_LIMIT": "2 per hour",
+            "SUBMIT_DANGER_RATE_LIMIT": "2 per hour",
+        }
+    )
+    return ResidentActions(app.test_client(), entrance_code)
+
+
+def test_a_danger_report_is_not_held_back_by_the_addresss_ordinary_reports(
+    crowded_resident,
+):
+    # An outside tester, after a morning of reports from one address, tapped
+    # "someone is trapped": refused as too many, no ticket, nobody alerted, and
+    # the red box under the refusal still said it was being sent as urgent.
+    resident = crowded_resident
+    assert resident.submit(description="楼道灯不亮").status_code == 303
+    assert resident.submit(description="3楼扶手松动").status_code == 303
+    assert resident.submit(description="单元门关不上").status_code == 429
+    for _ in range(2):
+        trapped = resident.submit(
+            description="电梯停在5楼和6楼中间，里面有个老人",
+            danger="trapped",
+            photos=[],
+        )
+        assert trapped.status_code == 303
+    # its own budget spent too: refused, and the page says it was not sent
+    refused = resident.submit(description="闻到煤气味", danger="gas", photos=[])
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 429
+    assert "报修未能发送：请立即拨打上面的电话。" in html
+    assert "您的报修将作为紧急工单处理" not in html

@@ -91,6 +91,10 @@ def test_someone_trapped_without_a_photo_and_without_javascript(
         numbers = phone.locator("#call-now")
         assert numbers.is_visible()  # by CSS alone
         assert "119" in numbers.inner_text() and "96333" in numbers.inner_text()
+        assert phone.locator("#trapped-advice").is_visible()  # what to tell them
+        assert "有人被困，请立即拨打" in numbers.inner_text()  # not "get to safety"
+        assert "请先到安全的地方" not in numbers.inner_text()
+        assert not phone.locator("#gas-advice").is_visible()
         screenshot(phone, "1-call-now")
         phone.fill("#description", "电梯停在5楼和6楼中间，里面有个老人")
         phone.click("#submit")
@@ -142,7 +146,10 @@ def test_coming_back_to_a_gas_report_finds_the_numbers_first(
     # The resident reports a smell of gas, leaves the page, and comes back later
     # by the tracking link: the numbers to call are still the first thing seen.
     phone.goto(f"{live_server}/q/{entrance_code}")
+    assert phone.locator("#photo-prompt").is_visible()
     phone.click("label[for=danger-gas]")
+    # the red box says no photo is needed; the yellow call for one goes (tester)
+    assert not phone.locator("#photo-prompt").is_visible()
     phone.fill("#description", "楼道里煤气味很重")
     phone.click("#submit")
     phone.wait_for_url(RECEIVED)

@@ -22,7 +22,7 @@ from tests.actions import ContractorActions, hidden_fields
 
 START = "2026-11-22 02:00:00"  # 10:00 in Shanghai
 PRIMARY = "+8613800000001"
-URGENT_TEXT = "电梯困人了，卡在5楼，里面有老人"
+URGENT_TEXT = "电梯坏了，停在5楼不动了"  # urgent, nobody trapped: the 2-hour clock
 
 
 def _ticket(number: str) -> Ticket:

@@ -174,7 +174,7 @@ def test_sla_compliance_and_response_times_of_a_known_week(
     D: just reported (not yet due). E: rejected (on no clock)."""
     with freeze_time(T0) as clock:
         _log_in_again(officer)
-        a = resident.report(description="电梯困人了")
+        a = resident.report(description="电梯坏了，停在5楼不动了")
         clock.tick(10 * 60)
         ContractorActions(client, PRIMARY).tap(_link(app, a), "accept")
         clock.tick(10 * 60)
@@ -183,7 +183,7 @@ def test_sla_compliance_and_response_times_of_a_known_week(
         ContractorActions(client, PRIMARY).tap(_link(app, a), "arrive")  # T0+1h
 
         clock.move_to(T0 + timedelta(hours=2))
-        b = resident.report(description="电梯困人了")
+        b = resident.report(description="电梯坏了，停在5楼不动了")
         clock.tick(45 * 60)
         ContractorActions(client, PRIMARY).tap(_link(app, b), "accept")
         clock.tick(45 * 60)
@@ -317,7 +317,7 @@ def test_a_reopened_job_counts_against_the_contractor_who_completed_it(
 def test_csv_has_every_ticket_with_its_timestamps(app, client, officer, resident):
     with freeze_time(T0) as clock:
         _log_in_again(officer)
-        first = resident.report(description="电梯困人了")
+        first = resident.report(description="电梯坏了，停在5楼不动了")
         clock.tick(10 * 60)
         ContractorActions(client, PRIMARY).tap(_link(app, first), "accept")
         second = resident.report(description="楼道灯不亮", phone="13912345678")

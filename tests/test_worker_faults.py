@@ -20,7 +20,7 @@ from repair.db import db
 from repair.models import Ticket
 
 START = "2026-11-22 02:00:00"
-URGENT_TEXT = "电梯困人了，卡在5楼，里面有老人"
+URGENT_TEXT = "电梯坏了，停在5楼不动了"  # urgent, nobody trapped: the 2-hour clock
 
 
 @pytest.fixture

@@ -79,7 +79,9 @@ def on_ticket_opened(
         urgency,
         actor if confirmed else lifecycle.Actor.system(),
         now,
-        deadlines=deadlines_for(ticket, urgency.value),
+        deadlines=deadlines_for(
+            ticket, urgency.value, category=category, classification=verdict
+        ),
         category=category,
         classification=verdict,
         confirmed=confirmed,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from types import SimpleNamespace
 
 import sqlalchemy as sa
 from flask import current_app
@@ -13,9 +12,8 @@ from sqlalchemy.orm import aliased
 
 from dispatch.assignment.routes import may_take, route_for
 from dispatch.sla import clock as sla
-from dispatch.sla.escalation import dispatch_to, policy_for
+from dispatch.sla.escalation import dispatch_to, policy_for, trapped_in_lift
 from repair import lifecycle
-from repair.dangers import is_lift_entrapment
 from repair.db import db, utcnow
 from repair.models import (
     WORKING_STATUSES,
@@ -53,13 +51,8 @@ def is_entrapment(
 ) -> bool:
     """Returns whether a new report is someone trapped (declared, anywhere; or a
     lift in the classifier's words): it always goes out on its own."""
-    return ticket.declared_danger == "trapped" or is_lift_entrapment(
-        SimpleNamespace(
-            declared_danger=ticket.declared_danger,
-            urgency=urgency,
-            category=category,
-            classification=verdict,
-        )
+    return ticket.declared_danger == "trapped" or trapped_in_lift(
+        ticket, urgency.value, category, verdict
     )
 
 

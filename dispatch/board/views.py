@@ -621,7 +621,7 @@ def triage(number: str):
         ticket,
         urgency,
         _officer(),
-        deadlines=escalation.deadlines_for(ticket, urgency.value),
+        deadlines=escalation.deadlines_for(ticket, urgency.value, category=category),
         category=category,
         confirmed=True,
     )

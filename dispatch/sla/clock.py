@@ -30,6 +30,11 @@ class Policy:
     backup_contact: timedelta = timedelta(minutes=30)
     #: how long before a hotline's own deadline the officer is reminded of it
     hotline_reminder: timedelta = timedelta(hours=2)
+    #: someone trapped in a lift: on site within this (TSG T5002: 30 minutes in
+    #: a city with districts), however long the urgent on-site clock is; and
+    #: accepted within this, which leaves a backup (AB岗) the time to get there
+    lift_entrapment_on_site: timedelta = timedelta(minutes=30)
+    lift_entrapment_contact: timedelta = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -61,15 +66,23 @@ def deadlines(
     submitted_at: datetime,
     policy: Policy,
     paused: timedelta = timedelta(0),
+    *,
+    lift_entrapment: bool = False,
 ) -> dict:
     """Returns the deadline columns for this urgency, all counted from submission;
-    the clocks a pause stops (PAUSED_CLOCKS) come ``paused`` later."""
+    the clocks a pause stops (PAUSED_CLOCKS) come ``paused`` later. Someone
+    trapped in a lift is reached within ``lift_entrapment_on_site``, the job
+    accepted within ``lift_entrapment_contact`` (or it goes to the backup)."""
     urgent = urgency == URGENT
+    contact = policy.urgent_contact
+    on_site = policy.urgent_on_site if urgent else policy.general_on_site
+    if urgent and lift_entrapment:
+        on_site = min(on_site, policy.lift_entrapment_on_site)
+        contact = min(contact, policy.lift_entrapment_contact, on_site)
     due = {
         "triage_due_at": submitted_at + policy.triage,
-        "contact_due_at": submitted_at + policy.urgent_contact if urgent else None,
-        "on_site_due_at": submitted_at
-        + (policy.urgent_on_site if urgent else policy.general_on_site),
+        "contact_due_at": submitted_at + contact if urgent else None,
+        "on_site_due_at": submitted_at + on_site,
     }
     for clock in PAUSED_CLOCKS:
         if due.get(DUE_FIELDS[clock]) is not None:

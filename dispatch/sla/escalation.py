@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 import sqlalchemy as sa
 from flask import Flask, current_app
@@ -24,8 +25,9 @@ from dispatch.worker.queues import (
     not_before,
 )
 from repair import lifecycle
+from repair.dangers import is_lift_entrapment
 from repair.db import after_commit, db, transaction_memo, utcnow
-from repair.models import Contractor, Ticket
+from repair.models import Category, Contractor, Ticket, Urgency
 
 log = logging.getLogger(__name__)
 
@@ -65,17 +67,49 @@ def policy_for(community_id: int) -> sla.Policy:
         supervisor_grace=config["SLA_SUPERVISOR_GRACE"],
         backup_contact=config.get("SLA_BACKUP_CONTACT") or urgent_contact,
         hotline_reminder=config["SLA_HOTLINE_REMINDER"],
+        lift_entrapment_on_site=config["SLA_LIFT_ENTRAPMENT_ON_SITE"],
+        lift_entrapment_contact=config["SLA_LIFT_ENTRAPMENT_CONTACT"],
     )
 
 
-def deadlines_for(ticket: Ticket, urgency: str) -> dict:
+def deadlines_for(
+    ticket: Ticket,
+    urgency: str,
+    *,
+    category: Category | None = None,
+    classification: dict | None = None,
+) -> dict:
     """Returns the ticket's deadline columns for ``urgency`` under its policy; the
-    time already paused still counts (a running pause adds its own when it ends)."""
+    time already paused still counts (a running pause adds its own when it ends).
+
+    ``category`` and ``classification``: what the ticket is about to be assessed
+    as, where not yet set on it (someone trapped in a lift has a shorter clock)."""
     return sla.deadlines(
         urgency,
         ticket.created_at,
         policy_for(ticket.community_id),
         timedelta(seconds=ticket.paused_seconds or 0.0),
+        lift_entrapment=trapped_in_lift(ticket, urgency, category, classification),
+    )
+
+
+def trapped_in_lift(
+    ticket: Ticket,
+    urgency: str,
+    category: Category | None = None,
+    classification: dict | None = None,
+) -> bool:
+    """Returns whether the ticket, assessed as ``urgency`` (and ``category`` and
+    ``classification`` where given), is someone trapped in a lift."""
+    return is_lift_entrapment(
+        SimpleNamespace(
+            declared_danger=ticket.declared_danger,
+            urgency=Urgency(urgency),
+            category=category if category is not None else ticket.category,
+            classification=(
+                classification if classification is not None else ticket.classification
+            ),
+        )
     )
 
 
@@ -287,7 +321,11 @@ def dispatch_backup(ticket: Ticket, now: datetime, reason: str) -> Assignment | 
     # deadline stays what the resident was promised.
     fresh = None
     if ticket.contact_due_at is not None:
-        fresh = now + policy_for(ticket.community_id).backup_contact
+        policy = policy_for(ticket.community_id)
+        window = policy.backup_contact
+        if trapped_in_lift(ticket, ticket.urgency.value):
+            window = min(window, policy.lift_entrapment_contact)
+        fresh = now + window
     return dispatch_to(
         ticket,
         backup,
@@ -304,7 +342,12 @@ def on_reopened(ticket: Ticket, event, now: datetime) -> Assignment | None:
     the job goes back to its contractor, or the backup if they may no longer take
     it (inactive, or no longer serving the community)."""
     urgency = ticket.urgency.value if ticket.urgency else "general"
-    deadlines = sla.deadlines(urgency, now, policy_for(ticket.community_id))
+    deadlines = sla.deadlines(
+        urgency,
+        now,
+        policy_for(ticket.community_id),
+        lift_entrapment=trapped_in_lift(ticket, urgency),
+    )
     lifecycle.restart_clocks(ticket, deadlines, lifecycle.Actor.system(), now)
     previous = ticket.contractor
     contractor = previous if may_take(previous, ticket) else backup_for(ticket)

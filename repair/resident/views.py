@@ -25,6 +25,8 @@ from flask import (
     url_for,
 )
 from flask_babel import lazy_gettext as _l
+from flask_limiter.util import get_remote_address
+from limits import parse as parse_limit
 from sqlalchemy import orm
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -32,6 +34,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from repair import lifecycle
 from repair.config import parse_duration
 from repair.dangers import (
+    DANGERS,
     declared,
     emergency_numbers,
     is_lift_entrapment,
@@ -82,8 +85,15 @@ def _is_accepted_report(response) -> bool:
 
 def _report_limited(_limit):
     """Answers a report over the rate limit with the form and what was typed in it,
-    and the community's number to call instead."""
+    and the community's number to call instead.
+
+    A report that says someone is in danger is never held back by the address's
+    count of ordinary reports (a block's shared Wi-Fi or a carrier's NAT is one
+    address): it is filed while the address's own budget of danger reports
+    (SUBMIT_DANGER_RATE_LIMIT) lasts."""
     code = (request.view_args or {}).get("code", "")
+    if _declares_danger() and _danger_budget_left():
+        return _report_post(code)
     with reading():
         known = find_entrance_code(code)
         if (
@@ -118,8 +128,43 @@ def _report_limited(_limit):
             photo_errors=[],
             accept=ACCEPT_ATTRIBUTE,
             notice=notice,
+            limited=True,
         )
     return current_app.make_response((page, 429))
+
+
+def _declares_danger() -> bool:
+    """Returns whether the report posted declares a danger (its form read within
+    the report's own limits)."""
+    _limit_report_post()
+    try:
+        return request.form.get("danger") in DANGERS
+    except RequestEntityTooLarge:
+        return False
+
+
+def _danger_budget_left() -> bool:
+    """Counts a danger report against its address's own budget; True while it
+    lasts (and when it cannot be counted: someone in danger is not turned away
+    because Redis is)."""
+    try:
+        return limiter.limiter.hit(
+            parse_limit(current_app.config["SUBMIT_DANGER_RATE_LIMIT"]),
+            "resident-danger-report",
+            get_remote_address(),
+        )
+    except Exception:  # the limits library's storage errors have no common base
+        log.warning("danger report not counted: the rate-limit store is away")
+        return True
+
+
+def _limit_report_post() -> None:
+    """Sets the report's own limits before its form is read: the size of every
+    photo at its limit, and each field and photo once."""
+    config = current_app.config
+    request.max_content_length = int(config["MAX_CONTENT_LENGTH"])
+    # Each field once, each photo once, and the two (maybe empty) photo pickers.
+    request.max_form_parts = _REPORT_FIELDS + int(config["PHOTOS_PER_TICKET"]) + 2
 
 
 @bp.route("/q/<code>", methods=["GET", "POST"])
@@ -162,9 +207,7 @@ def _report_post(code: str):
     transaction; the photos are processed by a job after the commit."""
     config = current_app.config
     limit = int(config["PHOTOS_PER_TICKET"])
-    request.max_content_length = int(config["MAX_CONTENT_LENGTH"])
-    # Each field once, each photo once, and the two (maybe empty) photo pickers.
-    request.max_form_parts = _REPORT_FIELDS + limit + 2
+    _limit_report_post()
     try:
         form = ReportForm()
     except RequestEntityTooLarge:
@@ -595,6 +638,16 @@ def danger_of(ticket: Ticket) -> Danger | None:
     )
 
 
+def danger_while_waiting(ticket: Ticket, group: Ticket | None = None) -> Danger | None:
+    """Returns the ticket's danger until someone is on site (for the ticket, or
+    the group it is handled with): a resident who comes back to a report in
+    danger, or a neighbour who finds it, sees the numbers to call first."""
+    handled = group or ticket
+    if handled.status not in WORKING_STATUSES or handled.on_site_at is not None:
+        return None
+    return danger_of(ticket)
+
+
 @bp.get("/t/<number>")
 def track(number: str):
     """Shows a ticket's progress; with the private key, also the resident's actions."""
@@ -616,10 +669,6 @@ def _track_page(
     together = ticket.group_of_id or ticket.duplicate_of_id
     group = db.session.get(Ticket, together) if together else None
     promise = what_next(group or ticket)
-    # Until someone is on site, a resident (or a neighbour) who comes back to a
-    # report in danger finds the numbers to call where they left them.
-    handled = group or ticket
-    waiting = handled.status in WORKING_STATUSES and handled.on_site_at is None
     if group is not None and promise is not None and promise.kind == "confirm":
         promise = None  # the group's reporter confirms; this page says it is done
     return render_template(
@@ -639,7 +688,7 @@ def _track_page(
         promise=promise,
         group=group,
         refresh=(group or ticket).status in WORKING_STATUSES,
-        danger=danger_of(ticket) if waiting else None,
+        danger=danger_while_waiting(ticket, group),
     )
 
 
@@ -878,6 +927,7 @@ def follow(number: str):
         ticket=ticket,
         form=form,
         already=ticket.number in followed,
+        danger=danger_while_waiting(ticket),
     ), status
 
 
