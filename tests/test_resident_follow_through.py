@@ -234,6 +234,17 @@ def test_me_too_counts_the_resident_and_sends_them_updates(
         assert len(told) == 1 and f"/t/{number}" in told[0] and "?k=" not in told[0]
     card = _card(client, number)
     assert '<span class="status me-too"' in card and "+1</span>" in card
+    # Done: the neighbour is told, and not asked to confirm a repair only its
+    # reporter can confirm (outside tester: "请查看维修记录并确认", and a page
+    # without the buttons). The reporter's page asks them.
+    contractor.complete(link, worker_name="王师傅")
+    with app.app_context():
+        done = db.session.scalars(
+            sa.select(OutboxMessage.body)
+            .where(OutboxMessage.to_phone == "+8613600001111")
+            .order_by(OutboxMessage.id)
+        ).all()[-1]
+    assert "已维修完成" in done and "确认" not in done
 
 
 def test_a_merged_duplicates_resident_follows_the_original(
