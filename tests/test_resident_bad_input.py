@@ -179,6 +179,22 @@ def test_more_than_three_photos_keeps_the_first_three(app, resident):
     assert resident.submit(photos=[], reuse_form=True, **TYPED).status_code == 303
 
 
+def test_the_same_photo_chosen_four_times_is_one_photo_not_too_many(app, resident):
+    # An outside tester picked one photo four times and was told "at most 3
+    # photos; we kept the first 3", with one kept. It is one photo: the report goes.
+    same = jpeg_bytes(color=(10, 120, 200))
+    photos = [(same, f"IMG_{i}.jpg") for i in range(4)]
+    response = resident.submit(photos=photos, **TYPED)
+    assert response.status_code == 303, response.get_data(as_text=True)[:500]
+    with app.app_context():
+        assert len(db.session.scalar(sa.select(Ticket)).report_photos) == 1
+    # two the same and three others: the fourth distinct one is still too many
+    others = [(jpeg_bytes(color=(i * 60, 30, 30)), f"o{i}.jpg") for i in range(3)]
+    response = resident.submit(photos=[(same, "a.jpg"), (same, "b.jpg"), *others])
+    assert response.status_code == 422
+    assert "已保留前 3 张" in response.get_data(as_text=True)
+
+
 def test_ticket_is_saved_when_redis_is_down(settings):
     from tests.actions import ResidentActions
 

@@ -86,12 +86,15 @@ class PhotoUploads:
         """Takes each uploaded file up to the limit; a rejected one adds a message.
 
         Files past the limit are never read; with ``deferred`` nothing is decoded.
+        The same photo chosen twice is kept once and leaves room for another.
         """
         max_bytes = int(current_app.config["PHOTO_MAX_BYTES"])
         max_mb = f"{max_bytes / 1048576:.3g}"
         uploads = [upload for upload in files if is_attached(upload)]
-        room = max(0, self.limit - len(self.kept))
-        for upload in uploads[:room]:
+        taken = 0
+        while uploads and len(self.kept) < self.limit:
+            upload = uploads.pop(0)
+            taken += 1
             name = upload.filename or "photo"
             try:
                 item = self._take_one(upload, max_bytes)
@@ -103,11 +106,11 @@ class PhotoUploads:
                 continue
             if item not in self.kept:
                 self.kept.append(item)
-        if len(uploads) > room:
+        if uploads:  # more than there was room for
             self.errors.append(
                 _l("At most %(n)s photos; we kept the first %(n)s.", n=self.limit)
             )
-        if self.deferred and uploads[:room]:
+        if self.deferred and taken:
             self._enforce_quota()
 
     def _enforce_quota(self) -> None:
