@@ -127,13 +127,34 @@ def has_nul(value: str | None) -> bool:
     return bool(value) and "\x00" in value
 
 
-class SafeForm(FlaskForm):
-    """A form whose text fields refuse NUL characters with a form error.
+#: Characters nobody sees that change what others see: control characters (but
+#: tab and line breaks; NUL is refused, below), zero-width spaces and marks, and
+#: the bidirectional overrides and isolates that turn text around ("spoofing" a
+#: contractor's SMS or the board). The zero-width joiners stay: emoji need them.
+_INVISIBLE = re.compile(
+    "[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f"
+    "\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+)
+#: The fields people type text into (not passwords, not hidden tokens).
+_TYPED_FIELDS = frozenset({"StringField", "TextAreaField", "TelField", "SearchField"})
 
-    PostgreSQL cannot store them; the form is shown again with what was typed.
+
+def without_invisible(text: str) -> str:
+    """Returns text without the invisible characters that change how it shows."""
+    return _INVISIBLE.sub("", text)
+
+
+class SafeForm(FlaskForm):
+    """A form whose text fields refuse NUL characters with a form error and drop
+    invisible control and direction characters (_INVISIBLE) silently.
+
+    PostgreSQL cannot store NUL; the form is shown again with what was typed.
     """
 
     def validate(self, extra_validators=None) -> bool:
+        for field in self:
+            if field.type in _TYPED_FIELDS and isinstance(field.data, str):
+                field.data = without_invisible(field.data)
         valid = super().validate(extra_validators)
         from flask_babel import gettext
 

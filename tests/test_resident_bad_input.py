@@ -195,6 +195,23 @@ def test_the_same_photo_chosen_four_times_is_one_photo_not_too_many(app, residen
     assert "已保留前 3 张" in response.get_data(as_text=True)
 
 
+def test_invisible_direction_and_control_characters_are_dropped(app, resident):
+    # An outside tester's description with a right-to-left override, zero-width
+    # spaces and a bell went as typed into the contractor's SMS and onto the
+    # board, where the override turns the text around. Nobody sees them: they go;
+    # the joiner inside an emoji stays.
+    typed = "楼道\u202e灯不亮\u200b\u200b，\x07快来\u2066修\u2069 👨\u200d🔧"
+    number = resident.report(description=typed, spot="2楼\ufeff楼梯口")
+    with app.app_context():
+        ticket = db.session.scalar(sa.select(Ticket).where(Ticket.number == number))
+        assert ticket.description == "楼道灯不亮，快来修 👨\u200d🔧"
+        assert ticket.spot == "2楼楼梯口"
+        from dispatch.models import OutboxMessage
+
+        bodies = db.session.scalars(sa.select(OutboxMessage.body)).all()
+        assert bodies and not any("\u202e" in b or "\x07" in b for b in bodies)
+
+
 def test_ticket_is_saved_when_redis_is_down(settings):
     from tests.actions import ResidentActions
 
