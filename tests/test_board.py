@@ -73,11 +73,12 @@ def test_each_ticket_waits_in_the_section_of_its_next_deadline(
     app, client, officer, resident
 ):
     with freeze_time(utcnow() + timedelta(seconds=1)) as clock:
-        lift = resident.report(description="电梯困人了")
+        # lifts out of service, nobody trapped: the 30-minute contact clock
+        lift = resident.report(description="电梯坏了，停在5楼不动了")
         clock.tick(timedelta(minutes=1))
         lamp = resident.report(description="楼道灯不亮")
         clock.tick(timedelta(minutes=1))
-        later_lift = resident.report(description="2号电梯也困人了")
+        later_lift = resident.report(description="2号电梯也坏了，停着不动")
         for number in (lift, later_lift):
             officer.act(number, "triage", urgency="urgent", category="lift")
         officer.act(lamp, "triage", urgency="general", category="electrical")
