@@ -72,7 +72,11 @@ def test_the_tracking_page_says_what_happens_next_and_when(app, resident, client
         general = resident.report(description="楼道灯不亮", spot="")
         urgent_page = client.get(f"/t/{urgent}").get_data(as_text=True)
         general_page = client.get(f"/t/{general}").get_data(as_text=True)
+        public_page = app.test_client().get(f"/t/{urgent}").get_data(as_text=True)
     assert "维保单位将在 10:00 前联系、11:30 前到场" in urgent_page
+    # a visitor is not told they will be contacted (outside tester)
+    assert "维保单位须在 10:00 前响应，11:30 前到场" in public_page
+    assert "前联系" not in public_page
     assert "维保单位将在 11-23 09:30 前到场处理" in general_page
     for page in (urgent_page, general_page):
         assert '<meta http-equiv="refresh" content="60">' in page

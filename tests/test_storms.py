@@ -140,6 +140,10 @@ def test_a_held_report_tells_its_resident_it_is_handled_together(app, entrance_c
     page = resident.client.get(f"/t/{second}").get_data(as_text=True)
     assert second in page  # their own number
     assert 'id="group-note"' in page and first in page
+    assert "您的报修与" in page
+    # a visitor reads "this report", not "your report" (outside tester)
+    public = app.test_client().get(f"/t/{second}").get_data(as_text=True)
+    assert "这份报修与" in public and "您的报修与" not in public
 
 
 def test_building_wide_categories_group_across_entrances_others_do_not(app, demo):
