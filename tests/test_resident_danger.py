@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -398,6 +399,15 @@ def test_the_tracking_page_keeps_the_numbers_until_someone_is_on_site(
     assert contractor.tap(link, "accept").status_code == 303
     assert 'id="call-now"' in client.get(f"/t/{gas}").get_data(as_text=True)
     assert contractor.tap(link, "arrive").status_code == 303
+    assert 'id="call-now"' not in client.get(f"/t/{gas}").get_data(as_text=True)
+    # a "not fixed" after the repair is no emergency call again (outside tester:
+    # the red "call 119 now" came back for doors that did not open fully)
+    assert contractor.complete(link, worker_name="王师傅").status_code == 303
+    page = client.get(f"/t/{gas}").get_data(as_text=True)
+    section = page.split('id="not-fixed-form"')[1]
+    fields = dict(re.findall(r'name="(csrf_token|k)"[^>]*?value="([^"]*)"', section))
+    reopened = client.post(f"/t/{gas}/not-fixed", data={**fields, "note": "还有点味"})
+    assert reopened.status_code == 303
     assert 'id="call-now"' not in client.get(f"/t/{gas}").get_data(as_text=True)
     lamp = resident.report(description="3楼楼道灯不亮")
     assert 'id="call-now"' not in client.get(f"/t/{lamp}").get_data(as_text=True)

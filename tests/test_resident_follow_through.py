@@ -114,6 +114,12 @@ def test_not_fixed_reopens_and_sends_the_job_out_again(app, client, repaired, of
         content_type="multipart/form-data",
     )
     assert response.status_code == 303
+    # the page the resident lands on says it was heard, with their note (an
+    # outside tester saw no word of it, and the page jump back to its top)
+    landed = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert landed.index('id="reopened"') < landed.index('id="ticket-number"')
+    assert "“没有修好”已收到" in landed and "您的说明：扶手还是晃" in landed
+    assert 'id="reopened"' not in client.get(f"/t/{repaired}").get_data(as_text=True)
     with app.app_context():
         ticket = find_ticket(repaired)
         assert ticket.status is TicketStatus.DISPATCHED

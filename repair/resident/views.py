@@ -645,6 +645,8 @@ def danger_while_waiting(ticket: Ticket, group: Ticket | None = None) -> Danger 
     handled = group or ticket
     if handled.status not in WORKING_STATUSES or handled.on_site_at is not None:
         return None
+    if any(event.action == "arrive" for event in handled.events):
+        return None  # someone came: a "not fixed" after that is no emergency call
     return danger_of(ticket)
 
 
@@ -685,6 +687,7 @@ def _track_page(
         kept=uploads.previews() if uploads else [],
         accept=ACCEPT_ATTRIBUTE,
         followed=request.args.get("followed") == "1",
+        reopened=request.args.get("reopened") == "1",
         promise=promise,
         group=group,
         refresh=(group or ticket).status in WORKING_STATUSES,
@@ -831,7 +834,7 @@ def not_fixed(number: str):
     )
     db.session.commit()
     _keep_key(ticket)
-    return finish_upload(url_for("resident.track", number=ticket.number))
+    return finish_upload(url_for("resident.track", number=ticket.number, reopened=1))
 
 
 @bp.post("/t/<number>/photos")
