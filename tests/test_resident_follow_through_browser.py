@@ -70,6 +70,10 @@ def test_resident_says_it_is_not_fixed_with_a_photo(
     phone.locator("#confirm").wait_for(state="detached")
     assert _status(app, repaired) is TicketStatus.DISPATCHED
     assert "已重新打开" in phone.locator("#timeline").inner_text()
+    # heard, with what they wrote, on the first screen
+    heard = phone.locator("#reopened")
+    assert heard.is_visible() and "扶手还是晃，螺丝没拧紧" in heard.inner_text()
+    assert heard.bounding_box()["y"] < 844
     screenshot(phone, "2-reopened")
 
 
