@@ -33,6 +33,19 @@ def test_the_same_report_sent_again_from_a_fresh_form_gives_the_same_ticket(
     assert _count(app) == 2
 
 
+def test_sent_again_without_the_spot_back_lost_it_is_the_same_ticket(
+    app, resident
+):
+    # Back restores the description, not the spot: sent again with the spot
+    # empty it is the report already made; with another spot, another report.
+    first = resident.submit(description="扶手松动", spot="3楼楼梯间")
+    again = resident.submit(description="扶手松动", spot="")
+    assert again.headers["Location"] == first.headers["Location"]
+    assert _count(app) == 1
+    assert resident.submit(description="扶手松动", spot="5楼楼梯间").status_code == 303
+    assert _count(app) == 2
+
+
 def test_the_same_words_from_another_browser_are_another_report(app, resident):
     resident.submit()
     ResidentActions(app.test_client(), resident.code).submit()

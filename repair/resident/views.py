@@ -490,13 +490,13 @@ SESSION_REPORTS = "sent_reports"
 RESUBMIT_WINDOW = timedelta(hours=2)
 
 
-def _report_fingerprint(code: str, form: ReportForm) -> str:
+def _report_fingerprint(code: str, form: ReportForm, spot: bool = True) -> str:
     """Returns a digest of what the resident typed and chose (not the photos, not
-    the keys a restored page may have changed)."""
+    the keys a restored page may have changed); without the spot if not ``spot``."""
     parts = [
         code.upper(),
         " ".join((form.description.data or "").split()),
-        " ".join((form.spot.data or "").split()),
+        " ".join((form.spot.data or "").split()) if spot else "",
         form.category.data or "",
         form.danger.data or "",
         form.lift.data or "",
@@ -513,17 +513,28 @@ def _remember_report(code: str, form: ReportForm, ticket: Ticket | _Filed) -> No
         for entry in session.get(SESSION_REPORTS, [])
         if time.time() - entry[2] < RESUBMIT_WINDOW.total_seconds()
     ]
-    sent.append([_report_fingerprint(code, form), ticket.number, time.time()])
+    sent.append(
+        [
+            _report_fingerprint(code, form),
+            ticket.number,
+            time.time(),
+            _report_fingerprint(code, form, spot=False),
+        ]
+    )
     session[SESSION_REPORTS] = sent[-10:]
 
 
 def _ticket_for_resubmission(code: str, form: ReportForm) -> Ticket | None:
-    """Returns the ticket this browser already made of the same report, if recent."""
+    """Returns the ticket this browser already made of the same report, if recent.
+
+    A page restored by Back keeps the description but not the spot (the field
+    takes no autofill): sent again with the spot empty, it matches a report of
+    the same words from any spot (an outside tester got a second ticket)."""
     fingerprint = _report_fingerprint(code, form)
-    for digest, number, sent_at in reversed(session.get(SESSION_REPORTS, [])):
-        if digest == fingerprint and time.time() - sent_at < (
-            RESUBMIT_WINDOW.total_seconds()
-        ):
+    loose = None if form.spot.data else _report_fingerprint(code, form, spot=False)
+    for digest, number, sent_at, *rest in reversed(session.get(SESSION_REPORTS, [])):
+        same = digest == fingerprint or (loose is not None and rest == [loose])
+        if same and time.time() - sent_at < RESUBMIT_WINDOW.total_seconds():
             return db.session.scalar(sa.select(Ticket).where(Ticket.number == number))
     return None
 
