@@ -33,9 +33,7 @@ def test_the_same_report_sent_again_from_a_fresh_form_gives_the_same_ticket(
     assert _count(app) == 2
 
 
-def test_sent_again_without_the_spot_back_lost_it_is_the_same_ticket(
-    app, resident
-):
+def test_sent_again_without_the_spot_back_lost_it_is_the_same_ticket(app, resident):
     # Back restores the description, not the spot: sent again with the spot
     # empty it is the report already made; with another spot, another report.
     first = resident.submit(description="扶手松动", spot="3楼楼梯间")
