@@ -160,6 +160,30 @@ def test_the_old_job_link_opens_the_job_sent_again_to_the_same_contractor(
     assert "扶手还是晃" in page and 'id="accept"' in page
 
 
+def test_an_english_reporters_link_opens_the_page_in_english(app, client, resident):
+    # The text was in English and its link opened in Chinese, the phone
+    # browser's language (outside tester).
+    number = resident.submit(
+        description="Handrail on the 3rd floor is loose",
+        phone="13912345678",
+        headers={"Accept-Language": "en"},
+    )
+    assert number.status_code == 303
+    contractor = ContractorActions(client, PRIMARY)
+    with app.app_context():
+        contractor.tap(contractor.link(), "accept")
+        [text] = db.session.scalars(
+            sa.select(OutboxMessage.body).where(
+                OutboxMessage.to_phone == "+8613912345678"
+            )
+        ).all()
+    link = re.search(r"https?://[^/\s]+(/j/\S+)", text).group(1)
+    assert link.endswith("?lang=en"), text
+    phone = app.test_client()  # a Chinese phone's browser
+    page = phone.get(link, headers={"Accept-Language": "zh-CN"}, follow_redirects=True)
+    assert '<html lang="en"' in page.get_data(as_text=True)
+
+
 def test_not_fixed_without_a_note_keeps_the_photo(app, client, repaired):
     private = _private_link(app, repaired)
     form = _form(client, private, "not-fixed-form")

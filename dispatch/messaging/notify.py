@@ -619,6 +619,10 @@ def render_text(kind: str, variables: Mapping[str, str], locale: str) -> str:
             if name in values:
                 values[name] = words.get(values[name], values[name])
     values["link"] = message_link(kind, variables or {})
+    if language == "en" and values["link"] and not kind.startswith("officer_"):
+        # The page opens in the language of the text, not the phone browser's
+        # (an English reporter's link had opened in Chinese).
+        values["link"] += "?lang=en"
     return render_template(template, **values).strip()
 
 
