@@ -248,6 +248,10 @@ def test_me_too_counts_the_resident_and_sends_them_updates(
     )
     assert response.status_code == 303
     neighbour.post(f"/t/{number}/follow", data={"csrf_token": token, "phone": ""})
+    # counted already: no "count me in" again (outside tester)
+    page = neighbour.get(f"/t/{number}/follow").get_data(as_text=True)
+    assert "您已被计入此报修" in page
+    assert "算我一个" not in page and "Count me in" not in page
     with app.app_context():
         ticket = find_ticket(number)
         assert [f.phone for f in ticket.followers] == ["+8613600001111"]
