@@ -166,6 +166,14 @@ def test_the_second_not_fixed_opens_a_call_once(app, client, repaired):
     page = client.get(f"/board/t/{repaired.number}").get_data(as_text=True)
     box = page.split('id="follow-up"')[1].split("</section>")[0]
     assert "第三次" in box  # the resident's latest words
+    # fixed at last and praised: the call is still due, and its card on the board
+    # does not quote the praise as the reason to call (outside tester)
+    _repair(app, client, repaired.number)
+    repaired.confirm()
+    repaired.rate(5, "师傅很好，终于修好了")
+    cards = client.get("/board/cards").get_data(as_text=True)
+    section = cards.split('id="section-follow-up"')[1].split("</section>")[0]
+    assert "两次反映没有修好" in section and "师傅很好" not in section
 
 
 def test_the_officer_reminded_before_and_marked_after_the_deadline_once(
