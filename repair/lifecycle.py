@@ -625,6 +625,11 @@ def record_event(
     return event
 
 
+#: A rating of this many stars or fewer is low: the community calls the resident
+#: back about it (dispatch.followup), and their page says so.
+LOW_RATING_STARS = 2
+
+
 def rate(
     ticket: Ticket,
     stars: int,

@@ -139,6 +139,9 @@ def test_a_low_rating_opens_one_call_with_its_deadline_and_jobs(
         assert jobs.scheduled_at(missed_job_id(task.id)) == START + DAY
         actions = [e.action for e in find_ticket(repaired.number).events]
         assert actions.count("follow_up_opened") == 1
+    # the resident is told a call will come (outside tester: nothing said so)
+    page = repaired.client.get(f"/t/{repaired.number}").get_data(as_text=True)
+    assert "社区会就此给您回电话。" in page
 
 
 @pytest.mark.parametrize("stars", [3, 5])
@@ -147,6 +150,8 @@ def test_a_fair_or_good_rating_asks_for_no_call(app, repaired, stars):
     repaired.rate(stars, "还行")
     with app.app_context():
         assert _tasks(repaired.number) == []
+    page = repaired.client.get(f"/t/{repaired.number}").get_data(as_text=True)
+    assert 'id="rated"' in page and "回电话" not in page
 
 
 def test_the_second_not_fixed_opens_a_call_once(app, client, repaired):

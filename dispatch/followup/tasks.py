@@ -24,7 +24,7 @@ from repair.models import ActorType, Ticket, TicketEvent
 from repair.privacy import remove_personal
 
 #: A rating of this many stars or fewer asks for a call.
-LOW_STARS = 2
+LOW_STARS = lifecycle.LOW_RATING_STARS
 #: The resident's "没有修好" this many times asks for a call.
 REOPENS = 2
 

@@ -699,6 +699,7 @@ def _track_page(
         accept=ACCEPT_ATTRIBUTE,
         followed=request.args.get("followed") == "1",
         reopened=request.args.get("reopened") == "1",
+        low_rating_stars=lifecycle.LOW_RATING_STARS,
         promise=promise,
         group=group,
         refresh=(group or ticket).status in WORKING_STATUSES,
