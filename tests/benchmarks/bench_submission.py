@@ -169,6 +169,12 @@ class RunResult:
     statuses: list[int]
     cpu: float  # the web server's, seconds
     job_cpu: float  # the photo jobs', seconds
+    #: what else used the machine while the posts were sent: the jobs (the
+    #: contractor's SMS goes at once) and the client, seconds; the share of both
+    #: CPUs busy with anything (1.0: no CPU was ever idle)
+    job_cpu_during: float = 0.0
+    client_cpu: float = 0.0
+    busy: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -630,15 +636,44 @@ class Helpdesk(Target):
 def measure(target: Target, photos: list[bytes], concurrency: int, tag: str):
     posts = target.prepare(photos, tag)
     web_before, jobs_before = target.cpu_seconds()
+    client_before, machine_before = time.process_time(), machine_times()
     wall, latencies, statuses = post_all(target.port, posts, concurrency)
-    web_after, _ = target.cpu_seconds()
+    client_after, machine_after = time.process_time(), machine_times()
+    web_after, jobs_during = target.cpu_seconds()
     found, delays = target.verify(posts)  # waits for the photo jobs
     _, jobs_after = target.cpu_seconds()
     result = RunResult(
-        wall, latencies, statuses, web_after - web_before, jobs_after - jobs_before
+        wall,
+        latencies,
+        statuses,
+        web_after - web_before,
+        jobs_after - jobs_before,
+        job_cpu_during=jobs_during - jobs_before,
+        client_cpu=client_after - client_before,
+        busy=busy_share(machine_before, machine_after),
     )
     bad = [status for status in statuses if status not in (200, 302, 303)]
     return result, found, delays, bad
+
+
+def machine_times() -> tuple[int, int] | None:
+    """Returns the machine's (busy, idle) clock ticks so far (Linux), or None."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return None
+    ticks = [int(field) for field in fields[:8]]
+    idle = ticks[3] + ticks[4]  # idle and iowait
+    return sum(ticks) - idle, idle
+
+
+def busy_share(before, after) -> float:
+    """Returns the share of the CPUs' time between two machine_times() that was
+    busy (NaN where /proc/stat is not to be read)."""
+    if before is None or after is None:
+        return float("nan")
+    busy, idle = after[0] - before[0], after[1] - before[1]
+    return busy / (busy + idle) if busy + idle else float("nan")
 
 
 def describe(name: str, result: RunResult, found: int, count: int, delays, bad) -> str:
@@ -650,6 +685,11 @@ def describe(name: str, result: RunResult, found: int, count: int, delays, bad) 
         + (f" + jobs {result.job_cpu * 1000 / count:.1f} ms" if delays else "")
         + ";"
         f" verified {found}/{count}"
+    )
+    line += (
+        f"\n  {'':28s} while posting: jobs {result.job_cpu_during * 1000 / count:.1f}"
+        f" ms/submission, client {result.client_cpu * 1000 / count:.1f} ms/submission,"
+        f" CPUs {result.busy:.0%} busy"
     )
     if delays:
         line += (
