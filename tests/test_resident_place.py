@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+
 import pytest
 import sqlalchemy as sa
 from freezegun import freeze_time
@@ -172,3 +175,73 @@ def test_a_danger_report_is_not_held_back_by_the_addresss_ordinary_reports(
     assert refused.status_code == 429
     assert "报修未能发送：请立即拨打上面的电话。" in html
     assert "您的报修将作为紧急工单处理" not in html
+
+
+def test_danger_reports_at_once_from_one_address_get_its_budget_and_no_more(
+    crowded_resident,
+):
+    # Four phones behind one address tap "someone is trapped" at the same moment,
+    # its ordinary reports spent: the danger budget (2) is counted atomically,
+    # so two are filed and two are told to call, none lost in between, none 5xx.
+    app = crowded_resident.client.application
+    code = crowded_resident.code
+    for words in ("楼道灯不亮", "3楼扶手松动"):
+        assert crowded_resident.submit(description=words).status_code == 303
+    residents = [ResidentActions(app.test_client(), code) for _ in range(4)]
+    for resident in residents:
+        resident.open_form()
+    statuses: list[int] = []
+    start = threading.Barrier(len(residents))
+
+    def tap(resident) -> None:
+        start.wait()
+        response = resident.submit(
+            description="电梯停在5楼和6楼中间，里面有个老人",
+            danger="trapped",
+            photos=[],
+            reuse_form=True,
+        )
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=tap, args=(r,)) for r in residents]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [303, 303, 429, 429]
+
+
+def test_a_danger_report_is_filed_while_the_rate_limit_store_is_away(
+    settings, entrance_code
+):
+    # Redis (where the limits are counted) is down: the ordinary reports are
+    # counted in the process's memory meanwhile, and a report that says someone
+    # is in danger is filed, not turned away because Redis is.
+    from repair import create_app
+
+    with socket.socket() as probe:  # a port where nothing listens
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+    app = create_app(
+        {
+            **settings,
+            "REDIS_URL": f"redis://127.0.0.1:{dead}/0",
+            "REDIS_TIMEOUT": "0.2s",
+            "RATELIMIT_ENABLED": True,
+            "SUBMIT_RATE_LIMIT": "2 per hour",
+            "SUBMIT_DANGER_RATE_LIMIT": "2 per hour",
+        }
+    )
+    resident = ResidentActions(app.test_client(), entrance_code)
+    assert resident.submit(description="楼道灯不亮").status_code == 303
+    assert resident.submit(description="3楼扶手松动").status_code == 303
+    assert resident.submit(description="单元门关不上").status_code == 429
+    trapped = resident.submit(
+        description="电梯停在5楼和6楼中间，里面有个老人", danger="trapped", photos=[]
+    )
+    assert trapped.status_code == 303
+    number = ticket_number(
+        resident.client.get(trapped.headers["Location"]).get_data(as_text=True)
+    )
+    with app.app_context():
+        assert find_ticket(number).declared_danger == "trapped"
