@@ -7,6 +7,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -88,11 +90,12 @@ def run_command(host: str, port: int, no_worker: bool) -> None:
         # Links in the SMS outbox and on stickers lead to where this serves.
         app.config["PUBLIC_URL"] = f"http://{host}:{port}"
         os.environ["REPAIRDESK_PUBLIC_URL"] = app.config["PUBLIC_URL"]
-    children: list[subprocess.Popen] = []
+    children: list[_KeptRunning] = []
     if not no_worker and "worker" in main.list_commands(click.get_current_context()):
         children.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "repair.cli", "worker", "--with-scheduler"]
+            _KeptRunning(
+                "worker",
+                [sys.executable, "-m", "repair.cli", "worker", "--with-scheduler"],
             )
         )
     _print_welcome(app, host, port)
@@ -100,21 +103,83 @@ def run_command(host: str, port: int, no_worker: bool) -> None:
     # SQLite that would lock out every request and job.
     db.session.remove()
     # A service manager or `kill` sends SIGTERM: stop everything, as Ctrl-C does.
+    # Ctrl-C reaches the worker too: it must not be started again meanwhile.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:
         for child in children:
-            child.send_signal(signal.SIGINT)
-        for child in children:
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
+            child.stop()
         stop_embedded_redis()
 
 
+class _KeptRunning:
+    """A process `repairdesk run` starts and keeps running: when it dies (killed,
+    out of memory) the console says so and it is started again, at most
+    RESTARTS_PER_MINUTE times a minute; stop() ends it (Ctrl-C, SIGTERM).
+
+    Without it a worker that died left the demo without deadlines, SMS or photos,
+    and nothing said so. (Deployments run their workers under systemd, which
+    restarts them: deploy/systemd.)"""
+
+    RESTARTS_PER_MINUTE = 5
+    #: How often the process is looked at, seconds.
+    LOOK_EVERY = 0.5
+
+    def __init__(self, name: str, command: list[str]) -> None:
+        self.name = name
+        self.command = command
+        self.process = subprocess.Popen(command)
+        self._restarts: list[float] = []
+        self._stopping = threading.Event()
+        self._watch = threading.Thread(
+            target=self._keep_running, name=f"keep-{name}-running", daemon=True
+        )
+        self._watch.start()
+
+    def _keep_running(self) -> None:
+        while not self._stopping.wait(self.LOOK_EVERY):
+            code = self.process.poll()
+            if code is None or _STOPPING.is_set():
+                continue
+            now = time.monotonic()
+            self._restarts = [t for t in self._restarts if now - t < 60]
+            if len(self._restarts) >= self.RESTARTS_PER_MINUTE:
+                click.secho(
+                    f"The {self.name} stopped (exit code {code}) "
+                    f"{len(self._restarts) + 1} times within a minute; not started "
+                    "again. Stop with Ctrl-C and look at the messages above.",
+                    fg="red",
+                    err=True,
+                )
+                return
+            self._restarts.append(now)
+            click.secho(
+                f"The {self.name} stopped (exit code {code}); starting it again.",
+                fg="yellow",
+                err=True,
+            )
+            self.process = subprocess.Popen(self.command)
+
+    def stop(self) -> None:
+        _STOPPING.set()
+        self._stopping.set()
+        self._watch.join(timeout=5)
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+#: Set once `repairdesk run` is asked to stop: nothing it started is started again.
+_STOPPING = threading.Event()
+
+
 def _interrupt(_signum, _frame) -> None:
+    _STOPPING.set()
     raise KeyboardInterrupt
 
 

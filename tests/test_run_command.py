@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -146,3 +147,57 @@ def test_demo_logins_work_on_the_board(app, client, settings):
     )
     assert answer.status_code == 302
     assert client.get("/board/admin").status_code == 200
+
+
+def test_a_worker_that_dies_is_started_again_and_the_console_says_so(
+    newcomer_env, tmp_path
+):
+    # Killed (out of memory, kill -9), the worker left `repairdesk run` serving
+    # reports that got no SMS, no deadlines and no photos, and nothing said so.
+    port = _free_port()
+    server = subprocess.Popen(
+        REPAIRDESK + ["run", "--port", str(port)],
+        env=newcomer_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "Ctrl-C" not in server.stdout.readline():
+            pass
+        assert _healthz(port) == 200
+
+        def workers() -> list[psutil.Process]:
+            return [
+                child
+                for child in psutil.Process(server.pid).children()
+                if "worker" in child.cmdline()
+            ]
+
+        said: list[str] = []  # read aside: a console with nothing to say blocks
+        threading.Thread(target=lambda: said.extend(server.stdout), daemon=True).start()
+        [first] = workers()
+        first.kill()
+        deadline = time.monotonic() + 30
+        while not any("starting" in line for line in said):
+            assert time.monotonic() < deadline, "".join(said)
+            time.sleep(0.1)
+        assert "The worker stopped (exit code -9); starting it again.\n" in said
+        deadline = time.monotonic() + 10
+        while not workers() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        [second] = workers()
+        assert second.pid != first.pid and second.is_running()
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        server.wait(timeout=30)
+    instance = tmp_path / "instance"
+    deadline = time.monotonic() + 10
+    while _processes_using(instance) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _processes_using(instance) == []
+    assert not psutil.pid_exists(second.pid) or psutil.Process(second.pid).status() == (
+        psutil.STATUS_ZOMBIE
+    )
