@@ -47,6 +47,26 @@ def _healthz(port: int) -> int:
             time.sleep(0.2)
 
 
+def _run(env: dict, port: int) -> subprocess.Popen:
+    """Starts `repairdesk run` in its own process group, its console piped."""
+    return subprocess.Popen(
+        REPAIRDESK + ["run", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _all_gone(instance: Path) -> None:
+    """Asserts that nothing `repairdesk run` started is left (10 s to go)."""
+    deadline = time.monotonic() + 10
+    while _processes_using(instance) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _processes_using(instance) == []
+
+
 @pytest.fixture
 def newcomer_env(tmp_path):
     env = {
@@ -67,14 +87,7 @@ def test_run_prints_the_board_and_every_demo_login_and_ctrl_c_stops_everything(
     newcomer_env, tmp_path
 ):
     port = _free_port()
-    server = subprocess.Popen(
-        REPAIRDESK + ["run", "--port", str(port)],
-        env=newcomer_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    server = _run(newcomer_env, port)
     lines = []
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -102,22 +115,12 @@ def test_run_prints_the_board_and_every_demo_login_and_ctrl_c_stops_everything(
     # Ctrl-C in a terminal interrupts the whole process group, worker included.
     os.killpg(server.pid, signal.SIGINT)
     server.wait(timeout=30)
-    deadline = time.monotonic() + 10
-    while _processes_using(instance) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _processes_using(instance) == []
+    _all_gone(instance)
 
 
 def test_sigterm_stops_everything_run_started(newcomer_env, tmp_path):
     port = _free_port()
-    server = subprocess.Popen(
-        REPAIRDESK + ["run", "--port", str(port)],
-        env=newcomer_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    server = _run(newcomer_env, port)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and "Ctrl-C" not in server.stdout.readline():
         pass
@@ -125,10 +128,7 @@ def test_sigterm_stops_everything_run_started(newcomer_env, tmp_path):
     instance = tmp_path / "instance"
     server.terminate()  # SIGTERM to run alone, as `kill` or systemd would
     server.wait(timeout=30)
-    deadline = time.monotonic() + 10
-    while _processes_using(instance) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _processes_using(instance) == []
+    _all_gone(instance)
 
 
 def test_demo_logins_work_on_the_board(app, client, settings):
@@ -155,14 +155,7 @@ def test_a_worker_that_dies_is_started_again_and_the_console_says_so(
     # Killed (out of memory, kill -9), the worker left `repairdesk run` serving
     # reports that got no SMS, no deadlines and no photos, and nothing said so.
     port = _free_port()
-    server = subprocess.Popen(
-        REPAIRDESK + ["run", "--port", str(port)],
-        env=newcomer_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    server = _run(newcomer_env, port)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and "Ctrl-C" not in server.stdout.readline():
@@ -194,10 +187,7 @@ def test_a_worker_that_dies_is_started_again_and_the_console_says_so(
         os.killpg(server.pid, signal.SIGINT)
         server.wait(timeout=30)
     instance = tmp_path / "instance"
-    deadline = time.monotonic() + 10
-    while _processes_using(instance) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _processes_using(instance) == []
+    _all_gone(instance)
     assert not psutil.pid_exists(second.pid) or psutil.Process(second.pid).status() == (
         psutil.STATUS_ZOMBIE
     )
