@@ -157,8 +157,9 @@ def process_photos(photo_ids: list[int]) -> int:
     """Processes each pending photo of the list; returns how many it finished.
 
     Counted with its duration in the worker's metrics (repair.metrics). While
-    residents are still sending reports (a burst, see wait_for_reports) the job
-    waits; if other jobs are queued meanwhile it gives way to them.
+    residents are still sending reports (a burst, see wait_for_reports) one job
+    waits, the others hand their photos to it and return 0; it gives way to other
+    work no free worker takes.
     """
     if not wait_for_reports(photo_ids):
         return 0
