@@ -58,6 +58,34 @@ def test_healthz_counts_workers(client):
     assert health.json["status"] == "degraded"
 
 
+def test_healthz_counts_the_workers_that_ticked_just_now(app, client):
+    # An outside tester killed the only worker: rq keeps a worker registered for
+    # seven minutes after its last heartbeat, and /healthz said "workers: ok"
+    # for eight minutes while no SMS went out. A worker counts while its watch
+    # ticks (every second).
+    from freezegun import freeze_time
+    from rq import Worker
+
+    from dispatch.worker.queues import get_queues
+    from dispatch.worker.ticker import ALIVE_WINDOW_SECONDS, SweepTicker
+
+    with app.app_context():
+        queues = get_queues(app)
+        killed = Worker(queues, connection=queues[0].connection)
+        killed.register_birth()  # registered with rq, then killed: no more ticks
+        assert client.get("/healthz").json["workers"] == {
+            "status": "missing",
+            "count": 0,
+        }
+        with freeze_time() as clock:
+            SweepTicker(app).tick()
+            health = client.get("/healthz").json
+            assert health["workers"] == {"status": "ok", "count": 1}
+            assert health["status"] == "ok"
+            clock.tick(ALIVE_WINDOW_SECONDS + 1)  # that worker died too
+            assert client.get("/healthz").json["workers"]["status"] == "missing"
+
+
 def test_every_sms_fits_two_segments_even_with_long_names(app, demo, monkeypatch):
     from repair.lifecycle import Actor, Report, open_ticket
     from repair.models import ActorType, Channel, Entrance

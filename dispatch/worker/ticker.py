@@ -14,6 +14,8 @@ The tick lives in the worker process, not in Redis, so losing Redis cannot lose 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 import uuid
@@ -35,6 +37,13 @@ PERIOD_SECONDS = 60
 POLL_SECONDS = 1.0
 #: How often a worker sweeps by itself while Redis is unreachable.
 OUTAGE_SWEEP_SECONDS = 2.0
+#: Each worker's last tick (seconds since the epoch), by host and process: the
+#: workers /healthz counts alive (dispatch.worker.health).
+ALIVE_KEY = "repairdesk:workers-alive"
+#: A worker that has not ticked for this long is not counted alive.
+ALIVE_WINDOW_SECONDS = 10.0
+#: How long a worker's last tick is remembered at all.
+ALIVE_MEMORY_SECONDS = 3600
 
 
 class SweepTicker(threading.Thread):
@@ -44,6 +53,7 @@ class SweepTicker(threading.Thread):
     def __init__(self, app: Flask):
         super().__init__(name="repairdesk-sweep-ticker", daemon=True)
         self.app = app
+        self.alive_as = f"{socket.gethostname()}:{os.getpid()}"
         self._stopped = threading.Event()
         self._next_outage_sweep = 0.0
 
@@ -58,6 +68,7 @@ class SweepTicker(threading.Thread):
         now = time.monotonic() if now is None else now
         try:
             connection = get_redis(self.app)
+            self.mark_alive(connection)
             if self.check_marker(connection):
                 return "recovery"
             if not connection.set(LOCK_KEY, "1", nx=True, ex=PERIOD_SECONDS):
@@ -72,6 +83,16 @@ class SweepTicker(threading.Thread):
         with self.app.app_context():
             sweep()
         return "outage-sweep"
+
+    def mark_alive(self, connection: redis.Redis) -> None:
+        """Records this worker's tick: rq keeps a killed worker registered (and
+        /healthz said "ok") for seven minutes after its last heartbeat."""
+        now = time.time()
+        with connection.pipeline(transaction=False) as pipeline:
+            pipeline.zadd(ALIVE_KEY, {self.alive_as: now})
+            pipeline.zremrangebyscore(ALIVE_KEY, "-inf", now - ALIVE_MEMORY_SECONDS)
+            pipeline.expire(ALIVE_KEY, ALIVE_MEMORY_SECONDS)
+            pipeline.execute()
 
     def check_marker(self, connection: redis.Redis) -> bool:
         """Queues the recovery if Redis lost its data and this worker noticed first."""
