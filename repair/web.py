@@ -101,7 +101,11 @@ def photo(sha256: str, variant: str):
     if attached in ("pending", "failed"):
         return placeholder_response(attached)
     if attached is None:
-        abort(404)
+        # A signed link no photo answers to any more: handed out while the photo
+        # was processed (its name was the original's, the display copy has its
+        # own). An outside tester tapped "being processed" once the photo was
+        # ready and got "page not found, scan the code again".
+        return placeholder_response("changed")
     etag = f"{sha256}.{variant}"
     cache_control = f"private, max-age={_seconds_until(expires)}, immutable"
     if request.if_none_match.contains(etag):

@@ -149,6 +149,27 @@ def test_report_is_answered_before_its_photo_is_processed(app, resident, client,
     assert not (originals_dir / original[:2] / original).exists()
 
 
+def test_a_link_handed_out_while_the_photo_was_processed_says_refresh(
+    app, resident, client, jobs
+):
+    # An outside tester kept the tracking page of a photo being processed and
+    # tapped it once the photo was ready: "page not found, scan the code again"
+    # (the link named the original, the display copy has a name of its own), and
+    # a thumbnail asked for just then was a broken image.
+    resident.report()
+    with app.test_request_context():
+        photo = db.session.scalar(sa.select(Photo))
+        handed = [photo_url(photo, "display"), photo_url(photo, "thumb")]
+    jobs.run_due()
+    for link in handed:
+        answer = client.get(link)
+        assert answer.status_code == 200 and answer.mimetype == "image/svg+xml"
+        assert "照片已处理好，请刷新页面" in answer.get_data(as_text=True)
+        assert "no-store" in answer.headers["Cache-Control"]
+    forged = handed[0].replace("s=", "s=0")
+    assert client.get(forged).status_code == 404  # still only for links we made
+
+
 def test_the_photo_job_is_safe_to_run_twice(app, resident, jobs):
     resident.report()
     with app.app_context():

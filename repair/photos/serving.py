@@ -7,9 +7,13 @@ from flask_babel import gettext as _
 
 
 def placeholder_response(state: str) -> Response:
-    """Returns the "photo being processed" (or "unavailable") image, never cached."""
-    failed = state == "failed"
-    text = _("Photo unavailable") if failed else _("Photo being processed")
+    """Returns the "photo being processed" ("unavailable", or "changed": a link
+    handed out while it was processed) image, never cached."""
+    texts = {
+        "failed": _("Photo unavailable"),
+        "changed": _("Photo ready: refresh the page"),
+    }
+    text = texts.get(state) or _("Photo being processed")
     svg = render_template("photos/placeholder.svg", text=text)
     response = Response(svg, mimetype="image/svg+xml")
     response.headers["Cache-Control"] = "no-store"
