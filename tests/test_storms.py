@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from freezegun import freeze_time
 
+from dispatch.assignment.storms import raised_by
 from dispatch.models import Assignment, OutboxMessage
 from dispatch.stats import queries
 from repair import lifecycle
@@ -233,7 +234,8 @@ def test_the_raised_urgency_says_what_made_it_urgent(
     """The officer's and the contractor's SMS, the board's ticket page and the
     contractor's job page carry the urgent report's own words, not the general
     report the ticket was opened with; the classifier line is not 'general'."""
-    parent = _report(app, entrance_code, "公共水龙头一直在滴水", PHONES[0])
+    # The same pipe: a dripping tap and a burst pipe are two problems (same_problem).
+    parent = _report(app, entrance_code, "楼道的水管接头一直在滴水", PHONES[0])
     clock.tick(timedelta(minutes=20))
     urgent = _report(app, entrance_code, "水管爆裂，电梯井进水了", PHONES[1])
     with app.app_context():
@@ -260,6 +262,29 @@ def test_the_raised_urgency_says_what_made_it_urgent(
     job = client.get(link, follow_redirects=True).get_data(as_text=True)
     top = job[: job.index('id="job-place"')]
     assert 'id="raised-by"' in top and "水管爆裂，电梯井进水了" in top
+
+
+def test_a_report_of_another_problem_at_the_place_is_not_held_in_its_group(
+    app, entrance_code
+):
+    # An outside tester's storm night: a burst pipe in the basement (大量漏水
+    # declared) was held under a roof leak of the same building, the contractor
+    # sent to the roof and told one repair would do; a broken swing was held
+    # under a branch over the slide. Place and category are not the problem.
+    roof = _report(app, entrance_code, "顶楼天花板漏水很严重", PHONES[0])
+    pipe = _report(
+        app, entrance_code, "地下室的水管破了，哗哗流水", PHONES[1], danger="flood"
+    )
+    again = _report(app, entrance_code, "地下室水管还在哗哗流水", PHONES[2])
+    with app.app_context():
+        roof_ticket, pipe_ticket = find_ticket(roof), find_ticket(pipe)
+        assert pipe_ticket.group_of_id is None
+        assert pipe_ticket.status is TicketStatus.DISPATCHED
+        assert raised_by(roof_ticket) is None  # the pipe did not make it urgent
+        # the same pipe again: that report joins the pipe's group
+        assert find_ticket(again).group_of_id == pipe_ticket.id
+    dispatched = {m.ticket_id for m in _messages(app, template="dispatch")}
+    assert find_ticket_id(app, pipe) in dispatched
 
 
 def find_ticket_id(app, number: str) -> int:

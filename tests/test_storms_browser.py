@@ -186,13 +186,13 @@ def _report_on_phone(browser, live_server, entrance_code, words, number) -> str:
     return ticket
 
 
-def test_a_flood_joining_a_dripping_tap_says_so_and_a_repaired_group_splits_on_a_tick(
+def test_a_flood_joining_a_dripping_pipe_says_so_and_a_repaired_group_splits_on_a_tick(
     app, browser, live_server, officer, entrance_code, screenshot
 ):
     """An urgent report makes the general group urgent: the board and the job page
     show its own words. After the repair, splitting it out needs a tick."""
-    tap = _report_on_phone(
-        browser, live_server, entrance_code, "公共水龙头一直在滴水", "13900000020"
+    drip = _report_on_phone(
+        browser, live_server, entrance_code, "楼道的水管接头一直在滴水", "13900000020"
     )
     flood = _report_on_phone(
         browser, live_server, entrance_code, "水管爆裂，电梯井进水了", "13900000021"
@@ -201,7 +201,7 @@ def test_a_flood_joining_a_dripping_tap_says_so_and_a_repaired_group_splits_on_a
     assert len(raised) == 1 and "电梯井进水" in raised[0].body
 
     context, desk = officer_at_desk(browser, live_server, wait_for="#sections")
-    desk.goto(f"{live_server}/board/t/{tap}")
+    desk.goto(f"{live_server}/board/t/{drip}")
     shown = desk.locator("#raised-by").inner_text()
     assert flood in shown and "水管爆裂，电梯井进水了" in shown
     screenshot(desk, "1-board-made-urgent-by")

@@ -13,6 +13,7 @@ from sqlalchemy.orm import aliased
 from dispatch.assignment.routes import may_take, route_for
 from dispatch.sla import clock as sla
 from dispatch.sla.escalation import dispatch_to, policy_for, trapped_in_lift
+from dispatch.triage.classifier import problem_objects
 from repair import lifecycle
 from repair.db import db, utcnow
 from repair.models import (
@@ -101,7 +102,7 @@ def find_group(
         Ticket.created_at >= since,
         sa.exists().where(member.group_of_id == Ticket.id, member.created_at >= since),
     )
-    return db.session.scalar(
+    candidates = db.session.scalars(
         sa.select(Ticket)
         .where(
             place,
@@ -113,8 +114,32 @@ def find_group(
             recent,
         )
         .order_by(Ticket.created_at, Ticket.id)
-        .limit(1)
-    )
+    ).all()
+    named = problem_objects(ticket.description, ticket.spot)
+    for candidate in candidates:
+        if same_problem(named, candidate):
+            return candidate
+    return None
+
+
+def same_problem(named: frozenset[str], parent: Ticket) -> bool:
+    """Returns whether a report naming these things (problem_objects) is the
+    problem of the parent's group: one of its reports names one of them too.
+
+    Place and category alone grouped a burst pipe in the basement (大量漏水
+    declared) with a roof leak upstairs, a broken swing with a branch over the
+    slide: the contractor went to the roof, and was told one repair would do
+    (an outside tester's storm night). A report that names nothing (地下室, and
+    a danger declared) still joins: nothing tells it apart."""
+    if not named:
+        return True
+    for report in (parent, *members(parent)):
+        named_there = problem_objects(report.description, report.spot)
+        if not named_there or any(
+            one in other or other in one for one in named for other in named_there
+        ):  # 下水管 is a 水管 too (楼下水管破了 reads 楼/下水管)
+            return True
+    return False
 
 
 def hold_in_group(ticket: Ticket, parent: Ticket, now: datetime) -> None:

@@ -725,6 +725,51 @@ def warm_up() -> None:
     load_model()
 
 
+#: Terms too general to tell one problem from another: every water report says
+#: 水, and a pipe and a ceiling both 漏水.
+_GENERAL_OBJECTS = frozenset({"水", "漏水", "渗水", "滴水"})
+
+
+def problem_objects(
+    text: str, spot: str | None = None, rules: Rules | None = None
+) -> frozenset[str]:
+    """Returns the things a report names as broken: the category terms and parts
+    in its words (水管, 天花板, 楼道灯, 秋千), and the term inside a rule's phrase
+    (水管爆 → 水管); not the places (地下室, 单元门口), the symptoms (坏了, 漏水
+    as a symptom) or words as general as 水. Two reports of one problem share one.
+    The spot counts where the words name nothing.
+    """
+    rules = rules or load_rules()
+    found = _objects_in(normalize(text or ""), rules)
+    if not found and spot:  # "it's broken" at 3楼扶手: the spot names the thing
+        found = _objects_in(normalize(spot), rules)
+    return frozenset(found)
+
+
+def _objects_in(normalized: str, rules: Rules) -> set[str]:
+    found = set()
+    for match in _Analysis(normalized, rules).matches:
+        kinds = {role.kind for role in match.roles}
+        if kinds & {"term", "part"}:
+            found.add(match.text)
+        elif "rule" in kinds:
+            inner = _term_inside(match.text, rules)
+            if inner:
+                found.add(inner)
+    return found - _GENERAL_OBJECTS
+
+
+def _term_inside(phrase: str, rules: Rules) -> str | None:
+    """Returns the longest category term or part inside a rule's phrase, if any."""
+    for size in range(len(phrase) - 1, 0, -1):
+        for start in range(len(phrase) - size + 1):
+            piece = phrase[start : start + size]
+            roles = rules.roles.get(piece, ())
+            if any(role.kind in ("term", "part") for role in roles):
+                return piece
+    return None
+
+
 def classify(
     text: str,
     category: str | None = None,
