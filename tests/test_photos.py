@@ -658,3 +658,23 @@ def test_store_refuses_names_that_are_not_content_hashes(store, name: str):
 def test_store_refuses_unknown_variants(store: LocalPhotoStore):
     with pytest.raises(ValueError):
         store.path("a" * 64, "original")
+
+
+@pytest.mark.parametrize("locale", ["zh_Hans_CN", "en"])
+@pytest.mark.parametrize("state", ["pending", "failed", "changed"])
+def test_a_placeholders_words_fit_the_middle_a_thumbnail_shows(app, locale, state):
+    # A thumbnail is 88 px square, object-fit: cover: it shows the middle 240 px
+    # of the 320 px placeholder. "Photo ready: refresh the page" at 20 px was cut
+    # at both ends (seen in Chromium).
+    import re
+
+    from flask_babel import force_locale
+
+    from repair.photos.serving import placeholder_response
+
+    with app.test_request_context(), force_locale(locale):
+        svg = placeholder_response(state).get_data(as_text=True)
+    text = re.search(r"<text[^>]*>([^<]*)</text>", svg).group(1)
+    size = int(re.search(r'font-size="(\d+)"', svg).group(1))
+    ems = sum(1.0 if ord(char) >= 0x2E80 else 0.55 for char in text)
+    assert 10 <= size <= 20 and ems * size <= 240, (text, size)
