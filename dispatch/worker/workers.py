@@ -13,6 +13,8 @@ from rq import SimpleWorker, Worker, worker_registration
 from repair import logs
 
 job_log = logging.getLogger("repairdesk.job")
+#: A worker's own heartbeats come at most this often (seconds).
+BEAT_EVERY = 1.0
 
 
 class _Resilient:
@@ -30,13 +32,22 @@ class _Resilient:
         self.stop_asked = True
         super().request_stop(signum, frame)
 
+    #: The last beat sent on its own (monotonic seconds).
+    _beaten_at = float("-inf")
+
     def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
         """Extends the worker's key, re-registering it if Redis forgot the worker.
 
-        One round trip: rq's own heartbeat sends its three commands one by one,
-        and it beats several times for every job."""
+        One round trip: rq's own heartbeat sends its three commands one by one.
+        And at most one a second: rq beats before and after every dequeue, two
+        round trips a job when jobs come one after another (an SMS per report in
+        a burst) for a key that lives worker_ttl (7 minutes)."""
         if pipeline is not None:
             return super().heartbeat(timeout, pipeline)
+        beat_at = time.monotonic()
+        if timeout is None and beat_at - self._beaten_at < BEAT_EVERY:
+            return None
+        self._beaten_at = beat_at
         with _outlasting_redis("heartbeat"):
             with self.connection.pipeline(transaction=False) as beat:
                 super().heartbeat(timeout, beat)
