@@ -55,12 +55,14 @@ bench: $(BIN)/repairdesk translations
 		echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 ## helpdesk-venv: django-helpdesk from PyPI in its own venv, for bench_submission.py
-## (then: REPAIRDESK_BENCH_HELPDESK_VENV=$PWD/.helpdesk-venv make bench)
+## (then: REPAIRDESK_BENCH_HELPDESK_VENV=$PWD/.helpdesk-venv make bench); psycopg
+## runs it on PostgreSQL too when REPAIRDESK_BENCH_DATABASE_URL is set
 HELPDESK_VENV ?= .helpdesk-venv
-helpdesk-venv: $(HELPDESK_VENV)/bin/gunicorn
-$(HELPDESK_VENV)/bin/gunicorn:
+helpdesk-venv: $(HELPDESK_VENV)/.installed
+$(HELPDESK_VENV)/.installed:
 	$(PYTHON) -m venv $(HELPDESK_VENV)
-	$(HELPDESK_VENV)/bin/pip install django-helpdesk gunicorn
+	$(HELPDESK_VENV)/bin/pip install django-helpdesk gunicorn 'psycopg[binary]'
+	touch $@
 
 ## faults: fault runs (Redis killed and restarted empty, a worker killed -9)
 faults: $(BIN)/repairdesk translations

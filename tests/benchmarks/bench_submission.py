@@ -16,8 +16,15 @@ the ratios are computed within a round: the machine is shared, absolute figures
 are noisy. Server CPU is that of gunicorn's processes and the rq workers
 (PostgreSQL's and Redis's own processes are not counted).
 
+With PostgreSQL, helpdesk runs on it too (its venv has psycopg), and RepairDesk on
+PostgreSQL is compared with helpdesk on PostgreSQL: the database server's CPU is
+spent on the same two cores. With --attribution, RepairDesk runs a third time on
+SQLite without dispatch's work at intake (without_dispatch.py): the difference
+between the two RepairDesk runs is what classifying, timing, routing and
+dispatching a report (and sending its SMS) costs, which helpdesk's form does not do.
+
 Run: .venv/bin/python tests/benchmarks/bench_submission.py [--submissions 200]
-     [--rounds 2] [--concurrency 4]
+     [--rounds 2] [--concurrency 4] [--attribution]
 PostgreSQL: REPAIRDESK_BENCH_DATABASE_URL=postgresql://…/db (a schema per run) and
 REPAIRDESK_BENCH_REDIS_URL=redis://…/N (an empty db; flushed at the end).
 django-helpdesk: make helpdesk-venv, then REPAIRDESK_BENCH_HELPDESK_VENV=.helpdesk-venv
@@ -377,9 +384,16 @@ class Floor(Target):
 
 
 class RepairDesk(Target):
-    def __init__(self, work: Path, label: str, database_url: str, redis_url: str):
+    def __init__(
+        self,
+        work: Path,
+        label: str,
+        database_url: str,
+        redis_url: str,
+        app: str = "repair:create_app()",
+    ):
         self.name = f"RepairDesk ({label})"
-        self.work = work / f"repairdesk-{label.lower()}"
+        self.work = work / ("repairdesk-" + re.sub(r"\W+", "-", label.lower()))
         self.work.mkdir()
         self.app = build_app(database_url, redis_url, self.work)
         refs = migrate_and_seed(self.app, self.work)
@@ -396,7 +410,7 @@ class RepairDesk(Target):
         self.processes = Processes(self.work / "server.log")
         env = {
             **os.environ,
-            "PYTHONPATH": str(ROOT),
+            "PYTHONPATH": os.pathsep.join([str(ROOT), str(Path(__file__).parent)]),
             "REPAIRDESK_INSTANCE_PATH": str(self.work / "instance"),
             "REPAIRDESK_SECRET_KEY": self.app.config["SECRET_KEY"],
             "REPAIRDESK_DATABASE_URL": database_url,
@@ -411,9 +425,7 @@ class RepairDesk(Target):
             # in groups, most would not be dispatched. Measure the full path.
             "REPAIRDESK_STORM_WINDOW": "0",
         }
-        self.processes.start(
-            gunicorn(sys.executable, self.port, "repair:create_app()"), env, ROOT
-        )
+        self.processes.start(gunicorn(sys.executable, self.port, app), env, ROOT)
         for _ in range(2):
             self.processes.start(
                 [sys.executable, "-m", "repair.cli", "worker", "--without-scheduler"],
@@ -509,10 +521,6 @@ TEMPLATES = [{
         "django.contrib.messages.context_processors.messages",
     ]},
 }]
-DATABASES = {"default": {
-    "ENGINE": "django.db.backends.sqlite3", "NAME": BASE / "helpdesk.sqlite3",
-    "OPTIONS": {"timeout": 60},
-}}
 STATIC_URL = "/static/"
 MEDIA_ROOT = BASE / "media"
 MEDIA_URL = "/media/"
@@ -522,6 +530,10 @@ EMAIL_BACKEND = "django.core.mail.backends.dummy.EmailBackend"
 LOGIN_URL = "/login/"
 HELPDESK_TEAMS_MODE_ENABLED = False  # teams need pinax-teams; the form does not
 """
+HELPDESK_SQLITE = """DATABASES = {"default": {
+    "ENGINE": "django.db.backends.sqlite3", "NAME": BASE / "helpdesk.sqlite3",
+    "OPTIONS": {"timeout": 60},
+}}"""
 HELPDESK_URLS = """
 from django.urls import include, path
 urlpatterns = [path("", include("helpdesk.urls", namespace="helpdesk"))]
@@ -550,15 +562,51 @@ print(found)
 """
 
 
-class Helpdesk(Target):
-    name = "django-helpdesk"
+def helpdesk_database(url: str | None) -> str:
+    """Returns Django's DATABASES entry for a PostgreSQL URL of database() (its
+    schema in search_path), or helpdesk's own SQLite file for None."""
+    if url is None:
+        return HELPDESK_SQLITE
+    from sqlalchemy.engine import make_url
 
-    def __init__(self, work: Path, venv: Path) -> None:
-        self.site = work / "helpdesk"
+    parsed = make_url(url)
+    entry = {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": parsed.database,
+        "USER": parsed.username or "",
+        "PASSWORD": parsed.password or "",
+        "HOST": parsed.host or "",
+        "PORT": str(parsed.port or ""),
+        "OPTIONS": {"options": parsed.query.get("options", "")},
+    }
+    return f"DATABASES = {{'default': {entry!r}}}"
+
+
+def helpdesk_speaks_postgresql(venv: Path) -> bool:
+    """Returns whether the helpdesk venv has a PostgreSQL driver (psycopg)."""
+    python = str(venv / "bin" / "python")
+    return (
+        subprocess.run([python, "-c", "import psycopg"], capture_output=True).returncode
+        == 0
+    )
+
+
+class Helpdesk(Target):
+    """django-helpdesk's public form, on its SQLite file or, given a database()
+    URL, on the same PostgreSQL server as RepairDesk: the database server's own
+    CPU is then spent on the same two cores for both."""
+
+    def __init__(
+        self, work: Path, venv: Path, label: str = "", database_url: str | None = None
+    ) -> None:
+        self.name = "django-helpdesk" + (f" ({label})" if label else "")
+        self.site = work / ("helpdesk" + (f"-{label.lower()}" if label else ""))
         package = self.site / "benchsite"
         package.mkdir(parents=True)
         (package / "__init__.py").write_text("")
-        (package / "settings.py").write_text(HELPDESK_SETTINGS)
+        (package / "settings.py").write_text(
+            HELPDESK_SETTINGS + helpdesk_database(database_url) + "\n"
+        )
         (package / "urls.py").write_text(HELPDESK_URLS)
         (package / "wsgi.py").write_text(HELPDESK_WSGI)
         self.python = str(venv / "bin" / "python")
@@ -570,7 +618,7 @@ class Helpdesk(Target):
         self.manage("migrate", "--noinput")
         self.manage("shell", "-c", HELPDESK_QUEUE)
         self.port = free_port()
-        self.processes = Processes(work / "helpdesk.log")
+        self.processes = Processes(self.site.with_suffix(".log"))
         self.processes.start(
             gunicorn(self.python, self.port, "benchsite.wsgi:application"),
             self.env,
@@ -706,6 +754,12 @@ def main() -> None:
     parser.add_argument("--submissions", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--attribution",
+        action="store_true",
+        help="also run RepairDesk on SQLite without dispatch's work at intake"
+        " (without_dispatch.py): the part of the difference that work is",
+    )
     arguments = parser.parse_args()
     stop_on_sigterm()
     count = arguments.submissions
@@ -746,6 +800,16 @@ def main() -> None:
                     start_embedded_redis(str(work / "a.rdb")),
                 )
             )
+            if arguments.attribution:
+                add(
+                    RepairDesk(
+                        work,
+                        "SQLite, no dispatch",
+                        f"sqlite:///{work / 'without-dispatch.sqlite3'}",
+                        start_embedded_redis(str(work / "c.rdb")),
+                        app="without_dispatch:create_app()",
+                    )
+                )
             if os.environ.get("REPAIRDESK_BENCH_DATABASE_URL"):
                 url, _ = stack.enter_context(database(work, "submission"))
                 redis_url = pg_redis(work, stack)
@@ -758,6 +822,15 @@ def main() -> None:
             venv = os.environ.get(HELPDESK_VENV_ENV)
             if venv and Path(venv, "bin", "python").exists():
                 add(Helpdesk(work, Path(venv)))
+                if os.environ.get("REPAIRDESK_BENCH_DATABASE_URL"):
+                    if helpdesk_speaks_postgresql(Path(venv)):
+                        url, _ = stack.enter_context(database(work, "helpdesk"))
+                        add(Helpdesk(work, Path(venv), "PostgreSQL", url))
+                    else:
+                        print(
+                            "django-helpdesk on PostgreSQL is not measured: its venv"
+                            " has no psycopg (make helpdesk-venv installs it)"
+                        )
             else:
                 print(HOW_TO_HELPDESK)
             numbers = iter(range(1, 65025))
@@ -801,11 +874,17 @@ def pg_redis(work: Path, stack: contextlib.ExitStack) -> str:
 
 
 def print_ratios(label: str, results: dict[str, RunResult]) -> None:
-    helpdesk = results.get("django-helpdesk")
+    """Prints each RepairDesk's ratios to the floor and to helpdesk on the same
+    database (its SQLite file where helpdesk was not run on PostgreSQL)."""
     floor = results["floor"]
     for name, result in results.items():
         if not name.startswith("RepairDesk"):
             continue
+        database = name.removeprefix("RepairDesk ")  # "(SQLite)", "(PostgreSQL)"
+        peer = f"django-helpdesk {database}"
+        if peer not in results or database == "(SQLite)":
+            peer = "django-helpdesk"
+        helpdesk = results.get(peer)
         parts = [f"{result.rate / floor.rate:.2f}x the floor"]
         if helpdesk:
             ratio = result.rate / helpdesk.rate
@@ -816,7 +895,7 @@ def print_ratios(label: str, results: dict[str, RunResult]) -> None:
                 met = ratio >= TARGET_BROWSER
                 target = f"target >= {TARGET_BROWSER:.1f}x"
             parts.append(
-                f"{ratio:.2f}x django-helpdesk's throughput, p95"
+                f"{ratio:.2f}x {peer}'s throughput, p95"
                 f" {result.p95 / helpdesk.p95:.2f}x its p95 ({target}:"
                 f" {'met' if met else 'NOT met'})"
             )
