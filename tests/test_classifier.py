@@ -202,6 +202,33 @@ def test_a_loose_or_broken_manhole_cover_is_urgent(text: str) -> None:
     assert (result.urgency, result.category) == ("urgent", "drainage"), result
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "楼下垃圾满地都是，好几天没人收",
+        "落叶满地都是，扫地的好几天没来",
+        "快递盒子满地都是",
+    ],
+)
+def test_litter_or_leaves_all_over_the_ground_is_not_a_sewage_emergency(
+    text: str,
+) -> None:
+    # "满地都是" (all over the ground) was an urgent drainage term on its own: an
+    # outside tester's litter report went to the drain contractor as urgent.
+    result = classify(text)
+    assert (result.urgency, result.category) != ("urgent", "drainage"), result
+    assert result.urgency == GENERAL, result
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["下水道堵了，污水满地都是", "化粪池冒出来了满地都是", "厕所反水，满地都是粪水"],
+)
+def test_sewage_all_over_the_ground_is_still_urgent(text: str) -> None:
+    result = classify(text)
+    assert (result.urgency, result.category) == ("urgent", "drainage"), result
+
+
 def test_chosen_category_is_kept_when_the_text_agrees() -> None:
     result = classify("消防栓在漏水", category="fire")
     assert result.category == "fire"
