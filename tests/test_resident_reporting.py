@@ -6,6 +6,7 @@ import re
 
 import sqlalchemy as sa
 
+from dispatch.models import Route
 from repair.db import db
 from repair.models import Photo, Ticket, TicketEvent, TicketStatus
 from tests.actions import hidden_fields
@@ -67,6 +68,24 @@ def test_confirmation_shows_the_number_and_the_tracking_link(resident, client):
     number = page.split('id="ticket-number">')[1].split("<")[0]
     # the resident's own (private) link: the details and, later, confirming the repair
     assert f'href="/t/{number}?k=' in page
+
+
+def test_the_confirmation_says_what_is_happening_not_that_it_has_happened(
+    app, resident, client
+):
+    # It said "社区维修专干和维保单位已收到通知" (they have received it) while the
+    # contractor's SMS was still waiting for a worker, and also when no contractor
+    # was sent at all (no route for the place): an outside tester's report.
+    page = client.get(resident.submit().headers["Location"]).get_data(as_text=True)
+    assert "已收到通知" not in page
+    assert "正在短信通知维保单位" in page
+    with app.app_context():
+        db.session.execute(sa.delete(Route))
+        db.session.commit()
+    other = resident.submit(description="5楼楼道的窗户关不上", spot="5楼楼道")
+    page = client.get(other.headers["Location"]).get_data(as_text=True)
+    assert "正在短信通知维保单位" not in page
+    assert "会安排维保单位处理" in page
 
 
 def test_someone_else_opening_the_confirmation_gets_the_public_page(app, resident):
