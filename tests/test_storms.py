@@ -642,15 +642,15 @@ def test_a_held_reports_received_page_says_it_is_handled_together(app, entrance_
     second = resident.report(description="水管漏水很厉害", spot="2楼", phone=PHONES[1])
     page = resident.client.get(f"/t/{second}/received").get_data(as_text=True)
     assert second in page
-    assert "社区维修专干和维保单位已收到通知" not in page
+    assert 'id="next-step"' not in page  # no text goes out for it
     note = page[page.index('id="group-note"') :]
     assert f"与报修 {first} 一并处理" in note and "不另行派单" in note
     assert "如果不是，您的报修将单独派单" in note
     with app.app_context():
         on_site = find_ticket(first).on_site_due_at
     assert 'id="deadlines"' in note and on_site is not None
-    # a report on its own still says who was told
+    # a report on its own still says who is being told
     alone = ResidentActions(app.test_client(), entrance_code)
     number = alone.report(description="楼道灯不亮", spot="3楼", phone=PHONES[2])
     page = alone.client.get(f"/t/{number}/received").get_data(as_text=True)
-    assert "社区维修专干和维保单位已收到通知" in page
+    assert "正在短信通知维保单位" in page

@@ -69,7 +69,7 @@ def test_five_residents_one_burst_pipe_one_job_one_sms(
         if index == 2:
             # held: nothing was sent for it, and the page says so truthfully
             received = page.locator("main").inner_text()
-            assert "已收到通知" not in received and "不另行派单" in received
+            assert "正在短信通知" not in received and "不另行派单" in received
             screenshot(page, "0-held-report-received")
         page.click("#track-link")
         page.wait_for_load_state()
