@@ -28,7 +28,7 @@ from repair.models import (
     Urgency,
 )
 from tests.actions import ContractorActions, ResidentActions
-from tests.factories import find_ticket
+from tests.factories import find_ticket, jpeg_bytes
 
 PRIMARY = "+8613800000001"
 START = datetime(2026, 7, 1, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
@@ -345,6 +345,88 @@ def test_someone_trapped_in_a_lift_is_never_held(app, demo):
         assert ticket.status is TicketStatus.DISPATCHED
 
 
+def _lifts(app, code: str) -> dict[str, int]:
+    """Gives the entrance two lifts; returns their ids by name."""
+    with app.app_context():
+        entrance = db.session.scalar(sa.select(Entrance).where(Entrance.code == code))
+        db.session.add_all(
+            [
+                Lift(entrance=entrance, name="1号梯"),
+                Lift(entrance=entrance, name="2号梯", sort_order=1),
+            ]
+        )
+        db.session.commit()
+        return {lift.name: lift.id for lift in entrance.lifts}
+
+
+def test_two_reports_of_someone_trapped_in_one_lift_send_one_contractor(
+    clock, app, client, entrance_code
+):
+    # The person inside and a neighbour outside reported one entrapment: two
+    # unlinked urgent jobs, two SMS to the contractor (an outside tester).
+    lifts = _lifts(app, entrance_code)
+    inside = _report(
+        app, entrance_code, "我被关在电梯里了", PHONES[0], danger="trapped",
+        lift=str(lifts["1号梯"]),
+    )  # fmt: skip
+    clock.tick(timedelta(minutes=4))
+    outside = _report(
+        app, entrance_code, "电梯里有人被困，一直在拍门", PHONES[1], danger="trapped",
+        lift=str(lifts["1号梯"]),
+    )  # fmt: skip
+    with app.app_context():
+        first, second = find_ticket(inside), find_ticket(outside)
+        assert second.group_of_id == first.id
+        assert first.urgency is Urgency.URGENT
+        assert f"+86{PHONES[1]}" in {f.phone for f in first.followers}
+    assert len(_messages(app, recipient_type="contractor")) == 1
+    page = client.get(f"/t/{outside}", follow_redirects=True).get_data(as_text=True)
+    assert inside in page  # the second reporter sees the report it joined
+
+    # someone trapped in the other lift of the entrance is another emergency
+    other = _report(
+        app, entrance_code, "2号梯困人", PHONES[2], danger="trapped",
+        lift=str(lifts["2号梯"]),
+    )  # fmt: skip
+    with app.app_context():
+        ticket = find_ticket(other)
+        assert ticket.group_of_id is None
+        assert ticket.status is TicketStatus.DISPATCHED
+    assert len(_messages(app, recipient_type="contractor")) == 2
+
+
+def test_someone_trapped_again_later_or_after_arrival_is_a_new_emergency(
+    clock, app, client, entrance_code
+):
+    lifts = _lifts(app, entrance_code)
+    lift = str(lifts["1号梯"])
+    first = _report(
+        app, entrance_code, "电梯困人", PHONES[0], danger="trapped", lift=lift
+    )
+    clock.tick(timedelta(minutes=31))  # past the contact deadline's length
+    later = _report(
+        app, entrance_code, "电梯又困人了", PHONES[1], danger="trapped", lift=lift
+    )
+    with app.app_context():
+        assert find_ticket(later).group_of_id is None
+        contractor = ContractorActions(client, PRIMARY)
+        link = next(
+            path for path in contractor.links() if find_ticket(later).number in
+            client.get(path, follow_redirects=True).get_data(as_text=True)
+        )  # fmt: skip
+    contractor.tap(link, "accept")
+    assert contractor.arrive(link, photo=jpeg_bytes()).status_code == 303
+    clock.tick(timedelta(minutes=2))
+    again = _report(
+        app, entrance_code, "电梯里有人出不来", PHONES[2], danger="trapped", lift=lift
+    )
+    with app.app_context():
+        assert find_ticket(later).status is TicketStatus.ON_SITE
+        assert find_ticket(again).group_of_id is None
+        assert find_ticket(again).status is TicketStatus.DISPATCHED
+        assert find_ticket(first).group_of_id is None
+
+
 def test_a_split_report_is_dispatched_with_clocks_from_the_split(
     clock, app, client, officer, entrance_code
 ):
@@ -441,9 +523,12 @@ def test_supervisors_see_the_districts_surges(app, client, officer, entrance_cod
     assert f"{numbers[0]}</a> (3)" in page
 
 
-def test_two_reports_at_the_same_moment_make_one_group(app, demo):
-    """Threads through the lifecycle (on PostgreSQL: separate connections)."""
+@pytest.mark.parametrize("trapped", [False, True], ids=["burst-pipe", "lift-trapped"])
+def test_two_reports_at_the_same_moment_make_one_group(app, demo, trapped):
+    """Threads through the lifecycle (on PostgreSQL: separate connections); four
+    reports of a burst pipe, or of someone trapped in one lift."""
     code = _code(app, "3栋", "2单元")
+    lift_id = _lifts(app, code)["1号梯"] if trapped else None
     barrier = threading.Barrier(4)
     numbers: list[str] = []
     errors: list[BaseException] = []
@@ -459,9 +544,11 @@ def test_two_reports_at_the_same_moment_make_one_group(app, demo):
                 ticket = lifecycle.open_ticket(
                     lifecycle.Report(
                         entrance=entrance,
-                        spot="地下室",
-                        description=f"水管爆裂 {index}",
+                        spot="电梯" if trapped else "地下室",
+                        description=f"{'有人被困' if trapped else '水管爆裂'} {index}",
                         reporter_phone=f"+86{PHONES[index]}",
+                        declared_danger="trapped" if trapped else None,
+                        lift=db.session.get(Lift, lift_id) if trapped else None,
                     ),
                     lifecycle.Actor(ActorType.RESIDENT, Channel.QR),
                 )

@@ -54,11 +54,15 @@ def on_ticket_opened(
         )
     confirmed = urgency is not None
     urgency = urgency or Urgency(verdict["urgency"])
-    # Someone trapped in a lift is never held in a group: it is that lift, now,
-    # whatever else is open in the building. Other dangers (a flood in a burst-pipe
-    # storm) join the group, which becomes urgent if it was not (raise_urgency).
-    alone = storms.is_entrapment(ticket, urgency, category, verdict)
-    parent = None if alone else storms.find_group(ticket, category, now)
+    # Someone trapped in a lift is never held in another problem's group: it is
+    # that lift, now, whatever else is open in the building; only another report of
+    # someone trapped in the same lift joins it. Other dangers (a flood in a
+    # burst-pipe storm) join the group, which becomes urgent if it was not
+    # (raise_urgency).
+    if storms.is_entrapment(ticket, urgency, category, verdict):
+        parent = storms.entrapment_group(ticket, now)
+    else:
+        parent = storms.find_group(ticket, category, now)
     if parent is not None:
         storms.hold_in_group(ticket, parent, now)
         lifecycle.assess(

@@ -35,6 +35,9 @@ from repair.models import (
 #: loud advert screen in 1单元's lift had joined 2单元's lift entrapment, and its
 #: resident was told neighbours had reported the same problem).
 BUILDING_WIDE = frozenset({"water", "electrical"})
+#: How long after a report of someone trapped in a lift another report of someone
+#: trapped in that lift is the same emergency (the contact deadline's length).
+ENTRAPMENT_WINDOW = timedelta(minutes=30)
 
 
 def window() -> timedelta:
@@ -55,6 +58,47 @@ def is_entrapment(
     return ticket.declared_danger == "trapped" or trapped_in_lift(
         ticket, urgency.value, category, verdict
     )
+
+
+def entrapment_group(ticket: Ticket, now: datetime) -> Ticket | None:
+    """Returns the open report of someone trapped in the same lift that a new one
+    of someone trapped there joins, if any: the person inside and a neighbour
+    outside, or two people in the car, report one emergency, and one contractor
+    is sent to the lift, not two (an outside tester got two unlinked jobs).
+
+    Only where both name the lift (an entrance's lifts are told apart by the
+    resident's choice), where the first was reported within ENTRAPMENT_WINDOW and
+    nobody is on site yet: someone trapped after that is a new emergency."""
+    entrance = ticket.entrance
+    if (
+        entrance is None
+        or ticket.lift_id is None
+        or ticket.hotline_due_at is not None
+        or window() <= timedelta(0)  # grouping turned off
+    ):
+        return None
+    db.session.execute(  # as find_group: of two at once, the second sees the first
+        sa.select(Entrance.id).where(Entrance.id == entrance.id).with_for_update()
+    )
+    candidates = db.session.scalars(
+        sa.select(Ticket)
+        .where(
+            Ticket.entrance_id == entrance.id,
+            Ticket.lift_id == ticket.lift_id,
+            Ticket.id != ticket.id,
+            Ticket.status.in_(
+                (TicketStatus.NEW, TicketStatus.DISPATCHED, TicketStatus.ACCEPTED)
+            ),
+            Ticket.group_of_id.is_(None),
+            Ticket.urgency == Urgency.URGENT,
+            Ticket.created_at >= now - ENTRAPMENT_WINDOW,
+        )
+        .order_by(Ticket.created_at, Ticket.id)
+    ).all()
+    for candidate in candidates:
+        if trapped_in_lift(candidate, Urgency.URGENT.value):
+            return candidate
+    return None
 
 
 def find_group(
