@@ -88,6 +88,29 @@ def test_the_confirmation_says_what_is_happening_not_that_it_has_happened(
     assert "会安排维保单位处理" in page
 
 
+def test_an_urgent_reports_pages_say_who_is_being_texted(app, resident, client):
+    # The danger card said "社区维修专干和维保单位已收到提醒" on both pages, also in
+    # a community with no contractor, where no maintenance company was texted at
+    # all (outside tester).
+    response = resident.submit(description="电梯里有人被困", danger="trapped")
+    received = client.get(response.headers["Location"]).get_data(as_text=True)
+    number = received.split('id="ticket-number">')[1].split("<")[0]
+    track = client.get(received.split('id="private-link" href="')[1].split('"')[0])
+    for page in (received, track.get_data(as_text=True)):
+        assert "已收到提醒" not in page
+        assert "正在短信提醒社区维修专干和维保单位" in page
+    with app.app_context():
+        db.session.execute(sa.delete(Route))
+        db.session.commit()
+    response = resident.submit(
+        description="地下室水管爆了，水在往配电房流", danger="flood"
+    )
+    received = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert number not in received
+    assert "正在短信提醒社区维修专干，由其安排维保单位" in received
+    assert "正在短信提醒社区维修专干和维保单位" not in received
+
+
 def test_someone_else_opening_the_confirmation_gets_the_public_page(app, resident):
     response = resident.submit()
     stranger = app.test_client()
