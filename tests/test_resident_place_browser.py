@@ -210,3 +210,42 @@ def test_a_lifts_long_certificate_number_keeps_the_numbers_on_a_phones_screen(
     phone.wait_for_load_state()
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
     screenshot(phone, "3-track")
+
+
+def test_a_trapped_persons_page_once_help_is_late(
+    app, live_server, entrance_code, phone, screenshot
+):
+    # Past the 30 minutes with nobody there, the page said "help is on its way"
+    # and "on site by" a time already gone (outside tester): on the phone it now
+    # says help is late and to call 119, first thing, on one screen's width.
+    from datetime import timedelta
+
+    from repair.models import Entrance, Lift
+
+    with app.app_context():
+        entrance = db.session.scalar(
+            sa.select(Entrance).where(Entrance.code == entrance_code)
+        )
+        db.session.add(Lift(entrance=entrance, name="1号梯"))
+        db.session.commit()
+    phone.goto(f"{live_server}/q/{entrance_code}")
+    phone.click("label[for=danger-trapped]")
+    phone.fill("#description", "电梯停了，里面有人出不来")
+    phone.click("#submit")
+    phone.wait_for_url(RECEIVED)
+    number = phone.locator("#ticket-number").inner_text()
+    with app.app_context():
+        ticket = db.session.scalar(sa.select(Ticket).where(Ticket.number == number))
+        gone = timedelta(minutes=31)
+        for field in ("created_at", "triage_due_at", "contact_due_at"):
+            setattr(ticket, field, getattr(ticket, field) - gone)
+        ticket.on_site_due_at -= gone
+        db.session.commit()
+    phone.goto(f"{live_server}/t/{number}")
+    card = phone.locator("#call-now")
+    assert "救援未在时限内到达" in card.inner_text()
+    assert "救援正在赶来" not in phone.content()
+    assert phone.locator("#late").is_visible()
+    assert card.bounding_box()["y"] < 844
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    screenshot(phone, "late")

@@ -60,8 +60,20 @@ def on_event(ticket: Ticket, event: TicketEvent) -> list[OutboxMessage]:
     from dispatch.messaging.outbox import queue_message
 
     messages = []
-    wanted = [*_messages_for(ticket, event), *_resident_requests(ticket, event)]
-    for recipient, template, context in wanted:
+    # One message per kind and person: a supervisor standing in for a missing
+    # officer hears a breach once, as the supervisor (the later, stronger one).
+    wanted = {
+        (template, recipient.type, recipient.id or recipient.phone): (
+            recipient,
+            template,
+            context,
+        )
+        for recipient, template, context in [
+            *_messages_for(ticket, event),
+            *_resident_requests(ticket, event),
+        ]
+    }
+    for recipient, template, context in wanted.values():
         message = _outbox_row(ticket, event, recipient, template, context)
         if message is not None:
             messages.append(message)
@@ -374,9 +386,14 @@ def place_with_lift(ticket: Ticket) -> str:
 def staff(ticket: Ticket, role: Role) -> list[Recipient]:
     """Returns the community's active users of a role who have a phone number.
 
-    Supervisors fall back to administrators when a community has none.
+    Supervisors fall back to administrators when a community has none, and
+    officers to its supervisors, then administrators: an urgent report or a missed
+    deadline in a community with no officer to text must still reach someone.
     """
-    roles = [role] if role is not Role.SUPERVISOR else [Role.SUPERVISOR, Role.ADMIN]
+    roles = {
+        Role.OFFICER: [Role.OFFICER, Role.SUPERVISOR, Role.ADMIN],
+        Role.SUPERVISOR: [Role.SUPERVISOR, Role.ADMIN],
+    }.get(role, [role])
     for wanted in roles:
         users = db.session.scalars(
             sa.select(User)

@@ -8,7 +8,7 @@ import hmac
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -612,6 +612,9 @@ class Danger:
     lift_entrapment: bool
     lift_line: bool  # the lift (or the community) has an emergency line
     gas: bool
+    #: help was due on site and has not come: "help is on its way" is no longer
+    #: true, and the card says so (danger_while_waiting)
+    late: bool = False
 
 
 def danger_of(ticket: Ticket) -> Danger | None:
@@ -658,7 +661,22 @@ def danger_while_waiting(ticket: Ticket, group: Ticket | None = None) -> Danger 
         return None
     if any(event.action == "arrive" for event in handled.events):
         return None  # someone came: a "not fixed" after that is no emergency call
-    return danger_of(ticket)
+    danger = danger_of(ticket)
+    if danger is not None and _on_site_missed(handled, utcnow()):
+        danger = replace(danger, late=True)
+    return danger
+
+
+def _on_site_missed(ticket: Ticket, now: datetime) -> bool:
+    """Returns whether the ticket's on-site deadline has passed with nobody there
+    (a paused clock has not passed: its deadline moves when the work goes on)."""
+    due = ticket.on_site_due_at
+    return (
+        due is not None
+        and now >= due
+        and ticket.paused_at is None
+        and ticket.on_site_at is None
+    )
 
 
 @bp.get("/t/<number>")
@@ -711,7 +729,9 @@ def _track_page(
 class Promise:
     """What the resident can expect next, as times on their clock (一次性告知)."""
 
-    kind: str  # contact_and_on_site | on_site | working | confirm | paused
+    #: contact_and_on_site | on_site | unassigned | answer_late | late | working |
+    #: confirm | paused
+    kind: str
     contact_by: str = ""
     on_site_by: str = ""
     #: while paused (挂起): until when, and why (the contractor's words)
@@ -738,9 +758,21 @@ def what_next(ticket: Ticket, now: datetime | None = None) -> Promise | None:
     if ticket.status not in WORKING_STATUSES:
         return None
     on_site = _clock_time(ticket.on_site_due_at, now)
+    if _on_site_missed(ticket, now):
+        # A time already past is no promise: the page says help is late, and
+        # who knows (every on-site ladder alerts the officer at the deadline).
+        return Promise("late", on_site_by=on_site)
+    if ticket.contractor_id is None and on_site:
+        # No route named a company (or the officer took the job back): nobody
+        # will "contact you" until the officer chooses one.
+        return Promise("unassigned", on_site_by=on_site)
     contact = ""
     if ticket.accepted_at is None:
         contact = _clock_time(ticket.contact_due_at, now)
+        if contact and ticket.contact_due_at <= now:
+            # Unanswered past its window and no backup took it (a backup gets a
+            # fresh window): the officer has been alerted by the contact ladder.
+            return Promise("answer_late", contact, on_site)
     if contact and on_site:
         return Promise("contact_and_on_site", contact, on_site)
     if on_site:
