@@ -585,6 +585,8 @@ class _Verdict:
         self.first_seen: dict[str, int] = {}
         self.evidence: dict[str, list[str]] = {}
         self.seen: set[tuple[int, str]] = set()
+        #: categories named by a term of their own (not only GENERIC_TERMS)
+        self.named: set[str] = set()
 
     def score(self, category: str, weight: float, position: int, text: str) -> None:
         """Adds category evidence found at a position, once per category."""
@@ -675,10 +677,24 @@ def _read_symptom(analysis: _Analysis, verdict: _Verdict, match: _Match) -> None
     verdict.score(category, weight, match.start, subject.text)
 
 
+#: Words of a category that say little of which one: "水" is in a drain's report
+#: as often as in a supply pipe's, and counts half against a term that names one.
+GENERIC_TERMS = frozenset({"水", "water"})
+
+
 def _choose_category(rules: Rules, verdict: _Verdict, hint: str | None) -> str:
     if verdict.urgent:
         found = {category for category, _ in verdict.urgent}
-        return next(c for c in rules.categories if c in found)
+        chosen = next(c for c in rules.categories if c in found)
+        # Water "pouring out" of a floor drain, a manhole or into a garage is the
+        # drains': a flood names no supply pipe unless the report does.
+        if (
+            chosen == "water"
+            and "water" not in verdict.named
+            and ("drainage" in found or "drainage" in verdict.scores)
+        ):
+            return "drainage"
+        return chosen
     if not verdict.scores:
         return hint or FALLBACK_CATEGORY
     top = max(
@@ -804,6 +820,10 @@ def classify(
                 if analysis.is_negated(match) or analysis.is_normal(match):
                     weight = 0.5
                 category = analysis.category_of(match)
+                if match.text in GENERIC_TERMS:
+                    weight *= 0.5
+                else:
+                    verdict.named.add(category)
                 verdict.score(category, weight, match.start, match.text)
             elif role.kind == "rule":
                 _read_rule(analysis, verdict, match, role, hint)
