@@ -44,6 +44,8 @@ SAMPLES = {
     "clock": "到场",
     "who": "王师傅",
     "cause": "等待配件",
+    "then": "上报社区",
+    "ask": "立即跟进救援",
 }
 HOSTILE = "厨房水管爆了 打13912345678或021-55551234 看 http://evil.example/x www.a.cn"
 

@@ -164,7 +164,11 @@ def _messages_for(ticket: Ticket, event: TicketEvent):
             yield (
                 _contractor(ticket.contractor),
                 "reminder",
-                {"assignment_id": data.get("assignment_id")},
+                {
+                    "assignment_id": data.get("assignment_id"),
+                    # no backup after this one: the officer hears at the deadline
+                    "last": not _backup_follows(ticket, data.get("assignment_id")),
+                },
             )
         context = {"clock": data.get("clock")}
         if "alert_officer" in actions:
@@ -694,3 +698,14 @@ def _short_time(value: datetime | None, tz: str) -> str:
     text = format_local(value, tz)
     today = format_local(utcnow(), tz)[:10]
     return text[11:] if text[:10] == today else text[5:]
+
+
+def _backup_follows(ticket: Ticket, assignment_id: int | None) -> bool:
+    """Returns whether the job goes to a backup if the contractor reminded of it
+    does not accept in time (the contact ladder hands it over once, AB岗)."""
+    from dispatch.assignment.routes import backup_for
+
+    assignment = db.session.get(Assignment, assignment_id) if assignment_id else None
+    if assignment is not None and assignment.role == "backup":
+        return False
+    return backup_for(ticket) is not None

@@ -27,7 +27,9 @@ MESSAGE_KINDS: dict[str, tuple[str, ...]] = {
         "on_site",
         "code",
     ),
-    "reminder": ("number", "place", "category", "due", "code"),
+    # "then": what happens at the deadline (the backup takes it, or the officer
+    # hears: a backup's reminder, or a route with none)
+    "reminder": ("number", "place", "category", "due", "then", "code"),
     "job_moved": ("number", "why", "original", "code"),
     "urgency_changed": (
         "number",
@@ -55,7 +57,16 @@ MESSAGE_KINDS: dict[str, tuple[str, ...]] = {
         "on_site",
         "code",
     ),
-    "officer_new_urgent": ("number", "place", "category", "problem", "contractor"),
+    # "ask": confirm the urgency within the hour, or, someone trapped in a lift,
+    # follow the rescue now
+    "officer_new_urgent": (
+        "number",
+        "place",
+        "category",
+        "problem",
+        "contractor",
+        "ask",
+    ),
     "officer_breach": ("number", "level", "place", "clock"),
     "officer_sms_failed": ("number", "who"),
     "officer_due_soon": ("number", "place", "clock", "due"),
@@ -95,10 +106,21 @@ ENUMERATED = {
         "改派": "reassigned",
     },
     "level": {"提醒": "reminder", "督办": "escalation"},
+    "then": {
+        "转交备岗单位": "it goes to the backup",
+        "上报社区": "the community's repair officer is told",
+    },
+    "ask": {
+        "1小时内确认": "confirm within the hour",
+        "立即跟进救援": "follow the rescue now",
+    },
     "clock": {
         "紧急程度确认": "urgency check",
         "接单": "acceptance",
         "到场": "on-site",
+        # someone trapped in a lift: four characters, Tencent Cloud's limit
+        "困人接单": "acceptance, someone trapped",
+        "困人到场": "on-site, someone trapped",
         "热线时限": "12345 deadline",
         "回访时限": "follow-up call",
     },
@@ -190,6 +212,22 @@ def clean_variables(
     return cleaned
 
 
+def _clock_label(ticket, context: Mapping[str, object]) -> str:
+    """Returns a clock's name as a message says it; for someone trapped in a lift,
+    the acceptance and on-site clocks say so (困人接单, 困人到场)."""
+    from dispatch.messaging.notify import CLOCK_LABELS
+    from repair.dangers import is_lift_entrapment
+
+    clock = str(context.get("clock"))
+    if clock in ("contact", "on_site") and is_lift_entrapment(ticket):
+        return TRAPPED_CLOCK_LABELS[clock]
+    return CLOCK_LABELS.get(clock, "")
+
+
+#: The acceptance and on-site clocks of someone trapped in a lift, as said.
+TRAPPED_CLOCK_LABELS = {"contact": "困人接单", "on_site": "困人到场"}
+
+
 def variables_for(
     kind: str,
     ticket,
@@ -200,13 +238,12 @@ def variables_for(
     (no URL, no phone): the only input of the text it becomes."""
     from dispatch.contractor.tokens import job_code, resident_code
     from dispatch.messaging.notify import (
-        CLOCK_LABELS,
         _rework_note,
         _short_time,
         latest_assignment,
         place_with_lift,
     )
-    from repair.dangers import declared_problem
+    from repair.dangers import declared_problem, is_lift_entrapment
     from repair.i18n import zone_name
     from repair.models import Urgency
 
@@ -243,8 +280,9 @@ def variables_for(
         "on_site": on_site,
         "contractor": ticket.contractor.name if ticket.contractor else "",
         "level": "督办" if context.get("supervisor") else "提醒",
-        "clock": context.get("clock_label")
-        or CLOCK_LABELS.get(str(context.get("clock")), ""),
+        "clock": context.get("clock_label") or _clock_label(ticket, context),
+        "then": "上报社区" if context.get("last") else "转交备岗单位",
+        "ask": "立即跟进救援" if is_lift_entrapment(ticket) else "1小时内确认",
         "who": context.get("who") or "",
         "why": WHY.get(str(context.get("why") or "reassigned"), "改派"),
         "original": context.get("original") or "",
