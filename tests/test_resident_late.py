@@ -64,7 +64,11 @@ def test_a_trapped_persons_page_says_help_is_late_once_it_is(
     app, resident, jobs, clock, lift
 ):
     number = resident.report(
-        description="电梯停了，里面有人出不来", spot="", photos=[], danger="trapped"
+        description="电梯停了，里面有人出不来",
+        spot="",
+        photos=[],
+        danger="trapped",
+        phone="13800138000",
     )
     jobs.run_due()
     clock.tick(timedelta(minutes=29))
@@ -85,11 +89,20 @@ def test_a_trapped_persons_page_says_help_is_late_once_it_is(
     with app.app_context():
         # the page says so because the officer really was alerted at 10:30
         assert any(m.template == "officer_breach" for m in _texts_to(OFFICER))
+        # and the family waiting hears it, once, with their page's link
+        texts = _texts_to("+8613800138000")
+        [late] = [m for m in texts if m.template == "resident_late"]
+        assert "未能在10:30前到场，已通知社区维修专干跟进" in late.body
+        assert "/j/" in late.body
+    clock.tick(timedelta(minutes=30))
+    jobs.run_due()
+    with app.app_context():
+        assert [m.template for m in _texts_to("+8613800138000")].count(
+            "resident_late"
+        ) == 1
 
 
-def test_a_job_nobody_answered_and_no_backup_took_says_so(
-    app, resident, jobs, clock
-):
+def test_a_job_nobody_answered_and_no_backup_took_says_so(app, resident, jobs, clock):
     with app.app_context():
         for route in db.session.scalars(sa.select(Route)):
             route.backup_contractor_id = None
@@ -149,11 +162,10 @@ def test_an_urgent_report_without_an_officer_reaches_the_supervisor_once(
     with app.app_context():
         ticket = find_ticket(number)
         breach = [
-            e for e in ticket.events
+            e
+            for e in ticket.events
             if e.action == "escalated" and e.data["clock"] == "on_site"
         ]
         assert len(breach) == 1
-        texts = [
-            m for m in _texts_to(SUPERVISOR) if m.event_id == breach[0].id
-        ]
+        texts = [m for m in _texts_to(SUPERVISOR) if m.event_id == breach[0].id]
         assert len(texts) == 1 and "督办" in texts[0].body

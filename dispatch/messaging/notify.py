@@ -177,6 +177,10 @@ def _messages_for(ticket: Ticket, event: TicketEvent):
         if "alert_supervisor" in actions:
             for supervisor in staff(ticket, Role.SUPERVISOR):
                 yield supervisor, "officer_breach", {**context, "supervisor": True}
+        if data.get("clock") == "on_site" and data.get("rung") == "breach":
+            # The people waiting hear it too, once: whoever was promised the time
+            # (an outside tester's family of someone trapped heard nothing).
+            yield from _to_residents(ticket, "resident_late", {})
     elif action == "sla_reminder" and "remind_officer" in data.get("actions", []):
         due = datetime.fromisoformat(data["due_at"])
         context = {
@@ -581,6 +585,7 @@ KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         "resident_paused_at_work": ("resident", "follower"),
         "resident_resumed": ("resident", "follower"),
         "resident_resumed_at_work": ("resident", "follower"),
+        "resident_late": ("resident", "follower"),
         # to residents: the reporter, and neighbours who follow the ticket
         "resident_accepted": ("resident", "follower"),
         "resident_completed": ("resident", "follower"),

@@ -83,6 +83,9 @@ MESSAGE_KINDS: dict[str, tuple[str, ...]] = {
     "resident_paused_at_work": ("number", "cause", "resume", "code"),
     "resident_resumed": ("number", "due", "code"),
     "resident_resumed_at_work": ("number", "code"),
+    # the reporter and followers: nobody on site by the time they were promised
+    # (the officer has been alerted by the same deadline)
+    "resident_late": ("number", "on_site", "code"),
     "reply_accepted": ("number", "due", "code"),
     "reply_already": ("number", "code"),
     "reply_declined": ("number",),
