@@ -169,3 +169,22 @@ def test_an_urgent_report_without_an_officer_reaches_the_supervisor_once(
         assert len(breach) == 1
         texts = [m for m in _texts_to(SUPERVISOR) if m.event_id == breach[0].id]
         assert len(texts) == 1 and "督办" in texts[0].body
+
+
+def test_the_timeline_says_whom_each_escalation_reached(app, resident, jobs, clock):
+    # A nudge to the contractor showed on the resident's page as "已上报维修专干",
+    # three times over a ladder (outside tester): the officer had heard nothing.
+    number = resident.report(description=URGENT_TEXT, spot="5楼")
+    jobs.run_due()
+    clock.tick(timedelta(minutes=20))  # a third of the window left: the reminder
+    jobs.run_due()
+    timeline = _section(_page(resident, number), "timeline").split("</ol>")[0]
+    assert "已催办维保单位" in timeline and "已上报维修专干" not in timeline
+    clock.tick(timedelta(minutes=10))  # the deadline: the backup, and the officer
+    jobs.run_due()
+    timeline = _section(_page(resident, number), "timeline").split("</ol>")[0]
+    assert timeline.count("已上报维修专干") == 1
+    clock.tick(timedelta(minutes=60))  # the supervisor, for the silent backup
+    jobs.run_due()
+    timeline = _section(_page(resident, number), "timeline").split("</ol>")[0]
+    assert "已上报主管" in timeline
