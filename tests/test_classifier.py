@@ -386,8 +386,12 @@ def test_real_danger_next_to_those_words_stays_urgent(text: str) -> None:
         ("一楼大堂的井往外翻黑水，哗哗的", "drainage"),
         ("下暴雨，地库进水了，水已经没过车轮", "drainage"),
         ("水浸到停车场入口了，好多车泡在水里", "drainage"),
-        # A supply pipe named stays water, flood or not.
+        # A supply pipe named stays water, flood or not, in the urgent phrase too
+        # (an outside tester's burst pipe went out as drainage for its 积水).
         ("楼上水管爆了，水哗哗往下流，楼道全是水", "water"),
+        ("大堂天花板里的水管爆了，水一直往下喷，大堂已经积水快到脚踝", "water"),
+        ("地下室爆管了，积水很深", "water"),
+        ("楼梯底下水管漏了 哗哗的 总阀关了 现在全楼没水了", "water"),
         ("自来水管裂了在喷水，地下室全是水", "water"),
         ("厨房水龙头一直滴水，关不紧", "water"),
     ],

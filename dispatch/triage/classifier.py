@@ -623,6 +623,8 @@ def _weigh_urgent(
         verdict.score(category, 1.0, match.start, match.text)
         return
     verdict.score(category, 1.0, match.start, match.text)
+    if _names_own_term(rules, match.text, category):
+        verdict.named.add(category)  # 水管爆 names the supply pipe; 哗哗 does not
     hedge = analysis.hedge_before(match)
     if hedge is not None:
         verdict.note(f"hedged:{category}:{hedge.text}")
@@ -680,6 +682,20 @@ def _read_symptom(analysis: _Analysis, verdict: _Verdict, match: _Match) -> None
 #: Words of a category that say little of which one: "水" is in a drain's report
 #: as often as in a supply pipe's, and counts half against a term that names one.
 GENERIC_TERMS = frozenset({"水", "water"})
+
+
+def _names_own_term(rules: Rules, phrase: str, category: str) -> bool:
+    """Returns whether an urgent phrase contains a term of its own category other
+    than the GENERIC_TERMS (水管 in 水管爆)."""
+    for start in range(len(phrase)):
+        for end in range(start + 1, len(phrase) + 1):
+            part = phrase[start:end]
+            if part not in GENERIC_TERMS and any(
+                role.kind == "term" and role.category == category
+                for role in rules.roles.get(part, ())
+            ):
+                return True
+    return False
 
 
 def _choose_category(rules: Rules, verdict: _Verdict, hint: str | None) -> str:
