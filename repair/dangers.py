@@ -179,11 +179,13 @@ def emergency_numbers(
     lifts_first: bool = False,
     gas_first: bool = False,
     with_lifts: bool = True,
+    service_first: bool = False,
 ) -> list[Number]:
     """Returns the numbers to call now: 119/110/120, the lift line and the lifts'
     maintenance companies (unless ``with_lifts`` is False), the gas company, the
     community's service line; the lift lines first for someone trapped in a
-    lift, the gas company's for a smell of gas."""
+    lift, the gas company's for a smell of gas, the community's (the property
+    office, who can shut the water off) for a flood."""
     national = [
         Number(_l("Fire"), community.fire_phone or "119"),
         Number(_l("Police"), community.police_phone or "110"),
@@ -202,4 +204,6 @@ def emergency_numbers(
         return [*lift_lines, *national, *service]
     if gas_first:
         return [*gas, *national, *lift_lines, *service]
+    if service_first:
+        return [*service, *national, *lift_lines, *gas]
     return [*national, *lift_lines, *gas, *service]

@@ -465,3 +465,59 @@ def test_a_neighbour_finding_a_report_in_danger_sees_it_urgent_and_the_numbers(
     follow = neighbour.get(f"/t/{gas}/follow").get_data(as_text=True)
     assert follow.index('id="call-now"') < follow.index('id="follow-form"')
     assert "tel:075583333333" in follow and "不要开关电灯和电器" in follow
+
+
+def test_nothing_says_help_is_coming_until_a_company_has_taken_the_job(
+    app, resident, lifts
+):
+    # An outside tester read "救援正在赶来" on the form before sending, and on the
+    # pages while nobody had accepted: a relative may stop calling and wait.
+    from tests.actions import ContractorActions
+
+    form = resident.open_form().get_data(as_text=True)
+    panel = form[form.index('id="call-now"') :]
+    assert "救援正在赶来" not in panel and "提交后将作为紧急工单发出" in panel
+    number = _declare(
+        resident, "电梯停了，里面有人", "trapped", lift=str(lifts["1号梯"])
+    )
+    track = resident.client.get(f"/t/{number}").get_data(as_text=True)
+    card = track[track.index('id="call-now"') :].split("</section>")[0]
+    assert "救援正在赶来" not in card and "正在短信提醒" in card
+    contractor = ContractorActions(app.test_client(), CONTRACTOR_PHONE)
+    with app.app_context():
+        link = contractor.link()
+    contractor.tap(link, "accept")
+    track = resident.client.get(f"/t/{number}").get_data(as_text=True)
+    card = track[track.index('id="call-now"') :].split("</section>")[0]
+    with app.app_context():
+        ticket = find_ticket(number)
+        company = ticket.contractor.name
+    assert f"{company}已于" in card and "接单，须在" in card
+    assert "正在短信提醒" not in card
+
+
+def test_a_flood_says_what_to_keep_away_from_and_puts_the_community_first(
+    app, resident, lifts
+):
+    # For a burst pipe the card sent people to 119, 110 and 120 first, with no word
+    # on water and power (outside tester); the property office can shut it off.
+    form = resident.open_form().get_data(as_text=True)
+    assert 'id="flood-advice"' in form  # shown by CSS once the chip is checked
+    number = _declare(resident, "大堂水管爆了，水一直往外喷", "flood")
+    card = _call_now_of(resident.client, number)
+    card = card[: card.index("</section>")]
+    assert "远离水边的插座、开关和电器" in card and "关闭总阀" in card
+    first = re.search(r'href="tel:([^"]+)"', card).group(1)
+    assert first == "075588886666"  # the community's service line
+    assert "tel:119" in card
+
+
+def test_the_privacy_notice_says_the_company_sees_the_number_when_it_calls(
+    resident,
+):
+    # It said the company never sees the number, and its call button dials it
+    # (outside tester): the number is in the company's call log like any caller's.
+    form = resident.open_form().get_data(as_text=True)
+    notice = form[form.index('id="privacy-notice"') :].split("</details>")[0]
+    assert "维修单位看不到您的号码" not in notice
+    assert "您的号码会像普通来电一样显示在其手机上" in notice

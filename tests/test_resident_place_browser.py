@@ -244,8 +244,31 @@ def test_a_trapped_persons_page_once_help_is_late(
     phone.goto(f"{live_server}/t/{number}")
     card = phone.locator("#call-now")
     assert "救援未在时限内到达" in card.inner_text()
-    assert "救援正在赶来" not in phone.content()
+    assert "按电梯内的警铃" not in card.inner_text()
     assert phone.locator("#late").is_visible()
     assert card.bounding_box()["y"] < 844
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
     screenshot(phone, "late")
+
+
+def test_a_flood_on_a_phone_says_what_to_keep_away_from(
+    app, live_server, entrance_code, phone, screenshot
+):
+    # A burst pipe's card listed 119, 110 and 120 first and said nothing of water
+    # and power (outside tester): the advice shows with the chip, the community's
+    # line (who can shut the water off) comes first once it is sent.
+    phone.goto(f"{live_server}/q/{entrance_code}")
+    assert not phone.locator("#flood-advice").is_visible()
+    phone.click("label[for=danger-flood]")
+    assert phone.locator("#flood-advice").is_visible()
+    assert not phone.locator("#gas-advice").is_visible()
+    screenshot(phone, "1-form")
+    phone.fill("#description", "大堂天花板里的水管爆了，水一直往下喷")
+    phone.click("#submit")
+    phone.wait_for_url(RECEIVED)
+    card = phone.locator("#call-now")
+    assert "关闭总阀" in card.inner_text()
+    first = phone.locator("#call-now a.call").first
+    assert first.get_attribute("href") == "tel:075588886666"
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    screenshot(phone, "2-received")

@@ -612,6 +612,8 @@ class Danger:
     lift_entrapment: bool
     lift_line: bool  # the lift (or the community) has an emergency line
     gas: bool
+    #: a heavy leak or flooding: what to keep away from, and the valve
+    flood: bool = False
     #: help was due on site and has not come: "help is on its way" is no longer
     #: true, and the card says so (danger_while_waiting)
     late: bool = False
@@ -635,6 +637,7 @@ def danger_of(ticket: Ticket) -> Danger | None:
             lifts,
             gas_first=ticket.declared_danger == "gas",
             with_lifts=about_lift,
+            service_first=ticket.declared_danger == "flood",
         )
     elif said is not None:  # no chip, but the words say gas, sparks or fire
         numbers = emergency_numbers(
@@ -649,6 +652,7 @@ def danger_of(ticket: Ticket) -> Danger | None:
         lift_entrapment=entrapment,
         lift_line=entrapment and bool(lift_numbers(ticket.community, lifts)),
         gas="gas" in (ticket.declared_danger, said),
+        flood=ticket.declared_danger == "flood",
     )
 
 
