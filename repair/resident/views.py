@@ -614,8 +614,8 @@ class Danger:
     gas: bool
     #: a heavy leak or flooding: what to keep away from, and the valve
     flood: bool = False
-    #: help was due on site and has not come: "help is on its way" is no longer
-    #: true, and the card says so (danger_while_waiting)
+    #: help was due on site and has not come: the card says so, and for someone
+    #: trapped in a lift, to call the fire brigade (danger_while_waiting)
     late: bool = False
 
 
