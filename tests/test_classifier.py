@@ -15,6 +15,7 @@ from dispatch.triage.classifier import (
     URGENT,
     Classification,
     classify,
+    compile_rules,
     load_rules,
 )
 from dispatch.triage.cli import classify_command
@@ -402,3 +403,42 @@ def test_a_flood_is_the_drains_unless_a_supply_pipe_is_named(
     text: str, category: str
 ) -> None:
     assert classify(text, learned=False).category == category
+
+
+def _packaged_rules_with(**water) -> dict:
+    import tomllib
+
+    data = tomllib.loads(DEFAULT_RULES_PATH.read_text(encoding="utf-8"))
+    data["categories"]["water"].update(water)
+    for key, value in list(data["categories"]["water"].items()):
+        if value is None:
+            del data["categories"]["water"][key]
+    return data
+
+
+def test_which_water_words_say_little_and_where_a_flood_goes_are_settings() -> None:
+    flood = "卫生间地漏往外冒水，又黑又臭，都漫到客厅了"
+    without = compile_rules(_packaged_rules_with(unnamed_urgent_to=None))
+    assert classify(flood, rules=without, learned=False).category == "water"
+    packaged = compile_rules(_packaged_rules_with())
+    assert classify(flood, rules=packaged, learned=False).category == "drainage"
+    # 水 names the supply when the rules file says nothing of it
+    plain = compile_rules(
+        _packaged_rules_with(generic_terms=None, unnamed_urgent_to="drainage")
+    )
+    assert classify(flood, rules=plain, learned=False).category == "water"
+    # and a flood that names nothing of the drains either stays the supply's
+    assert classify("水哗哗往外冒", rules=packaged, learned=False).category == "water"
+
+
+@pytest.mark.parametrize(
+    ("water", "message"),
+    [
+        ({"generic_terms": ["水沟"]}, "generic_terms must be among its terms"),
+        ({"unnamed_urgent_to": "sewers"}, "is not another category"),
+        ({"unnamed_urgent_to": "water"}, "is not another category"),
+    ],
+)
+def test_a_rules_file_that_misnames_them_is_refused(water, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        compile_rules(_packaged_rules_with(**water), source="override.toml")

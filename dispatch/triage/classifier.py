@@ -136,6 +136,12 @@ class Rules:
     lengths: dict[str, tuple[int, ...]]
     rules: tuple[Rule, ...]
     urgent_symptoms: dict[str, frozenset[str]]
+    #: a category's terms too general to say which problem it is (水): they
+    #: count half and do not name the category
+    generic_terms: dict[str, frozenset[str]]
+    #: where an urgent report of a category goes when its words name none of
+    #: that category's own terms and point there too (a flood → the drains)
+    unnamed_urgent_to: dict[str, str]
     hedges_downgrade: frozenset[str]
     negators_zh: tuple[str, ...]
     negators_en: frozenset[str]
@@ -232,6 +238,8 @@ def compile_rules(data: dict[str, Any], source: str = "<memory>") -> Rules:
     urgent_symptoms: dict[str, frozenset[str]] = {}
     labels: dict[str, dict[str, str]] = {}
     downgrade: set[str] = set()
+    generic: dict[str, frozenset[str]] = {}
+    unnamed_urgent_to: dict[str, str] = {}
     for slug, table in categories_table.items():
         where = f"categories.{slug}"
         labels[slug] = {
@@ -240,7 +248,24 @@ def compile_rules(data: dict[str, Any], source: str = "<memory>") -> Rules:
         }
         if table.get("hedges_downgrade", False):
             downgrade.add(slug)
-        add(_clean_list(table.get("terms"), f"{where}.terms"), Role("term", slug))
+        terms = _clean_list(table.get("terms"), f"{where}.terms")
+        add(terms, Role("term", slug))
+        generic[slug] = frozenset(
+            _clean_list(table.get("generic_terms"), f"{where}.generic_terms")
+        )
+        if not generic[slug] <= set(terms):
+            raise ValueError(
+                f"{source}: {where}.generic_terms must be among its terms: "
+                f"{sorted(generic[slug] - set(terms))}"
+            )
+        goes_to = table.get("unnamed_urgent_to")
+        if goes_to is not None:
+            if goes_to not in categories_table or goes_to == slug:
+                raise ValueError(
+                    f"{source}: {where}.unnamed_urgent_to {goes_to!r} is not "
+                    "another category"
+                )
+            unnamed_urgent_to[slug] = goes_to
         for key, intense in (("urgent", False), ("urgent_when_intense", True)):
             phrases = _clean_list(table.get(key), f"{where}.{key}")
             if phrases:
@@ -295,6 +320,8 @@ def compile_rules(data: dict[str, Any], source: str = "<memory>") -> Rules:
         lengths=_lengths_by_first_char(forms),
         rules=tuple(rules),
         urgent_symptoms=urgent_symptoms,
+        generic_terms=generic,
+        unnamed_urgent_to=unnamed_urgent_to,
         hedges_downgrade=frozenset(downgrade),
         negators_zh=tuple(n for n in negators if not _is_ascii(n)),
         negators_en=frozenset(n for n in negators if _is_ascii(n)),
@@ -585,7 +612,7 @@ class _Verdict:
         self.first_seen: dict[str, int] = {}
         self.evidence: dict[str, list[str]] = {}
         self.seen: set[tuple[int, str]] = set()
-        #: categories named by a term of their own (not only GENERIC_TERMS)
+        #: categories named by a term of their own (not only a generic term)
         self.named: set[str] = set()
 
     def score(self, category: str, weight: float, position: int, text: str) -> None:
@@ -679,18 +706,14 @@ def _read_symptom(analysis: _Analysis, verdict: _Verdict, match: _Match) -> None
     verdict.score(category, weight, match.start, subject.text)
 
 
-#: Words of a category that say little of which one: "水" is in a drain's report
-#: as often as in a supply pipe's, and counts half against a term that names one.
-GENERIC_TERMS = frozenset({"水", "water"})
-
-
 def _names_own_term(rules: Rules, phrase: str, category: str) -> bool:
     """Returns whether an urgent phrase contains a term of its own category other
-    than the GENERIC_TERMS (水管 in 水管爆)."""
+    than its generic terms (水管 in 水管爆)."""
+    generic = rules.generic_terms.get(category, frozenset())
     for start in range(len(phrase)):
         for end in range(start + 1, len(phrase) + 1):
             part = phrase[start:end]
-            if part not in GENERIC_TERMS and any(
+            if part not in generic and any(
                 role.kind == "term" and role.category == category
                 for role in rules.roles.get(part, ())
             ):
@@ -703,13 +726,15 @@ def _choose_category(rules: Rules, verdict: _Verdict, hint: str | None) -> str:
         found = {category for category, _ in verdict.urgent}
         chosen = next(c for c in rules.categories if c in found)
         # Water "pouring out" of a floor drain, a manhole or into a garage is the
-        # drains': a flood names no supply pipe unless the report does.
+        # drains': a flood names no supply pipe unless the report does (the rules
+        # file's unnamed_urgent_to).
+        other = rules.unnamed_urgent_to.get(chosen)
         if (
-            chosen == "water"
-            and "water" not in verdict.named
-            and ("drainage" in found or "drainage" in verdict.scores)
+            other is not None
+            and chosen not in verdict.named
+            and (other in found or other in verdict.scores)
         ):
-            return "drainage"
+            return other
         return chosen
     if not verdict.scores:
         return hint or FALLBACK_CATEGORY
@@ -836,7 +861,7 @@ def classify(
                 if analysis.is_negated(match) or analysis.is_normal(match):
                     weight = 0.5
                 category = analysis.category_of(match)
-                if match.text in GENERIC_TERMS:
+                if match.text in rules.generic_terms.get(category, ()):
                     weight *= 0.5
                 else:
                     verdict.named.add(category)
