@@ -1,4 +1,4 @@
-"""Ticket numbers such as BX-20261122-0042: per community and local day, race-free."""
+"""Ticket numbers such as YG-20261122-0042: per community and local day, race-free."""
 
 from __future__ import annotations
 

@@ -60,6 +60,26 @@ def test_a_fresh_report_waits_in_needs_triage(app, client, officer, resident):
     assert number in cards and 'id="sections"' in cards and "<html" not in cards
 
 
+def test_a_card_says_what_the_system_suggests_only_when_it_suggests_something(
+    app, client, officer, resident
+):
+    # An outside tester saw "系统建议：" with nothing after it on a tablet: the
+    # classifier found no words to go by in "麻烦处理一下".
+    vague = resident.report(description="麻烦处理一下", category="", spot="")
+    lamp = resident.report(description="2楼楼道灯不亮了")
+    triage = _sections(client)["triage"]
+    cards = {
+        number: card.split("</article>")[0]
+        for card in triage.split('data-number="')[1:]
+        for number in [card.split('"', 1)[0]]
+    }
+    assert 'class="reasons"' not in cards[vague]
+    assert 'class="reasons"' in cards[lamp]
+    page = client.get(f"/board/t/{vague}").get_data(as_text=True)
+    # the example number of a duplicate is the officer's own kind, not BX-
+    assert f'placeholder="{vague.rsplit("-", 1)[0]}-0001"' in page
+
+
 def _sections(client, query: str = "") -> dict[str, str]:
     """Returns the HTML of each board section present, by name."""
     page = client.get(f"/board/cards?{query}").get_data(as_text=True)

@@ -215,6 +215,10 @@ def clean_variables(
     return cleaned
 
 
+#: The acceptance and on-site clocks of someone trapped in a lift, as said.
+TRAPPED_CLOCK_LABELS = {"contact": "困人接单", "on_site": "困人到场"}
+
+
 def _clock_label(ticket, context: Mapping[str, object]) -> str:
     """Returns a clock's name as a message says it; for someone trapped in a lift,
     the acceptance and on-site clocks say so (困人接单, 困人到场)."""
@@ -225,10 +229,6 @@ def _clock_label(ticket, context: Mapping[str, object]) -> str:
     if clock in ("contact", "on_site") and is_lift_entrapment(ticket):
         return TRAPPED_CLOCK_LABELS[clock]
     return CLOCK_LABELS.get(clock, "")
-
-
-#: The acceptance and on-site clocks of someone trapped in a lift, as said.
-TRAPPED_CLOCK_LABELS = {"contact": "困人接单", "on_site": "困人到场"}
 
 
 def variables_for(
