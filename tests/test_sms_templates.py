@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from dispatch.messaging.summary import summarise
 from dispatch.messaging.templates import (
     FORBIDDEN_WORDS,
     MESSAGE_KINDS,
@@ -55,6 +56,22 @@ def test_the_lint_catches_what_reviewers_reject():
     assert lint_template_text("联系${phone}", "aliyun", ("phone",))
     assert lint_template_text("工单{1}{2}", "tencent", ("number",))
     assert lint_template_text("工单${number}已转交。", "aliyun", ("number",)) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "expected"),
+    [
+        # an outside tester's text ended in half an emoji (a box on the phone)
+        ("电梯坏了👍🏽请快来", 6, "电梯坏了…"),
+        ("电梯坏了👍🏽请快来", 7, "电梯坏了👍🏽…"),
+        ("一家人👨‍👩‍👧困在里面", 6, "一家人…"),
+        ("国旗🇨🇳不见了", 3, "国旗…"),
+        ("café closed", 5, "caf…"),
+    ],
+)
+def test_a_cut_never_splits_a_character_as_a_reader_sees_it(text, limit, expected):
+    assert cut(text, limit) == expected
+    assert summarise(text, limit) == expected
 
 
 def test_variables_are_cut_with_an_ellipsis_and_never_carry_a_number_or_link():

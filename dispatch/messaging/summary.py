@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import regex
+
 #: Links in any spelling a phone would make clickable: with a scheme, "www.", or a
 #: bare domain under a common top-level domain (``ev.cn/x``).
 _URL = re.compile(
@@ -17,6 +19,22 @@ _PHONE = re.compile(r"\+?\d(?:[\s.\-()]*\d){6,}")
 _SPACE = re.compile(r"\s+")
 _DANGLING = " ,，.。;；:：-—/、·"
 ELLIPSIS = "…"
+#: One character as a reader sees it: an emoji with its skin tone or its joined
+#: parts (👨‍👩‍👧), a flag, a letter with its accent.
+_GRAPHEME = regex.compile(r"\X")
+
+
+def whole_start(text: str, limit: int) -> str:
+    """Returns the longest start of ``text`` of at most ``limit`` code points that
+    cuts no character as a reader sees it in two (a half emoji shows as a box)."""
+    if len(text) <= limit:
+        return text
+    end = 0
+    for match in _GRAPHEME.finditer(text):
+        if match.end() > limit:
+            break
+        end = match.end()
+    return text[:end]
 
 
 def summarise(text: str | None, limit: int) -> str:
@@ -31,9 +49,9 @@ def summarise(text: str | None, limit: int) -> str:
         return text
     if limit == 1:
         return ELLIPSIS
-    cut = text[: limit - 1]
+    cut = whole_start(text, limit - 1)
     # Latin text is cut between words when a word boundary is not too far back.
     space = cut.rfind(" ")
-    if space >= (limit - 1) // 2 and not text[limit - 1].isspace():
+    if space >= (limit - 1) // 2 and not text[len(cut)].isspace():
         cut = cut[:space]
     return cut.rstrip(_DANGLING) + ELLIPSIS

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dispatch.messaging.summary import whole_start
+
 ELLIPSIS = "…"
 
 #: Every kind of message and the names of its variables, in the order the
@@ -192,7 +194,7 @@ def cut(value: str, limit: int) -> str:
     value = " ".join(str(value).split())
     if len(value) <= limit:
         return value
-    return value[: max(0, limit - 1)] + ELLIPSIS
+    return whole_start(value, max(0, limit - 1)) + ELLIPSIS
 
 
 def is_safe_variable(value: str) -> bool:
