@@ -163,7 +163,10 @@ class SafeForm(FlaskForm):
             if isinstance(data, str) and has_nul(data):
                 field.errors = [
                     *field.errors,
-                    gettext("Please remove the invisible control characters."),
+                    gettext(
+                        "An invisible character that cannot be saved was taken "
+                        "out: please check the text and send again."
+                    ),
                 ]
                 field.data = data.replace("\x00", "")
                 valid = False

@@ -305,7 +305,10 @@ def test_a_call_done_in_time_cancels_the_reminder_and_counts_on_time(
         # tester: the outcome was dropped without a word).
         ({"reached": "no", "outcome": "resolved"}, "未联系上居民却选择了回访结果"),
         ({"reached": "no", "note": "长" * 1001}, "备注最多 1000 字"),
-        ({"reached": "no", "note": "无人\x00接听"}, "请删除其中不可见的控制字符"),
+        (
+            {"reached": "no", "note": "无人\x00接听"},
+            "已删除其中一个无法保存的不可见字符",
+        ),
     ],
 )
 def test_a_call_record_that_says_too_little_or_too_much_comes_back(

@@ -147,7 +147,10 @@ def test_a_repair_without_materials_costs_its_labour(app, resident, contractor):
         ({"material_name": ["", "螺丝"]}, "第 1 行：请填写材料名称"),
         ({"material_name": ["管" * 65, "螺丝"]}, "第 1 行：名称太长"),
         ({"material_unit": ["米" * 17, "个"]}, "第 1 行：单位太长"),
-        ({"material_name": ["水\x00管", "螺丝"]}, "第 1 行：请删除不可见的控制字符"),
+        (
+            {"material_name": ["水\x00管", "螺丝"]},
+            "第 1 行：已删除其中无法保存的不可见字符",
+        ),
         ({"labour_hours": ""}, "请填写工时"),
         ({"labour_hours": "0"}, "请填写工时"),
         ({"labour_hours": "1001"}, "请填写工时"),

@@ -332,7 +332,7 @@ def test_a_nul_in_the_login_name_is_a_form_error(client, demo):
     response = OfficerActions(client).log_in("offi\x00cer", "whatever")
     html = response.get_data(as_text=True)
     assert response.status_code == 422
-    assert "不可见的控制字符" in html and 'value="officer"' in html
+    assert "无法保存的不可见字符" in html and 'value="officer"' in html
 
 
 @pytest.mark.parametrize("field", ["description", "spot", "name"])
@@ -342,7 +342,7 @@ def test_a_nul_in_the_report_is_a_form_error_that_keeps_the_rest(app, resident, 
     response = resident.submit(**typed)
     html = response.get_data(as_text=True)
     assert response.status_code == 422
-    assert "不可见的控制字符" in html
+    assert "无法保存的不可见字符" in html
     assert typed[field].replace("\x00", "") in html
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count(Ticket.id))) == 0
@@ -381,4 +381,6 @@ def test_a_nul_in_an_officer_note_is_refused_with_a_message(client, officer, res
     number = resident.report()
     response = officer.act(number, "note", note="打电话\x00给住户")
     assert response.status_code == 400
-    assert "无法保存的字符" in response.get_data(as_text=True)
+    html = response.get_data(as_text=True)
+    # what to do about a character nobody can see: not "remove it"
+    assert "无法保存的字符" in html and "请手动输入，不要粘贴" in html

@@ -41,7 +41,10 @@ MESSAGES = {
         "Line %(n)s: the unit price must be an amount in yuan (e.g. 12.50), "
         "up to 1000000."
     ),
-    "control": _l("Line %(n)s: please remove the invisible control characters."),
+    "control": _l(
+        "Line %(n)s: an invisible character that cannot be saved was taken out: "
+        "please check the line and send again."
+    ),
     "too_many": _l("At most 20 material lines, please."),
     "hours": _l(
         "Please give the labour time in hours (e.g. 1.5), above 0 and at most 1000."
