@@ -98,3 +98,35 @@ def test_officer_finds_a_rejected_ticket_by_its_number(
     page.locator(f'[data-number="{working}"]').wait_for()
     assert page.locator("#section-ended").count() == 0
     context.close()
+
+
+def test_on_a_landscape_tablet_someone_trapped_heads_a_board_that_scrolls_as_a_page(
+    app, browser, live_server, officer, resident, screenshot
+):
+    # An outside tester on a tablet (1024 x 768) found the trapped person's card
+    # hidden: each column scrolled inside a page that scrolled too, and the
+    # urgent column held reports falling due before it.
+    for text in ("闻到很浓的煤气味", "水管爆了，到处是水", "配电箱冒烟了有焦味"):
+        resident.report(description=text)
+    trapped = resident.report(
+        description="小孩的头卡在滑梯栏杆里出不来", spot="儿童乐园", danger="trapped"
+    )
+    context, page = officer_at_desk(
+        browser, live_server, wait_for="#section-urgent", size=(1024, 768)
+    )
+    urgent = page.locator("#section-urgent")
+    assert urgent.locator(".ticket-card").first.get_attribute("data-number") == trapped
+    # no column scrolls on its own: every card is reached by scrolling the page
+    columns = page.evaluate(
+        """() => [...document.querySelectorAll('.board-section')].map(
+            s => s.scrollHeight - s.clientHeight)"""
+    )
+    assert columns and max(columns) <= 1
+    screenshot(page, "tablet-landscape-trapped-first")
+    # a tall screen keeps the columns side by side, each scrolling on its own
+    page.set_viewport_size({"width": 1440, "height": 1000})
+    overflow = page.evaluate(
+        "getComputedStyle(document.querySelector('#section-urgent')).overflowY"
+    )
+    assert overflow == "auto"
+    context.close()

@@ -197,6 +197,10 @@ def section_condition(section: str, now: datetime):
     return Ticket.status == S.COMPLETED
 
 
+#: Orders tickets that say someone is trapped before the others.
+TRAPPED_FIRST = sa.case((Ticket.declared_danger == "trapped", 0), else_=1)
+
+
 def sections_for(args) -> tuple[str, ...]:
     """Returns the board's sections; a search by number or for an ended status
     also lists the tickets that are no longer on the board."""
@@ -312,7 +316,9 @@ def load_sections(args, now: datetime) -> list[dict]:
         order = (
             (Ticket.updated_at.desc(),)
             if name in ("confirm", "ended", "paused")
-            else (Ticket.next_due_at.asc().nulls_last(), Ticket.id)
+            # Someone trapped heads their section, whatever falls due first: the
+            # card a tablet's first screen must show.
+            else (TRAPPED_FIRST, Ticket.next_due_at.asc().nulls_last(), Ticket.id)
         )
         chosen[name] = db.session.scalars(
             filtered(sa.select(Ticket.id).where(condition), args)
