@@ -140,6 +140,10 @@ def test_officer_confirms_urgency_and_the_deadlines_follow(app, officer, residen
             sa.select(OutboxMessage.body).where(OutboxMessage.to_phone == PRIMARY)
         ).all()
         assert any("已改为紧急" in body for body in told)
+    # the timelines say what was confirmed: how urgent, not "the problem's type"
+    for page in (f"/board/t/{number}", f"/t/{number}"):
+        html = officer.client.get(page).get_data(as_text=True)
+        assert "维修专干已确认紧急程度" in html and "问题类型" not in html
 
 
 def test_officer_reassigns_and_the_old_link_dies(app, client, officer, resident):
