@@ -151,6 +151,9 @@ class Number:
 
     label: object
     phone: str
+    #: whose line it is: "national" (119/110/120), "lift", "gas" or "service";
+    #: the report form shows only those that help with the danger chosen
+    kind: str = "national"
 
     @property
     def dial(self) -> str:
@@ -163,13 +166,17 @@ def lift_numbers(community, lifts=()) -> list[Number]:
     (96333), those that are set."""
     found = [
         Number(
-            _l("%(lift)s: maintenance company", lift=lift.label()), lift.emergency_phone
+            _l("%(lift)s: maintenance company", lift=lift.label()),
+            lift.emergency_phone,
+            "lift",
         )
         for lift in lifts
         if lift.emergency_phone
     ]
     if community.lift_emergency_phone:
-        found.append(Number(_l("Lift emergency line"), community.lift_emergency_phone))
+        found.append(
+            Number(_l("Lift emergency line"), community.lift_emergency_phone, "lift")
+        )
     return found
 
 
@@ -195,15 +202,19 @@ def emergency_numbers(
     gas = []
     if community.gas_emergency_phone:
         gas.append(
-            Number(_l("Gas company emergency line"), community.gas_emergency_phone)
+            Number(
+                _l("Gas company emergency line"), community.gas_emergency_phone, "gas"
+            )
         )
     service = []
     if community.service_phone:
-        service.append(Number(_l("Community service line"), community.service_phone))
+        service.append(
+            Number(_l("Community service line"), community.service_phone, "service")
+        )
     if lifts_first:  # someone trapped in a lift: the gas company cannot help
         return [*lift_lines, *national, *service]
-    if gas_first:
-        return [*gas, *national, *lift_lines, *service]
+    if gas_first:  # nor a lift's line for a smell of gas
+        return [*gas, *national, *service]
     if service_first:
         return [*service, *national, *lift_lines, *gas]
     return [*national, *lift_lines, *gas, *service]

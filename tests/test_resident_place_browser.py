@@ -272,3 +272,38 @@ def test_a_flood_on_a_phone_says_what_to_keep_away_from(
     assert first.get_attribute("href") == "tel:075588886666"
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
     screenshot(phone, "2-received")
+
+
+def test_the_form_lists_first_the_lines_that_help_with_the_danger_chosen(
+    app, live_server, entrance_code, phone, screenshot
+):
+    # Outside tester: with 燃气泄漏 chosen, the form's red box listed the lift's
+    # emergency line among the numbers to call. Each chip now puts its own line
+    # first and hides the one that cannot help.
+    from repair.models import Community
+
+    with app.app_context():
+        community = db.session.scalar(sa.select(Community))
+        community.gas_emergency_phone = "0755-8300 0119"
+        community.lift_emergency_phone = "96333"
+        db.session.commit()
+    phone.goto(f"{live_server}/q/{entrance_code}")
+
+    def shown() -> list[str]:
+        """The numbers shown, top to bottom as the resident sees them."""
+        links = [link for link in phone.locator("#call-now a.call").all()]
+        seen = [
+            (link.bounding_box()["y"], link.get_attribute("href"))
+            for link in links
+            if link.is_visible()
+        ]
+        return [href for _, href in sorted(seen)]
+
+    phone.click("label[for=danger-gas]")
+    assert shown()[0] == "tel:075583000119" and "tel:96333" not in shown()
+    screenshot(phone, "gas")
+    phone.click("label[for=danger-trapped]")
+    assert shown()[0] == "tel:96333" and "tel:075583000119" not in shown()
+    phone.click("label[for=danger-flood]")
+    assert shown()[0] == "tel:075588886666"
+    assert {"tel:119", "tel:110", "tel:120"} <= set(shown())
