@@ -67,6 +67,10 @@ def _call_now_of(client, number: str) -> str:
 def test_the_danger_question_comes_first_with_the_numbers_to_call(resident, lifts):
     html = resident.open_form().get_data(as_text=True)
     assert html.index("现在有危险吗？") < html.index('id="description"')
+    # which lift, straight after: someone trapped is in one of them (an outside
+    # tester had to scroll past the photos to say which)
+    assert html.index('id="call-now"') < html.index('id="lift-label"')
+    assert html.index('id="lift-label"') < html.index('id="photo-prompt"')
     for chip in (
         "有人被困",
         "燃气味",

@@ -307,3 +307,28 @@ def test_the_form_lists_first_the_lines_that_help_with_the_danger_chosen(
     phone.click("label[for=danger-flood]")
     assert shown()[0] == "tel:075588886666"
     assert {"tel:119", "tel:110", "tel:120"} <= set(shown())
+
+
+def test_someone_trapped_is_asked_which_lift_before_the_photos(
+    app, live_server, entrance_code, phone, screenshot
+):
+    from repair.models import Entrance, Lift
+
+    with app.app_context():
+        entrance = db.session.scalar(
+            sa.select(Entrance).where(Entrance.code == entrance_code)
+        )
+        db.session.add_all(
+            [
+                Lift(entrance=entrance, name="1号梯"),
+                Lift(entrance=entrance, name="2号梯"),
+            ]
+        )
+        db.session.commit()
+    phone.goto(f"{live_server}/q/{entrance_code}")
+    phone.click("label[for=danger-trapped]")
+    lift = phone.locator("#lift-label").bounding_box()
+    photos = phone.locator("label[for=photo-camera]").bounding_box()
+    assert lift["y"] < photos["y"]
+    phone.locator("#lift-label").scroll_into_view_if_needed()
+    screenshot(phone, "trapped-which-lift")
