@@ -18,6 +18,7 @@ from dispatch.models import FollowUpOutcome, FollowUpReason, FollowUpTask, Outbo
 from dispatch.sla.sweep import sweep
 from dispatch.worker.recovery import recover_lost_work
 from repair.db import db
+from repair.i18n import format_local
 from repair.models import TicketStatus
 from tests.actions import ContractorActions, hidden_fields
 from tests.factories import find_ticket, jpeg_bytes
@@ -139,9 +140,12 @@ def test_a_low_rating_opens_one_call_with_its_deadline_and_jobs(
         assert jobs.scheduled_at(missed_job_id(task.id)) == START + DAY
         actions = [e.action for e in find_ticket(repaired.number).events]
         assert actions.count("follow_up_opened") == 1
-    # the resident is told a call will come (outside tester: nothing said so)
+    # the resident is told a call will come (outside tester: nothing said so),
+    # and by when (another outside tester: no deadline was given)
     page = repaired.client.get(f"/t/{repaired.number}").get_data(as_text=True)
-    assert "社区会就此给您回电话。" in page
+    with app.test_request_context():
+        due = format_local(START + DAY)
+    assert f"社区将在 {due} 前给您回电。" in page
 
 
 @pytest.mark.parametrize("stars", [3, 5])

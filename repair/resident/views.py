@@ -722,11 +722,25 @@ def _track_page(
         followed=request.args.get("followed") == "1",
         reopened=request.args.get("reopened") == "1",
         low_rating_stars=lifecycle.LOW_RATING_STARS,
+        call_back_by=_call_back_by(ticket),
         promise=promise,
         group=group,
         refresh=(group or ticket).status in WORKING_STATUSES,
         danger=danger_while_waiting(ticket, group),
     )
+
+
+def _call_back_by(ticket: Ticket) -> datetime | None:
+    """Returns by when the community is to call the resident back about a low
+    rating: the deadline its follow-up call was opened with (its event says)."""
+    for event in reversed(ticket.events):
+        data = event.data or {}
+        if event.action == "follow_up_opened" and data.get("reason") == "low_rating":
+            try:
+                return datetime.fromisoformat(data["due_at"])
+            except (KeyError, TypeError, ValueError):
+                return None
+    return None
 
 
 @dataclass(frozen=True)
