@@ -722,7 +722,7 @@ def _track_page(
         followed=request.args.get("followed") == "1",
         reopened=request.args.get("reopened") == "1",
         low_rating_stars=lifecycle.LOW_RATING_STARS,
-        call_back_by=_call_back_by(ticket),
+        call_back_by=_call_back_by(ticket) if ticket.rating is not None else None,
         promise=promise,
         group=group,
         refresh=(group or ticket).status in WORKING_STATUSES,
