@@ -134,6 +134,32 @@ def test_five_reports_of_a_burst_pipe_are_one_job_and_one_sms(
     assert len(_messages(app, recipient_type="contractor")) == 1
 
 
+def test_a_report_of_danger_joining_an_urgent_group_later_alerts_the_officer(
+    clock, app, entrance_code
+):
+    # Outside tester: a second smell of gas at the entrance, "getting stronger",
+    # 35 minutes after the first, was held in the first's group and texted nobody.
+    first = _report(app, entrance_code, "楼道里有很浓的煤气味", PHONES[0], danger="gas")
+    clock.tick(timedelta(minutes=35))
+    second = _report(
+        app,
+        entrance_code,
+        "三楼楼道煤气味越来越重了，快来人看看",
+        PHONES[1],
+        danger="gas",
+    )
+    with app.app_context():
+        assert find_ticket(second).group_of_id == find_ticket(first).id
+        second_id = find_ticket(second).id
+    alerts = _messages(app, template="officer_new_urgent")
+    about_second = [m for m in alerts if m.ticket_id == second_id]
+    assert len(about_second) >= 1 and "越来越重" in about_second[0].body
+    # within minutes of that, a third resident's report is the same news
+    clock.tick(timedelta(minutes=5))
+    _report(app, entrance_code, "煤气味好大", PHONES[2], danger="gas")
+    assert len(_messages(app, template="officer_new_urgent")) == len(alerts)
+
+
 def test_a_held_report_tells_its_resident_it_is_handled_together(app, entrance_code):
     resident = ResidentActions(app.test_client(), entrance_code)
     first = _report(app, entrance_code, "水管爆裂", PHONES[0])

@@ -81,18 +81,47 @@ def on_event(ticket: Ticket, event: TicketEvent) -> list[OutboxMessage]:
     return messages
 
 
+#: A report of danger joining a group urgent already alerts the officer again
+#: once the group has been quiet this long: five residents reporting one burst
+#: pipe within minutes are one alert, a smell of gas "getting stronger" half an
+#: hour later is news.
+GROUP_NEWS_AFTER = timedelta(minutes=15)
+
+
+def _group_is_urgent(ticket: Ticket) -> bool:
+    """Returns whether the group a report is held in was urgent before it came,
+    and its officers have heard nothing of it for GROUP_NEWS_AFTER."""
+    parent = db.session.get(Ticket, ticket.group_of_id)
+    if parent is None or parent.urgency is not Urgency.URGENT:
+        return False
+    members = sa.select(Ticket.id).where(Ticket.group_of_id == parent.id)
+    last = db.session.scalar(
+        sa.select(sa.func.max(OutboxMessage.created_at)).where(
+            OutboxMessage.template == "officer_new_urgent",
+            sa.or_(
+                OutboxMessage.ticket_id == parent.id,
+                OutboxMessage.ticket_id.in_(members),
+            ),
+        )
+    )
+    return last is None or last <= utcnow() - GROUP_NEWS_AFTER
+
+
 def _messages_for(ticket: Ticket, event: TicketEvent):
     data = event.data or {}
     action = event.action
     urgent = ticket.urgency is Urgency.URGENT
     first_assessment = not (data.get("previous") or {}).get("urgency")
     if action in ("classified", "urgency_confirmed") and urgent and first_assessment:
-        # A report held in a storm group (并单) says nothing itself: its group's
-        # ticket becomes urgent if it was not, and that is what the officer hears.
+        # A report held in a storm group (并单) says nothing itself where its
+        # group's ticket becomes urgent with it (that is what the officer hears);
+        # joining a ticket urgent already, it is news of its own: a second smell
+        # of gas "getting stronger" reached nobody (outside tester).
         filer = _filed_by_officer(ticket)
-        for officer in staff(ticket, Role.OFFICER) if not ticket.group_of_id else ():
-            if officer.id != filer:  # they know: they have just filed it
-                yield officer, "officer_new_urgent", {}
+        if not ticket.group_of_id or _group_is_urgent(ticket):
+            for officer in staff(ticket, Role.OFFICER):
+                if officer.id != filer:  # they know: they have just filed it
+                    yield officer, "officer_new_urgent", {}
     elif action == "classified" and urgent and _raised_by_group(data):
         # What made the group urgent is the report that joined it: its place and
         # words, not the general report the ticket was opened with.
