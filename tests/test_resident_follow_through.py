@@ -101,6 +101,24 @@ def test_resident_confirms_and_rates_once(app, client, repaired):
     assert 'id="rated"' in client.get(private).get_data(as_text=True)
 
 
+def test_a_rating_with_a_pasted_nul_says_what_was_done_and_keeps_the_rest(
+    app, client, repaired
+):
+    # Outside tester: 挺好的👍🏾\x00谢谢 pasted from WeChat came back with the
+    # form refilled, no message, and the rating not saved.
+    private = _private_link(app, repaired)
+    client.post(f"/t/{repaired}/confirm", data=_form(client, private, "confirm"))
+    rating = _form(client, private, "rating-form")
+    response = client.post(
+        f"/t/{repaired}/rate",
+        data={**rating, "stars": "4", "comment": "挺好的👍🏾\x00谢谢"},
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "已删除其中一个无法保存的不可见字符" in html
+    assert "挺好的👍🏾谢谢" in html  # what she wrote, without the NUL
+
+
 def test_not_fixed_reopens_and_sends_the_job_out_again(app, client, repaired, officer):
     private = _private_link(app, repaired)
     form = _form(client, private, "not-fixed-form")
