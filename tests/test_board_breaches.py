@@ -12,6 +12,7 @@ from freezegun import freeze_time
 from dispatch.models import OutboxMessage
 from dispatch.sla.countdown import countdown_text
 from repair.db import db
+from repair.models import Contractor
 from tests.factories import find_ticket
 
 START = "2026-11-22 02:00:00"  # 10:00 in Shanghai
@@ -110,6 +111,31 @@ def test_the_backup_gets_its_own_deadline_and_one_timeline_line(
         "超时未接单，转交备岗单位" in timeline
         and "接单时限 2026-11-22 11:00" in timeline
     )
+
+
+def test_a_job_the_officer_moved_never_goes_back_to_whom_they_moved_it_from(
+    app, client, clock, officer, resident, jobs
+):
+    # Outside tester: the officer moved a gas report from the primary to the
+    # backup; the backup did not answer, and the ladder handed it back to the
+    # primary, telling the backup "已转交备岗单位".
+    number = resident.report(description=URGENT_TEXT)
+    with app.app_context():
+        backup = db.session.scalar(
+            sa.select(Contractor.id).where(Contractor.phone == BACKUP)
+        )
+    officer.act(number, "assign", contractor=str(backup))
+    clock.tick(timedelta(minutes=31))
+    jobs.run_due()
+    with app.app_context():
+        ticket = find_ticket(number)
+        assert ticket.contractor.phone == BACKUP  # nobody else took it over
+        assert ticket.escalated_at is not None  # the officer was alerted
+        told_backup = db.session.scalars(
+            sa.select(OutboxMessage.body).where(OutboxMessage.to_phone == BACKUP)
+        ).all()
+    assert not any("转交备岗单位" in body for body in told_backup)
+    assert "escalated" in find_ticket_events(app, number)
 
 
 def find_ticket_events(app, number: str) -> list[str]:

@@ -90,6 +90,17 @@ def backup_for(ticket: Ticket) -> Contractor | None:
         )
     )
     passed.add(ticket.contractor_id)
+    # Nor anyone an officer took the job away from: handing it back undid their
+    # choice (an outside tester's gas report went back to the company the officer
+    # had moved it from, when the one chosen did not answer).
+    history = db.session.execute(
+        sa.select(Assignment.contractor_id, Assignment.role)
+        .where(Assignment.ticket_id == ticket.id)
+        .order_by(Assignment.id)
+    ).all()
+    for (before, _), (_, role) in zip(history, history[1:], strict=False):
+        if role == "manual":
+            passed.add(before)
     for candidate in (route.backup, route.primary):
         if may_take(candidate, ticket) and candidate.id not in passed:
             return candidate
