@@ -80,6 +80,25 @@ def test_a_card_says_what_the_system_suggests_only_when_it_suggests_something(
     assert f'placeholder="{vague.rsplit("-", 1)[0]}-0001"' in page
 
 
+def test_declared_dangers_lead_the_urgent_section_with_a_badge_that_stays(
+    app, client, officer, resident
+):
+    # Outside tester on a tablet: a dripping pipe sat above a declared smell of
+    # gas, and sparking wires came ninth of nine with no mark of danger; once
+    # the officer confirmed it, a trapped report's card no longer said so.
+    pipe = resident.report(description="水管漏水很严重，到处是水")
+    gas = resident.report(description="楼道里有很浓的煤气味", danger="gas", spot="")
+    trapped = resident.report(description="有人被困", danger="trapped", spot="")
+    urgent = _sections(client)["urgent"]
+    order = [urgent.index(f'data-number="{n}"') for n in (trapped, gas, pipe)]
+    assert order == sorted(order)
+    card = urgent.split(f'data-number="{gas}"')[1].split("</article>")[0]
+    assert "danger-badge" in card and "燃气" in card
+    officer.act(trapped, "triage", urgency="urgent", category="lift")
+    card = _sections(client)["urgent"].split(f'data-number="{trapped}"')[1]
+    assert "有人被困" in card.split("</article>")[0].split("danger-badge")[1]
+
+
 def _sections(client, query: str = "") -> dict[str, str]:
     """Returns the HTML of each board section present, by name."""
     page = client.get(f"/board/cards?{query}").get_data(as_text=True)

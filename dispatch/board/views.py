@@ -197,8 +197,13 @@ def section_condition(section: str, now: datetime):
     return Ticket.status == S.COMPLETED
 
 
-#: Orders tickets that say someone is trapped before the others.
-TRAPPED_FIRST = sa.case((Ticket.declared_danger == "trapped", 0), else_=1)
+#: Orders tickets by the danger their resident declared: someone trapped first,
+#: then any other danger now (gas, sparks, a flood, a fall), then the rest.
+DANGER_FIRST = sa.case(
+    (Ticket.declared_danger == "trapped", 0),
+    (Ticket.declared_danger.is_not(None), 1),
+    else_=2,
+)
 
 
 def sections_for(args) -> tuple[str, ...]:
@@ -316,9 +321,10 @@ def load_sections(args, now: datetime) -> list[dict]:
         order = (
             (Ticket.updated_at.desc(),)
             if name in ("confirm", "ended", "paused")
-            # Someone trapped heads their section, whatever falls due first: the
-            # card a tablet's first screen must show.
-            else (TRAPPED_FIRST, Ticket.next_due_at.asc().nulls_last(), Ticket.id)
+            # Someone trapped heads their section, whatever falls due first, then
+            # the other dangers declared: the cards a tablet's first screen must
+            # show (outside testers).
+            else (DANGER_FIRST, Ticket.next_due_at.asc().nulls_last(), Ticket.id)
         )
         chosen[name] = db.session.scalars(
             filtered(sa.select(Ticket.id).where(condition), args)
@@ -971,6 +977,7 @@ def init_app(app: Flask) -> None:
     add_board_link(app, "board.surges", _l("Storms"), (Role.SUPERVISOR, Role.ADMIN))
     app.jinja_env.globals["SECTION_TITLES"] = SECTION_TITLES
     app.jinja_env.filters["reasons_text"] = reasons_text
+    app.jinja_env.globals["DANGERS"] = DANGERS
     app.jinja_env.filters["timeline"] = timeline
     app.jinja_env.filters["fromiso"] = datetime.fromisoformat
     app.jinja_env.filters["shorttime"] = short_time
