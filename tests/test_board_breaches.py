@@ -111,6 +111,8 @@ def test_the_backup_gets_its_own_deadline_and_one_timeline_line(
         "超时未接单，转交备岗单位" in timeline
         and "接单时限 2026-11-22 11:00" in timeline
     )
+    # a label and what follows it, with no space before the colon (tester)
+    assert not re.search(r"\s:", timeline)
 
 
 def test_a_job_the_officer_moved_never_goes_back_to_whom_they_moved_it_from(
