@@ -87,7 +87,7 @@ def test_officer_calls_back_a_resident_who_rated_low(
     desk.wait_for_selector("#follow-up-outcome-done")
     done = desk.locator("#follow-up").inner_text()
     assert "仍需维修" in done and "按时" in done and "共拨打 2 次" in done
-    assert "已回访 : 仍需维修" in desk.locator("#timeline").inner_text()
+    assert "已回访: 仍需维修" in desk.locator("#timeline").inner_text()
     assert desk.evaluate("document.documentElement.scrollWidth") <= 1280
     screenshot(desk, "6-done")
 
