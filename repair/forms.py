@@ -1,9 +1,10 @@
-"""Form pieces shared by every app's forms: filters and the password rule."""
+"""Form pieces shared by every app's forms: filters, the length of typed text
+and the password rule."""
 
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, Length, ValidationError
 
 #: The shortest password an account may have (the admin pages and `users` commands).
 PASSWORD_MIN_LENGTH = 8
@@ -22,6 +23,25 @@ def upper(value):
 def lower(value):
     """Filter: lower-cases text."""
     return value.lower() if isinstance(value, str) else value
+
+
+def written(max_chars: int):
+    """Validator: at most ``max_chars`` characters of typed text, counted as the
+    page's counter counts them (an emoji is one, a line break is one even when the
+    browser sends CRLF), with a message saying how long the text is.
+
+    Not wtforms' Length: that one renders ``maxlength``, which a browser counts
+    in UTF-16 units (an emoji is two) and enforces by cutting a paste silently.
+    """
+    message = _l("This is %(length)d characters long: please shorten it to %(max)d.")
+
+    def check(form, field) -> None:
+        text = field.data if isinstance(field.data, str) else ""
+        length = len(text.replace("\r\n", "\n"))
+        if length > max_chars:
+            raise ValidationError(message % {"length": length, "max": max_chars})
+
+    return check
 
 
 def password_validators() -> list:

@@ -154,7 +154,9 @@ class SafeForm(FlaskForm):
     def validate(self, extra_validators=None) -> bool:
         for field in self:
             if field.type in _TYPED_FIELDS and isinstance(field.data, str):
-                field.data = without_invisible(field.data)
+                # A browser sends each line break as CRLF; it is one character
+                # to the writer, to the page's counter and to every length limit.
+                field.data = without_invisible(field.data).replace("\r\n", "\n")
         valid = super().validate(extra_validators)
         from flask_babel import gettext
 

@@ -235,3 +235,31 @@ def test_a_category_that_is_not_offered_is_refused_and_keeps_the_report(app, res
     _keeps_what_was_typed(html)
     assert _ticket_count(app) == 0
     assert resident.report(category="lighting", **TYPED)
+
+
+def test_a_too_long_description_says_how_long_and_keeps_every_word(app, resident):
+    # Outside tester: a long WeChat paste was cut at 2000 without a word.
+    long_text = "楼道灯一直闪，" * 300  # 2100 characters
+    response = resident.submit(description=long_text, spot="5楼楼梯口")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "现在有 2100 字，请删减到 2000 字以内。" in html
+    assert long_text in html  # shown again whole, for the resident to shorten
+    assert 'maxlength="2000"' not in html  # the browser never cuts a paste
+    assert 'data-max-chars="2000"' in html
+    assert _ticket_count(app) == 0
+
+
+def test_emoji_and_line_breaks_count_one_character_each(app, resident):
+    # 👍🏻 is two code points (thumb and skin tone); a browser sends a line break
+    # as CRLF. 2000 characters as the resident sees them must be accepted.
+    lines = ["灯不亮👍🏻" * 39 + "漏"] * 10  # 10 lines of 196 characters
+    text = "\r\n".join(lines)  # 1960 + 9 breaks = 1969, or 1978 counting CR
+    padded = text + "\r\n" + "水" * 30  # 2000 as the writer counts, 2010 with CRs
+    number = resident.report(description=padded)
+    with app.app_context():
+        saved = db.session.scalar(
+            sa.select(Ticket.description).where(Ticket.number == number)
+        )
+    assert len(saved) == 2000
+    assert "\r" not in saved

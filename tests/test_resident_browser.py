@@ -119,3 +119,75 @@ def test_a_hong_kong_resident_writes_in_traditional_characters_and_is_heard(
     assert "电梯" in phone.locator("#call-now h2").inner_text()
     assert "前响应" in phone.locator("#deadlines").inner_text()  # urgent: 30 min
     screenshot(phone, "2-received")
+
+
+def _characters(page, selector: str) -> int:
+    """The field's length as the resident counts it (an emoji is one)."""
+    return page.eval_on_selector(selector, "el => Array.from(el.value).length")
+
+
+def test_a_long_paste_is_never_cut_and_the_counter_says_what_to_take_out(
+    live_server, entrance_code, phone, screenshot
+):
+    # Outside tester: a long WeChat message pasted into the description was cut at
+    # 2000 without a word, and an emoji counted two towards that limit.
+    phone.goto(f"{live_server}/q/{entrance_code}")
+    assert not phone.locator("#description-count").is_visible()  # short: no nagging
+    phone.focus("#description")
+    # 1,500 characters, 1,750 UTF-16 units (what maxlength counted)
+    phone.keyboard.insert_text("楼道灯不亮👍" * 250)
+    assert _characters(phone, "#description") == 1500
+    assert not phone.locator("#description-count").is_visible()
+    phone.keyboard.insert_text("水管漏水了" * 80)  # 1,900 characters: the last tenth
+    assert phone.locator("#description-count").inner_text() == "还可以写 100 字"
+    phone.keyboard.insert_text("还在漏" * 100)  # 2,200: nothing cut
+    assert _characters(phone, "#description") == 2200
+    counter = phone.locator("#description-count")
+    assert counter.inner_text() == "多了 200 字，请删减后再发送"
+    assert "field-error" in counter.get_attribute("class")
+    screenshot(phone, "over")
+
+    phone.click("#submit")  # the server says the same, and keeps every word
+    phone.wait_for_selector("#form-errors")
+    counter = phone.locator("#description-count")  # in the form sent back
+    assert "现在有 2200 字，请删减到 2000 字以内。" in phone.inner_text("#form-errors")
+    assert _characters(phone, "#description") == 2200
+    assert counter.inner_text() == "多了 200 字，请删减后再发送"
+    phone.fill("#description", "楼道灯不亮👍" * 250)
+    assert not phone.locator("#description-count").is_visible()
+    phone.click("#submit")
+    phone.wait_for_url(re.compile(r"/received$"))
+
+
+def test_the_tracking_page_never_reloads_over_a_photo_being_added(
+    live_server, entrance_code, phone, screenshot, tmp_path
+):
+    # Outside tester: the page reloaded itself each minute and dropped a photo
+    # chosen but not yet sent.
+    phone.clock.install()
+    phone.goto(f"{live_server}/q/{entrance_code}")
+    phone.fill("#description", "楼道灯不亮")
+    phone.click("#submit")
+    phone.wait_for_url(re.compile(r"/received$"))
+    phone.click("#track-link")
+    phone.wait_for_selector("#add-photo-form")
+    note = phone.locator("#auto-refresh")
+    assert note.inner_text() == "本页每分钟自动刷新。"
+
+    phone.evaluate("window.stillHere = true")
+    with phone.expect_navigation():
+        phone.clock.run_for("01:01")  # nothing being given: the page updates
+    assert phone.evaluate("window.stillHere === undefined")
+
+    photo = tmp_path / "lamp.jpg"
+    photo.write_bytes(jpeg_bytes())
+    phone.set_input_files("#add-photo-form #photo-library", str(photo))
+    phone.evaluate("window.stillHere = true")
+    phone.clock.run_for("05:00")
+    assert phone.evaluate("window.stillHere === true")  # not reloaded
+    assert phone.locator("#previews img").count() == 1
+    assert note.inner_text() == "您正在添加的内容发送之后，本页才会自动更新。"
+    screenshot(phone, "waiting")
+    phone.click("#add-photo-form #submit")
+    phone.wait_for_url(re.compile(r"/t/[^/?]+(\?.*)?$"))
+    phone.wait_for_selector("#timeline")

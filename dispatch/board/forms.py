@@ -22,6 +22,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from repair.db import db
+from repair.forms import written
 from repair.models import Category, Contractor, Ticket
 from repair.phones import validate_phone
 
@@ -84,7 +85,7 @@ class AssignForm(FlaskForm):
 
 class NoteForm(FlaskForm):
     note = TextAreaField(
-        _l("Internal note"), validators=[DataRequired(), Length(max=2000)]
+        _l("Internal note"), validators=[DataRequired(), written(2000)]
     )
 
 
@@ -141,7 +142,7 @@ class FileForm(FlaskForm):
     spot = StringField(_l("Exact spot"), validators=[Optional(), Length(max=200)])
     description = TextAreaField(
         _l("What is wrong?"),
-        validators=[DataRequired(_l("Please describe the problem.")), Length(max=2000)],
+        validators=[DataRequired(_l("Please describe the problem.")), written(2000)],
     )
     category = SelectField(_l("Category (optional)"), validators=[Optional()])
     phone = TelField(

@@ -21,7 +21,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
-from repair.forms import strip
+from repair.forms import strip, written
 from repair.security import SafeForm
 
 DECLINE_REASONS = [
@@ -117,7 +117,7 @@ class CompleteForm(SafeForm):
     )
     note = TextAreaField(
         _l("What was done (optional)"),
-        validators=[Optional(), Length(max=1000)],
+        validators=[Optional(), written(1000)],
         filters=[strip],
     )
 

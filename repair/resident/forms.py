@@ -15,7 +15,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from repair.dangers import DANGERS, NO_DANGER
-from repair.forms import strip
+from repair.forms import strip, written
 from repair.phones import validate_mobile
 from repair.security import SafeForm
 
@@ -42,7 +42,7 @@ class ReportForm(SafeForm):
         _l("What is wrong?"),
         validators=[
             DataRequired(_l("Please describe the problem.")),
-            Length(max=2000),
+            written(2000),
         ],
         filters=[strip],
     )
@@ -76,7 +76,7 @@ class NotFixedForm(ResidentActionForm):
         _l("What is still wrong?"),
         validators=[
             DataRequired(_l("Please say what is still wrong.")),
-            Length(max=2000),
+            written(2000),
         ],
         filters=[strip],
     )
@@ -99,7 +99,7 @@ class RatingForm(ResidentActionForm):
     )
     comment = TextAreaField(
         _l("Comment (optional)"),
-        validators=[Optional(), Length(max=1000)],
+        validators=[Optional(), written(1000)],
         filters=[strip],
     )
 
