@@ -482,6 +482,28 @@ class Ticket(db.Model):
         ]
         return sorted(pending, key=lambda item: item[1])
 
+    def missed_clocks(
+        self, now: datetime
+    ) -> list[tuple[str, datetime, datetime | None]]:
+        """Returns (clock, deadline, met at or None) for every clock whose deadline
+        passed before it was met, or is past now and still unmet, earliest first.
+
+        A clock handed on (the backup's new contact deadline) counts by its
+        current deadline: a rung the ladder took is the ticket's ``escalated_at``.
+        """
+        missed = []
+        for clock, column in CLOCK_DEADLINES.items():
+            due = getattr(self, column)
+            if due is None:
+                continue
+            met = next(
+                (at for name in CLOCK_MET_BY[clock] if (at := getattr(self, name))),
+                None,
+            )
+            if (met or now) > due and not (met is None and self.is_clock_paused(clock)):
+                missed.append((clock, due, met))
+        return sorted(missed, key=lambda item: item[1])
+
     def next_deadline(self) -> tuple[str, datetime] | None:
         """Returns the next unmet clock and its deadline, if there is one."""
         pending = self.pending_clocks()

@@ -13,6 +13,7 @@ from dispatch.models import OutboxMessage
 from dispatch.sla.countdown import countdown_text
 from repair.db import db
 from repair.models import Contractor
+from tests.actions import ContractorActions
 from tests.factories import find_ticket
 
 START = "2026-11-22 02:00:00"  # 10:00 in Shanghai
@@ -101,7 +102,10 @@ def test_the_backup_gets_its_own_deadline_and_one_timeline_line(
         ).all()
     assert "请11:00前接单" in offer and "10:30" not in offer
     card = _sections(client)["breached"].split(f'data-number="{number}"')[1]
-    assert "11:00" in card.split("</article>")[0] and "还剩 30 分 0 秒" in card
+    card = card.split("</article>")[0]
+    assert "11:00" in card and "还剩 30 分 0 秒" in card
+    # a green countdown in the breached column says why the card is there
+    assert '<span class="missed">10:30 已升级处理</span>' in card
     page = client.get(f"/board/t/{number}").get_data(as_text=True)
     timeline = page.split('id="timeline"')[1].split("</ol>")[0]
     assert timeline.count("<li") == len(
@@ -140,6 +144,46 @@ def test_a_job_the_officer_moved_never_goes_back_to_whom_they_moved_it_from(
     assert "escalated" in find_ticket_events(app, number)
 
 
+def test_a_breached_card_says_which_deadline_was_missed(
+    app, client, clock, officer, resident, jobs
+):
+    # Outside tester: a card in the breached column showed a green countdown and
+    # nothing of the deadline that had been missed.
+    with app.app_context():  # no backup: the primary keeps the job
+        db.session.scalar(
+            sa.select(Contractor).where(Contractor.phone == BACKUP)
+        ).is_active = False
+        db.session.commit()
+    number = resident.report(description=URGENT_TEXT)
+    clock.tick(timedelta(minutes=31))  # 10:31: the 10:30 contact deadline passed
+    jobs.run_due()
+    card = _card(client, number)
+    assert "接单截止 10:30 · 已超时 1 分" in _text(card)
+    assert '<span class="missed">确认紧急程度截止' not in card  # not missed yet
+    contractor = ContractorActions(app.test_client(), PRIMARY)
+    clock.tick(timedelta(minutes=9))
+    with app.app_context():
+        link = contractor.link()
+    contractor.tap(link, "accept")  # 10:40, ten minutes late
+    card = _card(client, number)
+    assert '<span class="missed">接单截止 10:30，实际 10:40</span>' in card
+    assert "确认紧急程度截止 11:00 · 还剩 20 分 0 秒" in _text(card)  # the next one
+    clock.tick(timedelta(minutes=25))  # 11:05: the officer never confirmed urgency
+    card = _card(client, number)
+    assert "确认紧急程度截止 11:00 · 已超时 5 分" in _text(card)
+    # the foot counts the overdue triage; the line names only what it does not
+    assert '<span class="missed">接单截止 10:30，实际 10:40</span>' in card
+
+
+def _text(html: str) -> str:
+    return re.sub(r"<[^>]+>", "", html)
+
+
+def _card(client, number: str) -> str:
+    section = _sections(client)["breached"]
+    return section.split(f'data-number="{number}"')[1].split("</article>")[0]
+
+
 def find_ticket_events(app, number: str) -> list[str]:
     with app.app_context():
         return [e.action for e in find_ticket(number).events]
@@ -163,6 +207,8 @@ def test_a_backup_setting_sets_the_backups_window(app, settings, resident, jobs,
         (59, "还剩 0 分 59 秒", "0 min 59 s left"),
         (-5 * 60 - 3, "已超时 5 分", "5 min overdue"),
         (-2 * 3600, "已超时 2 小时 0 分", "2 h 0 min overdue"),
+        # not "已超时 0 分", which an outside tester read as not late
+        (-30, "刚刚超时", "just overdue"),
     ],
 )
 def test_the_countdown_reads_the_same_way_in_both_languages(app, seconds, zh, en):

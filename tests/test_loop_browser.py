@@ -126,6 +126,9 @@ def test_the_backups_deadline_is_in_the_future(
     due = clock.get_attribute("data-due")
     assert page.evaluate(f"new Date('{due}').getTime() > Date.now()")
     assert "还剩" in clock.inner_text()
+    # in the breached column a green countdown comes with why the card is there
+    why = page.locator(f'#section-breached [data-number="{number}"] .missed')
+    assert why.is_visible() and why.inner_text().endswith("已升级处理")
     screenshot(page, "backup-on-the-board")
     context.close()
 

@@ -10,18 +10,21 @@ from markupsafe import Markup, escape
 
 
 def countdown_formats() -> dict[str, str]:
-    """Returns the four phrasings, with {h} {m} {s} placeholders (for the script)."""
+    """Returns the five phrasings, with {h} {m} {s} placeholders (for the script)."""
     return {
         "hours": _("%(h)s h %(m)s min left", h="{h}", m="{m}"),
         "minutes": _("%(m)s min %(s)s s left", m="{m}", s="{s}"),
         "late_hours": _("%(h)s h %(m)s min overdue", h="{h}", m="{m}"),
         "late_minutes": _("%(m)s min overdue", m="{m}"),
+        # Not "0 min overdue", which an outside tester read as not late at all.
+        "late_now": _("just overdue"),
     }
 
 
 def countdown_text(seconds: float) -> str:
-    """Returns "还剩 23 分 53 秒" / "还剩 1 小时 5 分" / "已超时 5 分" (and in English
-    "23 min 53 s left" …): hours only from an hour on, seconds only under it."""
+    """Returns "还剩 23 分 53 秒" / "还剩 1 小时 5 分" / "已超时 5 分" / "刚刚超时" (and
+    in English "23 min 53 s left" …): hours only from an hour on, seconds only
+    under it, and no minutes until a whole one is overdue."""
     formats = countdown_formats()
     seconds = int(seconds)
     if seconds >= 0:
@@ -30,7 +33,13 @@ def countdown_text(seconds: float) -> str:
     else:
         late = -seconds
         h, m, s = late // 3600, late % 3600 // 60, late % 60
-        text = formats["late_hours"] if h else formats["late_minutes"]
+        text = (
+            formats["late_hours"]
+            if h
+            else formats["late_minutes"]
+            if m
+            else formats["late_now"]
+        )
     return text.format(h=h, m=m, s=s)
 
 
@@ -44,7 +53,8 @@ def countdown(due: datetime, now: datetime, **attributes: str) -> Markup:
         f' data-hours="{escape(formats["hours"])}"'
         f' data-minutes="{escape(formats["minutes"])}"'
         f' data-late-hours="{escape(formats["late_hours"])}"'
-        f' data-late-minutes="{escape(formats["late_minutes"])}"{extra}>'
+        f' data-late-minutes="{escape(formats["late_minutes"])}"'
+        f' data-late-now="{escape(formats["late_now"])}"{extra}>'
         f"{escape(countdown_text((due - now).total_seconds()))}</span>"
     )
 
@@ -62,7 +72,8 @@ SCRIPT = """
       var left = Math.floor((new Date(el.dataset.due).getTime() - now) / 1000);
       var late = left < 0, n = Math.abs(left);
       var h = Math.floor(n / 3600), m = Math.floor(n % 3600 / 60), s = n % 60;
-      var text = late ? (h ? el.dataset.lateHours : el.dataset.lateMinutes)
+      var lateText = m ? el.dataset.lateMinutes : el.dataset.lateNow;
+      var text = late ? (h ? el.dataset.lateHours : lateText)
                       : (h ? el.dataset.hours : el.dataset.minutes);
       el.textContent = fill(text, h, m, s);
       el.classList.toggle("late", late);
