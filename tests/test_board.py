@@ -184,6 +184,25 @@ def test_officer_reassigns_and_the_old_link_dies(app, client, officer, resident)
     assert client.get(old_link).status_code == 410
 
 
+def test_the_ticket_page_calls_the_contractor_who_has_the_job(
+    app, client, officer, resident
+):
+    # Outside tester: chasing a late job, the officer had to look the company's
+    # number up elsewhere.
+    number = resident.report(description="楼道灯不亮")
+    page = client.get(f"/board/t/{number}").get_data(as_text=True)
+    held = page.split('id="ticket-contractor">')[1].split("</dd>")[0]
+    assert f'href="tel:{PRIMARY}"' in held and f"拨打 {PRIMARY}" in held
+    with app.app_context():
+        backup = db.session.scalar(
+            sa.select(Contractor).where(Contractor.phone == BACKUP)
+        )
+    officer.act(number, "assign", contractor=str(backup.id))
+    page = client.get(f"/board/t/{number}").get_data(as_text=True)
+    held = page.split('id="ticket-contractor">')[1].split("</dd>")[0]
+    assert f'href="tel:{BACKUP}"' in held and PRIMARY not in held
+
+
 def test_a_posted_contractor_or_category_that_is_not_offered_changes_nothing(
     app, client, officer, resident
 ):
