@@ -15,6 +15,9 @@ from repair.models import Contractor, Ticket
 
 #: Why an assignment ended that rules its contractor out for the ticket.
 PASSED_REASONS = (EndReason.DECLINED, EndReason.UNDELIVERABLE)
+#: The role of an assignment an officer made (the ladder's are "primary" and
+#: "backup"): whom it took the job from is never handed it back by the ladder.
+OFFICER_ROLE = "manual"
 
 
 def route_for(ticket: Ticket) -> Route | None:
@@ -81,26 +84,19 @@ def backup_for(ticket: Ticket) -> Contractor | None:
     route = route_for(ticket)
     if route is None:
         return None
-    passed = set(
-        db.session.scalars(
-            sa.select(Assignment.contractor_id).where(
-                Assignment.ticket_id == ticket.id,
-                Assignment.end_reason.in_(PASSED_REASONS),
-            )
-        )
-    )
+    history = db.session.execute(
+        sa.select(Assignment.contractor_id, Assignment.role, Assignment.end_reason)
+        .where(Assignment.ticket_id == ticket.id)
+        .order_by(Assignment.id)
+    ).all()
+    passed = {row.contractor_id for row in history if row.end_reason in PASSED_REASONS}
     passed.add(ticket.contractor_id)
     # Nor anyone an officer took the job away from: handing it back undid their
     # choice (an outside tester's gas report went back to the company the officer
     # had moved it from, when the one chosen did not answer).
-    history = db.session.execute(
-        sa.select(Assignment.contractor_id, Assignment.role)
-        .where(Assignment.ticket_id == ticket.id)
-        .order_by(Assignment.id)
-    ).all()
-    for (before, _), (_, role) in zip(history, history[1:], strict=False):
-        if role == "manual":
-            passed.add(before)
+    for before, after in zip(history, history[1:], strict=False):
+        if after.role == OFFICER_ROLE:
+            passed.add(before.contractor_id)
     for candidate in (route.backup, route.primary):
         if may_take(candidate, ticket) and candidate.id not in passed:
             return candidate

@@ -22,7 +22,7 @@ from sqlalchemy.orm import selectinload
 from wtforms.fields.choices import SelectChoice
 
 from dispatch.assignment import storms
-from dispatch.assignment.routes import end_assignment, route_for
+from dispatch.assignment.routes import OFFICER_ROLE, end_assignment, route_for
 from dispatch.board.auth import (
     community_ids,
     require_role,
@@ -658,7 +658,7 @@ def assign(number: str):
     if contractor.id == ticket.contractor_id and ticket.status is not S.NEW:
         return _back(ticket)
     escalation.dispatch_to(
-        ticket, contractor, _officer(), role="manual", reason="officer"
+        ticket, contractor, _officer(), role=OFFICER_ROLE, reason="officer"
     )
     db.session.commit()
     return _back(ticket, _l("Sent to %(name)s.", name=contractor.name))

@@ -88,9 +88,10 @@ def on_event(ticket: Ticket, event: TicketEvent) -> list[OutboxMessage]:
 GROUP_NEWS_AFTER = timedelta(minutes=15)
 
 
-def _group_is_urgent(ticket: Ticket) -> bool:
-    """Returns whether the group a report is held in was urgent before it came,
-    and its officers have heard nothing of it for GROUP_NEWS_AFTER."""
+def _group_has_news(ticket: Ticket, now: datetime) -> bool:
+    """Returns whether an urgent report joining a group is news to its officers:
+    the group was urgent before it came, and they have heard nothing of it for
+    GROUP_NEWS_AFTER before ``now`` (the event's time)."""
     parent = db.session.get(Ticket, ticket.group_of_id)
     if parent is None or parent.urgency is not Urgency.URGENT:
         return False
@@ -104,7 +105,7 @@ def _group_is_urgent(ticket: Ticket) -> bool:
             ),
         )
     )
-    return last is None or last <= utcnow() - GROUP_NEWS_AFTER
+    return last is None or last <= now - GROUP_NEWS_AFTER
 
 
 def _messages_for(ticket: Ticket, event: TicketEvent):
@@ -118,7 +119,7 @@ def _messages_for(ticket: Ticket, event: TicketEvent):
         # joining a ticket urgent already, it is news of its own: a second smell
         # of gas "getting stronger" reached nobody (outside tester).
         filer = _filed_by_officer(ticket)
-        if not ticket.group_of_id or _group_is_urgent(ticket):
+        if not ticket.group_of_id or _group_has_news(ticket, event.at):
             for officer in staff(ticket, Role.OFFICER):
                 if officer.id != filer:  # they know: they have just filed it
                     yield officer, "officer_new_urgent", {}
