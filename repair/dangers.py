@@ -145,6 +145,24 @@ def words_say_danger(ticket) -> str | None:
     return None
 
 
+#: The danger chip that says what the classifier found in the words of a report
+#: nobody declared a danger for (a phoned-in or written 困人, 煤气味, 冒火花).
+_DANGER_FOR_CATEGORY = {"gas": "gas", "electrical": "electric"}
+
+
+def danger_in_words(ticket) -> Danger | None:
+    """Returns the danger the report's words say where none was declared: someone
+    trapped in a lift, a smell of gas, live wires. The contractor's page and the
+    board mark it as they mark a declared one (an outside tester's phoned-in lift
+    entrapment had no 有人被困 banner)."""
+    if declared(ticket.declared_danger) is not None:
+        return None
+    if is_lift_entrapment(ticket):
+        return DANGERS["trapped"]
+    category = words_say_danger(ticket)
+    return DANGERS.get(_DANGER_FOR_CATEGORY.get(category or "", ""))
+
+
 @dataclass(frozen=True)
 class Number:
     """A number to call now, with what it is."""

@@ -525,3 +525,80 @@ def test_the_privacy_notice_says_the_company_sees_the_number_when_it_calls(
     notice = form[form.index('id="privacy-notice"') :].split("</details>")[0]
     assert "维修单位看不到您的号码" not in notice
     assert "您的号码会像普通来电一样显示在其手机上" in notice
+
+
+def _job_page(app, client, number: str) -> str:
+    from dispatch.assignment.routes import current_assignment
+    from dispatch.contractor.tokens import job_token
+
+    with app.app_context():
+        assignment = current_assignment(find_ticket(number))
+        job = f"/j/{job_token(assignment.id)}"
+    return client.get(job).get_data(as_text=True)
+
+
+def test_an_entrapment_in_the_words_is_marked_as_one_declared_is(
+    app, client, officer, resident
+):
+    # Outside tester: a lift entrapment written in words, with no chip, had no
+    # 有人被困 banner on the contractor's page and no danger badge on the board.
+    number = resident.report(description="电梯困人了，里面有个老人出不来", spot="")
+    page = _job_page(app, client, number)
+    assert 'id="declared-danger"' in page and "报修内容提到：有人被困" in page
+    assert "居民报告" not in page.split('id="declared-danger"')[1][:200]
+    cards = client.get("/board/cards").get_data(as_text=True)
+    card = cards.split(f'data-number="{number}"')[1].split("</article>")[0]
+    assert "⚠ 有人被困" in card
+    calm = resident.report(description="电梯按钮不亮了", spot="")
+    assert 'id="declared-danger"' not in _job_page(app, client, calm)
+
+
+def _file(client, entrance_id: int, **fields):
+    from tests.actions import OfficerActions
+
+    page = client.get("/board/new").get_data(as_text=True)
+    token = OfficerActions._CSRF.search(page).group(1)
+    return client.post(
+        "/board/new",
+        data={
+            "csrf_token": token,
+            "entrance": str(entrance_id),
+            "channel": "phone",
+            "spot": "",
+            **fields,
+        },
+    )
+
+
+def test_an_officer_filing_for_a_caller_asks_about_danger(app, client, officer):
+    # Outside tester: the 帮办 form had no danger choices, so a phoned-in
+    # entrapment was neither pinned on the board nor announced to the contractor.
+    with app.app_context():
+        entrance = db.session.scalar(sa.select(Entrance).order_by(Entrance.id))
+    form = client.get("/board/new").get_data(as_text=True)
+    assert 'id="file-danger"' in form and "有人被困" in form
+    refused = _file(
+        client,
+        entrance.id,
+        description="来电：电梯停在5楼，里面有人",
+        danger="trapped",
+        urgency="general",
+    )
+    assert refused.status_code == 422
+    html = refused.get_data(as_text=True)
+    assert "有危险的报修必须按紧急处理" in html
+    assert "来电：电梯停在5楼，里面有人" in html  # nothing typed is lost
+    filed = _file(
+        client, entrance.id, description="来电：电梯停在5楼，里面有人", danger="trapped"
+    )
+    assert filed.status_code == 303
+    number = filed.headers["Location"].rsplit("/", 1)[1]
+    with app.app_context():
+        ticket = find_ticket(number)
+        assert ticket.declared_danger == "trapped"
+        assert ticket.urgency is Urgency.URGENT
+    page = _job_page(app, client, number)
+    assert "居民报告：有人被困" in page
+    cards = client.get("/board/cards").get_data(as_text=True)
+    urgent = cards.split('id="section-urgent"')[1].split("</section>")[0]
+    assert re.search(r'data-number="([^"]+)"', urgent).group(1) == number  # pinned

@@ -19,8 +19,9 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from repair.dangers import DANGERS
 from repair.db import db
 from repair.forms import written
 from repair.models import Category, Contractor, Ticket
@@ -115,6 +116,11 @@ class SimpleForm(FlaskForm):
     note = StringField(_l("Note (optional)"), validators=[Optional(), Length(max=500)])
 
 
+_DANGER_IS_URGENT = _l(
+    "Someone in danger makes the report urgent: choose Urgent or let the system judge."
+)
+
+
 class FileForm(FlaskForm):
     # No default: a missed choice must not file the ticket at the first entrance.
     entrance = SelectField(
@@ -127,6 +133,17 @@ class FileForm(FlaskForm):
             SelectChoice("", _l("Let the system judge")),
             SelectChoice("urgent", _l("Urgent")),
             SelectChoice("general", _l("General")),
+        ],
+        default="",
+        validators=[Optional()],
+    )
+    #: What the resident says of danger now, as the sticker's form asks it: a
+    #: declared danger makes the ticket urgent and is marked wherever it is shown.
+    danger = RadioField(
+        _l("Is anyone in danger now?"),
+        choices=[
+            SelectChoice("", _l("No danger")),
+            *[SelectChoice(d.slug, d.label) for d in DANGERS.values()],
         ],
         default="",
         validators=[Optional()],
@@ -153,3 +170,7 @@ class FileForm(FlaskForm):
     )
     photos = MultipleFileField(_l("Photos (optional)"))
     kept_photos = HiddenField()
+
+    def validate_urgency(self, field) -> None:
+        if field.data == "general" and self.danger.data:
+            raise ValidationError(_DANGER_IS_URGENT)

@@ -46,7 +46,7 @@ from dispatch.board.nav import add_board_link
 from dispatch.models import Assignment, EndReason, OutboxMessage
 from dispatch.sla import escalation
 from repair import lifecycle, privacy
-from repair.dangers import DANGERS
+from repair.dangers import DANGERS, danger_in_words
 from repair.db import db, utcnow
 from repair.i18n import current_locale, format_local, local_time
 from repair.models import (
@@ -947,6 +947,7 @@ def new_ticket():
                 reporter_phone=form.phone.data or None,
                 reporter_locale="zh_CN",
                 urgency=Urgency(form.urgency.data) if form.urgency.data else None,
+                declared_danger=form.danger.data or None,
             )
             actor = _officer()
             actor = lifecycle.Actor(
@@ -978,6 +979,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["SECTION_TITLES"] = SECTION_TITLES
     app.jinja_env.filters["reasons_text"] = reasons_text
     app.jinja_env.globals["DANGERS"] = DANGERS
+    app.jinja_env.globals["danger_in_words"] = danger_in_words
     app.jinja_env.filters["timeline"] = timeline
     app.jinja_env.filters["fromiso"] = datetime.fromisoformat
     app.jinja_env.filters["shorttime"] = short_time

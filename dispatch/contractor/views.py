@@ -38,7 +38,7 @@ from dispatch.contractor.tokens import (
 )
 from dispatch.models import Assignment, EndReason
 from repair import lifecycle
-from repair.dangers import declared
+from repair.dangers import danger_in_words, declared
 from repair.db import db, utcnow
 from repair.i18n import local_time, zone_name
 from repair.models import Channel, Ticket, TicketStatus
@@ -259,6 +259,7 @@ def _page(
             assignment=assignment,
             ticket=assignment.ticket,
             danger=declared(assignment.ticket.declared_danger),
+            danger_in_words=danger_in_words(assignment.ticket),
             token=token,
             deadline=next_deadline(assignment),
             rework=rework_of(assignment.ticket)
