@@ -3,6 +3,7 @@ and the password rule."""
 
 from __future__ import annotations
 
+import regex
 from flask_babel import lazy_gettext as _l
 from wtforms.validators import DataRequired, Length, ValidationError
 
@@ -25,10 +26,27 @@ def lower(value):
     return value.lower() if isinstance(value, str) else value
 
 
+#: One character as a writer sees it: a user-perceived character (grapheme
+#: cluster), so 👍🏻, a flag or a family emoji is one, as a person counts it.
+_CHARACTER = regex.compile(r"\X")
+#: Past this many code points per character allowed, text is counted in code
+#: points: a few "characters" stacked with thousands of marks are not short.
+_MARKS_PER_CHARACTER = 4
+
+
+def characters(text: str, max_chars: int) -> int:
+    """Returns the length of typed text as its writer counts it: one per
+    character they see, a line break one even when sent as CRLF."""
+    text = text.replace("\r\n", "\n")
+    if len(text) > max_chars * _MARKS_PER_CHARACTER:
+        return len(text)
+    return len(_CHARACTER.findall(text))
+
+
 def written(max_chars: int):
     """Validator: at most ``max_chars`` characters of typed text, counted as the
-    page's counter counts them (an emoji is one, a line break is one even when the
-    browser sends CRLF), with a message saying how long the text is.
+    page's counter counts them (characters(): an emoji is one, a line break is
+    one), with a message saying how long the text is.
 
     Not wtforms' Length: that one renders ``maxlength``, which a browser counts
     in UTF-16 units (an emoji is two) and enforces by cutting a paste silently.
@@ -37,7 +55,7 @@ def written(max_chars: int):
 
     def check(form, field) -> None:
         text = field.data if isinstance(field.data, str) else ""
-        length = len(text.replace("\r\n", "\n"))
+        length = characters(text, max_chars)
         if length > max_chars:
             raise ValidationError(message % {"length": length, "max": max_chars})
 

@@ -251,15 +251,26 @@ def test_a_too_long_description_says_how_long_and_keeps_every_word(app, resident
 
 
 def test_emoji_and_line_breaks_count_one_character_each(app, resident):
-    # 👍🏻 is two code points (thumb and skin tone); a browser sends a line break
-    # as CRLF. 2000 characters as the resident sees them must be accepted.
-    lines = ["灯不亮👍🏻" * 39 + "漏"] * 10  # 10 lines of 196 characters
-    text = "\r\n".join(lines)  # 1960 + 9 breaks = 1969, or 1978 counting CR
-    padded = text + "\r\n" + "水" * 30  # 2000 as the writer counts, 2010 with CRs
-    number = resident.report(description=padded)
+    # 👍🏻 is two code points (thumb and skin tone) and one character to the
+    # resident (outside tester: "多了 22 字" on 2000 as she counted them); a
+    # browser sends a line break as CRLF.
+    lines = ["灯不亮👍🏻" * 40] * 10  # 160 characters a line, 200 code points
+    text = "\r\n".join(lines) + "\r\n" + "水" * 390  # 2000 characters
+    assert len(text) == 2410  # code points, CRs included
+    refused = resident.submit(description=text + "漏")
+    assert refused.status_code == 422
+    assert "现在有 2001 字，请删减到 2000 字以内。" in refused.get_data(as_text=True)
+    number = resident.report(description=text)
     with app.app_context():
         saved = db.session.scalar(
             sa.select(Ticket.description).where(Ticket.number == number)
         )
-    assert len(saved) == 2000
-    assert "\r" not in saved
+    assert saved == text.replace("\r\n", "\n")
+
+
+def test_stacked_marks_are_counted_one_by_one(app, resident):
+    # A few "characters" stacked with thousands of combining marks are not short.
+    text = "灯" + "\u0301" * 9000
+    response = resident.submit(description=text)
+    assert response.status_code == 422
+    assert "现在有 9001 字" in response.get_data(as_text=True)
