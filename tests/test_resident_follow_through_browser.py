@@ -83,3 +83,28 @@ def test_someone_with_only_the_number_sees_no_questions(
     phone.goto(f"{live_server}/t/{repaired}")
     assert phone.locator("#confirm").count() == 0
     assert phone.locator("#completion").count() == 0  # the record is private
+
+
+def test_a_refused_rating_shows_its_message_in_sight_and_a_reload_is_safe(
+    app, repaired, live_server, phone, screenshot
+):
+    # Outside tester: a comment too long came back at the top of the page with
+    # its message 1,300 px below, and reopening the address gave a 405.
+    phone.goto(live_server + _private(app, repaired))
+    phone.click("#fixed")
+    phone.wait_for_selector("#rating-form")
+    phone.click("label[for=stars-2]")
+    phone.fill("#comment", "师傅来得太晚了。" * 140)  # 1,120 characters of 1,000
+    phone.click("#send-rating")
+    phone.wait_for_url("**/rate")
+    message = phone.locator("#rating-form .field-error[role=alert]")
+    assert message.inner_text() == "现在有 1120 字，请删减到 1000 字以内。"
+    assert phone.evaluate(
+        "() => { const r = document.querySelector('#rating-form [role=alert]')"
+        ".getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight; }"
+    )
+    assert phone.input_value("#comment") == "师傅来得太晚了。" * 140
+    screenshot(phone, "refused-in-sight")
+    phone.goto(phone.url)  # the restored tab opens the address again
+    assert phone.url.endswith(f"/t/{repaired}")
+    assert phone.locator("#rating-form").count() == 1

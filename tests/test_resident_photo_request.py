@@ -48,6 +48,9 @@ def test_officer_asks_for_a_photo_and_the_resident_adds_it(app, resident, office
         f"/t/{number}/photos", data=data, content_type="multipart/form-data"
     )
     assert response.status_code == 303
+    # said on the page the resident lands on (outside tester: no word of it)
+    landed = phone.get(response.headers["Location"]).get_data(as_text=True)
+    assert "谢谢，照片已收到" in landed
     with app.app_context():
         ticket = find_ticket(number)
         assert len(ticket.report_photos) == 1
@@ -97,3 +100,33 @@ def test_the_named_lift_is_in_the_contractors_sms_and_on_the_board(
         as_text=True
     )
     assert "2号梯（3110440300）" in client.get("/board/cards").get_data(as_text=True)
+
+
+def test_a_photo_past_the_reports_room_says_how_many_it_already_has(app, resident):
+    photos = [(jpeg_bytes(color=(9, 9, n)), f"{n}.jpg") for n in range(2)]
+    number = resident.report(description="楼道灯不亮", photos=photos)
+    page = resident.client.get(f"/t/{number}").get_data(as_text=True)
+    data = {
+        **hidden_fields(page.split('id="add-photo-form"')[1]),
+        **dict(re.findall(r'name="(k)" type="hidden" value="([^"]+)"', page)),
+    }
+    data["photos"] = [
+        (io.BytesIO(jpeg_bytes(color=(9, 9, n))), f"{n}.jpg") for n in (7, 8)
+    ]
+    response = resident.client.post(
+        f"/t/{number}/photos", data=data, content_type="multipart/form-data"
+    )
+    assert response.status_code == 422
+    # not "最多 1 张照片" beside a form that promised 3
+    assert "本报修已有 2 张照片，还能再加 1 张，已保留前 1 张。" in response.get_data(
+        as_text=True
+    )
+
+
+def test_an_actions_address_opened_again_leads_to_the_tracking_page(resident):
+    # Outside tester: a rating refused, then the tab restored: 405.
+    number = resident.report(description="楼道灯不亮")
+    for action in ("confirm", "not-fixed", "photos", "rate"):
+        response = resident.client.get(f"/t/{number}/{action}")
+        assert response.status_code == 303, action
+        assert response.headers["Location"].endswith(f"/t/{number}")

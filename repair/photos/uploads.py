@@ -76,8 +76,16 @@ _KEPT_TILE = (
 class PhotoUploads:
     """The photos of one form post: those kept from an earlier post, plus new ones."""
 
-    def __init__(self, kept_token: str | None, limit: int, deferred: bool = False):
+    def __init__(
+        self,
+        kept_token: str | None,
+        limit: int,
+        deferred: bool = False,
+        already: int = 0,
+    ):
         self.limit = limit
+        #: photos the ticket already has: the limit is the room left beside them
+        self.already = already
         self.deferred = deferred
         self.kept: list[dict] = _load(kept_token)
         self.errors: list[str] = []
@@ -106,7 +114,16 @@ class PhotoUploads:
                 continue
             if item not in self.kept:
                 self.kept.append(item)
-        if uploads:  # more than there was room for
+        if uploads and self.already:  # more than the report has room for
+            self.errors.append(
+                _l(
+                    "This report already has %(have)s photos and room for %(n)s"
+                    " more; we kept the first %(n)s.",
+                    have=self.already,
+                    n=self.limit,
+                )
+            )
+        elif uploads:  # more than there was room for
             self.errors.append(
                 _l("At most %(n)s photos; we kept the first %(n)s.", n=self.limit)
             )

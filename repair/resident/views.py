@@ -227,6 +227,15 @@ def _report_post(code: str):
         if not form.csrf_token.errors:
             # Only a post with a valid token may leave photos with us.
             uploads.take(request.files.getlist("photos"))
+        if request.form.get("relabel"):
+            # The language toggle pressed on a filled-in form: the same form in
+            # the other language with everything kept, nothing sent (an outside
+            # tester's English tap emptied the form, photo and all).
+            for field in form:
+                if field is not form.csrf_token:
+                    field.errors = []
+            page, _status = _report_again(form, place, limit, uploads=uploads)
+            return page, 200
         # Photos are asked for, not required: nobody should photograph a gas leak.
         if not fields_ok or uploads.errors:
             return _report_again(form, place, limit, uploads=uploads)
@@ -384,6 +393,9 @@ def _report_again(form, place: _Place, limit: int, uploads=None, away=False):
     form.kept_photos.data = uploads.token()
     if form.submission_key.errors:
         form.submission_key.data = uuid.uuid4().hex
+    if form.phone.raw_data:
+        # As typed: validation wrote it as +86…, which the resident never typed.
+        form.phone.data = form.phone.raw_data[0]
     notice = None
     if away:
         notice = _l(
@@ -721,6 +733,7 @@ def _track_page(
         accept=ACCEPT_ATTRIBUTE,
         followed=request.args.get("followed") == "1",
         reopened=request.args.get("reopened") == "1",
+        added=request.args.get("added") == "1",
         low_rating_stars=lifecycle.LOW_RATING_STARS,
         call_back_by=_call_back_by(ticket) if ticket.rating is not None else None,
         promise=promise,
@@ -910,8 +923,11 @@ def add_photos(number: str):
         abort(403)
     if ticket.status not in WORKING_STATUSES:
         return _private(ticket)
-    room = int(current_app.config["PHOTOS_PER_TICKET"]) - len(ticket.report_photos)
-    uploads = PhotoUploads(form.kept_photos.data, max(room, 0), deferred=True)
+    have = len(ticket.report_photos)
+    room = int(current_app.config["PHOTOS_PER_TICKET"]) - have
+    uploads = PhotoUploads(
+        form.kept_photos.data, max(room, 0), deferred=True, already=have
+    )
     valid = form.validate_on_submit()
     if valid:
         uploads.take(request.files.getlist("photos"))
@@ -928,7 +944,7 @@ def add_photos(number: str):
     )
     db.session.commit()
     _keep_key(ticket)
-    return finish_upload(url_for("resident.track", number=ticket.number))
+    return finish_upload(url_for("resident.track", number=ticket.number, added=1))
 
 
 @bp.post("/t/<number>/rate")
@@ -954,6 +970,16 @@ def rate(number: str):
 
 
 SESSION_FOLLOWED = "followed"
+
+
+@bp.get("/t/<number>/confirm")
+@bp.get("/t/<number>/not-fixed")
+@bp.get("/t/<number>/photos")
+@bp.get("/t/<number>/rate")
+def action_reopened(number: str):
+    """An action's address opened again (a reload, a restored tab, Back after an
+    error page): the tracking page, not a 405 (outside tester)."""
+    return redirect(url_for("resident.track", number=number), code=303)
 
 
 @bp.route("/t/<number>/follow", methods=["GET", "POST"])

@@ -19,8 +19,11 @@
       if (field.tagName === "TEXTAREA" && field.value.trim()) return true;
       if ((field.type === "radio" || field.type === "checkbox") && field.checked !== field.defaultChecked) return true;
     }
-    // A form on its way: its button is disabled while it uploads.
-    return !!document.querySelector("main form button[type=submit][disabled]");
+    // Photos kept from a post that came back with a message, the message itself,
+    // and a form on its way (its button is disabled while it uploads).
+    var kept = document.querySelectorAll("main input[name=kept_photos]");
+    for (var k = 0; k < kept.length; k++) if (kept[k].value) return true;
+    return !!document.querySelector("main #form-errors, main .field-error, main form button[type=submit][disabled]");
   }
 
   window.setInterval(function () {

@@ -42,6 +42,38 @@
   }
   inputs.forEach(function (input) { input.addEventListener("change", showPreviews); });
 
+  function given(form) {
+    // Whether the resident has given anything a plain page change would lose.
+    var fields = form.querySelectorAll("input, textarea");
+    for (var i = 0; i < fields.length; i++) {
+      var field = fields[i];
+      if (field.type === "file" ? field.files && field.files.length
+          : field.type === "radio" || field.type === "checkbox" ? field.checked
+          : field.type !== "hidden" && field.value.trim()) return true;
+    }
+    var kept = form.querySelector("input[name=kept_photos]");
+    return !!(kept && kept.value);
+  }
+
+  // The language toggle on a filled-in report sends the form to come back in
+  // the other language with all of it kept (photos too); nothing is filed.
+  var toggle = document.querySelector("header .lang");
+  if (toggle && form.hasAttribute("data-relabel") && !toggle.getAttribute("data-relabel")) {
+    toggle.setAttribute("data-relabel", "1");
+    toggle.addEventListener("click", function (event) {
+      // The form now on the page: one sent back with messages replaces the first.
+      var current = document.querySelector("form[data-relabel]");
+      var sending = current && current.querySelector("button[type=submit][disabled]");
+      if (!current || sending || !given(current)) return;
+      event.preventDefault();
+      var flag = document.createElement("input");
+      flag.type = "hidden"; flag.name = "relabel"; flag.value = "1";
+      current.appendChild(flag);
+      current.action = toggle.href;
+      HTMLFormElement.prototype.submit.call(current);  // a plain post: no upload script
+    });
+  }
+
   function downscale(file) {
     // Phones take 12-megapixel photos; a weak network should not carry all of them.
     // HEIC too, where the browser can decode it (Safari); where it cannot, the
@@ -65,9 +97,13 @@
     }).catch(function () { return file; });
   }
 
-  function progress(pct, text) {
+  function progress(pct, text, failed) {
     bar.hidden = false; barText.hidden = false;
     bar.value = pct; barText.textContent = text;
+    // A failure is said as an error, where the resident looks (outside tester:
+    // the small grey line under the button was missed).
+    barText.className = failed ? "field-error center" : "muted center";
+    if (failed) barText.setAttribute("role", "alert"); else barText.removeAttribute("role");
   }
 
   form.addEventListener("submit", function (event) {
@@ -116,6 +152,6 @@
 
   function fail() {
     button.disabled = false;
-    progress(0, texts.failed);
+    progress(0, texts.failed, true);
   }
 })();
