@@ -161,11 +161,8 @@ def test_a_long_paste_is_never_cut_and_the_counter_says_what_to_take_out(
     phone.wait_for_url(re.compile(r"/received$"))
 
 
-def test_the_tracking_page_never_reloads_over_a_photo_being_added(
-    live_server, entrance_code, phone, screenshot, tmp_path
-):
-    # Outside tester: the page reloaded itself each minute and dropped a photo
-    # chosen but not yet sent.
+def _report_and_track(phone, live_server: str, entrance_code: str) -> None:
+    """Reports a lamp out, on Playwright's clock, and opens the tracking page."""
     phone.clock.install()
     phone.goto(f"{live_server}/q/{entrance_code}")
     phone.fill("#description", "楼道灯不亮")
@@ -173,6 +170,14 @@ def test_the_tracking_page_never_reloads_over_a_photo_being_added(
     phone.wait_for_url(re.compile(r"/received$"))
     phone.click("#track-link")
     phone.wait_for_selector("#add-photo-form")
+
+
+def test_the_tracking_page_never_reloads_over_a_photo_being_added(
+    live_server, entrance_code, phone, screenshot, tmp_path
+):
+    # Outside tester: the page reloaded itself each minute and dropped a photo
+    # chosen but not yet sent.
+    _report_and_track(phone, live_server, entrance_code)
     note = phone.locator("#auto-refresh")
     assert note.inner_text() == "本页每分钟自动刷新。"
 
@@ -200,13 +205,7 @@ def test_photos_kept_after_a_message_are_not_reloaded_away(
 ):
     # Outside tester: four photos for a report with room for three came back
     # "kept", and the page's minute reload threw the kept ones away.
-    phone.clock.install()
-    phone.goto(f"{live_server}/q/{entrance_code}")
-    phone.fill("#description", "楼道灯不亮")
-    phone.click("#submit")
-    phone.wait_for_url(re.compile(r"/received$"))
-    phone.click("#track-link")
-    phone.wait_for_selector("#add-photo-form")
+    _report_and_track(phone, live_server, entrance_code)
     paths = []
     for n in range(4):
         path = tmp_path / f"lamp-{n}.jpg"
