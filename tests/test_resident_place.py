@@ -129,6 +129,10 @@ def test_only_accepted_reports_count_and_the_limit_keeps_what_was_typed(
     resident = limited_resident
     for _ in range(5):  # mistakes do not count against the limit
         assert resident.submit(description="  ").status_code == 422
+    for _ in range(3):  # nor does switching the form's language, all kept
+        switched = resident.submit(description="楼道灯不亮", relabel="1")
+        assert switched.status_code == 200
+        assert "楼道灯不亮" in switched.get_data(as_text=True)
     assert resident.submit(description="楼道灯不亮").status_code == 303
     assert resident.submit(description="3楼扶手松动").status_code == 303
     refused = resident.submit(description="单元门关不上", name="王阿姨")

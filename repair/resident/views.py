@@ -254,8 +254,9 @@ def _report_post(code: str):
     return _submitted(filed)
 
 
-#: The report form's fields other than photos (CSRF token included).
-_REPORT_FIELDS = 10
+#: The report form's fields other than photos (CSRF token included), and the
+#: flag of a post that only switches the form's language (relabel).
+_REPORT_FIELDS = 11
 
 
 class DatabaseAway(Exception):
