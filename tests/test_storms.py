@@ -173,6 +173,21 @@ def test_a_held_report_tells_its_resident_it_is_handled_together(app, entrance_c
     assert "这份报修与" in public and "您的报修与" not in public
 
 
+def test_a_second_report_of_ones_own_problem_is_not_called_a_neighbours(
+    app, entrance_code
+):
+    # Outside tester: reporting the same broken pipe twice from one phone, the
+    # page said 邻居已报修了同一问题 of her own first report.
+    resident = ResidentActions(app.test_client(), entrance_code)
+    first = resident.report(description="水管爆裂", spot="地下室", phone=PHONES[0])
+    second = resident.report(description="水管还在漏水", spot="地下室", phone=PHONES[0])
+    received = resident.client.get(f"/t/{second}/received").get_data(as_text=True)
+    assert f"您已报修过同一问题（报修单 {first}）" in received
+    assert "邻居" not in received
+    page = resident.client.get(f"/t/{second}").get_data(as_text=True)
+    assert f"您已报修过同一问题（报修单 {first}）" in page and "邻居" not in page
+
+
 def test_building_wide_categories_group_across_entrances_others_do_not(app, demo):
     one, two = _code(app, "3栋", "1单元"), _code(app, "3栋", "2单元")
     water = _report(app, one, "水管爆裂", PHONES[0])

@@ -568,6 +568,15 @@ def _keep_key(ticket: Ticket | _Filed) -> None:
     session[SESSION_TICKETS] = dict(list(mine.items())[-20:])
 
 
+def _is_mine(ticket: Ticket | None) -> bool:
+    """Returns whether this browser reported the ticket itself (its key is kept
+    in the session): a second report of one's own problem is held with one's own
+    first, not with a neighbour's (outside tester)."""
+    if ticket is None:
+        return False
+    return session.get(SESSION_TICKETS, {}).get(ticket.number) == ticket.resident_key
+
+
 def _known_key(ticket: Ticket) -> str | None:
     """Returns the private key from the link (remembered from then on) or from the
     session; None when neither holds the right one."""
@@ -603,6 +612,7 @@ def received(number: str):
         "resident/received.html",
         ticket=ticket,
         group=group,
+        group_is_mine=_is_mine(group),
         public_url=current_app.config["PUBLIC_URL"],
         private_url=private_url,
         danger=danger_of(ticket),
@@ -723,6 +733,7 @@ def _track_page(
         "resident/track.html",
         ticket=ticket,
         owner=owner,
+        group_is_mine=owner and _is_mine(group),
         key=key if owner else None,
         action_form=ResidentActionForm(k=key),
         not_fixed_form=not_fixed_form or NotFixedForm(k=key),
