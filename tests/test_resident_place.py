@@ -126,7 +126,11 @@ def limited_resident(settings, entrance_code):
 def test_only_accepted_reports_count_and_the_limit_keeps_what_was_typed(
     limited_resident,
 ):
-    resident = limited_resident
+    with freeze_time("2026-11-22 02:00:00"):  # 10:00 in Shanghai
+        _limited_story(limited_resident)
+
+
+def _limited_story(resident) -> None:
     for _ in range(5):  # mistakes do not count against the limit
         assert resident.submit(description="  ").status_code == 422
     for _ in range(3):  # nor does switching the form's language, all kept
@@ -141,6 +145,8 @@ def test_only_accepted_reports_count_and_the_limit_keeps_what_was_typed(
     assert "单元门关不上" in html and 'value="王阿姨"' in html
     assert 'id="report-form"' in html
     assert "0755-8888 6666" in html  # the community's number
+    # and when to send again (outside tester: "later" said nothing)
+    assert "请在 11:00 之后再提交" in html  # an hour after the first
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from flask import (
@@ -108,7 +108,22 @@ def _report_limited(_limit):
         form.category.choices = _category_choices(_categories())
         form.lift.choices = _lift_choices(entrance)
         phone = entrance.community.service_phone
-        if phone:
+        again = _free_again_at(_limit)
+        if again and phone:
+            notice = _l(
+                "Too many reports were sent from here just now. What you typed is "
+                "kept: please send again after %(time)s, or call the community on "
+                "%(phone)s.",
+                time=again,
+                phone=phone,
+            )
+        elif again:
+            notice = _l(
+                "Too many reports were sent from here just now. What you typed is "
+                "kept: please send again after %(time)s.",
+                time=again,
+            )
+        elif phone:
             notice = _l(
                 "Too many reports were sent from here just now. What you typed is "
                 "kept: please send again later, or call the community on %(phone)s.",
@@ -131,6 +146,17 @@ def _report_limited(_limit):
             limited=True,
         )
     return current_app.make_response((page, 429))
+
+
+def _free_again_at(limit) -> str | None:
+    """Returns the local time (HH:MM) when the address may send a report again,
+    None if the limit's store cannot say (outside tester: "later" said nothing)."""
+    try:
+        when = datetime.fromtimestamp(limit.reset_at, UTC)
+    except Exception:  # the store away, or no limit object: say "later"
+        log.warning("rate limit reset time unknown", exc_info=True)
+        return None
+    return local_time(when).strftime("%H:%M")
 
 
 def _declares_danger() -> bool:
