@@ -435,3 +435,14 @@ def test_folding_and_ngrams_match_their_plain_definitions(model, data) -> None:
     assert {g for g in found if not g.startswith(("p:", "w:"))} == {
         g for g in grams if not g.isspace()
     }
+
+
+def test_board_names_the_words_the_model_weighed_without_their_weights(app) -> None:
+    # Outside tester: "模型判断: 栏杆 0.44, 卡在 0.44, 困住 0.30" on a card.
+    from dispatch.board.views import reasons_text
+
+    reasons = ["model:lift:栏杆 0.44, 卡在 0.44, 困住 0.30"]
+    with app.test_request_context("/?lang=zh_CN"):
+        assert reasons_text(reasons) == "模型判断: 栏杆、卡在、困住"
+    with app.test_request_context("/?lang=en"):
+        assert reasons_text(reasons) == "learned: 栏杆, 卡在, 困住"

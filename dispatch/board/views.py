@@ -123,6 +123,12 @@ def reasons_text(reasons: list[str] | None, limit: int = 4) -> str:
             name = named.display_name(current_locale()) if named else category
             outcome = HINT_OUTCOMES.get(detail, detail)
             shown.append(f"{label}: {name} ({outcome})")
+        elif kind == "model":
+            # the words that weighed, without their weights (outside tester:
+            # "栏杆 0.44, 卡在 0.44" on a card read as a machine's log)
+            words = [part.rsplit(" ", 1)[0] for part in detail.split(", ") if part]
+            joiner = "、" if current_locale().startswith("zh") else ", "
+            shown.append(f"{label}: {joiner.join(words) or category}")
         elif kind == "declared":
             # the resident's chip, in the reader's language ("有人被困" is stored)
             danger = next((d for d in DANGERS.values() if d.words == detail), None)
