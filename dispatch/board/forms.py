@@ -116,6 +116,7 @@ class SimpleForm(FlaskForm):
     note = StringField(_l("Note (optional)"), validators=[Optional(), Length(max=500)])
 
 
+_CHOOSE_PLACE = _l("Choose the place: a building's entrance or a common area.")
 _DANGER_IS_URGENT = _l(
     "Someone in danger makes the report urgent: choose Urgent or let the system judge."
 )
@@ -124,8 +125,8 @@ _DANGER_IS_URGENT = _l(
 class FileForm(FlaskForm):
     # No default: a missed choice must not file the ticket at the first entrance.
     entrance = SelectField(
-        _l("Entrance"),
-        validators=[DataRequired(_l("Choose the building and entrance."))],
+        _l("Place"),
+        validators=[DataRequired(_CHOOSE_PLACE)],
     )
     urgency = RadioField(
         _l("Urgency"),
