@@ -257,6 +257,8 @@ def test_me_too_counts_the_resident_and_sends_them_updates(
     number = resident.report(description="单元门禁坏了", spot="1楼大门")
     landing = client.get(f"/q/{resident.code}").get_data(as_text=True)
     assert 'id="nearby"' in landing and f"/t/{number}/follow" in landing
+    # "here", not 本单元: the list is on a common area's sticker too (tester)
+    assert "这里已有的报修" in landing
 
     neighbour = app.test_client()
     page = neighbour.get(f"/t/{number}/follow").get_data(as_text=True)
