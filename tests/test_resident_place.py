@@ -62,6 +62,10 @@ def test_the_key_survives_the_progress_button_and_the_language_toggle(
         link = contractor.link()
     contractor.tap(link, "accept")
     contractor.complete(link, worker_name="王师傅")
+    # the completion photo says what it shows (tester: unlabelled photos)
+    own = client.get(f"/t/{number}").get_data(as_text=True)
+    labelled = own.split('id="completion"')[1].split('id="completion-photos"')[0]
+    assert "维修完成后的照片：" in labelled
     received = client.get(f"/t/{number}/received").get_data(as_text=True)
     button = received.split('id="track-link" href="')[1].split('"')[0]
     assert "k=" not in button  # the key is not shown where others see it
