@@ -168,7 +168,8 @@ def _on_event_recorded(_sender, *, ticket, event, **_) -> None:
     if event.action == "submitted":
         # The urgency comes from the classifier later in this transaction.
         db.session.info.setdefault(_PENDING_SUBMISSIONS, []).append(ticket)
-    elif event.action == "escalated" and event.data:
+    elif event.action in ("escalated", "sla_reminder") and event.data:
+        # every rung taken, a nudge before its deadline as well as a breach
         clock, rung = event.data.get("clock", ""), event.data.get("rung", "")
         due = event.data.get("due_at")
         lateness = (

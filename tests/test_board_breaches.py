@@ -175,6 +175,27 @@ def test_a_breached_card_says_which_deadline_was_missed(
     assert '<span class="missed">接单截止 10:30，实际 10:40</span>' in card
 
 
+def test_a_nudge_before_the_deadline_leaves_the_card_where_it_was(
+    app, client, clock, officer, resident, jobs
+):
+    # Outside tester: ten minutes before the accept deadline every urgent card
+    # moved to 已超时/已升级, saying 已升级处理, on the contractor's reminder.
+    number = resident.report(description=URGENT_TEXT)
+    clock.tick(timedelta(minutes=20))  # 10:20: the reminder to the contractor
+    jobs.run_due()
+    with app.app_context():
+        sent = db.session.scalars(
+            sa.select(OutboxMessage.template).where(OutboxMessage.to_phone == PRIMARY)
+        ).all()
+    assert sent[-1] == "reminder"
+    sections = _sections(client)
+    assert number in sections["urgent"] and number not in sections["breached"]
+    page = client.get(f"/board/t/{number}").get_data(as_text=True)
+    assert "已催办维保单位" in page.split('id="timeline"')[1]
+    resident_page = resident.client.get(f"/t/{number}").get_data(as_text=True)
+    assert "已催办维保单位" in resident_page.split('id="timeline"')[1]
+
+
 def _text(html: str) -> str:
     return re.sub(r"<[^>]+>", "", html)
 

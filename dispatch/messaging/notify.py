@@ -188,9 +188,9 @@ def _messages_for(ticket: Ticket, event: TicketEvent):
                 )
     elif action == "follow_up" and ticket.reporter_phone:
         yield _resident(ticket), "resident_follow_up", {}
-    elif action == "escalated":
-        actions = data.get("actions", [])
-        if "remind_contractor" in actions and ticket.contractor is not None:
+    elif action == "sla_reminder" and "remind_contractor" in data.get("actions", []):
+        # A nudge before the deadline (the ticket is not late).
+        if ticket.contractor is not None:
             yield (
                 _contractor(ticket.contractor),
                 "reminder",
@@ -200,6 +200,8 @@ def _messages_for(ticket: Ticket, event: TicketEvent):
                     "last": not _backup_follows(ticket, data.get("assignment_id")),
                 },
             )
+    elif action == "escalated":
+        actions = data.get("actions", [])
         context = {"clock": data.get("clock")}
         if "alert_officer" in actions:
             for officer in staff(ticket, Role.OFFICER):

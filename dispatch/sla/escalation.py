@@ -227,8 +227,10 @@ def take_rung(ticket: Ticket, rung: sla.Rung, now: datetime) -> bool:
     if rung.delay < timedelta(0) and now >= due:
         return False  # a nudge before the deadline is moot after it; marked as handled
     assignment = current_assignment(ticket)
-    if "remind_officer" in rung.actions:
-        # Ahead of the deadline: the officer is told, the ticket is not late.
+    if rung.delay < timedelta(0):
+        # Ahead of the deadline: a nudge to the contractor or the officer, and the
+        # ticket is not late (an outside tester saw every urgent card move to
+        # 已超时/已升级 ten minutes before its deadline, on the contractor's nudge).
         lifecycle.remind(
             ticket,
             lifecycle.Actor.system(),
@@ -238,6 +240,7 @@ def take_rung(ticket: Ticket, rung: sla.Rung, now: datetime) -> bool:
                 "rung": rung.name,
                 "actions": list(rung.actions),
                 "due_at": due.isoformat(),
+                "assignment_id": assignment.id if assignment else None,
             },
         )
         return True
