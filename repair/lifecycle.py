@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from repair import signals
+from repair.dangers import danger_in_words
 from repair.db import after_commit, db, transaction_memo, utcnow
 from repair.models import (
     CLOCK_DEADLINES,
@@ -219,6 +220,8 @@ def assess(
         ticket.classification = classification
     for name in DEADLINE_FIELDS:
         setattr(ticket, name, deadlines.get(name))
+    found = danger_in_words(ticket)
+    ticket.found_danger = found.slug if found else None
     if confirmed and ticket.urgency_confirmed_at is None:
         ticket.urgency_confirmed_at = now
     ticket.updated_at = now

@@ -380,6 +380,10 @@ class Ticket(db.Model):
     lift_id: Mapped[int | None] = mapped_column(sa.ForeignKey("lift.id"))
     #: The danger the resident declared with one tap (repair.dangers), if any.
     declared_danger: Mapped[str | None] = mapped_column(sa.String(16))
+    #: The danger an urgent report's words say where none was declared
+    #: (repair.dangers.danger_in_words), kept by every assessment: the board
+    #: orders by it as by a declared one.
+    found_danger: Mapped[str | None] = mapped_column(sa.String(16))
     category_id: Mapped[int | None] = mapped_column(sa.ForeignKey("category.id"))
     spot: Mapped[str] = mapped_column(sa.String(200))
     description: Mapped[str] = mapped_column(sa.Text)

@@ -99,6 +99,26 @@ def test_declared_dangers_lead_the_urgent_section_with_a_badge_that_stays(
     assert "有人被困" in card.split("</article>")[0].split("danger-badge")[1]
 
 
+def test_someone_trapped_in_the_words_alone_leads_the_section_too(
+    app, client, officer, resident
+):
+    # This session's outside tester: 电梯困人了，里面有个老人出不来 with no chip
+    # carried ⚠ 有人被困 but sat last in 紧急, below gas and a flood.
+    gas = resident.report(description="楼道里有很浓的煤气味", danger="gas", spot="")
+    flood = resident.report(description="地下室水管爆裂，水淹了", danger="flood")
+    words = resident.report(description="电梯困人了，里面有个老人出不来", spot="")
+    with app.app_context():
+        assert find_ticket(words).found_danger == "trapped"
+        assert find_ticket(words).declared_danger is None
+    urgent = _sections(client)["urgent"]
+    order = [urgent.index(f'data-number="{n}"') for n in (words, gas, flood)]
+    assert order[0] == min(order)
+    # an officer who judges it general takes the danger away with the urgency
+    officer.act(words, "triage", urgency="general", category="lift")
+    with app.app_context():
+        assert find_ticket(words).found_danger is None
+
+
 def _sections(client, query: str = "") -> dict[str, str]:
     """Returns the HTML of each board section present, by name."""
     page = client.get(f"/board/cards?{query}").get_data(as_text=True)

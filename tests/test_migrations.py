@@ -60,6 +60,14 @@ def _aware(value: datetime | None) -> datetime | None:
     return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def _tickets(*columns: str) -> dict:
+    """Returns the ticket rows by id, with these columns."""
+    with db.engine.connect() as connection:
+        ticket = _table(connection, "ticket")
+        query = sa.select(ticket.c.id, *(ticket.c[name] for name in columns))
+        return {row.id: row for row in connection.execute(query)}
+
+
 def _add_ticket(connection, ticket_id: int, created: datetime, **fields) -> None:
     ticket = _table(connection, "ticket")
     values = {
@@ -85,18 +93,7 @@ def test_next_due_and_escalation_are_filled_in_for_existing_tickets(scratch_app)
     created = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
     upgrade(revision=BEFORE_NEXT_DUE)
     with db.engine.begin() as connection:
-        connection.execute(
-            _table(connection, "community")
-            .insert()
-            .values(
-                id=1,
-                slug="mg",
-                name="迁移小区",
-                ticket_prefix="MG",
-                timezone="Asia/Shanghai",
-                created_at=created,
-            )
-        )
+        _add_community(connection, 1, "mg", created)
         _add_ticket(connection, 1, created, status="dispatched")
         # Confirmed and accepted: only the on-site clock is left.
         _add_ticket(
@@ -122,14 +119,7 @@ def test_next_due_and_escalation_are_filled_in_for_existing_tickets(scratch_app)
 
     upgrade()
 
-    with db.engine.connect() as connection:
-        ticket = _table(connection, "ticket")
-        rows = {
-            row.id: row
-            for row in connection.execute(
-                sa.select(ticket.c.id, ticket.c.next_due_at, ticket.c.escalated_at)
-            )
-        }
+    rows = _tickets("next_due_at", "escalated_at")
     assert _aware(rows[1].next_due_at) == created + timedelta(minutes=30)
     assert _aware(rows[1].escalated_at) == created + timedelta(minutes=20)
     assert _aware(rows[2].next_due_at) == created + timedelta(hours=2)
@@ -152,18 +142,7 @@ def test_placed_hotline_orders_deadlines_become_their_tickets_clocks(scratch_app
     created = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
     upgrade(revision="c3a9d5e1f7b2")
     with db.engine.begin() as connection:
-        connection.execute(
-            _table(connection, "community")
-            .insert()
-            .values(
-                id=1,
-                slug="mg",
-                name="迁移小区",
-                ticket_prefix="MG",
-                timezone="Asia/Shanghai",
-                created_at=created,
-            )
-        )
+        _add_community(connection, 1, "mg", created)
         # Worked on, the hotline's deadline before ours; and one done already.
         _add_ticket(
             connection,
@@ -475,3 +454,69 @@ def test_common_areas_keep_every_entrance_code_and_ticket_both_ways(scratch_app)
     with db.engine.connect() as connection:
         rows = _place_rows(connection)
         assert rows[7].community_id == 1 and rows[7].kind == "entrance"
+
+
+def test_open_tickets_get_their_danger_in_words_and_lose_a_reminders_escalation(
+    scratch_app,
+):
+    created = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+    upgrade(revision="c7d3e9a1b5f2")
+    reminded = created + timedelta(minutes=20)
+    with db.engine.begin() as connection:
+        _add_community(connection, 1, "mg", created)
+        connection.execute(
+            _table(connection, "category")
+            .insert()
+            .values(id=1, slug="lift", name="电梯", name_en="Lift", sort_order=1)
+        )
+        trapped = {"urgency": "urgent", "reasons": ["urgent:lift:困人"]}
+        # 1: words say someone is trapped, and only the nudge was taken
+        _add_ticket(
+            connection,
+            1,
+            created,
+            status="dispatched",
+            category_id=1,
+            classification=trapped,
+            escalated_at=reminded,
+        )
+        # 2: declared by the resident: nothing found, it is declared
+        _add_ticket(
+            connection,
+            2,
+            created,
+            status="dispatched",
+            category_id=1,
+            declared_danger="trapped",
+            classification=trapped,
+        )
+        # 3: closed: left as it was
+        _add_ticket(
+            connection,
+            3,
+            created,
+            status="closed",
+            category_id=1,
+            classification=trapped,
+            escalated_at=reminded,
+        )
+        events = _table(connection, "ticket_event")
+        for ticket_id in (1, 3):
+            connection.execute(
+                events.insert().values(
+                    ticket_id=ticket_id,
+                    at=reminded,
+                    action="escalated",
+                    actor_type="system",
+                    channel="system",
+                    data={"clock": "contact", "rung": "remind"},
+                )
+            )
+
+    upgrade()
+
+    rows = _tickets("found_danger", "escalated_at")
+    assert rows[1].found_danger == "trapped" and rows[1].escalated_at is None
+    assert rows[2].found_danger is None
+    assert rows[3].found_danger is None and _aware(rows[3].escalated_at) == reminded
+    downgrade(revision="c7d3e9a1b5f2")

@@ -203,11 +203,19 @@ def section_condition(section: str, now: datetime):
     return Ticket.status == S.COMPLETED
 
 
-#: Orders tickets by the danger their resident declared: someone trapped first,
-#: then any other danger now (gas, sparks, a flood, a fall), then the rest.
+#: Orders tickets by their danger, declared by the resident or found in the
+#: words (an outside tester's 电梯困人了 with no chip sat below a broken lamp):
+#: someone trapped first, then any other danger now (gas, sparks, a flood, a
+#: fall), then the rest.
 DANGER_FIRST = sa.case(
-    (Ticket.declared_danger == "trapped", 0),
-    (Ticket.declared_danger.is_not(None), 1),
+    (
+        sa.or_(Ticket.declared_danger == "trapped", Ticket.found_danger == "trapped"),
+        0,
+    ),
+    (
+        sa.or_(Ticket.declared_danger.is_not(None), Ticket.found_danger.is_not(None)),
+        1,
+    ),
     else_=2,
 )
 
