@@ -119,6 +119,24 @@ def test_the_backup_gets_its_own_deadline_and_one_timeline_line(
     assert not re.search(r"\s:", timeline)
 
 
+def test_confirming_urgency_after_a_handover_keeps_the_backups_window(
+    app, client, clock, officer, resident, jobs
+):
+    # Outside tester: the officer confirmed 紧急 after the handover; the card,
+    # the ticket page and the backup's job page went back to 接单截止 10:30, the
+    # deadline the primary had missed, already past when the backup got the job.
+    number = resident.report(description=URGENT_TEXT)
+    clock.tick(timedelta(minutes=30))
+    jobs.run_due()  # 10:30: handed to the backup, to accept by 11:00
+    clock.tick(timedelta(minutes=5))
+    officer.act(number, "triage", urgency="urgent", category="lift")
+    with app.app_context():
+        ticket = find_ticket(number)
+        assert ticket.urgency_confirmed_at is not None
+        assert ticket.contact_due_at.isoformat().startswith("2026-11-22T03:00")
+    assert "接单截止 11:00 · 还剩 25 分 0 秒" in _text(_card(client, number))
+
+
 def test_a_job_the_officer_moved_never_goes_back_to_whom_they_moved_it_from(
     app, client, clock, officer, resident, jobs
 ):

@@ -27,7 +27,7 @@ from dispatch.worker.queues import (
 from repair import lifecycle
 from repair.dangers import is_lift_entrapment
 from repair.db import after_commit, db, transaction_memo, utcnow
-from repair.models import Category, Contractor, Ticket, Urgency
+from repair.models import Category, Contractor, Ticket, TicketEvent, Urgency
 
 log = logging.getLogger(__name__)
 
@@ -83,14 +83,38 @@ def deadlines_for(
     time already paused still counts (a running pause adds its own when it ends).
 
     ``category`` and ``classification``: what the ticket is about to be assessed
-    as, where not yet set on it (someone trapped in a lift has a shorter clock)."""
-    return sla.deadlines(
+    as, where not yet set on it (someone trapped in a lift has a shorter clock).
+
+    A backup's own window to accept stands: an officer confirming urgency after
+    the handover put the backup's deadline back to the one the primary had missed
+    (outside tester: 接单截止 01:55 on a job handed over at 01:55)."""
+    deadlines = sla.deadlines(
         urgency,
         ticket.created_at,
         policy_for(ticket.community_id),
         timedelta(seconds=ticket.paused_seconds or 0.0),
         lift_entrapment=trapped_in_lift(ticket, urgency, category, classification),
     )
+    handed = _handover_contact_due(ticket)
+    if handed is not None and deadlines.get("contact_due_at") is not None:
+        deadlines["contact_due_at"] = max(deadlines["contact_due_at"], handed)
+    return deadlines
+
+
+def _handover_contact_due(ticket: Ticket) -> datetime | None:
+    """Returns the window to accept the backup was given with the job it holds
+    now, None when the job is not a handover to the backup."""
+    assignment = current_assignment(ticket)
+    if assignment is None or assignment.role != "backup":
+        return None
+    event = db.session.scalars(
+        sa.select(TicketEvent)
+        .where(TicketEvent.ticket_id == ticket.id, TicketEvent.action == "dispatch")
+        .order_by(TicketEvent.id.desc())
+        .limit(1)
+    ).first()
+    due = ((event.data or {}) if event is not None else {}).get("contact_due_at")
+    return datetime.fromisoformat(due) if due else None
 
 
 def trapped_in_lift(
