@@ -71,3 +71,36 @@ def test_contractor_accepts_arrives_and_completes_from_the_sms_link(
     assert "王师傅" in record and "安居维保服务有限公司" in record
     assert phone.locator("#completion img").count() == 1
     screenshot(phone, "6-tracking-record")
+
+
+def test_switching_language_on_a_filled_in_completion_asks_first(
+    app, client, resident, live_server, phone, screenshot
+):
+    # This session's outside tester: tapping English on a completion with two
+    # photos, a material line and a note emptied it without a word.
+    resident.report(description="电梯坏了，停在5楼不动了")  # urgent: two clocks
+    with app.app_context():
+        link = ContractorActions(client, "+8613800000001").link()
+    phone.goto(live_server + link)
+    # before accepting, both deadlines (tester: only 接单截止 was shown)
+    assert "接单截止" in phone.locator(".due-line").first.inner_text()
+    assert "到场截止" in phone.locator("#on-site-by").inner_text()
+    phone.click("#accept")
+    phone.wait_for_selector("#call-resident, #arrive")
+    phone.click("header .lang")  # nothing typed yet: it just switches
+    phone.wait_for_selector("html[lang=en]")
+    phone.click("header .lang")
+    phone.wait_for_selector("html[lang=zh-CN]")
+    phone.fill("#note", "换了灯泡\n顺便清理了灯罩")
+    asked = []
+
+    def refuse(dialog):
+        asked.append(dialog.message)
+        dialog.dismiss()
+
+    phone.on("dialog", refuse)
+    phone.click("header .lang")
+    assert asked and "切换语言会清空本表单" in asked[0]
+    assert phone.evaluate("document.documentElement.lang") == "zh-CN"
+    assert phone.input_value("#note") == "换了灯泡\n顺便清理了灯罩"  # kept
+    screenshot(phone, "asked")
