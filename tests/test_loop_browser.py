@@ -122,13 +122,17 @@ def test_the_backups_deadline_is_in_the_future(
         contact_due = ticket.contact_due_at
         assert ticket.contractor.phone == BACKUP
     context, page = _board(browser, live_server)
-    clock = page.locator(f'[data-number="{number}"] .clock')
+    clock = page.locator(f'[data-number="{number}"] .card-foot .clock')
     due = clock.get_attribute("data-due")
     assert page.evaluate(f"new Date('{due}').getTime() > Date.now()")
     assert "还剩" in clock.inner_text()
     # in the breached column a green countdown comes with why the card is there
     why = page.locator(f'#section-breached [data-number="{number}"] .missed')
     assert why.is_visible() and why.inner_text().endswith("已升级处理")
+    # and the backup's own window to accept, beside the triage deadline
+    after = page.locator(f'[data-number="{number}"] .clock-next')
+    assert after.get_attribute("data-clock") == "contact"
+    assert "接单截止" in after.inner_text() and "还剩" in after.inner_text()
     screenshot(page, "backup-on-the-board")
     context.close()
 

@@ -577,6 +577,8 @@ def test_an_officer_filing_for_a_caller_asks_about_danger(app, client, officer):
         entrance = db.session.scalar(sa.select(Entrance).order_by(Entrance.id))
     form = client.get("/board/new").get_data(as_text=True)
     assert 'id="file-danger"' in form and "有人被困" in form
+    # nothing ticked: the officer asks (tester: a ticked 都没有 answered for her)
+    assert "checked" not in form.split('id="file-danger"')[1].split("</div>")[0]
     refused = _file(
         client,
         entrance.id,

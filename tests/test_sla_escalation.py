@@ -445,3 +445,15 @@ def test_a_deadline_inside_a_second_is_not_missed_by_an_early_job(
         jobs.run_due()
         with app.app_context():
             assert find_ticket(number).contractor.phone == BACKUP  # no sweep needed
+
+
+def test_the_officer_is_asked_to_confirm_in_the_communitys_own_window(
+    app, resident, jobs, clock, fake_twilio
+):
+    # Outside tester: with a five-minute triage window the officer's SMS still
+    # said 请1小时内确认.
+    app.config["SLA_TRIAGE"] = timedelta(minutes=5)
+    _report(resident, "楼道里有很浓的煤气味")
+    jobs.run_due()
+    [alert] = [t for t in _texts_to(fake_twilio, OFFICER) if "紧急报修" in t]
+    assert "尽快确认" in alert and "1小时" not in alert

@@ -140,13 +140,14 @@ class FileForm(FlaskForm):
     )
     #: What the resident says of danger now, as the sticker's form asks it: a
     #: declared danger makes the ticket urgent and is marked wherever it is shown.
+    #: Nothing ticked at first: the officer asks the caller (outside tester: a
+    #: ticked 都没有 answered the question for her).
     danger = RadioField(
         _l("Is anyone in danger now?"),
         choices=[
-            SelectChoice("", _l("No danger")),
             *[SelectChoice(d.slug, d.label) for d in DANGERS.values()],
+            SelectChoice("none", _l("No danger")),
         ],
-        default="",
         validators=[Optional()],
     )
     channel = RadioField(
@@ -173,5 +174,5 @@ class FileForm(FlaskForm):
     kept_photos = HiddenField()
 
     def validate_urgency(self, field) -> None:
-        if field.data == "general" and self.danger.data:
+        if field.data == "general" and self.danger.data not in (None, "", "none"):
             raise ValidationError(_DANGER_IS_URGENT)

@@ -46,7 +46,7 @@ from dispatch.board.nav import add_board_link
 from dispatch.models import Assignment, EndReason, OutboxMessage
 from dispatch.sla import escalation
 from repair import lifecycle, privacy
-from repair.dangers import DANGERS, danger_in_words
+from repair.dangers import DANGERS, danger_in_words, declared
 from repair.db import db, utcnow
 from repair.i18n import current_locale, format_local, local_time
 from repair.models import (
@@ -961,7 +961,9 @@ def new_ticket():
                 reporter_phone=form.phone.data or None,
                 reporter_locale="zh_CN",
                 urgency=Urgency(form.urgency.data) if form.urgency.data else None,
-                declared_danger=form.danger.data or None,
+                declared_danger=(
+                    form.danger.data if declared(form.danger.data) else None
+                ),
             )
             actor = _officer()
             actor = lifecycle.Actor(

@@ -104,6 +104,8 @@ def deadlines_for(
 def _handover_contact_due(ticket: Ticket) -> datetime | None:
     """Returns the window to accept the backup was given with the job it holds
     now, None when the job is not a handover to the backup."""
+    if ticket.contractor_id is None:
+        return None  # a report being taken in: no job yet, nothing to ask
     assignment = current_assignment(ticket)
     if assignment is None or assignment.role != "backup":
         return None
