@@ -117,6 +117,13 @@ def test_resident_says_lift_is_not_moving_and_the_negator_belongs_to_the_fault()
     assert classify("lift won't move").urgency == URGENT
 
 
+@pytest.mark.parametrize("text", ["着伙了", "楼下垃圾房着伙了 快来人"])
+def test_a_pinyin_slip_for_fire_is_still_a_fire(text: str) -> None:
+    # 着伙 for 着火 (zhao huo): three characters from an outside tester's corpus.
+    result = classify(text)
+    assert (result.urgency, result.category) == (URGENT, "fire")
+
+
 def test_resident_reports_broken_street_lamp_and_it_is_general() -> None:
     result = classify("路灯不亮")
     assert (result.urgency, result.category) == (GENERAL, "lighting")
