@@ -192,6 +192,49 @@ def _contractor_accepts(app, assignment_id: int, now):
     return run
 
 
+def _resident_tap(base_url: str, number: str, key: str, action: str, **fields):
+    """Opens the resident's tracking page (form token), returns the post to make."""
+    browser = requests.Session()
+    page = browser.get(f"{base_url}/t/{number}?k={key}", timeout=30).text
+    form = {**hidden_fields(page.split('id="confirm"')[1]), "k": key}
+
+    def tap():
+        with browser:
+            return browser.post(
+                f"{base_url}/t/{number}/{action}", data={**form, **fields}, timeout=60
+            ).status_code
+
+    return tap
+
+
+def test_confirm_and_not_fixed_at_once_leave_one_outcome(app, live_server, resident):
+    # Outside tester: sent at the same moment, both succeeded: the ticket was
+    # closed by the one and reopened by the other.
+    for trial in range(TRIALS):
+        number = resident.report(description=f"扶手松动 {trial}")
+        contractor = ContractorActions(app.test_client(), PRIMARY)
+        with app.app_context():
+            link = contractor.link()
+            key = db.session.scalar(
+                sa.select(Ticket.resident_key).where(Ticket.number == number)
+            )
+        contractor.tap(link, "accept")
+        contractor.complete(link, worker_name="王师傅")
+        codes = _at_once(
+            partial(_resident_tap, live_server, number, key, "confirm"),
+            partial(_resident_tap, live_server, number, key, "not-fixed", note="晃"),
+        )
+        assert all(code < 500 for code in codes), codes
+        with app.app_context():
+            ticket, events, _ = _story(app, number)
+            ends = [e.action for e in events if e.action in ("close", "reopen")]
+            assert ends in (["close"], ["reopen"]), ends
+            expected = (
+                TicketStatus.CLOSED if ends == ["close"] else TicketStatus.DISPATCHED
+            )
+            assert ticket.status is expected
+
+
 def _officer_at_board(base_url: str, username: str, password: str):
     browser = requests.Session()
     page = browser.get(f"{base_url}/board/login", timeout=30).text

@@ -119,6 +119,28 @@ def test_a_rating_with_a_pasted_nul_says_what_was_done_and_keeps_the_rest(
     assert "挺好的👍🏾谢谢" in html  # what she wrote, without the NUL
 
 
+def test_a_not_fixed_after_confirming_and_rating_reopens_nothing(app, client, repaired):
+    # Outside tester: a "not fixed" replayed from a stale tab reopened a ticket
+    # the resident had confirmed and rated 5 stars, and sent the job out again.
+    private = _private_link(app, repaired)
+    stale = _form(client, private, "not-fixed-form")  # the tab left open
+    client.post(f"/t/{repaired}/confirm", data=_form(client, private, "confirm"))
+    rating = _form(client, private, "rating-form")
+    client.post(f"/t/{repaired}/rate", data={**rating, "stars": "5"})
+    response = client.post(
+        f"/t/{repaired}/not-fixed", data={**stale, "note": "评价后又说没修好"}
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 409
+    assert "已确认修好并办结" in html and "请扫描现场的报修码重新报修" in html
+    assert "您写的内容：评价后又说没修好" in html  # what she wrote, shown back
+    with app.app_context():
+        ticket = find_ticket(repaired)
+        assert ticket.status is TicketStatus.CLOSED
+        assert "reopen" not in [event.action for event in ticket.events]
+        assert db.session.get(Rating, ticket.id).stars == 5
+
+
 def test_not_fixed_reopens_and_sends_the_job_out_again(app, client, repaired, officer):
     private = _private_link(app, repaired)
     form = _form(client, private, "not-fixed-form")

@@ -745,6 +745,7 @@ def _track_page(
     rating_form=None,
     uploads=None,
     photo_form=None,
+    not_sent: str | None = None,
 ):
     key = _known_key(ticket)
     owner = key is not None
@@ -772,6 +773,7 @@ def _track_page(
         followed=request.args.get("followed") == "1",
         reopened=request.args.get("reopened") == "1",
         added=request.args.get("added") == "1",
+        not_sent=not_sent,
         low_rating_stars=lifecycle.LOW_RATING_STARS,
         call_back_by=_call_back_by(ticket) if ticket.rating is not None else None,
         promise=promise,
@@ -922,8 +924,8 @@ def not_fixed(number: str):
     form = NotFixedForm()
     if not has_resident_key(ticket, form.k.data):
         abort(403)
-    if not lifecycle.can(ticket, "reopen"):
-        return _private(ticket)
+    if ticket.status is not TicketStatus.COMPLETED:
+        return _not_sent(ticket, form)
     uploads = PhotoUploads(
         form.kept_photos.data, int(current_app.config["PHOTOS_PER_TICKET"])
     )
@@ -934,9 +936,9 @@ def not_fixed(number: str):
     # The ticket's lock before the photos' rows: two posts at once would otherwise
     # each hold a share of it (the photos' foreign key) and wait for the other.
     lifecycle.lock(ticket)
-    if not lifecycle.can(ticket, "reopen"):
+    if ticket.status is not TicketStatus.COMPLETED:
         db.session.rollback()
-        return _private(ticket)
+        return _not_sent(ticket, form)
     uploads.attach(ticket, "reopen")
     lifecycle.transition(
         ticket,
@@ -948,6 +950,18 @@ def not_fixed(number: str):
     db.session.commit()
     _keep_key(ticket)
     return finish_upload(url_for("resident.track", number=ticket.number, reopened=1))
+
+
+def _not_sent(ticket: Ticket, form: NotFixedForm):
+    """Answers a "not fixed" the ticket no longer asks for: it was confirmed (in
+    another tab, or at the same moment) and closed, or is being worked on again.
+    A closed ticket is not reopened by the resident: a problem that comes back is
+    a new report (an outside tester reopened a confirmed, rated ticket this way).
+    What the resident wrote is shown back to them, not lost."""
+    if ticket.status in WORKING_STATUSES:
+        return _private(ticket)  # already going out again: nothing more to send
+    _keep_key(ticket)
+    return _track_page(ticket, not_sent=form.note.data or ""), 409
 
 
 @bp.post("/t/<number>/photos")
