@@ -666,6 +666,60 @@ def test_reports_held_by_a_ticket_that_ends_without_work_go_out_on_their_own(
         assert released.group_of_id is None and released.on_site_due_at is not None
         actions = [event.action for event in released.events]
         assert "split" in actions
+        # Released by the system, not looked at by anyone: the officer still
+        # confirms its urgency within the hour (outside tester: "urgency confirmed
+        # by the system", so no one ever triaged it).
+        assert "urgency_confirmed" not in actions
+        assert released.urgency_confirmed_at is None
+        assert released.triage_due_at is not None
+
+
+def test_reports_held_by_a_ticket_merged_elsewhere_wait_in_the_originals_group(
+    app, client, officer
+):
+    # Outside tester: the officer merged a group's ticket into the ticket being
+    # worked on for the same burst pipe; its four held reports went out as four
+    # jobs and four SMS.
+    elsewhere, here = _code(app, "3栋", "1单元"), _code(app, "2栋", "1单元")
+    original = _report(app, elsewhere, "水管爆裂，水一直流", PHONES[0])
+    with app.app_context():
+        contractor = ContractorActions(client, PRIMARY)
+        contractor_link = contractor.link()
+    contractor.tap(contractor_link, "accept")
+    parent = _report(app, here, "水管爆裂，水喷出来了", PHONES[1])
+    members = [
+        _report(app, here, "地下室水管在漏水", PHONES[2]),
+        _report(app, here, "楼下水管破了", PHONES[3]),
+    ]
+    with app.app_context():
+        assert all(
+            find_ticket(m).group_of_id == find_ticket(parent).id for m in members
+        )
+        jobs_before = db.session.scalar(sa.select(sa.func.count(Assignment.id)))
+    sms_before = {m.id for m in _messages(app, recipient_type="contractor")}
+    response = officer.act(parent, "duplicate", original=original)
+    assert response.status_code == 303
+    with app.app_context():
+        assert find_ticket(parent).status is TicketStatus.DUPLICATE
+        first = find_ticket(original)
+        for number in members:
+            member = find_ticket(number)
+            assert member.status is TicketStatus.NEW
+            assert member.group_of_id == first.id
+            assert member.contractor_id is None and member.next_due_at is None
+        assert {f.phone for f in first.followers} >= {
+            f"+86{phone}" for phone in PHONES[1:4]
+        }
+        assert db.session.scalar(sa.select(sa.func.count(Assignment.id))) == (
+            jobs_before
+        )
+    # the merged ticket's contractor hears its job moved; no new job goes out
+    sent = [
+        m for m in _messages(app, recipient_type="contractor") if m.id not in sms_before
+    ]
+    assert [m.template for m in sent] == ["job_moved"]
+    board = client.get("/board").get_data(as_text=True)
+    assert "份报修像是同一个问题" in board
 
 
 def test_reports_at_a_common_area_group_at_the_place(app, demo):

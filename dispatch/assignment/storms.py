@@ -18,6 +18,7 @@ from repair import lifecycle
 from repair.db import db, utcnow
 from repair.models import (
     WORKING_STATUSES,
+    ActorType,
     Building,
     Category,
     Community,
@@ -315,15 +316,12 @@ def split_out(member: Ticket, actor: lifecycle.Actor, now: datetime) -> None:
     Its clocks count from the split, not from its submission: until now the
     problem was in hand (the group's contractor was on it), and deadlines from
     submission would alert the supervisor at once for time nobody could act on.
-    The officer who splits it has looked at it, so its triage clock is met."""
+    The officer who splits it has looked at it, so its triage clock is met; a
+    report the system releases (its group's ticket was rejected) keeps the
+    classifier's urgency for the officer to confirm, as a new report does."""
     parent_id = member.group_of_id or member.duplicate_of_id
     lifecycle.split_out(member, actor, now)
-    db.session.execute(
-        sa.delete(TicketFollower).where(
-            TicketFollower.ticket_id == parent_id,
-            TicketFollower.source_ticket_id == member.id,
-        )
-    )
+    _unfollow(parent_id, member)
     urgency = member.urgency or Urgency.GENERAL
     lifecycle.assess(
         member,
@@ -331,7 +329,7 @@ def split_out(member: Ticket, actor: lifecycle.Actor, now: datetime) -> None:
         actor,
         now,
         deadlines=sla.deadlines(urgency.value, now, policy_for(member.community_id)),
-        confirmed=True,
+        confirmed=actor.type is not ActorType.SYSTEM,
     )
     route = route_for(member)
     if route is not None and may_take(route.primary, member):
@@ -339,13 +337,54 @@ def split_out(member: Ticket, actor: lifecycle.Actor, now: datetime) -> None:
 
 
 def release_held(parent: Ticket, now: datetime) -> list[Ticket]:
-    """Splits out every report still held in the group of a ticket that ended
-    without work (rejected, or itself merged elsewhere): each goes out on its own
-    with fresh clocks, and the officer can group them again. Returns them."""
+    """Lets go of every report still held in the group of a ticket that ended
+    without work. Merged into another ticket, that ticket is the same problem in
+    hand: the reports wait in its group instead (an outside tester saw four held
+    reports of one burst pipe go out as four jobs and four SMS). Rejected, or
+    merged into a ticket that holds no group, each goes out on its own with fresh
+    clocks, and the officer can group them again. Returns them."""
     released = held(parent)
+    original = _group_for_the_held(parent)
     for member in released:
-        split_out(member, lifecycle.Actor.system(), now)
+        if original is not None:
+            _regroup(member, parent, original, now)
+        else:
+            split_out(member, lifecycle.Actor.system(), now)
     return released
+
+
+def _group_for_the_held(parent: Ticket) -> Ticket | None:
+    """Returns the ticket a merged group's held reports move to: the one it was
+    merged into, while it is being worked on and is no group's member."""
+    if parent.status is not TicketStatus.DUPLICATE or parent.duplicate_of_id is None:
+        return None
+    original = db.session.get(Ticket, parent.duplicate_of_id)
+    if (
+        original is None
+        or original.status not in WORKING_STATUSES
+        or original.group_of_id is not None
+        or original.duplicate_of_id is not None
+    ):
+        return None
+    return original
+
+
+def _regroup(member: Ticket, parent: Ticket, original: Ticket, now: datetime) -> None:
+    """Moves a held report from a merged ticket's group to its original's."""
+    _unfollow(parent.id, member)
+    hold_in_group(member, original, now)
+    if member.urgency is Urgency.URGENT:
+        raise_urgency(original, member, now)
+
+
+def _unfollow(parent_id: int | None, member: Ticket) -> None:
+    """Stops the member's resident following the group it leaves."""
+    db.session.execute(
+        sa.delete(TicketFollower).where(
+            TicketFollower.ticket_id == parent_id,
+            TicketFollower.source_ticket_id == member.id,
+        )
+    )
 
 
 def _follow(parent: Ticket, member: Ticket) -> None:
