@@ -12,8 +12,13 @@ from freezegun import freeze_time
 from repair import lifecycle
 from repair.db import db
 from repair.models import Ticket
-from tests.actions import ContractorActions, ResidentActions, ticket_number
-from tests.factories import find_ticket
+from tests.actions import (
+    ContractorActions,
+    ResidentActions,
+    hidden_fields,
+    ticket_number,
+)
+from tests.factories import find_ticket, jpeg_bytes
 
 
 def _count(app) -> int:
@@ -151,6 +156,29 @@ def _limited_story(resident) -> None:
     assert "0755-8888 6666" in html  # the community's number
     # and when to send again (outside tester: "later" said nothing)
     assert "请在 11:00 之后再提交" in html  # an hour after the first
+
+
+def test_a_report_over_the_limit_keeps_its_photos_and_may_still_switch_language(
+    limited_resident,
+):
+    # Outside tester: the 429 page said "what you typed is kept"; the photo was
+    # gone, and the language toggle was refused the same way, photo and all.
+    resident = limited_resident
+    assert resident.submit(description="楼道灯不亮").status_code == 303
+    assert resident.submit(description="3楼扶手松动").status_code == 303
+    refused = resident.submit(
+        description="秋千坏了", photos=[(jpeg_bytes(color=(200, 40, 40)), "a.jpg")]
+    )
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 429
+    resident.last_form = hidden_fields(html)
+    assert resident.last_form["kept_photos"]  # carried, and shown
+    assert 'id="kept-thumbs"' in html and "已上传 1 张照片。" in html
+    switched = resident.submit(
+        description="秋千坏了", relabel="1", reuse_form=True, photos=[]
+    )
+    assert switched.status_code == 200
+    assert hidden_fields(switched.get_data(as_text=True))["kept_photos"]
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ from repair.models import Photo, Ticket
 from repair.photos import jobs as photo_jobs
 from repair.photos.processing import process_original, strip_jpeg_metadata
 from repair.security import photo_url
-from tests.actions import hidden_fields
-from tests.factories import jpeg_bytes
+from tests.actions import ResidentActions, hidden_fields
+from tests.factories import find_ticket, jpeg_bytes
 
 TYPED = {
     "description": "楼道灯一直闪，晚上看不清台阶",
@@ -266,6 +266,44 @@ def test_kept_originals_of_all_clients_stay_within_the_total(app, resident):
     kept = _kept_originals(app)
     assert sum(kept.values()) <= size * 3.5
     assert sorted(kept) == sorted(posted[-3:])
+
+
+def test_addresses_filling_the_kept_photos_cannot_push_out_a_neighbours_photo(
+    app, resident, entrance_code
+):
+    # Outside tester: 12 refused posts of big photos from 6 addresses filled the
+    # pool in 14 s; the neighbour's one kept photo went, and their corrected
+    # report was filed without it and without a word.
+    small = jpeg_bytes(size=(400, 300), color=(200, 30, 30))
+    big = [jpeg_bytes(size=(1600, 1200), color=(c, 60, 90)) for c in range(0, 240, 20)]
+    app.config["PHOTO_KEPT_BYTES"] = len(big[0]) * 4
+    neighbour = ResidentActions(app.test_client(), entrance_code)
+    neighbour.client.environ_base["REMOTE_ADDR"] = "10.9.0.1"
+    assert (
+        neighbour.submit(description="", photos=[(small, "a.jpg")]).status_code == 422
+    )
+    for index, photo in enumerate(big):
+        resident.client.environ_base["REMOTE_ADDR"] = f"10.8.0.{index % 6 + 1}"
+        assert (
+            resident.submit(description="", photos=[(photo, "n.jpg")]).status_code
+            == 422
+        )
+    assert sum(_kept_originals(app).values()) <= len(big[0]) * 4 + len(small)
+    number = neighbour.report(description="楼道灯不亮", photos=[], reuse_form=True)
+    with app.app_context():
+        assert len(find_ticket(number).report_photos) == 1
+
+
+def test_a_kept_photo_that_is_gone_is_asked_for_again_not_dropped(app, resident):
+    kept = _rejected_post(resident, 10)
+    _, originals_dir = _stores(app)
+    for path in originals_dir.glob(f"??/{kept}"):
+        path.unlink()  # expired (PHOTO_ORIGINAL_TTL) or pushed out
+    response = resident.submit(description="楼道灯不亮", photos=[], reuse_form=True)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "您之前选的照片已无法保留，请重新添加" in html
+    assert "楼道灯不亮" in html and _ticket_count(app) == 0
 
 
 def test_the_quota_never_takes_a_tickets_photo_nor_the_form_being_fixed(

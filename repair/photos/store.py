@@ -231,8 +231,11 @@ def enforce_kept_quota(
     protected: Iterable[str],
     in_use: Callable[[list[str]], set[str]],
 ) -> list[str]:
-    """Deletes kept originals, oldest first, until the client's kept bytes are at
-    most ``per_client`` and everyone's at most ``total``; returns their hashes.
+    """Deletes kept originals until the client's kept bytes are at most
+    ``per_client`` (its own oldest first) and everyone's at most ``total`` (the
+    oldest of the clients that keep the most, each time: an outside tester with a
+    handful of addresses filled the pool and so deleted a neighbour's one photo,
+    and the neighbour's report was then filed without it); returns their hashes.
 
     ``protected`` (the post being answered) is never deleted, nor an original that
     ``in_use`` says a ticket refers to (it is released instead): the database is only
@@ -251,21 +254,33 @@ def enforce_kept_quota(
     keep = set(protected)
     kept = [item for item in kept if item.sha256 not in used]
     dropped: list[str] = []
-    for quota, mine_only in ((per_client, True), (total, False)):
-        candidates = [
-            item
-            for item in kept
-            if item.sha256 not in keep and (item.client == client or not mine_only)
-        ]
-        counted = [item for item in kept if item.client == client or not mine_only]
-        excess = sum(item.size for item in counted) - quota
-        for item in candidates:  # oldest first
-            if excess <= 0:
-                break
-            originals.delete(item.sha256)
-            dropped.append(item.sha256)
-            kept.remove(item)
-            excess -= item.size
+
+    def drop(item: KeptOriginal) -> None:
+        originals.delete(item.sha256)
+        dropped.append(item.sha256)
+        kept.remove(item)
+
+    mine = [item for item in kept if item.client == client]
+    excess = sum(item.size for item in mine) - per_client
+    for item in [item for item in mine if item.sha256 not in keep]:  # oldest first
+        if excess <= 0:
+            break
+        drop(item)
+        excess -= item.size
+    excess = sum(item.size for item in kept) - total
+    while excess > 0:
+        usage: dict[str, int] = {}
+        for item in kept:
+            usage[item.client] = usage.get(item.client, 0) + item.size
+        candidates = [item for item in kept if item.sha256 not in keep]
+        if not candidates:
+            break
+        # The oldest of the clients that keep the most (at least half as much as
+        # the one that keeps most): clients alike lose their oldest first.
+        most = max(usage[item.client] for item in candidates)
+        item = next(item for item in candidates if usage[item.client] * 2 >= most)
+        drop(item)
+        excess -= item.size
     return dropped
 
 

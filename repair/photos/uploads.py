@@ -60,6 +60,10 @@ PHOTO_ERRORS = {
         "what you wrote is kept."
     ),
 }
+PHOTO_LOST = _l(
+    "A photo you chose earlier could no longer be kept. Please add it again; "
+    "everything else is kept."
+)
 ACCEPT_ATTRIBUTE = ",".join(ACCEPTED_MIME_TYPES)
 # A kept photo without a preview: a grey tile with a camera outline.
 _KEPT_TILE = (
@@ -87,8 +91,13 @@ class PhotoUploads:
         #: photos the ticket already has: the limit is the room left beside them
         self.already = already
         self.deferred = deferred
-        self.kept: list[dict] = _load(kept_token)
+        self.kept, lost = _load(kept_token)
         self.errors: list[str] = []
+        if lost:
+            # Kept too long (or pushed out of a full store): the resident is told
+            # and chooses it again; a report filed without it says nothing (an
+            # outside tester's ticket came without its photo, and without a word).
+            self.errors.append(PHOTO_LOST)
 
     def take(self, files: Iterable[FileStorage]) -> None:
         """Takes each uploaded file up to the limit; a rejected one adds a message.
@@ -257,15 +266,17 @@ def is_attached(upload: FileStorage | None) -> bool:
     return bool(upload) and bool(upload.filename or upload.content_length)
 
 
-def _load(token: str | None) -> list[dict]:
+def _load(token: str | None) -> tuple[list[dict], int]:
+    """Returns the photos a signed token carries that are still kept, and how many
+    it carries that are not."""
     if not token:
-        return []
+        return [], 0
     try:
         kept = _serializer().loads(token)
     except BadSignature:
-        return []
+        return [], 0
     store, originals = photo_store(), original_store()
-    return [
+    found = [
         item
         for item in kept
         if (
@@ -274,6 +285,7 @@ def _load(token: str | None) -> list[dict]:
             else store.exists(item["sha256"])
         )
     ]
+    return found, len(kept) - len(found)
 
 
 def _preview_data_uri(item: dict) -> str:
