@@ -255,3 +255,75 @@ def test_the_countdown_reads_the_same_way_in_both_languages(app, seconds, zh, en
         assert countdown_text(seconds) == zh
     with app.test_request_context("/?lang=en"):
         assert countdown_text(seconds) == en
+
+
+GENERAL_TEXT = "2楼楼道灯不亮了"
+
+
+def _bodies_to(app, phone: str) -> list[str]:
+    with app.app_context():
+        return db.session.scalars(
+            sa.select(OutboxMessage.body)
+            .where(OutboxMessage.to_phone == phone)
+            .order_by(OutboxMessage.id)
+        ).all()
+
+
+def test_a_ticket_made_urgent_late_gives_its_contractor_a_window_from_then(
+    app, client, clock, officer, resident, jobs
+):
+    # Outside tester: a general job made urgent at 04:53 told the contractor
+    # "请04:46前接单" (counted from the report), and the ladder handed the job to
+    # the backup in the same minute.
+    number = resident.report(description=GENERAL_TEXT)
+    clock.tick(timedelta(minutes=45))  # 10:45
+    officer.act(number, "triage", urgency="urgent", category="lighting")
+    with app.app_context():
+        ticket = find_ticket(number)
+        assert ticket.contact_due_at.isoformat().startswith("2026-11-22T03:15")
+        assert ticket.on_site_due_at.isoformat().startswith("2026-11-22T04:45")
+    raised = _bodies_to(app, PRIMARY)[-1]
+    assert "11:15" in raised and "10:30" not in raised
+    clock.tick(timedelta(minutes=1))
+    jobs.run_due()
+    with app.app_context():
+        assert find_ticket(number).contractor.phone == PRIMARY  # not handed over
+    assert not any("转交备岗单位" in body for body in _bodies_to(app, PRIMARY))
+    # made urgent at 23:30 of the general day: the 24 h promise is kept, not moved
+    later = resident.report(description="3楼楼道灯不亮了")
+    clock.tick(timedelta(hours=23, minutes=30))
+    officer.act(later, "triage", urgency="urgent", category="lighting")
+    with app.app_context():
+        ticket = find_ticket(later)
+        assert ticket.on_site_due_at - ticket.created_at == timedelta(hours=24)
+
+
+def test_a_job_the_officer_reassigns_after_its_deadline_has_a_window_of_its_own(
+    app, client, clock, officer, resident, jobs
+):
+    # Outside tester: neither contractor accepted a gas report; the officer gave it
+    # back to the primary at 04:48, whose SMS said "请04:48前接单" and whose job
+    # page showed 刚刚超时 on first opening.
+    number = resident.report(description=URGENT_TEXT)
+    clock.tick(timedelta(minutes=30))
+    jobs.run_due()  # 10:30: handed to the backup, to accept by 11:00
+    clock.tick(timedelta(minutes=30))
+    jobs.run_due()  # 11:00: the backup missed it too; the officer is alerted
+    with app.app_context():
+        primary = db.session.scalar(
+            sa.select(Contractor.id).where(Contractor.phone == PRIMARY)
+        )
+    officer.act(number, "assign", contractor=str(primary))
+    with app.app_context():
+        ticket = find_ticket(number)
+        assert ticket.contractor.phone == PRIMARY
+        assert ticket.contact_due_at.isoformat().startswith("2026-11-22T03:30")
+    assert "请11:30前接单" in _bodies_to(app, PRIMARY)[-1]
+    with app.app_context():
+        link = ContractorActions(client, PRIMARY).link()
+    job = _text(client.get(link).get_data(as_text=True))
+    assert "11:30" in job and "刚刚超时" not in job and "已超时" not in job
+    clock.tick(timedelta(minutes=29))
+    jobs.run_due()
+    with app.app_context():
+        assert find_ticket(number).contractor.phone == PRIMARY

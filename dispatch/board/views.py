@@ -643,11 +643,15 @@ def triage(number: str):
         sa.select(Category).where(Category.slug == form.category.data)
     )
     urgency = Urgency(form.urgency.data)
+    now = utcnow()
     lifecycle.assess(
         ticket,
         urgency,
         _officer(),
-        deadlines=escalation.deadlines_for(ticket, urgency.value, category=category),
+        now,
+        deadlines=escalation.deadlines_for(
+            ticket, urgency.value, category=category, now=now
+        ),
         category=category,
         confirmed=True,
     )
@@ -671,8 +675,21 @@ def assign(number: str):
         return _refuse(ticket, _l("This ticket cannot be assigned now."))
     if contractor.id == ticket.contractor_id and ticket.status is not S.NEW:
         return _back(ticket)
+    # The contractor the officer chooses has a window of their own to accept, as
+    # the backup has (outside tester: a job reassigned at 04:48 said "请04:48前接单"
+    # and showed 刚刚超时 on first opening); never shorter than the one running.
+    now = utcnow()
+    fresh = escalation.fresh_contact_due(ticket, now)
+    if fresh is not None and ticket.contact_due_at is not None:
+        fresh = max(fresh, ticket.contact_due_at)
     escalation.dispatch_to(
-        ticket, contractor, _officer(), role=OFFICER_ROLE, reason="officer"
+        ticket,
+        contractor,
+        _officer(),
+        now,
+        role=OFFICER_ROLE,
+        reason="officer",
+        contact_due_at=fresh,
     )
     db.session.commit()
     return _back(ticket, _l("Sent to %(name)s.", name=contractor.name))

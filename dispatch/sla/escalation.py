@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 
 from dispatch.assignment.routes import (
+    OFFICER_ROLE,
     backup_for,
     current_assignment,
     may_take,
@@ -78,6 +79,7 @@ def deadlines_for(
     *,
     category: Category | None = None,
     classification: dict | None = None,
+    now: datetime | None = None,
 ) -> dict:
     """Returns the ticket's deadline columns for ``urgency`` under its policy; the
     time already paused still counts (a running pause adds its own when it ends).
@@ -87,27 +89,64 @@ def deadlines_for(
 
     A backup's own window to accept stands: an officer confirming urgency after
     the handover put the backup's deadline back to the one the primary had missed
-    (outside tester: 接单截止 01:55 on a job handed over at 01:55)."""
+    (outside tester: 接单截止 01:55 on a job handed over at 01:55).
+
+    A ticket made urgent at ``now`` (an officer's change) has its urgent clocks
+    counted from then, kept where already sooner: counted from submission, a job
+    made urgent after 30 minutes was overdue before its contractor heard of it
+    (outside tester: "请04:46前接单" sent at 04:53, the job handed to the backup in
+    the same minute)."""
+    policy = policy_for(ticket.community_id)
+    entrapment = trapped_in_lift(ticket, urgency, category, classification)
     deadlines = sla.deadlines(
         urgency,
         ticket.created_at,
-        policy_for(ticket.community_id),
+        policy,
         timedelta(seconds=ticket.paused_seconds or 0.0),
-        lift_entrapment=trapped_in_lift(ticket, urgency, category, classification),
+        lift_entrapment=entrapment,
     )
+    if now is not None and urgency == Urgency.URGENT.value and not _urgent(ticket):
+        raised = sla.deadlines(urgency, now, policy, lift_entrapment=entrapment)
+        for name in ("contact_due_at", "on_site_due_at"):
+            current = getattr(ticket, name)
+            if current is not None:  # a general ticket's on-site deadline
+                raised[name] = min(raised[name], max(current, deadlines[name]))
+            deadlines[name] = max(deadlines[name], raised[name])
     handed = _handover_contact_due(ticket)
     if handed is not None and deadlines.get("contact_due_at") is not None:
         deadlines["contact_due_at"] = max(deadlines["contact_due_at"], handed)
     return deadlines
 
 
+def _urgent(ticket: Ticket) -> bool:
+    return ticket.urgency is Urgency.URGENT
+
+
+def fresh_contact_due(ticket: Ticket, now: datetime) -> datetime | None:
+    """Returns a new contractor's own deadline to accept a job handed to them at
+    ``now`` (the backup's window; shorter for someone trapped in a lift), or None
+    for a ticket with no contact clock."""
+    if ticket.contact_due_at is None:
+        return None
+    policy = policy_for(ticket.community_id)
+    window = policy.backup_contact
+    if trapped_in_lift(ticket, ticket.urgency.value):
+        window = min(window, policy.lift_entrapment_contact)
+    return now + window
+
+
+#: The roles of a job handed over with a window of its own to accept: to the
+#: backup (AB岗), or by the officer.
+_HANDED_OVER = ("backup", OFFICER_ROLE)
+
+
 def _handover_contact_due(ticket: Ticket) -> datetime | None:
-    """Returns the window to accept the backup was given with the job it holds
-    now, None when the job is not a handover to the backup."""
+    """Returns the window to accept the backup (or the officer's choice) was given
+    with the job it holds now, None when the job is not such a handover."""
     if ticket.contractor_id is None:
         return None  # a report being taken in: no job yet, nothing to ask
     assignment = current_assignment(ticket)
-    if assignment is None or assignment.role != "backup":
+    if assignment is None or assignment.role not in _HANDED_OVER:
         return None
     event = db.session.scalars(
         sa.select(TicketEvent)
@@ -348,13 +387,7 @@ def dispatch_backup(ticket: Ticket, now: datetime, reason: str) -> Assignment | 
         return None
     # A fresh window to accept (for a ticket with a contact clock); the on-site
     # deadline stays what the resident was promised.
-    fresh = None
-    if ticket.contact_due_at is not None:
-        policy = policy_for(ticket.community_id)
-        window = policy.backup_contact
-        if trapped_in_lift(ticket, ticket.urgency.value):
-            window = min(window, policy.lift_entrapment_contact)
-        fresh = now + window
+    fresh = fresh_contact_due(ticket, now)
     return dispatch_to(
         ticket,
         backup,
