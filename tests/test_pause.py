@@ -270,7 +270,8 @@ def test_a_change_of_urgency_during_a_pause_keeps_the_time_already_paused(app, s
     story.at(timedelta(hours=1))
     story.ask(START + timedelta(hours=9))
     story.approve()
-    # The officer makes it urgent while paused: 2 h from submission, plus 30 min.
+    # The officer makes it urgent while paused: the urgent clocks count from the
+    # change (here from the running pause's start, whose length its end adds).
     story.at(timedelta(hours=1, minutes=15))
     response = story.officer.act(
         story.number, "triage", urgency="urgent", category="lighting"
@@ -280,7 +281,7 @@ def test_a_change_of_urgency_during_a_pause_keeps_the_time_already_paused(app, s
         ticket = story.ticket()
         assert ticket.urgency is Urgency.URGENT
         assert ticket.paused_at is not None  # still paused
-        assert ticket.on_site_due_at == START + timedelta(hours=2, minutes=30)
+        assert ticket.on_site_due_at == START + timedelta(hours=3)
         assert ticket.next_due_at is None or ticket.next_due_at != (
             ticket.on_site_due_at
         )
@@ -288,9 +289,9 @@ def test_a_change_of_urgency_during_a_pause_keeps_the_time_already_paused(app, s
     story.resume_by_contractor()  # the second pause: 1 h 45 min 9 s
     with app.app_context():
         ticket = story.ticket()
-        assert ticket.on_site_due_at == START + timedelta(
-            hours=2, minutes=30
-        ) + timedelta(hours=1, minutes=45, seconds=9)
+        assert ticket.on_site_due_at == START + timedelta(hours=3) + timedelta(
+            hours=1, minutes=45, seconds=9
+        )
         assert ticket.paused_seconds == 30 * 60 + 105 * 60 + 9
 
 

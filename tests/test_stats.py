@@ -314,6 +314,32 @@ def test_a_reopened_job_counts_against_the_contractor_who_completed_it(
     assert "50%<small>1/2</small>" in row
 
 
+def test_a_triage_confirmed_late_stays_late_after_a_reopen(
+    app, client, officer, resident
+):
+    # Outside tester: the board and two SMS said the triage was late; once the
+    # resident said "not fixed", the reopen moved its deadline after the
+    # confirmation, and the statistics and the CSV counted it on time.
+    with freeze_time(T0) as clock:
+        _log_in_again(officer)
+        number = resident.report(description="2楼楼道灯不亮了")
+        clock.tick(61 * 60)  # past the hour
+        officer.act(number, "triage", urgency="general", category="lighting")
+        contractor = ContractorActions(client, PRIMARY)
+        link = _link(app, number)
+        contractor.tap(link, "accept")
+        assert contractor.complete(link, worker_name="王师傅").status_code == 303
+        clock.tick(10 * 60)
+        officer.act(number, "reopen", note="灯又不亮了")
+        body = client.get(f"/board/stats.csv?{RANGE}&keys=en").get_data()
+    [row] = list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
+    assert row["triage_due_at"] < row["urgency_confirmed_at"]
+    with app.app_context():
+        ticket = find_ticket(number)
+        assert ticket.triage_due_at == T0 + timedelta(hours=1)
+        assert ticket.urgency_confirmed_at > ticket.triage_due_at
+
+
 def test_csv_has_every_ticket_with_its_timestamps(app, client, officer, resident):
     with freeze_time(T0) as clock:
         _log_in_again(officer)

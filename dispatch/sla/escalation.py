@@ -106,7 +106,9 @@ def deadlines_for(
         lift_entrapment=entrapment,
     )
     if now is not None and urgency == Urgency.URGENT.value and not _urgent(ticket):
-        raised = sla.deadlines(urgency, now, policy, lift_entrapment=entrapment)
+        # (from the running pause's start: its whole length is added at its end)
+        since = ticket.paused_at or now
+        raised = sla.deadlines(urgency, since, policy, lift_entrapment=entrapment)
         for name in ("contact_due_at", "on_site_due_at"):
             current = getattr(ticket, name)
             if current is not None:  # a general ticket's on-site deadline
@@ -410,6 +412,11 @@ def on_reopened(ticket: Ticket, event, now: datetime) -> Assignment | None:
         policy_for(ticket.community_id),
         lift_entrapment=trapped_in_lift(ticket, urgency),
     )
+    if ticket.triage_due_at is not None:
+        # Confirming the urgency is done once, by its deadline from submission:
+        # a reopen does not move it (outside tester: a triage confirmed late was
+        # counted on time once the reopen put its deadline after the confirmation).
+        deadlines["triage_due_at"] = ticket.triage_due_at
     lifecycle.restart_clocks(ticket, deadlines, lifecycle.Actor.system(), now)
     previous = ticket.contractor
     contractor = previous if may_take(previous, ticket) else backup_for(ticket)
