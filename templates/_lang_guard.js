@@ -7,6 +7,17 @@
   var toggle = document.querySelector("header .lang");
   if (!toggle) return;
   var ask = {{ _("Switching the language empties this form: what you typed and the photos you chose would be lost. Switch anyway?")|tojson }};
+  // A form that keeps its draft (_drafts.js) comes back with what was typed;
+  // only the photos chosen in it would have to be chosen again.
+  var askPhotos = {{ _("After switching the language, the photos you chose must be chosen again; what you typed is kept. Switch anyway?")|tojson }};
+
+  function photosChosen(form) {
+    var inputs = form.querySelectorAll("input[type=file]");
+    for (var i = 0; i < inputs.length; i++) {
+      if (inputs[i].files && inputs[i].files.length) return true;
+    }
+    return false;
+  }
 
   function given(form) {
     var fields = form.elements;
@@ -37,6 +48,13 @@
       var form = forms[i];
       if ((form.getAttribute("method") || "get").toLowerCase() !== "post") continue;  // a search
       if (form.hasAttribute("data-relabel")) continue;
+      if (form.hasAttribute("data-draft") && form.id) {
+        if (photosChosen(form)) {
+          if (!window.confirm(askPhotos)) event.preventDefault();
+          return;
+        }
+        continue;
+      }
       if (given(form)) {
         if (!window.confirm(ask)) event.preventDefault();
         return;

@@ -130,3 +130,38 @@ def test_on_a_landscape_tablet_someone_trapped_heads_a_board_that_scrolls_as_a_p
     )
     assert overflow == "auto"
     context.close()
+
+
+def test_a_filing_for_a_caller_survives_the_language_toggle(
+    app, browser, live_server, officer, screenshot
+):
+    # Outside tester: with an elderly caller on the line, the officer tapped
+    # English on a filled-in 帮办 form; after the warning, every field was empty.
+    context, page = officer_at_desk(
+        browser, live_server, "/board/new", size=(1366, 768)
+    )
+    page.select_option("#entrance", index=3)
+    page.check("#file-danger input[value=none]")
+    page.check("#file-urgency input[value=general]")
+    page.fill("#spot", "3楼楼梯间")
+    page.fill("#description", "刘奶奶来电：楼道灯不亮，晚上看不见台阶")
+    page.select_option("#category", "lighting")
+    page.fill("#phone", "13788889999")
+    page.fill("#name", "刘奶奶")
+    asked = []
+    page.on("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.click("header .lang")
+    page.wait_for_selector("html[lang=en]")
+    assert asked == []
+    assert page.input_value("#description") == "刘奶奶来电：楼道灯不亮，晚上看不见台阶"
+    assert page.input_value("#spot") == "3楼楼梯间"
+    assert page.input_value("#phone") == "13788889999"
+    assert page.input_value("#category") == "lighting"
+    assert page.locator("#entrance option:checked").evaluate("o => o.index") == 3
+    assert page.is_checked("#file-urgency input[value=general]")
+    screenshot(page, "filing-in-english")
+    page.click("#submit")
+    page.wait_for_url(re.compile(r"/board/t/YG-\d{8}-\d{4}$"))
+    page.goto(f"{live_server}/board/new")  # filed: the next form starts empty
+    assert page.input_value("#description") == ""
+    context.close()

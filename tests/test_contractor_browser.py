@@ -73,11 +73,12 @@ def test_contractor_accepts_arrives_and_completes_from_the_sms_link(
     screenshot(phone, "6-tracking-record")
 
 
-def test_switching_language_on_a_filled_in_completion_asks_first(
-    app, client, resident, live_server, phone, screenshot
+def test_a_completion_being_typed_survives_the_language_and_the_arrival(
+    app, client, resident, live_server, phone, screenshot, tmp_path
 ):
-    # This session's outside tester: tapping English on a completion with two
-    # photos, a material line and a note emptied it without a word.
+    # Outside testers: tapping English on a completion emptied it (later it only
+    # asked first), and tapping 我已到场 above a repair record typed in advance
+    # (two material lines, labour, name and note) emptied it without a word.
     resident.report(description="电梯坏了，停在5楼不动了")  # urgent: two clocks
     with app.app_context():
         link = ContractorActions(client, "+8613800000001").link()
@@ -86,21 +87,49 @@ def test_switching_language_on_a_filled_in_completion_asks_first(
     assert "接单截止" in phone.locator(".due-line").first.inner_text()
     assert "到场截止" in phone.locator("#on-site-by").inner_text()
     phone.click("#accept")
-    phone.wait_for_selector("#call-resident, #arrive")
-    phone.click("header .lang")  # nothing typed yet: it just switches
+    phone.wait_for_selector("#complete-form")
+    phone.fill("#material-name-0", "DN25 PPR水管")
+    phone.fill("#material-quantity-0", "2")
+    phone.fill("#material-price-0", "18.5")
+    phone.click("#add-line")
+    second = phone.locator("[data-line]").nth(1)
+    second.locator("input[name=material_name]").fill("管卡")
+    second.locator("input[name=material_quantity]").fill("4")
+    second.locator("input[name=material_price]").fill("2.5")
+    phone.fill("#labour-hours", "1.5")
+    phone.fill("#labour-cost", "120")
+    phone.fill("#worker_name", "李师傅")
+    phone.fill("#note", "换了一段水管\n顺便加固了管卡")
+    asked = []
+    phone.on("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+
+    phone.click("header .lang")  # words only: nothing to ask, all comes back
     phone.wait_for_selector("html[lang=en]")
+    assert asked == []
+    assert phone.input_value("#note") == "换了一段水管\n顺便加固了管卡"
+    assert phone.locator("[data-line]").count() == 2
+    assert "167.00" in phone.locator("#total-cost").inner_text()  # worked out again
     phone.click("header .lang")
     phone.wait_for_selector("html[lang=zh-CN]")
-    phone.fill("#note", "换了灯泡\n顺便清理了灯罩")
-    asked = []
 
-    def refuse(dialog):
-        asked.append(dialog.message)
-        dialog.dismiss()
+    phone.click("text=相机用不了？")  # arriving without a photo, as the tester did
+    phone.fill("#no-photo-reason", "手机相机坏了")
+    phone.click("#arrive")
+    phone.wait_for_selector("#arrive-form", state="detached")
+    assert phone.input_value("#worker_name") == "李师傅"
+    assert phone.input_value("#labour-hours") == "1.5"
+    names = phone.locator("[data-line] input[name=material_name]")
+    assert [names.nth(i).input_value() for i in range(2)] == ["DN25 PPR水管", "管卡"]
+    screenshot(phone, "kept-after-arrival")
 
-    phone.on("dialog", refuse)
-    phone.click("header .lang")
-    assert asked and "切换语言会清空本表单" in asked[0]
-    assert phone.evaluate("document.documentElement.lang") == "zh-CN"
-    assert phone.input_value("#note") == "换了灯泡\n顺便清理了灯罩"  # kept
-    screenshot(phone, "asked")
+    photo = tmp_path / "fixed.jpg"
+    photo.write_bytes(jpeg_bytes(color=(60, 150, 80)))
+    phone.set_input_files("#photo-camera", str(photo))
+    phone.click("header .lang")  # a photo chosen: it asks, and keeps it if told no
+    assert asked and "需要重新选择照片" in asked[-1]
+    phone.wait_for_selector("html[lang=en]")
+    phone.set_input_files("#photo-camera", str(photo))
+    phone.click("#submit")
+    phone.wait_for_selector("#job-done")
+    phone.goto(live_server + link)  # sent: nothing typed is put back anywhere
+    assert phone.evaluate("Object.keys(sessionStorage).length") == 0
