@@ -43,6 +43,11 @@ def test_resident_confirms_the_repair_and_rates_it(
 ):
     phone.goto(live_server + _private(app, repaired))
     assert "王师傅" in phone.locator("#completion").inner_text()
+    # Two choices as clear as each other (outside tester, 68, on a small phone:
+    # "没有修好" was a 24 px line under a full-width "已修好" button).
+    fixed = phone.locator("#fixed").bounding_box()
+    not_fixed = phone.locator("#not-fixed").bounding_box()
+    assert not_fixed["height"] >= 44 and abs(not_fixed["width"] - fixed["width"]) < 2
     screenshot(phone, "1-is-it-fixed")
     phone.click("#fixed")
     phone.wait_for_selector("#rating-form")
