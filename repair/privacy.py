@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import click
+import phonenumbers
 import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import with_appcontext
@@ -52,12 +53,23 @@ SHORTEST_NAME = 2
 
 
 def mask_phone(phone: str | None) -> str:
-    """Returns 138****1234 for +8613800001234: the first three and last four digits."""
+    """Returns 138****1234 for +8613800001234: the first three and last four digits.
+
+    A number from abroad keeps its country code in sight: +1 415****0134, not
+    141****0134, which reads as a Chinese mobile (outside tester)."""
     if not phone:
         return ""
     digits = re.sub(r"\D", "", phone)
     if phone.startswith("+86") and len(digits) == 13:
         digits = digits[2:]
+    elif phone.startswith("+"):
+        try:
+            parsed = phonenumbers.parse(phone, None)
+        except phonenumbers.NumberParseException:
+            parsed = None
+        national = str(parsed.national_number) if parsed else ""
+        if parsed and parsed.country_code != 86 and len(national) >= 8:
+            return f"+{parsed.country_code} {national[:3]}{MASK}{national[-4:]}"
     if len(digits) < 8:
         return MASK
     return f"{digits[:3]}{MASK}{digits[-4:]}"

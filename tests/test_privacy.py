@@ -27,7 +27,9 @@ NAME = "李秀英"
 def test_masking_keeps_the_first_three_and_last_four_digits():
     assert mask_phone("+8613912345678") == "139****5678"
     assert mask_phone("13912345678") == "139****5678"
-    assert mask_phone("+447700900123") == "447****0123"
+    # from abroad, with its country code (tester: +1 415 555 0134 read 141****0134)
+    assert mask_phone("+447700900123") == "+44 770****0123"
+    assert mask_phone("+14155550134") == "+1 415****0134"
     assert mask_phone(None) == ""
     assert mask_name("李秀英") == "李**"
     assert mask_name("") == ""
