@@ -99,6 +99,14 @@ def test_the_contractor_sms_says_what_the_job_is(app, resident):
         assert number in offer.body
 
 
+def test_a_description_ending_in_a_full_stop_gets_one(app, resident):
+    # Outside tester: "上门居民反映秋千链条断了一根。。11-29 04:43前到场".
+    resident.report(description="秋千链条断了一根。", photos=[])
+    with app.app_context():
+        [offer] = _sms_to(PRIMARY)
+    assert "断了一根。" in offer.body and "。。" not in offer.body
+
+
 def test_a_long_description_still_fits_two_segments(app, resident):
     from dispatch.messaging.backends import sms_segments
 

@@ -156,6 +156,8 @@ PAUSE_CAUSES = {
 
 #: Variables that are free text and long; the others are short by construction.
 LONG_VARIABLES = frozenset({"place", "problem", "contractor", "who", "category"})
+#: A resident's closing stop, dropped where a text's own sentence goes on.
+END_STOPS = "。．.，,；;、 \t\n"
 #: What we keep on an outbox row before any provider's own cut.
 STORED_LIMIT = 35
 #: Each provider's default limit for one variable of a notification template.
@@ -316,6 +318,8 @@ def variables_for(
         # what another report said: the urgent one that joined the group (并单)
         if context.get(name) is not None:
             values[name] = str(context[name])
+    # The texts put their own full stop after the problem (tester: "断了一根。。").
+    values["problem"] = str(values["problem"]).rstrip(END_STOPS)
     if kind == "resident_completed_together":
         # the follower's own report, handled with this ticket
         values["number"] = context.get("own_number") or ticket.number
