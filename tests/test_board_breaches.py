@@ -327,3 +327,26 @@ def test_a_job_the_officer_reassigns_after_its_deadline_has_a_window_of_its_own(
     jobs.run_due()
     with app.app_context():
         assert find_ticket(number).contractor.phone == PRIMARY
+
+
+def test_a_deadline_missed_by_seconds_does_not_read_as_met(
+    app, client, clock, officer, resident, jobs
+):
+    # Outside tester: "确认紧急程度截止 04:45，实际 04:45" under 已超时 (met at
+    # 04:45:52 for 04:45:06): to the minute, it read as on time.
+    with app.app_context():  # no backup: the primary keeps the job
+        db.session.scalar(
+            sa.select(Contractor).where(Contractor.phone == BACKUP)
+        ).is_active = False
+        db.session.commit()
+    number = resident.report(description=URGENT_TEXT)
+    clock.tick(timedelta(minutes=30, seconds=40))  # 10:30:40
+    jobs.run_due()
+    contractor = ContractorActions(app.test_client(), PRIMARY)
+    with app.app_context():
+        link = contractor.link()
+    contractor.tap(link, "accept")
+    card = _card(client, number)
+    assert '<span class="missed">接单截止 10:30:00，实际 10:30:40</span>' in card
+    page = _text(client.get(f"/board/t/{number}").get_data(as_text=True))
+    assert "接单截止 2026-11-22 10:30:00，实际 2026-11-22 10:30:40" in page
