@@ -345,6 +345,26 @@ def test_officer_files_a_ticket_for_a_caller(app, client, officer, demo):
         assert ticket.events[0].actor_type.value == "officer"
         assert ticket.status is TicketStatus.DISPATCHED  # dispatched like any report
         assert ticket.photos == []
+        # Outside tester: the caller (82, by phone) heard nothing of her number
+        # until a contractor accepted. Now at once, with her own page.
+        [filed] = db.session.scalars(
+            sa.select(OutboxMessage).where(OutboxMessage.template == "resident_filed")
+        ).all()
+        assert filed.to_phone == "+8613700001111" and number in filed.body
+        assert "/j/" in filed.body
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "请把单号告诉来电居民" in page
+    resident = ResidentActions(app.test_client(), entrance.code)
+    resident.report(description="楼道灯不亮", phone="13700002222")
+    with app.app_context():  # a resident at the sticker has the page: no such SMS
+        assert (
+            db.session.scalar(
+                sa.select(sa.func.count(OutboxMessage.id)).where(
+                    OutboxMessage.template == "resident_filed"
+                )
+            )
+            == 1
+        )
 
 
 def test_filing_without_a_description_keeps_the_form(app, client, officer, demo):

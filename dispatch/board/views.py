@@ -1003,7 +1003,17 @@ def new_ticket():
             ticket = lifecycle.open_ticket(report, actor)
             uploads.attach(ticket, "report")
             db.session.commit()
-            flash(_l("Ticket %(number)s filed.", number=ticket.number), "ok")
+            if ticket.reporter_phone:
+                flash(
+                    _l(
+                        "Ticket %(number)s filed. Read the number to the caller: an "
+                        "SMS with it and their tracking link is on its way.",
+                        number=ticket.number,
+                    ),
+                    "ok",
+                )
+            else:
+                flash(_l("Ticket %(number)s filed.", number=ticket.number), "ok")
             return finish_upload(url_for("board.ticket", number=ticket.number))
         form.kept_photos.data = uploads.token()
     status = 422 if request.method == "POST" else 200

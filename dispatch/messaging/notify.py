@@ -23,6 +23,7 @@ from repair.db import db, utcnow
 from repair.i18n import format_local, zone_name
 from repair.models import (
     ActorType,
+    Channel,
     Contractor,
     Role,
     Ticket,
@@ -398,10 +399,22 @@ def latest_assignment(ticket: Ticket, contractor_id: int | None) -> Assignment |
 # --- The resident's side: what the officer asks of the resident, the named lift ---
 
 
+#: The channels of a report the officer files for a caller (帮办): the caller saw
+#: no page with its number.
+FILED_FOR_CALLER = frozenset({Channel.PHONE, Channel.WALK_IN})
+
+
 def _resident_requests(ticket: Ticket, event: TicketEvent):
-    """The officer asks the resident for a photo: an SMS with their private link."""
-    if event.action == "photo_requested" and ticket.reporter_phone:
+    """The officer asks the resident for a photo: an SMS with their private link.
+    A report the officer filed for a caller: its number and the caller's own page
+    at once (outside tester: an 82-year-old caller heard nothing until a
+    contractor accepted, which for a general job may be a day)."""
+    if not ticket.reporter_phone:
+        return
+    if event.action == "photo_requested":
         yield _resident(ticket), "resident_photo_request", {"private": True}
+    elif event.action == "submitted" and event.channel in FILED_FOR_CALLER:
+        yield _resident(ticket), "resident_filed", {"private": True}
 
 
 def place_with_lift(ticket: Ticket) -> str:
@@ -624,6 +637,7 @@ KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         "resident_completed_together": ("follower",),
         "resident_follow_up": ("resident",),
         "resident_photo_request": ("resident",),
+        "resident_filed": ("resident",),
     }.items()
 }
 

@@ -50,6 +50,8 @@ MESSAGE_KINDS: dict[str, tuple[str, ...]] = {
     "resident_completed_together": ("number", "original", "code"),
     "resident_follow_up": ("number", "code"),
     "resident_photo_request": ("number", "code"),
+    # to a caller the officer filed for (帮办): the number and their own page
+    "resident_filed": ("number", "code"),
     # to the contractor: an urgent report joined the job's group and made it urgent;
     # the place and words are that report's own
     "urgency_raised": (
