@@ -519,15 +519,28 @@ class Ticket(db.Model):
 
     @property
     def completion_photos(self) -> list[Photo]:
-        return [photo for photo in self.photos if photo.purpose == "completion"]
+        return self._this_rounds("completion")
 
     @property
     def before_photos(self) -> list[Photo]:
-        return [photo for photo in self.photos if photo.purpose == "before"]
+        return self._this_rounds("before")
 
     @property
     def arrival_photos(self) -> list[Photo]:
-        return [photo for photo in self.photos if photo.purpose == "arrival"]
+        return self._this_rounds("arrival")
+
+    def _this_rounds(self, purpose: str) -> list[Photo]:
+        """Returns the photos of this purpose taken since the ticket was last
+        reopened: the visit the pages describe, not the repairs that failed
+        (outside tester: a visit without a photo showed the first visit's)."""
+        reopened = [event.at for event in self.events if event.action == "reopen"]
+        since = max(reopened) if reopened else None
+        return [
+            photo
+            for photo in self.photos
+            if photo.purpose == purpose
+            and (since is None or photo.created_at is None or photo.created_at >= since)
+        ]
 
     @property
     def has_arrival_location(self) -> bool:

@@ -366,3 +366,29 @@ def test_a_number_anyone_typed_gets_at_most_the_daily_cap_of_texts(
             sa.select(OutboxMessage.body).where(OutboxMessage.to_phone == victim)
         ).all()
         assert len(texts) == 2
+
+
+def test_pages_show_the_photos_of_the_latest_visit_not_the_failed_ones(
+    app, client, repaired
+):
+    # Outside tester: after two failed repairs the resident's page showed every
+    # completion photo under the last visit, and a visit without a photo showed
+    # the first visit's arrival photo.
+    private = _private_link(app, repaired)
+    form = _form(client, private, "not-fixed-form")
+    client.post(f"/t/{repaired}/not-fixed", data={**form, "note": "还是晃"})
+    contractor = ContractorActions(client, PRIMARY)
+    with app.app_context():
+        link = contractor.link()
+    contractor.tap(link, "accept")
+    contractor.tap(link, "arrive")  # no photo: the camera is broken
+    contractor.complete(
+        link, worker_name="王师傅", photos=[(jpeg_bytes(color=(10, 200, 10)), "b.jpg")]
+    )
+    page = client.get(private).get_data(as_text=True)
+    shown = page.split('id="completion-photos"')[1].split("</div>")[0]
+    assert shown.count("<img") == 1
+    assert 'id="arrival-photo"' not in page
+    with app.app_context():
+        ticket = find_ticket(repaired)
+        assert len([p for p in ticket.photos if p.purpose == "completion"]) == 2
