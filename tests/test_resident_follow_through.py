@@ -276,9 +276,16 @@ def test_follow_up_visit_then_automatic_closing(app, client, resident, jobs):
 def test_me_too_counts_the_resident_and_sends_them_updates(
     app, client, resident, officer
 ):
-    number = resident.report(description="单元门禁坏了", spot="1楼大门")
+    number = resident.report(
+        description="单元门禁坏了", spot="1楼大门 张伟家 13811112222"
+    )
     landing = client.get(f"/q/{resident.code}").get_data(as_text=True)
     assert 'id="nearby"' in landing and f"/t/{number}/follow" in landing
+    # a public page: nothing the resident typed (outside tester saw a name and a
+    # phone number in the spot, and planted a notice with a WeChat id there)
+    listed = landing.split('id="nearby"')[1].split("</section>")[0]
+    assert "张伟" not in listed and "1381111" not in listed and "1楼大门" not in listed
+    assert number in listed
     # "here", not 本单元: the list is on a common area's sticker too (tester)
     assert "这里已有的报修" in landing
 
