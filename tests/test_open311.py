@@ -281,3 +281,23 @@ def test_an_administrator_issues_a_key_on_the_board_and_sees_it_once(
     assert shown.startswith("rd311_")
     again = client.get("/board/admin/integrations").get_data(as_text=True)
     assert "Survey app" in again and shown not in again
+
+
+def test_a_key_holder_gets_a_photo_link_that_opens(app, live_server, api_key, resident):
+    # Outside tester: every media_url answered 404 (the link was not signed).
+    from tests.factories import jpeg_bytes
+
+    number = resident.report(
+        description="楼道灯不亮", photos=[(jpeg_bytes(), "lamp.jpg")]
+    )
+    record = requests.get(
+        f"{live_server}/open311/v2/requests/{number}.json?api_key={api_key}",
+        timeout=10,
+    ).json()[0]
+    media = record["media_url"]
+    assert media.startswith(app.config["PUBLIC_URL"])
+    response = requests.get(
+        live_server + media[len(app.config["PUBLIC_URL"]) :], timeout=10
+    )
+    assert response.status_code == 200  # the file, or the "being processed" image
+    assert response.headers["Content-Type"].startswith("image/")

@@ -10,7 +10,7 @@ from typing import Any
 
 import phonenumbers
 import sqlalchemy as sa
-from flask import Blueprint, Flask, Response, current_app, request, url_for
+from flask import Blueprint, Flask, Response, current_app, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
@@ -31,7 +31,7 @@ from repair.models import (
     TicketStatus,
 )
 from repair.places import find_entrance_code
-from repair.security import csrf, limiter
+from repair.security import csrf, limiter, photo_url
 
 bp = Blueprint("open311", __name__, url_prefix="/open311")
 
@@ -435,8 +435,10 @@ def request_record(
         record["description"] = ticket.description[:DESCRIPTION_LIMIT]
         photos = ticket.completion_photos or ticket.report_photos
         if photos:
-            record["media_url"] = current_app.config["PUBLIC_URL"] + url_for(
-                "web.photo", sha256=photos[0].sha256, variant="display"
+            # signed and expiring as on our own pages: the bare address answered
+            # 404 to every client (outside tester)
+            record["media_url"] = current_app.config["PUBLIC_URL"] + photo_url(
+                photos[0], "display"
             )
     # The published schemas have no nulls: optional fields are left out instead.
     return {name: value for name, value in record.items() if value is not None}
