@@ -113,3 +113,27 @@ def test_a_refused_rating_shows_its_message_in_sight_and_a_reload_is_safe(
     phone.goto(phone.url)  # the restored tab opens the address again
     assert phone.url.endswith(f"/t/{repaired}")
     assert phone.locator("#rating-form").count() == 1
+
+
+def test_a_not_fixed_after_confirming_elsewhere_says_so_in_sight(
+    app, repaired, live_server, phone, screenshot
+):
+    # Outside tester: a stale tab's "not fixed" reopened a confirmed ticket. Now
+    # it is not sent, and the page says so where the resident is looking.
+    phone.goto(live_server + _private(app, repaired))
+    other = phone.context.new_page()  # the same resident, another tab
+    other.goto(live_server + _private(app, repaired))
+    other.click("#fixed")
+    other.wait_for_selector("#rating-form")
+    other.close()
+    phone.click("#not-fixed")
+    phone.fill("#still-wrong", "扶手还是晃")
+    phone.click("#not-fixed-form button[type=submit]")
+    notice = phone.locator("#not-sent")
+    notice.wait_for()
+    assert "扶手还是晃" in notice.inner_text()  # what she wrote, shown back
+    assert notice.is_visible() and phone.evaluate(
+        "document.getElementById('not-sent').getBoundingClientRect().top > -2"
+    )
+    assert _status(app, repaired) is TicketStatus.CLOSED
+    screenshot(phone, "not-sent")

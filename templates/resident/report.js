@@ -137,7 +137,9 @@
           var main = fresh.querySelector("main");
           if (!main) { fail(); return; }
           document.querySelector("main").replaceWith(document.adoptNode(main));
-          var errors = document.getElementById("form-errors");
+          // its messages, or what the page says instead (a "not fixed" after
+          // the repair was confirmed elsewhere: the note at the top)
+          var errors = document.getElementById("form-errors") || document.querySelector("main [role=alert]");
           if (errors) errors.scrollIntoView();
           setup();
           document.dispatchEvent(new Event("repairdesk:form-replaced"));
